@@ -1,0 +1,1 @@
+"""HTTP routes (FastAPI routers mounted on NiceGUI's app by main.py)."""

@@ -1,0 +1,80 @@
+"""Wiring: build Vigil's services from Settings, prepare the database, seed the demo."""
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.clock import Clock, system_clock
+from app.config import Settings, SettingsError
+from app.events import EventBus, Transport
+from app.security import PasswordHasher
+from app.services.alerts import AlertService
+from app.services.hospitals import HospitalService
+from app.services.patients import PatientService
+from app.services.tokens import TokenService
+from app.services.users import UserService
+from app.uow import Database
+from data.engine import create_engine, session_factories
+from data.migrate import upgrade_to_head
+from data.seed import SeedReport, seed_demo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Vigil:
+    """Everything one process needs: settings, engine, bus and the services built on them."""
+
+    settings: Settings
+    engine: AsyncEngine
+    bus: EventBus
+    db: Database
+    clock: Clock
+    hasher: PasswordHasher
+    alerts: AlertService
+    patients: PatientService
+    users: UserService
+    tokens: TokenService
+    hospitals: HospitalService
+
+    async def close(self) -> None:
+        """Stop the bus and close every database connection."""
+        await self.bus.close()
+        await self.engine.dispose()
+
+
+def build(settings: Settings, *, clock: Clock = system_clock, transport: Transport | None = None) -> Vigil:
+    """Create the services for one process (connects lazily: nothing touches the database yet)."""
+    if settings.redis_url and transport is None:
+        raise SettingsError('invalid setting VIGIL_REDIS_URL: the Redis event bus is not part of this version yet; '
+                            'unset it to run on the in-process bus')
+    engine = create_engine(settings.db_url)
+    writer, reader = session_factories(engine)
+    bus = EventBus(transport)
+    db = Database(writer, reader, bus, clock)
+    hasher = PasswordHasher()
+    return Vigil(
+        settings=settings, engine=engine, bus=bus, db=db, clock=clock, hasher=hasher,
+        alerts=AlertService(db, clock), patients=PatientService(db, clock), users=UserService(db, clock, hasher),
+        tokens=TokenService(db, clock), hospitals=HospitalService(db, clock),
+    )
+
+
+async def migrate(settings: Settings) -> None:
+    """Create the database if needed and migrate it to the newest schema."""
+    await upgrade_to_head(settings.db_url)
+
+
+async def seed(vigil: Vigil) -> SeedReport:
+    """Seed the demo hospitals, patients and accounts; safe to run any number of times."""
+    password = vigil.settings.demo_password.get_secret_value()
+
+    async def hash_password() -> str:
+        return await vigil.hasher.hash(password)
+
+    async with vigil.db.uow() as uow:
+        report = await seed_demo(uow.session, hash_password, vigil.clock())
+        await uow.commit()
+    log.info('demo seed: created %s', ', '.join(f'{n} {k}' for k, n in report.created.items()))
+    return report

@@ -1,0 +1,152 @@
+"""Command line: run the server (default) or an operator verb (user, token, hospital, ward)."""
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn
+
+from app.bootstrap import Vigil, build, migrate
+from app.config import Settings, SettingsError, settings_or_exit
+from app.domain import Role, TokenKind
+from app.errors import DomainError
+from app.schemas import Actor
+
+PROG = 'python main.py'
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one clear line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f'vigil: error: {message} (see {self.prog} --help)', file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> Parser:
+    """Describe every verb and option."""
+    parser = Parser(prog=PROG, description='Vigil, the real-time hospital alert system. Without a verb: run the server.')
+    parser.add_argument('--demo', action='store_true', help='seed the demo hospitals, patients and staff accounts')
+    parser.add_argument('--host', help='interface to listen on (default: VIGIL_HOST or 127.0.0.1)')
+    parser.add_argument('--port', type=int, help='port to listen on (default: VIGIL_PORT or 8080)')
+    verbs = parser.add_subparsers(dest='verb', metavar='{user,token,hospital,ward}')
+
+    user = verbs.add_parser('user', help='staff accounts').add_subparsers(dest='action', required=True)
+    create = user.add_parser('create', help='create a staff account (password from a prompt or --password-stdin)')
+    create.add_argument('--hospital', required=True, metavar='SLUG')
+    create.add_argument('--username', required=True)
+    create.add_argument('--role', required=True, choices=[r.value for r in Role])
+    create.add_argument('--name', help='display name (default: the username)')
+    create.add_argument('--ward', action='append', default=[], metavar='NAME', help='assigned ward; repeat for more')
+    create.add_argument('--password-stdin', action='store_true', help='read the password from the first stdin line')
+
+    token = verbs.add_parser('token', help='API tokens for devices, kiosks and integrations')
+    token_actions = token.add_subparsers(dest='action', required=True)
+    create = token_actions.add_parser('create', help='create a token; it is printed once, alone on the last line')
+    create.add_argument('--hospital', required=True, metavar='SLUG')
+    create.add_argument('--kind', required=True, choices=[k.value for k in TokenKind])
+    create.add_argument('--name', required=True, help='what the token is for, e.g. "ICU monitor gateway"')
+    revoke = token_actions.add_parser('revoke', help='revoke a token by name; it is refused from then on')
+    revoke.add_argument('--hospital', required=True, metavar='SLUG')
+    revoke.add_argument('--name', required=True)
+    listing = token_actions.add_parser('list', help="list a hospital's tokens (never their secrets)")
+    listing.add_argument('--hospital', required=True, metavar='SLUG')
+
+    hospital = verbs.add_parser('hospital', help='hospitals').add_subparsers(dest='action', required=True)
+    create = hospital.add_parser('create', help='create a hospital')
+    create.add_argument('--slug', required=True, help='short identifier, e.g. "general"')
+    create.add_argument('--name', required=True, help='full name, e.g. "Vigil General Hospital"')
+
+    ward = verbs.add_parser('ward', help='wards').add_subparsers(dest='action', required=True)
+    create = ward.add_parser('create', help='add a ward to a hospital')
+    create.add_argument('--hospital', required=True, metavar='SLUG')
+    create.add_argument('--name', required=True)
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse the command line (exits with code 2 and one line on a bad argument)."""
+    args = build_parser().parse_args(argv)
+    if args.port is not None and not 1 <= args.port <= 65535:
+        Parser(prog=PROG).error(f'argument --port: {args.port} is not a port number (1-65535)')
+    return args
+
+
+def run_verb(args: argparse.Namespace) -> int:
+    """Run an operator verb against the configured database and return the exit code."""
+    settings = settings_or_exit()
+    password = _read_password(args) if (args.verb, args.action) == ('user', 'create') else ''
+    try:
+        return asyncio.run(_with_vigil(settings, lambda vigil: _VERBS[args.verb, args.action](vigil, args, password)))
+    except (DomainError, SettingsError) as error:
+        print(f'vigil: error: {error}', file=sys.stderr)
+        return 2
+
+
+async def _with_vigil(settings: Settings, verb: Callable[[Vigil], Awaitable[None]]) -> int:
+    await migrate(settings)
+    vigil = build(settings)
+    try:
+        await verb(vigil)
+    finally:
+        await vigil.close()
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip('\r\n')
+    if not sys.stdin.isatty():
+        print('vigil: error: no terminal to ask for the password; pipe it in with --password-stdin', file=sys.stderr)
+        raise SystemExit(2)
+    first = getpass.getpass('Password: ')
+    if getpass.getpass('Repeat password: ') != first:
+        print('vigil: error: the two passwords differ', file=sys.stderr)
+        raise SystemExit(2)
+    return first
+
+
+async def _user_create(vigil: Vigil, args: argparse.Namespace, password: str) -> None:
+    user = await vigil.users.create(Actor.system('cli'), hospital_slug=args.hospital, username=args.username,
+                                    password=password, role=Role(args.role), display_name=args.name,
+                                    ward_names=args.ward)
+    print(f'created {user.role} "{user.username}" in hospital {args.hospital}')
+
+
+async def _token_create(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    created = await vigil.tokens.create(hospital_slug=args.hospital, kind=TokenKind(args.kind), name=args.name)
+    print(f'created {created.token.kind} token "{created.token.name}" for hospital {args.hospital}.')
+    print('Copy it now: it is shown this once and cannot be recovered.')
+    print(created.secret)
+
+
+async def _token_revoke(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    token = await vigil.tokens.revoke(hospital_slug=args.hospital, name=args.name)
+    print(f'revoked {token.kind} token "{token.name}" of hospital {args.hospital}')
+
+
+async def _token_list(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    for token in await vigil.tokens.list_tokens(hospital_slug=args.hospital):
+        state = f'revoked {token.revoked_at:%Y-%m-%d %H:%M}' if token.revoked_at else 'active'
+        print(f'{token.name}\t{token.kind}\t{token.prefix}...\tcreated {token.created_at:%Y-%m-%d %H:%M}\t{state}')
+
+
+async def _hospital_create(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    hospital = await vigil.hospitals.create(slug=args.slug, name=args.name)
+    print(f'created hospital "{hospital.name}" ({hospital.slug})')
+
+
+async def _ward_create(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    ward = await vigil.hospitals.add_ward(hospital_slug=args.hospital, name=args.name)
+    print(f'created ward "{ward.name}" in hospital {args.hospital}')
+
+
+_VERBS: dict[tuple[str, str], Callable[[Vigil, argparse.Namespace, str], Awaitable[None]]] = {
+    ('user', 'create'): _user_create,
+    ('token', 'create'): _token_create,
+    ('token', 'revoke'): _token_revoke,
+    ('token', 'list'): _token_list,
+    ('hospital', 'create'): _hospital_create,
+    ('ward', 'create'): _ward_create,
+}

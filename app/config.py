@@ -1,0 +1,106 @@
+"""Settings from VIGIL_* environment variables or a .env file, checked once at start-up."""
+
+import os
+import secrets
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STORAGE_SECRET_FILE = '.storage_secret'
+
+
+class LogLevel(StrEnum):
+    DEBUG = 'DEBUG'
+    INFO = 'INFO'
+    WARNING = 'WARNING'
+    ERROR = 'ERROR'
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix='VIGIL_', env_file='.env', env_file_encoding='utf-8',
+                                      extra='ignore', frozen=True)
+
+    data_dir: Path = Field(default=PROJECT_DIR / 'data',
+                           description='Folder for the SQLite database and the generated storage secret.')
+    database_url: str | None = Field(default=None, description='SQLAlchemy async URL; default: SQLite in data_dir.')
+    redis_url: str | None = Field(default=None, description='Redis URL for the multi-process event bus (optional).')
+    host: str = Field(default='127.0.0.1', description='Interface to listen on (0.0.0.0 for the whole network).')
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    storage_secret: SecretStr | None = Field(default=None, description='Signs session cookies; generated if unset.')
+    log_level: LogLevel = LogLevel.INFO
+    demo: bool = Field(default=False, description='Seed the demo hospitals and accounts at start-up.')
+    demo_password: SecretStr = Field(default=SecretStr('demo'), description='Password of the demo accounts.')
+
+    @field_validator('log_level', mode='before')
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator('database_url')
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == '':
+            return None
+        if not value.startswith(('sqlite+aiosqlite://', 'postgresql+asyncpg://')):
+            raise ValueError('use sqlite+aiosqlite:///path/to/vigil.db or postgresql+asyncpg://user@host/db')
+        return value
+
+    @field_validator('redis_url')
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == '':
+            return None
+        if not value.startswith(('redis://', 'rediss://', 'unix://')):
+            raise ValueError('use redis://host:6379/0 (or rediss:// for TLS)')
+        return value
+
+    @property
+    def db_url(self) -> str:
+        """Return the database URL in force (the SQLite file under data_dir unless one is configured)."""
+        return self.database_url or f'sqlite+aiosqlite:///{self.data_dir / "vigil.db"}'
+
+    def resolved_storage_secret(self) -> str:
+        """Return the configured storage secret, or the one generated once into data_dir (mode 0600)."""
+        if self.storage_secret is not None:
+            return self.storage_secret.get_secret_value()
+        path = self.data_dir / STORAGE_SECRET_FILE
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        # O_EXCL: two processes starting at once must not overwrite each other's secret.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, 'w') as handle:
+            handle.write(secret)
+        return secret
+
+
+class SettingsError(Exception):
+    """Settings could not be loaded; the message is one line meant for the operator."""
+
+
+def load_settings() -> Settings:
+    """Read the settings, or raise SettingsError with one line naming the bad variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first['loc'][0]).upper() if first['loc'] else '?'
+        raise SettingsError(f'invalid setting VIGIL_{field}: {first["msg"]}') from None
+
+
+def settings_or_exit() -> Settings:
+    """Return the settings; on error print one clear line and exit with code 2."""
+    try:
+        return load_settings()
+    except SettingsError as error:
+        print(f'vigil: {error}', file=sys.stderr)
+        raise SystemExit(2) from None

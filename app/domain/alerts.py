@@ -1,0 +1,77 @@
+"""Alert rules: legal transitions, who sees which alert, and when an unanswered alert escalates."""
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from app.errors import AlertAlreadyAcknowledged, AlertAlreadyResolved, NotAllowed
+from data.enums import AlertStatus, Priority, Role, TokenKind
+
+from ..schemas import Actor
+
+# Minutes after an alert was raised at which it escalates one level if still unacknowledged.
+DEFAULT_ESCALATION_MINUTES: Mapping[Priority, tuple[int, ...]] = {
+    Priority.CRITICAL: (2, 5),
+    Priority.HIGH: (5, 15),
+    Priority.MEDIUM: (15,),
+    Priority.LOW: (),
+}
+
+
+def check_can_acknowledge(alert_id: int, status: AlertStatus) -> None:
+    """Refuse acknowledging anything but an active alert."""
+    if status is AlertStatus.ACKNOWLEDGED:
+        raise AlertAlreadyAcknowledged(f'Alert {alert_id} is already acknowledged.')
+    if status is AlertStatus.RESOLVED:
+        raise AlertAlreadyResolved(f'Alert {alert_id} is already resolved and cannot be acknowledged.')
+
+
+def check_can_resolve(alert_id: int, status: AlertStatus) -> None:
+    """Refuse resolving an alert twice."""
+    if status is AlertStatus.RESOLVED:
+        raise AlertAlreadyResolved(f'Alert {alert_id} is already resolved.')
+
+
+def check_can_escalate(alert_id: int, status: AlertStatus) -> None:
+    """Refuse escalating a resolved alert."""
+    if status is AlertStatus.RESOLVED:
+        raise AlertAlreadyResolved(f'Alert {alert_id} is already resolved and cannot be escalated.')
+
+
+def next_escalation_at(priority: Priority, created_at: datetime, level: int,
+                       policy: Mapping[Priority, tuple[int, ...]] = DEFAULT_ESCALATION_MINUTES) -> datetime | None:
+    """Return when an alert at this escalation level escalates next (None when the policy has no further step)."""
+    steps = policy[priority]
+    return created_at + timedelta(minutes=steps[level]) if level < len(steps) else None
+
+
+def can_see(actor: Actor, hospital_id: int, ward_id: int, priority: Priority, escalation_level: int) -> bool:
+    """Tell whether an actor's scope includes an alert (the same rule filters lists and guards actions)."""
+    if actor.kind == 'system':
+        return True
+    if actor.hospital_id != hospital_id:
+        return False
+    if actor.kind == 'token':
+        return True
+    escalated = escalation_level > 0
+    match actor.role:
+        case Role.ADMIN:
+            return True
+        case Role.PHYSICIAN:
+            return priority in (Priority.CRITICAL, Priority.HIGH) or escalated
+        case Role.CHARGE_NURSE:
+            return ward_id in actor.ward_ids or escalated
+        case Role.NURSE:
+            return ward_id in actor.ward_ids
+    return False
+
+
+def check_can_raise(actor: Actor) -> None:
+    """Refuse raising alerts from kiosk displays."""
+    if actor.kind == 'token' and actor.token_kind is TokenKind.KIOSK:
+        raise NotAllowed('A kiosk display is read-only and cannot raise alerts.')
+
+
+def check_can_respond(actor: Actor) -> None:
+    """Only staff and integrations acknowledge, resolve or escalate; devices and kiosks cannot."""
+    if actor.kind == 'token' and actor.token_kind is not TokenKind.INTEGRATION:
+        raise NotAllowed(f'A {actor.token_kind} token cannot acknowledge, resolve or escalate alerts.')

@@ -1,0 +1,150 @@
+"""The event bus: publish after commit, fan out to subscribers, each isolated behind its own bounded queue."""
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from pydantic import ValidationError
+
+from .models import BaseEvent, Event, from_json, to_json
+from .transport import MemoryTransport, Transport
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event], Awaitable[None] | None]
+SLOW_HANDLER_SECONDS = 1.0
+
+
+class Subscription:
+    """One subscriber: a bounded queue drained in order by its own task. Calling it unsubscribes."""
+
+    def __init__(self, bus: 'EventBus', handler: Handler, hospital_id: int | None, name: str, queue_size: int) -> None:
+        self._bus = bus
+        self._handler = handler
+        self.hospital_id = hospital_id
+        self.name = name
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=queue_size)
+        self.dropped = 0
+        self._overflowing = False
+        self._task: asyncio.Task[None] | None = asyncio.get_running_loop().create_task(
+            self._run(), name=f'vigil-subscriber-{name}')
+
+    @property
+    def active(self) -> bool:
+        return self._task is not None
+
+    def matches(self, event: BaseEvent) -> bool:
+        return self.hospital_id is None or self.hospital_id == event.hospital_id
+
+    def offer(self, event: Event) -> None:
+        """Queue an event without ever blocking; a full queue drops its oldest event (the subscriber resyncs)."""
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.queue.task_done()
+            self.dropped += 1
+            if not self._overflowing:
+                self._overflowing = True
+                log.warning('event subscriber %s is too slow: its queue of %d is full, dropping oldest events',
+                            self.name, self.queue.maxsize)
+        elif self._overflowing and self.queue.qsize() < self.queue.maxsize // 2:
+            self._overflowing = False
+        self.queue.put_nowait(event)
+
+    async def _run(self) -> None:
+        while True:
+            event = await self.queue.get()
+            started = time.perf_counter()
+            try:
+                result = self._handler(event)
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception('event subscriber %s failed on %s seq %d', self.name, event.type, event.seq)
+            finally:
+                self.queue.task_done()
+            elapsed = time.perf_counter() - started
+            if elapsed > SLOW_HANDLER_SECONDS:
+                log.warning('event subscriber %s took %.1f s for %s', self.name, elapsed, event.type)
+
+    def unsubscribe(self) -> None:
+        """Stop receiving events; safe to call any number of times."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._bus._remove(self)
+        task.cancel()
+        while not self.queue.empty():  # let drain() waiters finish
+            self.queue.get_nowait()
+            self.queue.task_done()
+
+    __call__ = unsubscribe
+
+
+class EventBus:
+    """Typed pub/sub over a transport; the memory transport by default, Redis when configured."""
+
+    def __init__(self, transport: Transport | None = None, *, queue_size: int = 1000) -> None:
+        self._transport = transport or MemoryTransport()
+        self._queue_size = queue_size
+        self._subscriptions: list[Subscription] = []
+        self._started = False
+        self.published = 0
+        self.delivered = 0
+
+    async def start(self) -> None:
+        """Connect the transport; idempotent and done lazily by publish()."""
+        if not self._started:
+            self._started = True
+            await self._transport.start(self._deliver)
+
+    async def publish(self, event: BaseEvent) -> None:
+        """Hand an event to the transport; never waits for subscribers."""
+        await self.start()
+        await self._transport.publish(event.hospital_id, to_json(event))
+        self.published += 1
+
+    def subscribe(self, handler: Handler, *, hospital_id: int | None = None, name: str | None = None,
+                  queue_size: int | None = None) -> Subscription:
+        """Call handler for every event (of one hospital, if given), in publish order; return the unsubscriber."""
+        subscription = Subscription(self, handler, hospital_id, name or getattr(handler, '__qualname__', 'handler'),
+                                    queue_size or self._queue_size)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscriptions)
+
+    async def drain(self) -> None:
+        """Wait until every event delivered so far has been handled by every subscriber."""
+        while True:  # handlers may publish again: repeat until a pass finds every queue idle
+            subscriptions = list(self._subscriptions)
+            await asyncio.gather(*(s.queue.join() for s in subscriptions))
+            if all(s.queue.empty() for s in subscriptions):
+                return
+
+    async def close(self) -> None:
+        """Disconnect the transport and stop every subscriber."""
+        await self._transport.close()
+        for subscription in list(self._subscriptions):
+            subscription.unsubscribe()
+        self._started = False
+
+    def _remove(self, subscription: Subscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+    def _deliver(self, payload: str) -> None:
+        try:
+            event = from_json(payload)
+        except ValidationError as error:
+            log.error('dropping an event that does not parse: %s', error.errors()[:1])
+            return
+        for subscription in list(self._subscriptions):
+            if subscription.matches(event):
+                subscription.offer(event)
+                self.delivered += 1

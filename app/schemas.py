@@ -1,0 +1,190 @@
+"""Pydantic views and commands: what services accept and return (never ORM objects)."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from app.domain import AlertEventType, AlertKind, AlertStatus, Priority, Role, TokenKind, VitalKind
+
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+
+class HospitalView(View):
+    id: int
+    slug: str
+    name: str
+
+
+class WardView(View):
+    id: int
+    hospital_id: int
+    name: str
+
+
+class UserView(View):
+    id: int
+    hospital_id: int
+    username: str
+    display_name: str
+    role: Role
+    ward_ids: tuple[int, ...] = ()
+    active: bool = True
+    locked_until: datetime | None = None
+
+
+class Actor(View):
+    """Who is acting: a signed-in user, an API token, or the system itself (CLI, escalation)."""
+
+    kind: Literal['user', 'token', 'system']
+    hospital_id: int | None
+    name: str
+    user_id: int | None = None
+    role: Role | None = None
+    ward_ids: tuple[int, ...] = ()
+    token_id: int | None = None
+    token_kind: TokenKind | None = None
+
+    @classmethod
+    def system(cls, name: str = 'system', hospital_id: int | None = None) -> 'Actor':
+        """Return the actor for work the system does on its own (escalation, operator CLI, detection)."""
+        return cls(kind='system', hospital_id=hospital_id, name=name)
+
+    @classmethod
+    def for_user(cls, user: UserView) -> 'Actor':
+        """Return the actor for a signed-in user."""
+        return cls(kind='user', hospital_id=user.hospital_id, name=user.username, user_id=user.id, role=user.role,
+                   ward_ids=user.ward_ids)
+
+
+class AlertView(View):
+    id: int
+    hospital_id: int
+    ward_id: int
+    ward_name: str
+    patient_id: int | None
+    patient_name: str | None
+    patient_mrn: str | None
+    bed: str | None
+    kind: AlertKind
+    priority: Priority
+    status: AlertStatus
+    message: str
+    dedup_key: str | None
+    occurrences: int
+    escalation_level: int
+    next_escalation_at: datetime | None
+    created_at: datetime
+    created_by: str
+    last_triggered_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    version: int
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is not AlertStatus.RESOLVED
+
+
+class AuditEntryView(View):
+    id: int
+    alert_id: int
+    hospital_id: int
+    type: AlertEventType
+    at: datetime
+    actor: str
+    from_status: AlertStatus | None
+    to_status: AlertStatus
+    escalation_level: int
+    note: str | None
+
+
+class NewAlert(BaseModel):
+    """A request to raise an alert for a patient, or for a ward when no patient is concerned."""
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    priority: Priority
+    message: str = Field(min_length=1, max_length=500)
+    patient_id: int | None = None
+    ward_id: int | None = None
+    kind: AlertKind = AlertKind.MANUAL
+    dedup_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class AlertFilter(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ward_id: int | None = None
+    statuses: tuple[AlertStatus, ...] = (AlertStatus.ACTIVE, AlertStatus.ACKNOWLEDGED)
+    priorities: tuple[Priority, ...] = ()
+    patient_id: int | None = None
+    limit: int = Field(default=500, ge=1, le=5000)
+
+
+class VitalValue(View):
+    value: float
+    unit: str
+    measured_at: datetime
+
+
+class PatientView(View):
+    id: int
+    hospital_id: int
+    ward_id: int
+    ward_name: str
+    mrn: str
+    name: str
+    bed: str
+    spo2_scale: int
+    latest: dict[VitalKind, VitalValue] = Field(default_factory=dict)
+
+
+class VitalReadingIn(BaseModel):
+    """One reading as a device or integration sends it."""
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    patient_mrn: str = Field(min_length=1, max_length=64)
+    kind: VitalKind
+    value: float
+    unit: str = Field(max_length=16)
+    measured_at: AwareDatetime
+
+    @field_validator('value')
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if value != value or value in (float('inf'), float('-inf')):
+            raise ValueError('value must be a finite number')
+        return value
+
+
+class VitalReadingView(View):
+    id: int
+    patient_id: int
+    kind: VitalKind
+    value: float
+    unit: str
+    measured_at: datetime
+    source: str
+
+
+class TokenView(View):
+    id: int
+    hospital_id: int
+    kind: TokenKind
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class CreatedToken(View):
+    """A new token and its secret; the secret is shown this once and never stored."""
+
+    token: TokenView
+    secret: str

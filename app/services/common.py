@@ -1,0 +1,39 @@
+"""Look-ups that several services share, always scoped to the caller's hospital."""
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import HospitalNotFound, NotAllowed, PatientNotFound, WardNotFound
+from app.schemas import Actor
+from data.models import Hospital, Patient, Ward
+
+
+def require_hospital(actor: Actor) -> int:
+    """Return the actor's hospital id; the system actor must name a hospital explicitly elsewhere."""
+    if actor.hospital_id is None:
+        raise NotAllowed('This action needs a hospital: it cannot be done on behalf of the whole system.')
+    return actor.hospital_id
+
+
+async def hospital_by_slug(session: AsyncSession, slug: str) -> Hospital:
+    """Return the hospital with this slug or raise HospitalNotFound."""
+    hospital = await session.scalar(select(Hospital).where(Hospital.slug == slug))
+    if hospital is None:
+        raise HospitalNotFound(f'No hospital with the slug "{slug}".')
+    return hospital
+
+
+async def ward_in(session: AsyncSession, hospital_id: int, ward_id: int) -> Ward:
+    """Return a ward of the hospital or raise WardNotFound (also for other hospitals' wards)."""
+    ward = await session.get(Ward, ward_id)
+    if ward is None or ward.hospital_id != hospital_id:
+        raise WardNotFound(f'Ward {ward_id} not found.')
+    return ward
+
+
+async def patient_in(session: AsyncSession, hospital_id: int, patient_id: int) -> Patient:
+    """Return a patient of the hospital or raise PatientNotFound (also for other hospitals' patients)."""
+    patient = await session.get(Patient, patient_id)
+    if patient is None or patient.hospital_id != hospital_id:
+        raise PatientNotFound(f'Patient {patient_id} not found.')
+    return patient

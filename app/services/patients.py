@@ -1,0 +1,125 @@
+"""Patients in scope and their latest vitals; recording readings."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from app.clock import Clock
+from app.domain import Role, TokenKind, VitalKind
+from app.domain.vitals import plausibility_problem
+from app.errors import InvalidInput, NotAllowed, PatientNotFound
+from app.events import VitalsRecorded
+from app.schemas import Actor, PatientView, VitalReadingIn, VitalReadingView, VitalValue
+from app.uow import Database
+from data.models import Patient, VitalReading
+
+from .common import patient_in, require_hospital
+
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+
+
+def sees_all_wards(actor: Actor) -> bool:
+    """Physicians, admins and tokens see every patient of their hospital; nurses their wards."""
+    return actor.kind != 'user' or actor.role in (Role.PHYSICIAN, Role.ADMIN)
+
+
+async def latest_vitals(session: AsyncSession, patient_ids: Sequence[int]) -> dict[int, dict[VitalKind, VitalValue]]:
+    """Return the newest reading of each kind for each patient."""
+    if not patient_ids:
+        return {}
+    ranked = (
+        select(VitalReading.patient_id, VitalReading.kind, VitalReading.value, VitalReading.unit,
+               VitalReading.measured_at,
+               func.row_number().over(partition_by=(VitalReading.patient_id, VitalReading.kind),
+                                      order_by=(VitalReading.measured_at.desc(), VitalReading.id.desc()))
+               .label('rank'))
+        .where(VitalReading.patient_id.in_(patient_ids)).subquery()
+    )
+    rows = await session.execute(select(ranked).where(ranked.c.rank == 1))
+    latest: dict[int, dict[VitalKind, VitalValue]] = defaultdict(dict)
+    for row in rows:
+        latest[row.patient_id][VitalKind(row.kind)] = VitalValue(value=row.value, unit=row.unit,
+                                                                 measured_at=row.measured_at)
+    return latest
+
+
+def patient_view(patient: Patient, latest: dict[VitalKind, VitalValue]) -> PatientView:
+    """Build the view of a patient whose ward is loaded."""
+    return PatientView(id=patient.id, hospital_id=patient.hospital_id, ward_id=patient.ward_id,
+                       ward_name=patient.ward.name, mrn=patient.mrn, name=patient.name, bed=patient.bed,
+                       spo2_scale=patient.spo2_scale, latest=latest)
+
+
+class PatientService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def list_patients(self, actor: Actor, ward_id: int | None = None) -> list[PatientView]:
+        """Return the patients in the actor's scope with their latest vitals, by ward and bed."""
+        hospital_id = require_hospital(actor)
+        statement = (select(Patient).options(joinedload(Patient.ward)).where(Patient.hospital_id == hospital_id)
+                     .order_by(Patient.ward_id, Patient.bed))
+        if not sees_all_wards(actor):
+            statement = statement.where(Patient.ward_id.in_(actor.ward_ids))
+        if ward_id is not None:
+            statement = statement.where(Patient.ward_id == ward_id)
+        async with self._db.read() as session:
+            patients = list(await session.scalars(statement))
+            latest = await latest_vitals(session, [p.id for p in patients])
+        return [patient_view(p, latest.get(p.id, {})) for p in patients]
+
+    async def get(self, actor: Actor, patient_id: int) -> PatientView:
+        """Return one patient in the actor's scope with the latest vitals."""
+        hospital_id = require_hospital(actor)
+        async with self._db.read() as session:
+            patient = await patient_in(session, hospital_id, patient_id)
+            if not sees_all_wards(actor) and patient.ward_id not in actor.ward_ids:
+                raise NotAllowed(f'Patient {patient_id} is not on one of your wards.')
+            await session.refresh(patient, ['ward'])
+            return patient_view(patient, (await latest_vitals(session, [patient.id])).get(patient.id, {}))
+
+    async def record_vitals(self, actor: Actor, readings: Sequence[VitalReadingIn]) -> list[VitalReadingView]:
+        """Validate and store readings all-or-nothing; publish one VitalsRecorded per patient after commit."""
+        if actor.kind == 'token' and actor.token_kind is TokenKind.KIOSK:
+            raise NotAllowed('A kiosk display is read-only and cannot record vitals.')
+        hospital_id = require_hospital(actor)
+        if not readings:
+            raise InvalidInput('No readings were sent.')
+        now = self._clock()
+        for index, reading in enumerate(readings):
+            problem = plausibility_problem(reading.kind, reading.value, reading.unit)
+            if problem is None and reading.measured_at > now + MAX_FUTURE_SKEW:
+                problem = f'measured_at {reading.measured_at.isoformat()} is in the future'
+            if problem:
+                raise InvalidInput(f'Reading {index} ({reading.patient_mrn}, {reading.kind}): {problem}.')
+        async with self._db.uow() as uow:
+            session = uow.session
+            mrns = sorted({r.patient_mrn for r in readings})
+            patients = {p.mrn: p for p in await session.scalars(
+                select(Patient).options(joinedload(Patient.ward))
+                .where(Patient.hospital_id == hospital_id, Patient.mrn.in_(mrns)))}
+            for index, reading in enumerate(readings):
+                if reading.patient_mrn not in patients:
+                    raise PatientNotFound(f'Reading {index}: no patient with MRN "{reading.patient_mrn}".')
+            rows = [VitalReading(hospital_id=hospital_id, patient_id=patients[r.patient_mrn].id, kind=r.kind,
+                                 value=r.value, unit=r.unit, measured_at=r.measured_at, recorded_at=now,
+                                 source=actor.name) for r in readings]
+            session.add_all(rows)
+            await session.flush()
+            by_patient: dict[int, list[VitalReadingView]] = defaultdict(list)
+            views = [VitalReadingView.model_validate(row) for row in rows]
+            for view in views:
+                by_patient[view.patient_id].append(view)
+            latest = await latest_vitals(session, list(by_patient))
+            for patient in patients.values():
+                if patient.id in by_patient:
+                    uow.emit(VitalsRecorded(hospital_id=hospital_id, ward_id=patient.ward_id, occurred_at=now,
+                                            actor=actor.name, patient=patient_view(patient, latest[patient.id]),
+                                            readings=tuple(by_patient[patient.id])))
+            await uow.commit()
+            return views

@@ -1,0 +1,72 @@
+"""API tokens for devices, kiosks and integrations: created once, stored hashed, revocable."""
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.clock import Clock
+from app.domain import TokenKind
+from app.errors import AlreadyExists, InvalidInput, TokenInvalid, TokenNotFound
+from app.schemas import Actor, CreatedToken, TokenView
+from app.security import new_token_secret, token_digest
+from app.uow import Database
+from data.models import ApiToken
+
+from .common import hospital_by_slug
+
+INVALID_TOKEN = 'The API token is unknown or has been revoked.'
+
+
+class TokenService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def create(self, *, hospital_slug: str, kind: TokenKind, name: str) -> CreatedToken:
+        """Create a token; its secret is returned this once and only its digest is stored."""
+        name = name.strip()
+        if not 1 <= len(name) <= 100:
+            raise InvalidInput('A token name has 1-100 characters.')
+        secret = new_token_secret(kind)
+        async with self._db.uow() as uow:
+            hospital = await hospital_by_slug(uow.session, hospital_slug)
+            token = ApiToken(hospital_id=hospital.id, kind=kind, name=name, token_hash=token_digest(secret),
+                             prefix=secret[:10], created_at=self._clock())
+            uow.session.add(token)
+            try:
+                await uow.session.flush()
+            except IntegrityError as error:
+                raise AlreadyExists(f'{hospital.name} already has a token named "{name}".') from error
+            view = TokenView.model_validate(token)
+            await uow.commit()
+        return CreatedToken(token=view, secret=secret)
+
+    async def verify(self, secret: str) -> Actor:
+        """Return the actor for a valid, unrevoked token secret."""
+        async with self._db.read() as session:
+            token = await session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(secret.strip())))
+        if token is None or token.revoked_at is not None:
+            raise TokenInvalid(INVALID_TOKEN)
+        return Actor(kind='token', hospital_id=token.hospital_id, name=f'token:{token.name}', token_id=token.id,
+                     token_kind=TokenKind(token.kind))
+
+    async def revoke(self, *, hospital_slug: str, name: str) -> TokenView:
+        """Revoke a token by name; a revoked token is refused from then on. Revoking twice is harmless."""
+        async with self._db.uow() as uow:
+            hospital = await hospital_by_slug(uow.session, hospital_slug)
+            token = await uow.session.scalar(
+                select(ApiToken).where(ApiToken.hospital_id == hospital.id, ApiToken.name == name.strip()))
+            if token is None:
+                raise TokenNotFound(f'{hospital.name} has no token named "{name}".')
+            if token.revoked_at is None:
+                token.revoked_at = self._clock()
+            view = TokenView.model_validate(token)
+            await uow.commit()
+            return view
+
+    async def list_tokens(self, *, hospital_slug: str) -> list[TokenView]:
+        """Return every token of a hospital, revoked ones included (never the secrets)."""
+        async with self._db.read() as session:
+            hospital = await hospital_by_slug(session, hospital_slug)
+            tokens = await session.scalars(
+                select(ApiToken).where(ApiToken.hospital_id == hospital.id).order_by(ApiToken.name))
+            return [TokenView.model_validate(t) for t in tokens]

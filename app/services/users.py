@@ -1,0 +1,150 @@
+"""Staff accounts: create, sign in (with lockout), change password."""
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from app.clock import Clock
+from app.domain import Role
+from app.errors import (
+    AccountLocked,
+    AlreadyExists,
+    AuthenticationFailed,
+    InvalidInput,
+    NotAllowed,
+    UserNotFound,
+    WardNotFound,
+)
+from app.schemas import Actor, UserView
+from app.security import MIN_PASSWORD_LENGTH, PasswordHasher
+from app.uow import Database
+from data.models import User, Ward
+
+from .common import hospital_by_slug
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+USERNAME = re.compile(r'^[a-z0-9][a-z0-9._-]{1,63}$')
+INVALID_CREDENTIALS = 'Unknown username or wrong password.'
+
+
+def user_view(user: User) -> UserView:
+    """Build the view of a user whose wards are loaded."""
+    return UserView(id=user.id, hospital_id=user.hospital_id, username=user.username,
+                    display_name=user.display_name, role=Role(user.role), ward_ids=tuple(w.id for w in user.wards),
+                    active=user.active, locked_until=user.locked_until)
+
+
+def check_password_policy(password: str) -> None:
+    """Refuse passwords too short to resist guessing."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f'The password must have at least {MIN_PASSWORD_LENGTH} characters.')
+
+
+class UserService:
+    def __init__(self, db: Database, clock: Clock, hasher: PasswordHasher) -> None:
+        self._db = db
+        self._clock = clock
+        self._hasher = hasher
+
+    async def create(self, actor: Actor, *, hospital_slug: str, username: str, password: str, role: Role,
+                     display_name: str | None = None, ward_names: Sequence[str] = ()) -> UserView:
+        """Create a staff account; only the system (operator CLI) or an admin of that hospital may."""
+        username = username.strip().lower()
+        if not USERNAME.match(username):
+            raise InvalidInput('A username has 2-64 characters: lower-case letters, digits, ".", "_" or "-".')
+        check_password_policy(password)
+        password_hash = await self._hasher.hash(password)
+        async with self._db.uow() as uow:
+            session = uow.session
+            hospital = await hospital_by_slug(session, hospital_slug)
+            if not (actor.kind == 'system' or (actor.role is Role.ADMIN and actor.hospital_id == hospital.id)):
+                raise NotAllowed('Only an administrator of this hospital can create accounts.')
+            wards = []
+            for name in ward_names:
+                ward = await session.scalar(select(Ward).where(Ward.hospital_id == hospital.id, Ward.name == name))
+                if ward is None:
+                    raise WardNotFound(f'No ward named "{name}" in {hospital.name}.')
+                wards.append(ward)
+            now = self._clock()
+            user = User(hospital_id=hospital.id, username=username, display_name=display_name or username,
+                        role=role, password_hash=password_hash, active=True, failed_logins=0,
+                        password_changed_at=now, created_at=now, wards=wards)
+            session.add(user)
+            try:
+                await session.flush()
+            except IntegrityError as error:
+                raise AlreadyExists(f'The username "{username}" is taken.') from error
+            view = user_view(user)
+            await uow.commit()
+            return view
+
+    async def authenticate(self, username: str, password: str) -> UserView:
+        """Return the user for valid credentials; count failures and lock the account after too many."""
+        username = username.strip().lower()
+        async with self._db.uow() as uow:
+            session = uow.session
+            user = await session.scalar(
+                select(User).options(selectinload(User.wards)).where(User.username == username))
+            if user is None or not user.active:
+                await self._hasher.burn(password)
+                raise AuthenticationFailed(INVALID_CREDENTIALS)
+            now = self._clock()
+            if user.locked_until is not None and user.locked_until > now:
+                raise AccountLocked(self._locked_message(user.locked_until, now))
+            if await self._hasher.verify(password, user.password_hash):
+                user.failed_logins = 0
+                user.locked_until = None
+                view = user_view(user)
+                await uow.commit()
+                return view
+            user.failed_logins += 1
+            locked = user.failed_logins >= MAX_FAILED_LOGINS
+            if locked:
+                user.failed_logins = 0
+                user.locked_until = now + LOCKOUT
+            await uow.commit()
+            if locked:
+                raise AccountLocked(self._locked_message(now + LOCKOUT, now))
+            raise AuthenticationFailed(INVALID_CREDENTIALS)
+
+    async def change_password(self, actor: Actor, current: str, new: str) -> None:
+        """Change the signed-in user's own password after checking the current one."""
+        if actor.kind != 'user' or actor.user_id is None:
+            raise NotAllowed('Only a signed-in user can change their password.')
+        check_password_policy(new)
+        if new == current:
+            raise InvalidInput('The new password must differ from the current one.')
+        async with self._db.read() as session:
+            user = await session.get(User, actor.user_id)
+            if user is None:
+                raise UserNotFound('Your account no longer exists.')
+            stored = user.password_hash
+        if not await self._hasher.verify(current, stored):
+            raise AuthenticationFailed('The current password is wrong.')
+        new_hash = await self._hasher.hash(new)
+        async with self._db.uow() as uow:
+            user = await uow.session.get(User, actor.user_id)
+            if user is None or user.password_hash != stored:
+                raise AuthenticationFailed('The password was changed meanwhile; sign in again.')
+            user.password_hash = new_hash
+            user.password_changed_at = self._clock()
+            await uow.commit()
+
+    async def list_users(self, actor: Actor) -> list[UserView]:
+        """Return the staff accounts of the actor's hospital."""
+        if actor.hospital_id is None:
+            raise NotAllowed('Listing accounts needs a hospital.')
+        async with self._db.read() as session:
+            users = await session.scalars(select(User).options(selectinload(User.wards))
+                                          .where(User.hospital_id == actor.hospital_id).order_by(User.username))
+            return [user_view(u) for u in users]
+
+    @staticmethod
+    def _locked_message(until: datetime, now: datetime) -> str:
+        minutes = max(1, round((until - now).total_seconds() / 60))
+        return f'Too many failed sign-ins: this account is locked for {minutes} more minute(s).'

@@ -1,0 +1,108 @@
+"""Unit of work: one session, one transaction, and the events it produced, published only after commit."""
+
+import asyncio
+import logging
+from collections import defaultdict
+from types import TracebackType
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.clock import Clock
+from app.events import BaseEvent, EventBus
+from app.events.models import event_payload
+from data.models import EventLogEntry, Hospital
+
+log = logging.getLogger(__name__)
+
+
+class UnitOfWork:
+    """Use as `async with uow_factory() as uow: ...; await uow.commit()`; leaving without commit rolls back."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus, clock: Clock,
+                 publish_lock: asyncio.Lock) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._clock = clock
+        self._publish_lock = publish_lock
+        self._events: list[BaseEvent] = []
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        assert self._session is not None, 'unit of work used outside its async with block'
+        return self._session
+
+    async def __aenter__(self) -> 'UnitOfWork':
+        self._session = self._sessions()
+        self._events = []
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        session, self._session = self.session, None
+        try:
+            await session.rollback()  # no-op after a commit; undoes everything otherwise
+        finally:
+            self._events = []
+            await session.close()
+
+    def emit(self, event: BaseEvent) -> None:
+        """Queue an event; it gets its sequence number at commit and is published only if the commit succeeds."""
+        self._events.append(event)
+
+    async def commit(self) -> list[BaseEvent]:
+        """Number and log the queued events, commit, then publish them in order; return what was published."""
+        events = await self._number_and_log(self._events)
+        # NOTE: sequence numbers are taken under the hospital row's write lock, so commits of one hospital happen in
+        # sequence order; publishing under one lock per process keeps publication in that order too.
+        async with self._publish_lock:
+            await self.session.commit()
+            self._events = []
+            for event in events:
+                try:
+                    await self._bus.publish(event)
+                except Exception:
+                    # The change is committed and in the event log; pages resync from the database.
+                    log.exception('could not publish %s seq %d of hospital %d', type(event).__name__, event.seq,
+                                  event.hospital_id)
+        return events
+
+    async def _number_and_log(self, events: list[BaseEvent]) -> list[BaseEvent]:
+        if not events:
+            return []
+        by_hospital: dict[int, list[int]] = defaultdict(list)
+        for index, event in enumerate(events):
+            by_hospital[event.hospital_id].append(index)
+        numbered: list[BaseEvent] = list(events)
+        now = self._clock()
+        for hospital_id, indexes in by_hospital.items():
+            last = (await self.session.execute(
+                update(Hospital).where(Hospital.id == hospital_id)
+                .values(event_seq=Hospital.event_seq + len(indexes)).returning(Hospital.event_seq)
+            )).scalar_one()
+            for offset, index in enumerate(indexes):
+                numbered[index] = events[index].model_copy(update={'seq': last - len(indexes) + 1 + offset})
+        self.session.add_all(
+            EventLogEntry(hospital_id=e.hospital_id, seq=e.seq, type=type(e).__name__, payload=event_payload(e),
+                          created_at=now)
+            for e in numbered
+        )
+        await self.session.flush()
+        return numbered
+
+
+class Database:
+    """Hands out units of work (writes) and read-only sessions; one per process, built by bootstrap."""
+
+    def __init__(self, writer: async_sessionmaker[AsyncSession], reader: async_sessionmaker[AsyncSession],
+                 bus: EventBus, clock: Clock) -> None:
+        self._writer = writer
+        self.read = reader
+        self._bus = bus
+        self._clock = clock
+        self._publish_lock = asyncio.Lock()
+
+    def uow(self) -> UnitOfWork:
+        """Start a unit of work for one use case."""
+        return UnitOfWork(self._writer, self._bus, self._clock, self._publish_lock)

@@ -1,0 +1,57 @@
+"""Engine and session factories; SQLite gets WAL, a busy timeout, foreign keys and write locks up front."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = 'vigil_read_only'
+
+
+def is_sqlite(url: str) -> bool:
+    """Tell whether a database URL points at SQLite."""
+    return make_url(url).get_backend_name() == 'sqlite'
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """Create the async engine for a database URL, configured for Vigil's workload."""
+    if not is_sqlite(url):
+        kwargs.setdefault('pool_pre_ping', True)
+        return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, connect_args={'timeout': SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, 'connect')
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (so BEGIN IMMEDIATE below works).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute('PRAGMA journal_mode=WAL')
+        cursor.execute(f'PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}')
+        cursor.execute('PRAGMA foreign_keys=ON')
+        cursor.execute('PRAGMA synchronous=NORMAL')
+        cursor.close()
+
+    @event.listens_for(sync_engine, 'begin')
+    def _on_begin(connection: Connection) -> None:
+        # A deferred transaction that reads and then writes fails at once with "database is locked" when
+        # another writer got in between; taking the write lock at BEGIN makes writers queue on the busy
+        # timeout instead. Read-only sessions begin deferred so WAL readers never wait.
+        options: Mapping[str, Any] = connection.get_execution_options()
+        connection.exec_driver_sql('BEGIN' if options.get(READ_ONLY) else 'BEGIN IMMEDIATE')
+
+
+def session_factories(engine: AsyncEngine) -> tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]]:
+    """Return (writer, reader) session factories; the reader never takes SQLite's write lock."""
+    writer = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    reader = async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False, autoflush=False)
+    return writer, reader

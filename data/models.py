@@ -1,0 +1,206 @@
+"""Typed ORM models: the persistent shape of Vigil's domain."""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+    true,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .types import UTCDateTime
+
+NAMING = {
+    'ix': 'ix_%(column_0_label)s',
+    'uq': 'uq_%(table_name)s_%(column_0_name)s',
+    'ck': 'ck_%(table_name)s_%(constraint_name)s',
+    'fk': 'fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s',
+    'pk': 'pk_%(table_name)s',
+}
+
+# NOTE: the partial-index predicate below must match OPEN_STATUSES in data/enums.py.
+OPEN_ALERT_PREDICATE = "status IN ('active', 'acknowledged')"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Hospital(Base):
+    __tablename__ = 'hospitals'
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Last sequence number handed to an event of this hospital (bumped inside the writing transaction).
+    event_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text('0'))
+    created_at: Mapped[datetime]
+
+    wards: Mapped[list['Ward']] = relationship(back_populates='hospital', order_by='Ward.name')
+
+
+class Ward(Base):
+    __tablename__ = 'wards'
+    __table_args__ = (UniqueConstraint('hospital_id', 'name', name='uq_wards_hospital_name'),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+    hospital: Mapped[Hospital] = relationship(back_populates='wards')
+
+
+class UserWard(Base):
+    __tablename__ = 'user_wards'
+
+    user_id: Mapped[int] = mapped_column(ForeignKey('users.id', ondelete='CASCADE'), primary_key=True)
+    ward_id: Mapped[int] = mapped_column(ForeignKey('wards.id', ondelete='CASCADE'), primary_key=True)
+
+
+class User(Base):
+    __tablename__ = 'users'
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default=text('0'))
+    locked_until: Mapped[datetime | None]
+    password_changed_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+    wards: Mapped[list[Ward]] = relationship(secondary='user_wards', order_by='Ward.name')
+
+
+class Patient(Base):
+    __tablename__ = 'patients'
+    __table_args__ = (UniqueConstraint('hospital_id', 'mrn', name='uq_patients_hospital_mrn'),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), index=True)
+    ward_id: Mapped[int] = mapped_column(ForeignKey('wards.id'), index=True)
+    mrn: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    bed: Mapped[str] = mapped_column(String(32))
+    # NEWS2 SpO2 scale 2 is a clinician's decision per patient (hypercapnic respiratory failure).
+    spo2_scale: Mapped[int] = mapped_column(Integer, default=1, server_default=text('1'))
+    admitted_at: Mapped[datetime]
+
+    ward: Mapped[Ward] = relationship()
+
+
+class VitalReading(Base):
+    __tablename__ = 'vital_readings'
+    __table_args__ = (Index('ix_vital_readings_patient_kind_time', 'patient_id', 'kind', 'measured_at'),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, 'sqlite'), primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'))
+    patient_id: Mapped[int] = mapped_column(ForeignKey('patients.id', ondelete='CASCADE'))
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    measured_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(100))
+
+
+class Alert(Base):
+    __tablename__ = 'alerts'
+    __table_args__ = (
+        Index('ix_alerts_hospital_status', 'hospital_id', 'status'),
+        # At most one open alert per dedup key and hospital, even under concurrent writers.
+        Index(
+            'uq_alerts_open_dedup', 'hospital_id', 'dedup_key', unique=True,
+            sqlite_where=text(OPEN_ALERT_PREDICATE), postgresql_where=text(OPEN_ALERT_PREDICATE),
+        ),
+        Index(
+            'ix_alerts_escalation_due', 'next_escalation_at',
+            sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'))
+    ward_id: Mapped[int] = mapped_column(ForeignKey('wards.id'), index=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey('patients.id', ondelete='SET NULL'), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(15))
+    message: Mapped[str] = mapped_column(Text)
+    dedup_key: Mapped[str | None] = mapped_column(String(200))
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    next_escalation_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    last_triggered_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+
+    patient: Mapped[Patient | None] = relationship()
+    ward: Mapped[Ward] = relationship()
+
+    __mapper_args__ = {'version_id_col': version}
+
+
+class AlertEvent(Base):
+    """One line of the audit trail. Append-only: database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = 'alert_events'
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, 'sqlite'), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey('alerts.id'), index=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id'), index=True)
+    type: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey('users.id', ondelete='SET NULL'))
+    from_status: Mapped[str | None] = mapped_column(String(15))
+    to_status: Mapped[str] = mapped_column(String(15))
+    escalation_level: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiToken(Base):
+    __tablename__ = 'api_tokens'
+    __table_args__ = (UniqueConstraint('hospital_id', 'name', name='uq_api_tokens_hospital_name'),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(100))
+    # SHA-256 of the secret: tokens are 256-bit random, so a slow hash adds nothing but latency.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class EventLogEntry(Base):
+    """Durable, ordered log of every published event, per hospital (resumable streams read it)."""
+
+    __tablename__ = 'event_log'
+
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime]

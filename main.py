@@ -1,0 +1,77 @@
+"""Vigil's entry point: `python main.py` serves, `python main.py --demo` seeds a demo first, verbs run the CLI."""
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from nicegui import app as nicegui_app
+from nicegui import ui
+
+from app.api.health import health_router
+from app.bootstrap import build, migrate, seed
+from app.cli import parse_args, run_verb
+from app.config import Settings, SettingsError, settings_or_exit
+from pages import login
+
+log = logging.getLogger('vigil')
+
+
+def run_now(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run a coroutine to completion before serving, also when an event loop already runs (NiceGUI's test runner)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, make()).result()
+
+
+async def prepare(settings: Settings) -> None:
+    """Migrate the database (and seed the demo) before the server accepts a single request."""
+    await migrate(settings)
+    if settings.demo:
+        vigil = build(settings)
+        try:
+            await seed(vigil)
+        finally:
+            await vigil.close()
+
+
+def serve(settings: Settings) -> None:
+    """Prepare the database, wire the services and pages, and run the server."""
+    logging.basicConfig(level=settings.log_level.value, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    try:
+        run_now(lambda: prepare(settings))
+        vigil = build(settings)
+    except SettingsError as error:
+        print(f'vigil: {error}', file=sys.stderr)
+        raise SystemExit(2) from None
+    nicegui_app.include_router(health_router())
+    login.register(vigil)
+    nicegui_app.on_shutdown(vigil.close)
+    if settings.demo:
+        nicegui_app.on_startup(lambda: print(
+            f'Vigil demo ready: open http://{settings.host}:{settings.port}/login and sign in as admin, charge, '
+            'nurse or doctor (Vigil General Hospital) or rnurse (Riverside Community Hospital); the password is '
+            f'{"set by VIGIL_DEMO_PASSWORD" if os.environ.get("VIGIL_DEMO_PASSWORD") else "demo"}.', flush=True))
+    ui.run(host=settings.host, port=settings.port, title='Vigil', storage_secret=settings.resolved_storage_secret(),
+           reload=False, show=False, show_welcome_message=not settings.demo, fastapi_docs=True)
+
+
+def main(argv: list[str]) -> None:
+    """Dispatch the command line."""
+    args = parse_args(argv)
+    if args.verb:
+        raise SystemExit(run_verb(args))
+    overrides = {k: v for k, v in {'demo': args.demo or None, 'host': args.host, 'port': args.port}.items() if v}
+    settings = settings_or_exit().model_copy(update=overrides)
+    serve(settings)
+
+
+if __name__ in {'__main__', '__mp_main__'}:
+    # NOTE: NiceGUI's user-simulation test fixture runs this file with pytest's argv; tests configure via VIGIL_*.
+    main([] if os.environ.get('NICEGUI_USER_SIMULATION') else sys.argv[1:])
