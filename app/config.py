@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-STORAGE_SECRET_FILE = '.storage_secret'
+STORAGE_SECRET_FILE = '.storage_secret'  # noqa: S105 (a file name, not a secret)
 
 
 class LogLevel(StrEnum):

@@ -110,8 +110,8 @@ class EventBus:
     def subscribe(self, handler: Handler, *, hospital_id: int | None = None, name: str | None = None,
                   queue_size: int | None = None) -> Subscription:
         """Call handler for every event (of one hospital, if given), in publish order; return the unsubscriber."""
-        subscription = Subscription(self, handler, hospital_id, name or getattr(handler, '__qualname__', 'handler'),
-                                    queue_size or self._queue_size)
+        label = name or str(getattr(handler, '__qualname__', 'handler'))
+        subscription = Subscription(self, handler, hospital_id, label, queue_size or self._queue_size)
         self._subscriptions.append(subscription)
         return subscription
 

@@ -64,7 +64,8 @@ class HospitalService:
     async def list_hospitals(self) -> list[HospitalView]:
         """Return every hospital."""
         async with self._db.read() as session:
-            return [HospitalView.model_validate(h) for h in await session.scalars(select(Hospital).order_by(Hospital.slug))]
+            hospitals = await session.scalars(select(Hospital).order_by(Hospital.slug))
+            return [HospitalView.model_validate(h) for h in hospitals]
 
     async def wards(self, slug: str) -> list[WardView]:
         """Return the wards of a hospital, by name."""

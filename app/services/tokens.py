@@ -13,7 +13,7 @@ from data.models import ApiToken
 
 from .common import hospital_by_slug
 
-INVALID_TOKEN = 'The API token is unknown or has been revoked.'
+INVALID_TOKEN = 'The API token is unknown or has been revoked.'  # noqa: S105 (a message)
 
 
 class TokenService:

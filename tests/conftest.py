@@ -1,0 +1,228 @@
+"""Shared fixtures: a migrated database per test (SQLite file, or a PostgreSQL database of its own), a
+controllable clock, a small two-hospital world, and a Vigil wired to them."""
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from app.bootstrap import Vigil, build
+from app.config import Settings
+from app.domain import Role
+from app.events import Event
+from app.schemas import Actor, UserView
+from app.security import PasswordHasher
+from data.migrate import upgrade_to_head
+from data.models import Hospital, Patient, User, Ward
+
+IN_CI = os.environ.get('CI', '').lower() in {'1', 'true', 'yes'}
+POSTGRES_URL = os.environ.get('VIGIL_TEST_POSTGRES_URL', 'postgresql+asyncpg://postgres@127.0.0.1:5432/test')
+T = TypeVar('T')
+TEST_PASSWORD = 'correct horse battery'  # noqa: S105 (a test fixture's password)
+
+
+def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion on a fresh loop in a worker thread (safe inside a running loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
+def unavailable(reason: str) -> None:
+    """Skip outside CI; in CI a missing service is a failure, so green always means the backend was tested."""
+    if IN_CI:
+        pytest.fail(f'{reason} (CI=true: backends must be reachable)', pytrace=False)
+    pytest.skip(reason)
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+# --- databases -----------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='session')
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per test session; each test gets a copy."""
+    path = tmp_path_factory.mktemp('template') / 'template.db'
+    run_sync(lambda: upgrade_to_head(f'sqlite+aiosqlite:///{path}'))
+    return path
+
+
+def _pg_dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername='postgresql')
+    if database:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope='session')
+def postgres_template() -> Iterator[str]:
+    """A migrated template database of this test run (name unique per run), dropped at the end."""
+    name = f'vigil_test_{os.getpid()}_{uuid.uuid4().hex[:8]}'
+
+    async def create() -> None:
+        connection = await asyncpg.connect(_pg_dsn(POSTGRES_URL), timeout=5)
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+        await upgrade_to_head(make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False))
+
+    try:
+        run_sync(create)
+    except (OSError, asyncpg.PostgresError) as error:
+        unavailable(f'PostgreSQL at {make_url(POSTGRES_URL).host}:{make_url(POSTGRES_URL).port} unreachable: {error}')
+    yield name
+    run_sync(lambda: _drop_databases(name))
+
+
+async def _drop_databases(*names: str) -> None:
+    connection = await asyncpg.connect(_pg_dsn(POSTGRES_URL), timeout=5)
+    try:
+        for name in names:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=['sqlite', pytest.param('postgresql', marks=pytest.mark.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A migrated, empty database of this test alone, on each backend."""
+    if request.param == 'sqlite':
+        target = tmp_path / 'vigil.db'
+        shutil.copy(request.getfixturevalue('sqlite_template'), target)
+        yield f'sqlite+aiosqlite:///{target}'
+        return
+    template = request.getfixturevalue('postgres_template')
+    name = f'{template}_{uuid.uuid4().hex[:8]}'
+    connection = await asyncpg.connect(_pg_dsn(POSTGRES_URL), timeout=5)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+    finally:
+        await connection.close()
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    await _drop_databases(name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated SQLite database for tests that are about SQLite itself or about one process."""
+    target = tmp_path / 'vigil.db'
+    shutil.copy(sqlite_template, target)
+    return f'sqlite+aiosqlite:///{target}'
+
+
+# --- the system under test ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def vigil(db_url: str, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Vigil]:
+    system = build(Settings(database_url=db_url, data_dir=tmp_path), clock=clock)
+    yield system
+    await system.close()
+
+
+@pytest.fixture
+async def received(vigil: Vigil) -> list[Event]:
+    """Every event the bus delivers during the test (call `await vigil.bus.drain()` before looking)."""
+    events: list[Event] = []
+    vigil.bus.subscribe(events.append, name='test-recorder')
+    return events
+
+
+@dataclass
+class Side:
+    """One hospital of the test world and the people in it."""
+
+    hospital_id: int
+    slug: str
+    ward_ids: dict[str, int]
+    patient_ids: dict[str, int]
+    users: dict[str, UserView] = field(default_factory=dict)
+
+    def actor(self, username: str) -> Actor:
+        return Actor.for_user(self.users[username])
+
+
+@dataclass
+class World:
+    a: Side
+    b: Side
+
+
+_HASHER = PasswordHasher()
+
+
+@pytest.fixture(scope='session')
+def password_hash() -> str:
+    """One argon2id hash of TEST_PASSWORD for the whole run (hashing costs about 0.2 s)."""
+    return run_sync(lambda: _HASHER.hash(TEST_PASSWORD))
+
+
+@pytest.fixture
+async def world(vigil: Vigil, password_hash: str, clock: FakeClock) -> World:
+    """Hospital A ("alpha": wards North and South) and hospital B ("beta": ward East), patients and staff."""
+    sides = []
+    async with vigil.db.uow() as uow:
+        session = uow.session
+        for slug, ward_names in (('alpha', ['North', 'South']), ('beta', ['East'])):
+            hospital = Hospital(slug=slug, name=f'{slug.title()} Hospital', event_seq=0, created_at=clock())
+            session.add(hospital)
+            await session.flush()
+            wards = {name: Ward(hospital_id=hospital.id, name=name) for name in ward_names}
+            session.add_all(wards.values())
+            await session.flush()
+            patients = {}
+            for ward_name, ward in wards.items():
+                for bed in (1, 2):
+                    key = f'{ward_name}-{bed}'
+                    patients[key] = Patient(hospital_id=hospital.id, ward_id=ward.id, mrn=f'{slug}-{key}',
+                                            name=f'Patient {key}', bed=key, spo2_scale=1, admitted_at=clock())
+            session.add_all(patients.values())
+            staff = {
+                'nurse': (Role.NURSE, [ward_names[0]]),
+                'nurse2': (Role.NURSE, [ward_names[-1]]),
+                'charge': (Role.CHARGE_NURSE, [ward_names[0]]),
+                'doctor': (Role.PHYSICIAN, []),
+                'admin': (Role.ADMIN, []),
+            }
+            users = {}
+            for name, (role, assigned) in staff.items():
+                users[name] = User(hospital_id=hospital.id, username=f'{slug}-{name}', display_name=name.title(),
+                                   role=role, password_hash=password_hash, active=True, failed_logins=0,
+                                   password_changed_at=clock(), created_at=clock(),
+                                   wards=[wards[w] for w in assigned])
+            session.add_all(users.values())
+            await session.flush()
+            side = Side(hospital.id, slug, {n: w.id for n, w in wards.items()},
+                        {k: p.id for k, p in patients.items()})
+            side.users = {name: UserView(id=u.id, hospital_id=u.hospital_id, username=u.username,
+                                         display_name=u.display_name, role=Role(u.role),
+                                         ward_ids=tuple(w.id for w in u.wards)) for name, u in users.items()}
+            sides.append(side)
+        await uow.commit()
+    return World(*sides)
