@@ -114,7 +114,8 @@ class AlertService:
                 existing = await session.scalar(
                     select(Alert).options(joinedload(Alert.ward), joinedload(Alert.patient))
                     .where(Alert.hospital_id == hospital_id, Alert.dedup_key == request.dedup_key,
-                           Alert.status.in_(OPEN_STATUSES)))
+                           Alert.status.in_(OPEN_STATUSES))
+                    .with_for_update(of=Alert))  # concurrent retriggers queue here instead of clashing
                 if existing is not None:
                     return await self._retrigger(uow, actor, existing, request, now)
             alert = Alert(
@@ -283,10 +284,11 @@ class AlertService:
 
     async def _finish(self, uow: UnitOfWork, event_type: type[AlertEventBase], alert: Alert, actor: Actor,
                       now: datetime, name: str | None = None) -> AlertView:
+        alert_id = alert.id  # read before flushing: a failed flush expires the object
         try:
             await uow.session.flush()
         except StaleDataError as error:
-            raise StaleVersion(f'Alert {alert.id} was changed by someone else at the same moment; '
+            raise StaleVersion(f'Alert {alert_id} was changed by someone else at the same moment; '
                                'reload and try again.') from error
         view = alert_view(alert)
         uow.emit(event_type(hospital_id=alert.hospital_id, ward_id=alert.ward_id, occurred_at=now,

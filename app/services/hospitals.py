@@ -46,12 +46,13 @@ class HospitalService:
             raise InvalidInput('A ward name has 1-100 characters.')
         async with self._db.uow() as uow:
             hospital = await hospital_by_slug(uow.session, hospital_slug)
+            hospital_name = hospital.name  # read before flushing: a failed flush expires the object
             ward = Ward(hospital_id=hospital.id, name=name)
             uow.session.add(ward)
             try:
                 await uow.session.flush()
             except IntegrityError as error:
-                raise AlreadyExists(f'{hospital.name} already has a ward named "{name}".') from error
+                raise AlreadyExists(f'{hospital_name} already has a ward named "{name}".') from error
             view = WardView.model_validate(ward)
             await uow.commit()
             return view

@@ -29,13 +29,14 @@ class TokenService:
         secret = new_token_secret(kind)
         async with self._db.uow() as uow:
             hospital = await hospital_by_slug(uow.session, hospital_slug)
+            hospital_name = hospital.name  # read before flushing: a failed flush expires the object
             token = ApiToken(hospital_id=hospital.id, kind=kind, name=name, token_hash=token_digest(secret),
                              prefix=secret[:10], created_at=self._clock())
             uow.session.add(token)
             try:
                 await uow.session.flush()
             except IntegrityError as error:
-                raise AlreadyExists(f'{hospital.name} already has a token named "{name}".') from error
+                raise AlreadyExists(f'{hospital_name} already has a token named "{name}".') from error
             view = TokenView.model_validate(token)
             await uow.commit()
         return CreatedToken(token=view, secret=secret)
