@@ -28,7 +28,7 @@ from data.models import Hospital, Patient, User, Ward
 IN_CI = os.environ.get('CI', '').lower() in {'1', 'true', 'yes'}
 POSTGRES_URL = os.environ.get('VIGIL_TEST_POSTGRES_URL', 'postgresql+asyncpg://postgres@127.0.0.1:5432/test')
 T = TypeVar('T')
-TEST_PASSWORD = 'correct horse battery'  # noqa: S105 (a test fixture's password)
+TEST_PASSWORD = 'correct horse battery'
 
 
 def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
