@@ -3,6 +3,8 @@
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clock import Clock, system_clock
@@ -61,9 +63,18 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
     )
 
 
+class StartupError(Exception):
+    """The process cannot start; the message is one line for the operator."""
+
+
 async def migrate(settings: Settings) -> None:
     """Create the database if needed and migrate it to the newest schema."""
-    await upgrade_to_head(settings.db_url)
+    try:
+        await upgrade_to_head(settings.db_url)
+    except (OSError, SQLAlchemyError) as error:
+        reason = (str(getattr(error, 'orig', None) or error).strip().splitlines() or [type(error).__name__])[0]
+        where = make_url(settings.db_url).render_as_string(hide_password=True)
+        raise StartupError(f'cannot open the database {where}: {reason}') from error
 
 
 async def seed(vigil: Vigil) -> SeedReport:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
 
-from app.bootstrap import Vigil, build, migrate
+from app.bootstrap import StartupError, Vigil, build, migrate
 from app.config import Settings, SettingsError, settings_or_exit
 from app.domain import Role, TokenKind
 from app.errors import DomainError
@@ -83,6 +83,9 @@ def run_verb(args: argparse.Namespace) -> int:
     except (DomainError, SettingsError) as error:
         print(f'vigil: error: {error}', file=sys.stderr)
         return 2
+    except StartupError as error:
+        print(f'vigil: error: {error}', file=sys.stderr)
+        return 1
 
 
 async def _with_vigil(settings: Settings, verb: Callable[[Vigil], Awaitable[None]]) -> int:

@@ -38,6 +38,6 @@ def register(vigil: Vigil) -> None:
             ui.label('Hospital alert system').classes('text-subtitle1 text-grey-7 text-center -mt-3')
             username = ui.input('Username').props('outlined autocomplete=username autofocus')
             password = ui.input('Password', password=True).props('outlined autocomplete=current-password')
-            button = ui.button('Log in', on_click=sign_in).props('unelevated size=lg')
+            button = ui.button('Log in', on_click=sign_in).props('unelevated no-caps size=lg')
             message = ui.label().classes('text-center')
             password.on('keydown.enter', sign_in)

@@ -1,0 +1,237 @@
+"""Schema migrations on SQLite and PostgreSQL, SQLite's connection settings, the append-only audit trail and the
+idempotent demo seed (in process and through a real `python main.py --demo` server)."""
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Row, make_url
+from sqlalchemy.exc import DBAPIError
+
+from app.bootstrap import Vigil, build, seed
+from app.config import Settings
+from app.domain import Priority
+from app.schemas import NewAlert
+from data.engine import create_engine
+from data.migrate import current_revision, head_revision, upgrade_to_head
+from data.models import AlertEvent, Hospital, Patient, User, Ward
+
+from .conftest import POSTGRES_URL, World, run_sync, unavailable
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_COUNTS = {'hospitals': 2, 'wards': 4, 'patients': 29, 'users': 5}
+SERVER_START_TIMEOUT = 30.0
+
+
+def plain_dsn(url: str, database: str | None = None) -> str:
+    """The asyncpg DSN of a SQLAlchemy PostgreSQL URL (optionally for another database)."""
+    parsed = make_url(url).set(drivername='postgresql')
+    return parsed.set(database=database or parsed.database).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=['sqlite', pytest.param('postgresql', marks=pytest.mark.postgres)])
+async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database with no schema at all: a SQLite file in a folder not yet there, or a new PostgreSQL database."""
+    if request.param == 'sqlite':
+        yield f'sqlite+aiosqlite:///{tmp_path / "new" / "folder" / "vigil.db"}'
+        return
+    name = f'vigil_test_empty_{os.getpid()}_{uuid.uuid4().hex[:8]}'
+    try:
+        admin = await asyncpg.connect(plain_dsn(POSTGRES_URL), timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        unavailable(f'PostgreSQL at {make_url(POSTGRES_URL).host}:{make_url(POSTGRES_URL).port} unreachable: {error}')
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin = await asyncpg.connect(plain_dsn(POSTGRES_URL), timeout=5)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def table_names(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return set(await connection.run_sync(lambda c: c.dialect.get_table_names(c)))
+    finally:
+        await engine.dispose()
+
+
+# --- migrations ----------------------------------------------------------------------------------------------------
+
+async def test_upgrade_takes_an_empty_database_to_the_newest_revision(empty_database: str) -> None:
+    await upgrade_to_head(empty_database)
+
+    assert head_revision() is not None
+    assert await current_revision(empty_database) == head_revision()
+    assert {'hospitals', 'wards', 'users', 'patients', 'alerts', 'alert_events', 'api_tokens', 'event_log',
+            'vital_readings', 'user_wards', 'alembic_version'} <= await table_names(empty_database)
+
+
+async def test_upgrading_an_up_to_date_database_again_is_harmless(empty_database: str) -> None:
+    await upgrade_to_head(empty_database)
+    tables = await table_names(empty_database)
+
+    await upgrade_to_head(empty_database)
+
+    assert await current_revision(empty_database) == head_revision()
+    assert await table_names(empty_database) == tables
+
+
+async def test_sqlite_connections_use_wal_a_busy_timeout_and_foreign_keys(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    try:
+        async with engine.connect() as connection:
+            journal_mode = await connection.scalar(text('PRAGMA journal_mode'))
+            busy_timeout = await connection.scalar(text('PRAGMA busy_timeout'))
+            foreign_keys = await connection.scalar(text('PRAGMA foreign_keys'))
+    finally:
+        await engine.dispose()
+    assert journal_mode == 'wal'
+    assert busy_timeout > 0
+    assert foreign_keys == 1
+
+
+# --- the audit trail -----------------------------------------------------------------------------------------------
+
+async def test_the_audit_trail_refuses_update_and_delete(vigil: Vigil, world: World) -> None:
+    await vigil.alerts.raise_alert(world.a.actor('nurse'), NewAlert(
+        priority=Priority.HIGH, message='Patient fall', patient_id=world.a.patient_ids['North-1']))
+    statements = ["UPDATE alert_events SET note = 'rewritten'", 'DELETE FROM alert_events']
+    if vigil.engine.dialect.name == 'postgresql':
+        statements.append('TRUNCATE alert_events')
+
+    before = await audit_rows(vigil)
+
+    for statement in statements:
+        with pytest.raises(DBAPIError, match='append-only'):
+            async with vigil.engine.begin() as connection:
+                await connection.execute(text(statement))
+
+    assert [(row.type, row.note) for row in before] == [('raised', 'Patient fall')]
+    assert await audit_rows(vigil) == before
+
+
+async def audit_rows(vigil: Vigil) -> list[Row[Any]]:
+    async with vigil.engine.connect() as connection:
+        return list((await connection.execute(select(AlertEvent.__table__))).all())
+
+
+# --- the demo seed -------------------------------------------------------------------------------------------------
+
+async def row_counts(vigil: Vigil) -> dict[str, int]:
+    async with vigil.db.read() as session:
+        return {name: await session.scalar(select(func.count()).select_from(model)) or 0
+                for name, model in (('hospitals', Hospital), ('wards', Ward), ('patients', Patient), ('users', User))}
+
+
+async def test_seeding_the_demo_twice_creates_everything_once(vigil: Vigil) -> None:
+    first = await seed(vigil)
+    second = await seed(vigil)
+
+    assert first.created == DEMO_COUNTS
+    assert second.total == 0
+    assert await row_counts(vigil) == DEMO_COUNTS
+    assert (await vigil.users.authenticate('nurse', 'demo')).username == 'nurse'
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return int(probe.getsockname()[1])
+
+
+def run_demo_server(data_dir: Path, *, cwd: Path = REPO, **settings: str) -> str:
+    """Start `python main.py --demo`, wait until /healthz answers, stop it with SIGTERM; return its stdout."""
+    port = free_port()
+    # Nothing inherited from VIGIL_*, NiceGUI's or pytest's variables (NiceGUI serves differently under pytest).
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(('VIGIL_', 'NICEGUI_', 'PYTEST_'))}
+    env.update({'VIGIL_DATA_DIR': str(data_dir), 'VIGIL_DATABASE_URL': '', 'VIGIL_REDIS_URL': '',
+                'VIGIL_PORT': str(port), 'NICEGUI_STORAGE_PATH': str(data_dir / 'nicegui'), **settings})
+    stdout_path = data_dir / f'server-{port}.out'
+    with stdout_path.open('w') as stdout:
+        server = subprocess.Popen([sys.executable, str(REPO / 'main.py'), '--demo'], cwd=cwd, env=env, stdout=stdout,
+                                  stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        status = None
+        while status != 200:
+            assert server.poll() is None, f'the server exited early: {server.communicate()[1]}'
+            assert time.monotonic() < deadline, f'no answer on /healthz within {SERVER_START_TIMEOUT} s'
+            try:
+                status = httpx.get(f'http://127.0.0.1:{port}/healthz', timeout=1).status_code
+            except httpx.TransportError:
+                time.sleep(0.2)
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with its default handler.
+    assert server.returncode in {0, -signal.SIGTERM}, stderr
+    assert 'Traceback' not in stderr
+    output = stdout_path.read_text()
+    assert f'open http://127.0.0.1:{port}/login' in output
+    return output
+
+
+def test_the_demo_server_seeds_once_and_keeps_its_password_across_restarts(tmp_path: Path) -> None:
+    password = 'a demo password of our own'
+
+    first = run_demo_server(tmp_path, VIGIL_DEMO_PASSWORD=password)
+    after_first = counts_in(tmp_path)
+    second = run_demo_server(tmp_path)
+
+    assert after_first == DEMO_COUNTS
+    assert counts_in(tmp_path) == DEMO_COUNTS
+    assert 'set by VIGIL_DEMO_PASSWORD' in first
+    assert password not in first + second
+    assert authenticates(tmp_path, 'charge', password)
+    assert not authenticates(tmp_path, 'charge', 'demo')
+
+
+def test_the_demo_server_takes_its_password_from_a_dotenv_file(tmp_path: Path) -> None:
+    (tmp_path / '.env').write_text('VIGIL_DEMO_PASSWORD=a password in the dotenv file\n')
+
+    output = run_demo_server(tmp_path, cwd=tmp_path)
+
+    assert 'the password is set by VIGIL_DEMO_PASSWORD' in output
+    assert authenticates(tmp_path, 'rnurse', 'a password in the dotenv file')
+
+
+def counts_in(data_dir: Path) -> dict[str, int]:
+    with sqlite3.connect(data_dir / 'vigil.db') as connection:
+        return {table: connection.execute(f'SELECT count(*) FROM {table}').fetchone()[0]  # noqa: S608
+                for table in DEMO_COUNTS}
+
+
+def authenticates(data_dir: Path, username: str, password: str) -> bool:
+    async def attempt() -> bool:
+        vigil = build(Settings(data_dir=data_dir, database_url=None))
+        try:
+            await vigil.users.authenticate(username, password)
+        except Exception:
+            return False
+        finally:
+            await vigil.close()
+        return True
+    return run_sync(attempt)

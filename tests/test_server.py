@@ -1,0 +1,88 @@
+"""The served app through NiceGUI's simulated user: sign-in page, redirect and the health check."""
+
+import os
+from pathlib import Path
+
+import pytest
+from nicegui import Client, ui
+from nicegui.testing import User
+
+INVALID_CREDENTIALS = 'Unknown username or wrong password.'
+# NOTE: every sign-in spends ~0.2 s on argon2 in a thread; should_see polls every 0.1 s, so give it time.
+SIGN_IN_RETRIES = 50
+
+
+@pytest.fixture(autouse=True)
+def vigil_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """main.py (run by the `user` fixture) serves the demo from a fresh SQLite file in tmp_path."""
+    for name in list(os.environ):
+        if name.upper().startswith('VIGIL_'):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env of the repository
+    monkeypatch.setenv('VIGIL_DATA_DIR', str(tmp_path))
+    monkeypatch.setenv('VIGIL_DEMO', 'true')
+
+
+async def sign_in(user: User, username: str, password: str) -> None:
+    await user.open('/login')
+    user.find(kind=ui.input, content='Username').type(username)
+    user.find(kind=ui.input, content='Password').type(password)
+    user.find(kind=ui.button, content='Log in').click()
+
+
+async def test_the_login_page_asks_for_username_and_password(user: User) -> None:
+    await user.open('/login')
+
+    await user.should_see(kind=ui.input, content='Username')
+    await user.should_see(kind=ui.input, content='Password')
+    await user.should_see(kind=ui.button, content='Log in')
+
+
+async def test_the_start_page_sends_a_visitor_to_the_login_page(user: User) -> None:
+    await user.open('/')
+
+    await user.should_see(kind=ui.button, content='Log in')
+    assert user.back_history[-1] == '/login'
+
+
+async def test_good_credentials_sign_the_user_in(user: User) -> None:
+    await sign_in(user, 'nurse', 'demo')
+
+    await user.should_see('Signed in as Sam Patel (nurse, Vigil General Hospital)', retries=SIGN_IN_RETRIES)
+    await user.should_not_see(INVALID_CREDENTIALS)
+
+
+async def test_enter_in_the_password_field_signs_in_too(user: User) -> None:
+    await user.open('/login')
+    user.find(kind=ui.input, content='Username').type('rnurse')
+    user.find(kind=ui.input, content='Password').type('demo').trigger('keydown.enter')
+
+    await user.should_see('Signed in as Kit Fernandes', retries=SIGN_IN_RETRIES)
+
+
+async def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(user: User) -> None:
+    await sign_in(user, 'nurse', 'not the password')
+
+    await user.should_see(INVALID_CREDENTIALS, retries=SIGN_IN_RETRIES)
+    await user.should_not_see('Signed in as')
+    assert user.find(kind=ui.input, content='Password').elements.pop().value == ''
+
+
+async def test_an_unknown_username_gets_the_same_answer_as_a_wrong_password(user: User) -> None:
+    await sign_in(user, 'nobody', 'demo')
+
+    await user.should_see(INVALID_CREDENTIALS, retries=SIGN_IN_RETRIES)
+    await user.should_not_see('Signed in as')
+
+
+async def test_the_health_check_answers_ok_without_creating_a_ui_client(user: User) -> None:
+    clients_before = set(Client.instances)
+
+    response = await user.http_client.get('/healthz')
+
+    assert response.status_code == 200
+    assert response.json() == {'status': 'ok'}
+    assert set(Client.instances) == clients_before
+    # The comparison can see a new client: opening a page does create one.
+    await user.open('/login')
+    assert set(Client.instances) != clients_before
