@@ -100,8 +100,9 @@ async def test_bad_user_creation_is_refused_and_creates_nothing(
 
 
 async def test_only_an_admin_of_that_hospital_creates_accounts(vigil: Vigil, world: World) -> None:
-    for actor in (world.a.actor('charge'), world.b.actor('admin')):
-        with pytest.raises(NotAllowed, match='Only an administrator'):
+    for actor, message in ((world.a.actor('charge'), 'Only an administrator'),
+                           (world.b.actor('admin'), 'in their own hospital only')):
+        with pytest.raises(NotAllowed, match=message):
             await vigil.users.create(actor, hospital_slug='alpha', username='fresh', password='long enough',
                                      role=Role.NURSE)
     created = await vigil.users.create(world.a.actor('admin'), hospital_slug='alpha', username='fresh',

@@ -121,10 +121,11 @@ class EventBus:
 
     async def drain(self) -> None:
         """Wait until every event delivered so far has been handled by every subscriber."""
-        while True:  # handlers may publish again: repeat until a pass finds every queue idle
-            subscriptions = list(self._subscriptions)
-            await asyncio.gather(*(s.queue.join() for s in subscriptions))
-            if all(s.queue.empty() for s in subscriptions):
+        while True:  # handlers may publish again: repeat until a pass in which nothing new was delivered
+            # NOTE: an empty queue is not an idle one (its handler may still hold the last event): count deliveries.
+            delivered = self.delivered
+            await asyncio.gather(*(s.queue.join() for s in list(self._subscriptions)))
+            if self.delivered == delivered:
                 return
 
     async def close(self) -> None:

@@ -22,7 +22,7 @@ from app.errors import (
 from app.schemas import Actor, UserView
 from app.security import MIN_PASSWORD_LENGTH, PasswordHasher
 from app.uow import Database
-from data.models import User, Ward
+from data.models import Hospital, User, Ward
 
 from .common import hospital_by_slug
 
@@ -59,11 +59,17 @@ class UserService:
             raise InvalidInput('A username has 2-64 characters: lower-case letters, digits, ".", "_" or "-".')
         check_password_policy(password)
         password_hash = await self._hasher.hash(password)
+        if actor.kind != 'system' and actor.role is not Role.ADMIN:
+            raise NotAllowed('Only an administrator of this hospital can create accounts.')
         async with self._db.uow() as uow:
             session = uow.session
-            hospital = await hospital_by_slug(session, hospital_slug)
-            if not (actor.kind == 'system' or (actor.role is Role.ADMIN and actor.hospital_id == hospital.id)):
-                raise NotAllowed('Only an administrator of this hospital can create accounts.')
+            if actor.kind == 'system':
+                hospital = await hospital_by_slug(session, hospital_slug)
+            else:
+                # An admin learns nothing about other hospitals, not even whether a slug exists.
+                hospital = await session.scalar(select(Hospital).where(Hospital.slug == hospital_slug))
+                if hospital is None or hospital.id != actor.hospital_id:
+                    raise NotAllowed('Administrators create accounts in their own hospital only.')
             wards = []
             for name in ward_names:
                 ward = await session.scalar(select(Ward).where(Ward.hospital_id == hospital.id, Ward.name == name))
@@ -136,9 +142,9 @@ class UserService:
             await uow.commit()
 
     async def list_users(self, actor: Actor) -> list[UserView]:
-        """Return the staff accounts of the actor's hospital."""
-        if actor.hospital_id is None:
-            raise NotAllowed('Listing accounts needs a hospital.')
+        """Return the staff accounts of the actor's hospital (administrators only)."""
+        if actor.kind != 'user' or actor.role is not Role.ADMIN or actor.hospital_id is None:
+            raise NotAllowed('Only an administrator can list the staff accounts.')
         async with self._db.read() as session:
             users = await session.scalars(select(User).options(selectinload(User.wards))
                                           .where(User.hospital_id == actor.hospital_id).order_by(User.username))
