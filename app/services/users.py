@@ -67,9 +67,10 @@ class UserService:
                 hospital = await hospital_by_slug(session, hospital_slug)
             else:
                 # An admin learns nothing about other hospitals, not even whether a slug exists.
-                hospital = await session.scalar(select(Hospital).where(Hospital.slug == hospital_slug))
-                if hospital is None or hospital.id != actor.hospital_id:
+                own = await session.scalar(select(Hospital).where(Hospital.slug == hospital_slug))
+                if own is None or own.id != actor.hospital_id:
                     raise NotAllowed('Administrators create accounts in their own hospital only.')
+                hospital = own
             wards = []
             for name in ward_names:
                 ward = await session.scalar(select(Ward).where(Ward.hospital_id == hospital.id, Ward.name == name))
