@@ -6,7 +6,6 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, case, false, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.clock import Clock
@@ -27,6 +26,7 @@ from app.events.models import AlertEventBase
 from app.schemas import Actor, AlertFilter, AlertView, AuditEntryView, NewAlert
 from app.uow import Database, UnitOfWork
 from data.models import Alert, AlertEvent
+from data.queries import alerts_with_context, claim_due_alert, due_alert_ids
 
 from .common import patient_in, require_hospital, ward_in
 
@@ -112,8 +112,7 @@ class AlertService:
             now = self._clock()
             if request.dedup_key is not None:
                 existing = await session.scalar(
-                    select(Alert).options(joinedload(Alert.ward), joinedload(Alert.patient))
-                    .where(Alert.hospital_id == hospital_id, Alert.dedup_key == request.dedup_key,
+                    alerts_with_context().where(Alert.hospital_id == hospital_id, Alert.dedup_key == request.dedup_key,
                            Alert.status.in_(OPEN_STATUSES))
                     .with_for_update(of=Alert))  # concurrent retriggers queue here instead of clashing
                 if existing is not None:
@@ -194,17 +193,11 @@ class AlertService:
         """Escalate every active alert whose escalation time has come; each alert is claimed exactly once."""
         now = now or self._clock()
         async with self._db.read() as session:
-            due = (await session.scalars(
-                select(Alert.id).where(Alert.status == AlertStatus.ACTIVE, Alert.next_escalation_at <= now)
-                .order_by(Alert.next_escalation_at).limit(limit))).all()
+            due = await due_alert_ids(session, now, limit)
         escalated = []
         for alert_id in due:
             async with self._db.uow() as uow:
-                # Re-check inside the write transaction; skip rows another process holds (PostgreSQL).
-                alert = await uow.session.scalar(
-                    select(Alert).options(joinedload(Alert.ward), joinedload(Alert.patient))
-                    .where(Alert.id == alert_id, Alert.status == AlertStatus.ACTIVE, Alert.next_escalation_at <= now)
-                    .with_for_update(skip_locked=True, of=Alert))
+                alert = await claim_due_alert(uow.session, alert_id, now)
                 if alert is None:
                     continue
                 minutes = (alert.next_escalation_at - alert.created_at).total_seconds() / 60  # type: ignore[operator]
@@ -235,8 +228,7 @@ class AlertService:
         query = query or AlertFilter()
         hospital_id = require_hospital(actor)
         statement = (
-            select(Alert).options(joinedload(Alert.ward), joinedload(Alert.patient))
-            .where(Alert.hospital_id == hospital_id, scope_clause(actor))
+            alerts_with_context().where(Alert.hospital_id == hospital_id, scope_clause(actor))
             .order_by(PRIORITY_ORDER, Alert.created_at.desc(), Alert.id.desc()).limit(query.limit)
         )
         if query.statuses:
@@ -259,8 +251,7 @@ class AlertService:
             return [AuditEntryView.model_validate(row) for row in rows]
 
     async def _load(self, session: AsyncSession, actor: Actor, alert_id: int) -> Alert:
-        alert = await session.scalar(
-            select(Alert).options(joinedload(Alert.ward), joinedload(Alert.patient)).where(Alert.id == alert_id))
+        alert = await session.scalar(alerts_with_context().where(Alert.id == alert_id))
         if alert is None or (actor.kind != 'system' and alert.hospital_id != actor.hospital_id):
             raise AlertNotFound(f'Alert {alert_id} not found.')
         if not can_see(actor, alert.hospital_id, alert.ward_id, Priority(alert.priority), alert.escalation_level):

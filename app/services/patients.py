@@ -4,9 +4,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from app.clock import Clock
 from app.domain import Role, TokenKind, VitalKind
@@ -16,6 +14,7 @@ from app.events import VitalsRecorded
 from app.schemas import Actor, PatientView, VitalReadingIn, VitalReadingView, VitalValue
 from app.uow import Database
 from data.models import Patient, VitalReading
+from data.queries import latest_vital_rows, patients_with_ward
 
 from .common import patient_in, require_hospital
 
@@ -29,21 +28,9 @@ def sees_all_wards(actor: Actor) -> bool:
 
 async def latest_vitals(session: AsyncSession, patient_ids: Sequence[int]) -> dict[int, dict[VitalKind, VitalValue]]:
     """Return the newest reading of each kind for each patient."""
-    if not patient_ids:
-        return {}
-    ranked = (
-        select(VitalReading.patient_id, VitalReading.kind, VitalReading.value, VitalReading.unit,
-               VitalReading.measured_at,
-               func.row_number().over(partition_by=(VitalReading.patient_id, VitalReading.kind),
-                                      order_by=(VitalReading.measured_at.desc(), VitalReading.id.desc()))
-               .label('rank'))
-        .where(VitalReading.patient_id.in_(patient_ids)).subquery()
-    )
-    rows = await session.execute(select(ranked).where(ranked.c.rank == 1))
     latest: dict[int, dict[VitalKind, VitalValue]] = defaultdict(dict)
-    for row in rows:
-        latest[row.patient_id][VitalKind(row.kind)] = VitalValue(value=row.value, unit=row.unit,
-                                                                 measured_at=row.measured_at)
+    for patient_id, kind, value, unit, measured_at in await latest_vital_rows(session, patient_ids):
+        latest[patient_id][VitalKind(kind)] = VitalValue(value=value, unit=unit, measured_at=measured_at)
     return latest
 
 
@@ -62,7 +49,7 @@ class PatientService:
     async def list_patients(self, actor: Actor, ward_id: int | None = None) -> list[PatientView]:
         """Return the patients in the actor's scope with their latest vitals, by ward and bed."""
         hospital_id = require_hospital(actor)
-        statement = (select(Patient).options(joinedload(Patient.ward)).where(Patient.hospital_id == hospital_id)
+        statement = (patients_with_ward().where(Patient.hospital_id == hospital_id)
                      .order_by(Patient.ward_id, Patient.bed))
         if not sees_all_wards(actor):
             statement = statement.where(Patient.ward_id.in_(actor.ward_ids))
@@ -101,8 +88,7 @@ class PatientService:
             session = uow.session
             mrns = sorted({r.patient_mrn for r in readings})
             patients = {p.mrn: p for p in await session.scalars(
-                select(Patient).options(joinedload(Patient.ward))
-                .where(Patient.hospital_id == hospital_id, Patient.mrn.in_(mrns)))}
+                patients_with_ward().where(Patient.hospital_id == hospital_id, Patient.mrn.in_(mrns)))}
             for index, reading in enumerate(readings):
                 if reading.patient_mrn not in patients:
                     raise PatientNotFound(f'Reading {index}: no patient with MRN "{reading.patient_mrn}".')

@@ -1,0 +1,62 @@
+"""Queries that several use cases share or that carry database-specific care."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Row, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from .enums import AlertStatus
+from .models import Alert, Patient, VitalReading
+
+
+def alerts_with_context() -> Select[Alert]:
+    """Select alerts with their ward and patient loaded (views need both; async sessions cannot lazy-load)."""
+    return select(Alert).options(joinedload(Alert.ward), joinedload(Alert.patient))
+
+
+def patients_with_ward() -> Select[Patient]:
+    """Select patients with their ward loaded."""
+    return select(Patient).options(joinedload(Patient.ward))
+
+
+VitalRow = Row[int, str, float, str, datetime]
+
+
+async def latest_vital_rows(session: AsyncSession, patient_ids: Sequence[int]) -> Sequence[VitalRow]:
+    """Return (patient_id, kind, value, unit, measured_at) of the newest reading of each kind per patient."""
+    if not patient_ids:
+        return []
+    ranked = (
+        select(VitalReading.patient_id, VitalReading.kind, VitalReading.value, VitalReading.unit,
+               VitalReading.measured_at,
+               func.row_number().over(partition_by=(VitalReading.patient_id, VitalReading.kind),
+                                      order_by=(VitalReading.measured_at.desc(), VitalReading.id.desc()))
+               .label('rank'))
+        .where(VitalReading.patient_id.in_(patient_ids)).subquery()
+    )
+    result = await session.execute(
+        select(ranked.c.patient_id, ranked.c.kind, ranked.c.value, ranked.c.unit, ranked.c.measured_at)
+        .where(ranked.c.rank == 1))
+    return result.all()
+
+
+async def due_alert_ids(session: AsyncSession, now: datetime, limit: int) -> Sequence[int]:
+    """Return the ids of active alerts whose escalation time has come, the most overdue first."""
+    result = await session.scalars(
+        select(Alert.id).where(Alert.status == AlertStatus.ACTIVE, Alert.next_escalation_at <= now)
+        .order_by(Alert.next_escalation_at).limit(limit))
+    return result.all()
+
+
+async def claim_due_alert(session: AsyncSession, alert_id: int, now: datetime) -> Alert | None:
+    """Lock an alert that is still due for escalation, or return None if it is not (or another process holds it).
+
+    On PostgreSQL, FOR UPDATE SKIP LOCKED lets concurrent escalators pass each other's claims; SQLite has one
+    writer at a time (BEGIN IMMEDIATE), so the re-check of the condition alone is enough there.
+    """
+    return await session.scalar(
+        alerts_with_context()
+        .where(Alert.id == alert_id, Alert.status == AlertStatus.ACTIVE, Alert.next_escalation_at <= now)
+        .with_for_update(skip_locked=True, of=Alert))
