@@ -1,9 +1,10 @@
 """Look-ups that several services share, always scoped to the caller's hospital."""
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import HospitalNotFound, NotAllowed, PatientNotFound, WardNotFound
+from app.errors import AlreadyExists, HospitalNotFound, NotAllowed, PatientNotFound, WardNotFound
 from app.schemas import Actor
 from data.models import Hospital, Patient, Ward
 
@@ -37,3 +38,16 @@ async def patient_in(session: AsyncSession, hospital_id: int, patient_id: int) -
     if patient is None or patient.hospital_id != hospital_id:
         raise PatientNotFound(f'Patient {patient_id} not found.')
     return patient
+
+
+async def add_unique(session: AsyncSession, row: object, taken: str) -> None:
+    """Insert a row whose natural key must be unique; a clash raises AlreadyExists with the message taken.
+
+    The database's unique constraint decides (a check-then-insert would race); build the message before calling,
+    since a failed flush expires every loaded object.
+    """
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise AlreadyExists(taken) from error

@@ -3,15 +3,14 @@
 import re
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from app.clock import Clock
-from app.errors import AlreadyExists, InvalidInput
+from app.errors import InvalidInput
 from app.schemas import HospitalView, WardView
 from app.uow import Database
 from data.models import Hospital, Ward
 
-from .common import hospital_by_slug
+from .common import add_unique, hospital_by_slug
 
 SLUG = re.compile(r'^[a-z0-9][a-z0-9-]{1,63}$')
 
@@ -30,11 +29,7 @@ class HospitalService:
             raise InvalidInput('A hospital needs a name.')
         async with self._db.uow() as uow:
             hospital = Hospital(slug=slug, name=name, event_seq=0, created_at=self._clock())
-            uow.session.add(hospital)
-            try:
-                await uow.session.flush()
-            except IntegrityError as error:
-                raise AlreadyExists(f'A hospital with the slug "{slug}" exists already.') from error
+            await add_unique(uow.session, hospital, f'A hospital with the slug "{slug}" exists already.')
             view = HospitalView.model_validate(hospital)
             await uow.commit()
             return view
@@ -46,13 +41,8 @@ class HospitalService:
             raise InvalidInput('A ward name has 1-100 characters.')
         async with self._db.uow() as uow:
             hospital = await hospital_by_slug(uow.session, hospital_slug)
-            hospital_name = hospital.name  # read before flushing: a failed flush expires the object
             ward = Ward(hospital_id=hospital.id, name=name)
-            uow.session.add(ward)
-            try:
-                await uow.session.flush()
-            except IntegrityError as error:
-                raise AlreadyExists(f'{hospital_name} already has a ward named "{name}".') from error
+            await add_unique(uow.session, ward, f'{hospital.name} already has a ward named "{name}".')
             view = WardView.model_validate(ward)
             await uow.commit()
             return view

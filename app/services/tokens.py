@@ -1,17 +1,16 @@
 """API tokens for devices, kiosks and integrations: created once, stored hashed, revocable."""
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from app.clock import Clock
 from app.domain import TokenKind
-from app.errors import AlreadyExists, InvalidInput, TokenInvalid, TokenNotFound
+from app.errors import InvalidInput, TokenInvalid, TokenNotFound
 from app.schemas import Actor, CreatedToken, TokenView
 from app.security import new_token_secret, token_digest
 from app.uow import Database
 from data.models import ApiToken
 
-from .common import hospital_by_slug
+from .common import add_unique, hospital_by_slug
 
 INVALID_TOKEN = 'The API token is unknown or has been revoked.'  # noqa: S105 (a message)
 
@@ -29,14 +28,9 @@ class TokenService:
         secret = new_token_secret(kind)
         async with self._db.uow() as uow:
             hospital = await hospital_by_slug(uow.session, hospital_slug)
-            hospital_name = hospital.name  # read before flushing: a failed flush expires the object
             token = ApiToken(hospital_id=hospital.id, kind=kind, name=name, token_hash=token_digest(secret),
                              prefix=secret[:10], created_at=self._clock())
-            uow.session.add(token)
-            try:
-                await uow.session.flush()
-            except IntegrityError as error:
-                raise AlreadyExists(f'{hospital_name} already has a token named "{name}".') from error
+            await add_unique(uow.session, token, f'{hospital.name} already has a token named "{name}".')
             view = TokenView.model_validate(token)
             await uow.commit()
         return CreatedToken(token=view, secret=secret)

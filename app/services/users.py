@@ -5,14 +5,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from app.clock import Clock
 from app.domain import Role
 from app.errors import (
     AccountLocked,
-    AlreadyExists,
     AuthenticationFailed,
     InvalidInput,
     NotAllowed,
@@ -24,7 +22,7 @@ from app.security import MIN_PASSWORD_LENGTH, PasswordHasher
 from app.uow import Database
 from data.models import Hospital, User, Ward
 
-from .common import hospital_by_slug
+from .common import add_unique, hospital_by_slug
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -81,11 +79,7 @@ class UserService:
             user = User(hospital_id=hospital.id, username=username, display_name=display_name or username,
                         role=role, password_hash=password_hash, active=True, failed_logins=0,
                         password_changed_at=now, created_at=now, wards=wards)
-            session.add(user)
-            try:
-                await session.flush()
-            except IntegrityError as error:
-                raise AlreadyExists(f'The username "{username}" is taken.') from error
+            await add_unique(session, user, f'The username "{username}" is taken.')
             view = user_view(user)
             await uow.commit()
             return view
