@@ -112,7 +112,8 @@ class AlertService:
             now = self._clock()
             if request.dedup_key is not None:
                 existing = await session.scalar(
-                    alerts_with_context().where(Alert.hospital_id == hospital_id, Alert.dedup_key == request.dedup_key,
+                    alerts_with_context()
+                    .where(Alert.hospital_id == hospital_id, Alert.dedup_key == request.dedup_key,
                            Alert.status.in_(OPEN_STATUSES))
                     .with_for_update(of=Alert))  # concurrent retriggers queue here instead of clashing
                 if existing is not None:
@@ -128,8 +129,7 @@ class AlertService:
             session.add(alert)
             await session.flush()
             self._audit(uow, alert, AlertEventType.RAISED, actor, None, now, request.message)
-            view = await self._finish(uow, AlertRaised, alert, actor, now)
-            return view
+            return await self._finish(uow, AlertRaised, alert, actor, now)
 
     async def _retrigger(self, uow: UnitOfWork, actor: Actor, alert: Alert, request: NewAlert,
                          now: datetime) -> AlertView:
