@@ -164,7 +164,8 @@ class VitalReadingIn(BaseModel):
 
 
 class VitalReadingView(View):
-    id: int
+    """One stored reading as events carry it."""
+
     patient_id: int
     kind: VitalKind
     value: float

@@ -119,6 +119,18 @@ class VitalReading(Base):
     source: Mapped[str] = mapped_column(String(100))
 
 
+class LatestVital(Base):
+    """The newest reading of each kind per patient, kept up to date on ingest (dashboards read only this)."""
+
+    __tablename__ = 'latest_vitals'
+
+    patient_id: Mapped[int] = mapped_column(ForeignKey('patients.id', ondelete='CASCADE'), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    measured_at: Mapped[datetime]
+
+
 class Alert(Base):
     __tablename__ = 'alerts'
     __table_args__ = (

@@ -2,13 +2,15 @@
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from .enums import AlertStatus
-from .models import Alert, Patient, VitalReading
+from .models import Alert, LatestVital, Patient
 
 
 def alerts_with_context() -> Select[Alert]:
@@ -28,18 +30,30 @@ async def latest_vital_rows(session: AsyncSession, patient_ids: Sequence[int]) -
     """Return (patient_id, kind, value, unit, measured_at) of the newest reading of each kind per patient."""
     if not patient_ids:
         return []
-    ranked = (
-        select(VitalReading.patient_id, VitalReading.kind, VitalReading.value, VitalReading.unit,
-               VitalReading.measured_at,
-               func.row_number().over(partition_by=(VitalReading.patient_id, VitalReading.kind),
-                                      order_by=(VitalReading.measured_at.desc(), VitalReading.id.desc()))
-               .label('rank'))
-        .where(VitalReading.patient_id.in_(patient_ids)).subquery()
-    )
     result = await session.execute(
-        select(ranked.c.patient_id, ranked.c.kind, ranked.c.value, ranked.c.unit, ranked.c.measured_at)
-        .where(ranked.c.rank == 1))
+        select(LatestVital.patient_id, LatestVital.kind, LatestVital.value, LatestVital.unit, LatestVital.measured_at)
+        .where(LatestVital.patient_id.in_(patient_ids)))
     return result.all()
+
+
+async def upsert_latest_vitals(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Make these readings the latest of their (patient, kind) unless a newer one is already stored.
+
+    rows hold patient_id, kind, value, unit and measured_at, at most one per (patient, kind).
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert(LatestVital) if dialect == 'postgresql' else sqlite.insert(LatestVital))
+    excluded = statement.excluded
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[LatestVital.patient_id, LatestVital.kind],
+            set_={'value': excluded.value, 'unit': excluded.unit, 'measured_at': excluded.measured_at},
+            where=excluded.measured_at >= LatestVital.measured_at,
+        ),
+        list(rows),
+    )
 
 
 async def due_alert_ids(session: AsyncSession, now: datetime, limit: int) -> Sequence[int]:

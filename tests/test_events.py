@@ -77,10 +77,9 @@ def sample_event(event_type: type[BaseEvent], *, hospital_id: int = 1, seq: int 
     """Build a realistic instance of any event type (fails on a new type nobody taught this helper)."""
     common: dict[str, Any] = dict(hospital_id=hospital_id, ward_id=3, seq=seq, occurred_at=LATER, actor='alpha-nurse')
     if event_type is VitalsRecorded:
-        readings = tuple(VitalReadingView(id=100 + i, patient_id=11, kind=kind, value=value, unit=unit,
+        readings = tuple(VitalReadingView(patient_id=11, kind=kind, value=value, unit=unit,
                                           measured_at=NOW, source='token:monitor-3')
-                         for i, (kind, value, unit) in enumerate([(VitalKind.SPO2, 91.0, '%'),
-                                                                  (VitalKind.TEMPERATURE, 38.35, 'Cel')]))
+                         for kind, value, unit in [(VitalKind.SPO2, 91.0, '%'), (VitalKind.TEMPERATURE, 38.35, 'Cel')])
         return VitalsRecorded(**common, patient=sample_patient(hospital_id), readings=readings)
     return event_type(**common, alert=sample_alert(hospital_id, **ALERT_CHANGES[event_type]))
 

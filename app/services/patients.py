@@ -3,7 +3,9 @@
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
@@ -14,7 +16,7 @@ from app.events import VitalsRecorded
 from app.schemas import Actor, PatientView, VitalReadingIn, VitalReadingView, VitalValue
 from app.uow import Database
 from data.models import Patient, VitalReading
-from data.queries import latest_vital_rows, patients_with_ward
+from data.queries import latest_vital_rows, patients_with_ward, upsert_latest_vitals
 
 from .common import patient_in, require_hospital
 
@@ -92,13 +94,21 @@ class PatientService:
             for index, reading in enumerate(readings):
                 if reading.patient_mrn not in patients:
                     raise PatientNotFound(f'Reading {index}: no patient with MRN "{reading.patient_mrn}".')
-            rows = [VitalReading(hospital_id=hospital_id, patient_id=patients[r.patient_mrn].id, kind=r.kind,
-                                 value=r.value, unit=r.unit, measured_at=r.measured_at, recorded_at=now,
-                                 source=actor.name) for r in readings]
-            session.add_all(rows)
-            await session.flush()
-            by_patient: dict[int, list[VitalReadingView]] = defaultdict(list)
+            rows: list[dict[str, Any]] = [
+                {'hospital_id': hospital_id, 'patient_id': patients[r.patient_mrn].id, 'kind': r.kind.value,
+                 'value': r.value, 'unit': r.unit, 'measured_at': r.measured_at, 'recorded_at': now,
+                 'source': actor.name} for r in readings]
+            # Plain executemany: RETURNING the ids in parameter order would make SQLite insert row by row.
+            await session.execute(insert(VitalReading), rows)
             views = [VitalReadingView.model_validate(row) for row in rows]
+            newest: dict[tuple[int, str], dict[str, Any]] = {}
+            for row in rows:
+                key = (row['patient_id'], row['kind'])
+                if key not in newest or row['measured_at'] >= newest[key]['measured_at']:
+                    newest[key] = row
+            await upsert_latest_vitals(session, [
+                {k: row[k] for k in ('patient_id', 'kind', 'value', 'unit', 'measured_at')} for row in newest.values()])
+            by_patient: dict[int, list[VitalReadingView]] = defaultdict(list)
             for view in views:
                 by_patient[view.patient_id].append(view)
             latest = await latest_vitals(session, list(by_patient))

@@ -102,6 +102,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_patients_hospital_id'), ['hospital_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_patients_ward_id'), ['ward_id'], unique=False)
 
+    op.create_table('latest_vitals',
+    sa.Column('patient_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('value', sa.Float(), nullable=False),
+    sa.Column('unit', sa.String(length=16), nullable=False),
+    sa.Column('measured_at', UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_latest_vitals_patient_id_patients'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('patient_id', 'kind', name=op.f('pk_latest_vitals'))
+    )
     op.create_table('user_wards',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('ward_id', sa.Integer(), nullable=False),
@@ -235,6 +244,7 @@ def downgrade() -> None:
 
     op.drop_table('alerts')
     op.drop_table('user_wards')
+    op.drop_table('latest_vitals')
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_patients_ward_id'))
         batch_op.drop_index(batch_op.f('ix_patients_hospital_id'))
