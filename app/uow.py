@@ -5,7 +5,7 @@ import logging
 from collections import defaultdict
 from types import TracebackType
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.clock import Clock
@@ -77,18 +77,17 @@ class UnitOfWork:
         numbered: list[BaseEvent] = list(events)
         now = self._clock()
         for hospital_id, indexes in by_hospital.items():
+            # synchronize_session=False: no ORM bookkeeping, the hospital row is not loaded in this session.
             last = (await self.session.execute(
                 update(Hospital).where(Hospital.id == hospital_id)
                 .values(event_seq=Hospital.event_seq + len(indexes)).returning(Hospital.event_seq)
+                .execution_options(synchronize_session=False)
             )).scalar_one()
             for offset, index in enumerate(indexes):
                 numbered[index] = events[index].model_copy(update={'seq': last - len(indexes) + 1 + offset})
-        self.session.add_all(
-            EventLogEntry(hospital_id=e.hospital_id, seq=e.seq, type=type(e).__name__, payload=event_payload(e),
-                          created_at=now)
-            for e in numbered
-        )
-        await self.session.flush()
+        await self.session.execute(insert(EventLogEntry), [  # ORM bulk insert: one executemany
+            {'hospital_id': e.hospital_id, 'seq': e.seq, 'type': type(e).__name__, 'payload': event_payload(e),
+             'created_at': now} for e in numbered])
         return numbered
 
 
