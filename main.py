@@ -38,6 +38,8 @@ async def prepare(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     """Prepare the database, wire the services and pages, and run the server."""
+    # NiceGUI keeps per-user storage in files; they belong with Vigil's other runtime data, not in the cwd.
+    os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'nicegui'))
     # The UI stack is imported here, not at the top: CLI verbs start about a second faster without it.
     from nicegui import app as nicegui_app
     from nicegui import ui
