@@ -83,6 +83,11 @@ def postgres_template() -> Iterator[str]:
     async def create() -> None:
         connection = await asyncpg.connect(_pg_dsn(POSTGRES_URL), timeout=5)
         try:
+            # Databases of earlier runs that were killed before their clean-up (their process is gone).
+            for row in await connection.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'vigil\\_test\\_%'"):
+                pid = row['datname'].split('_')[2]
+                if pid.isdigit() and not _alive(int(pid)):
+                    await connection.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
             await connection.execute(f'CREATE DATABASE "{name}"')
         finally:
             await connection.close()
@@ -94,6 +99,16 @@ def postgres_template() -> Iterator[str]:
         unavailable(f'PostgreSQL at {make_url(POSTGRES_URL).host}:{make_url(POSTGRES_URL).port} unreachable: {error}')
     yield name
     run_sync(lambda: _drop_databases(name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 async def _drop_databases(*names: str) -> None:
