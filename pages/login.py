@@ -22,7 +22,7 @@ def register(vigil: Vigil) -> None:
                 user = await vigil.users.authenticate(username.value or '', password.value or '')
             except AuthenticationFailed as error:
                 message.set_text(error.message)
-                message.classes(replace='text-negative')
+                message.classes(replace='text-center text-negative')
                 password.set_value('')
                 return
             finally:
@@ -31,7 +31,7 @@ def register(vigil: Vigil) -> None:
             nicegui_app.storage.user.update(user_id=user.id, hospital_id=user.hospital_id)
             message.set_text(f'Signed in as {user.display_name} ({user.role.replace("_", " ")}, {hospital.name}). '
                              'The live dashboard is not part of this version yet.')
-            message.classes(replace='text-positive')
+            message.classes(replace='text-center text-positive')
 
         with ui.column().classes('absolute-center items-stretch w-80 gap-4'):
             ui.label('Vigil').classes('text-h4 text-weight-bold text-center')
