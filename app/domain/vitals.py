@@ -27,8 +27,6 @@ VITAL_SPECS: dict[VitalKind, VitalSpec] = {
     VitalKind.ON_OXYGEN: VitalSpec('{bool}', 0, 1, 'supplemental oxygen'),
 }
 
-ACVPU = ('A', 'C', 'V', 'P', 'U')
-
 
 def plausibility_problem(kind: VitalKind, value: float, unit: str) -> str | None:
     """Return why a reading cannot be accepted, or None when it is plausible."""
