@@ -84,6 +84,10 @@ class AlertView(View):
     resolved_at: datetime | None
     resolved_by: str | None
     version: int
+    # Latching: when the condition that raised the alert recovered (None while it persists or for manual alerts).
+    cleared_at: datetime | None = None
+    # Re-alerting of this trigger is paused until then (the alert itself stays visible).
+    snoozed_until: datetime | None = None
 
     @property
     def is_open(self) -> bool:

@@ -48,6 +48,10 @@ class AlertEventType(StrEnum):
     ACKNOWLEDGED = 'acknowledged'
     RESOLVED = 'resolved'
     ESCALATED = 'escalated'
+    # A charge nurse or physician paused re-alerting of this trigger for the patient (never hides the alert).
+    SNOOZED = 'snoozed'
+    # The condition that raised a latched alert has recovered; the alert stays open until a person resolves it.
+    CLEARED = 'cleared'
 
 
 class TokenKind(StrEnum):

@@ -47,6 +47,10 @@ class Hospital(Base):
     # Last sequence number handed to an event of this hospital (bumped inside the writing transaction).
     event_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text('0'))
     created_at: Mapped[datetime]
+    # A device token that sent readings and then stays silent this long raises a heartbeat alert.
+    device_silence_seconds: Mapped[int] = mapped_column(Integer, default=120, server_default=text('120'))
+    # Whether detected alerts latch (stay until a person resolves them) is the hospital's decision, not a user's.
+    alarms_latch: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     wards: Mapped[list['Ward']] = relationship(back_populates='hospital', order_by='Ward.name')
 
@@ -166,6 +170,10 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer)
+    # Latching: the condition that raised the alert recovered at this time (None while it persists).
+    cleared_at: Mapped[datetime | None]
+    # Re-alerting of this trigger is paused until then; the alert itself stays visible.
+    snoozed_until: Mapped[datetime | None]
 
     patient: Mapped[Patient | None] = relationship()
     ward: Mapped[Ward] = relationship()
@@ -204,6 +212,10 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # Device heartbeat: when the token last sent readings, for which ward, and since when it is reported silent.
+    last_seen_at: Mapped[datetime | None]
+    last_ward_id: Mapped[int | None] = mapped_column(ForeignKey('wards.id', ondelete='SET NULL'))
+    silent_since: Mapped[datetime | None]
 
 
 class EventLogEntry(Base):
@@ -216,3 +228,73 @@ class EventLogEntry(Base):
     type: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+class CriticalLimit(Base):
+    """A hospital's override of one parameter's critical limits and persistence delay (no row: the defaults)."""
+
+    __tablename__ = 'critical_limits'
+
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    low: Mapped[float | None] = mapped_column(Float)
+    high: Mapped[float | None] = mapped_column(Float)
+    persistence_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    persistence_readings: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class EscalationPolicy(Base):
+    """A hospital's escalation steps for one priority, minutes after raising (no row: the defaults)."""
+
+    __tablename__ = 'escalation_policies'
+
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), primary_key=True)
+    priority: Mapped[str] = mapped_column(String(10), primary_key=True)
+    minutes: Mapped[list[int]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class TriggerState(Base):
+    """Persistence delay bookkeeping: since when, and for how many readings, a trigger's condition has held."""
+
+    __tablename__ = 'trigger_states'
+
+    patient_id: Mapped[int] = mapped_column(ForeignKey('patients.id', ondelete='CASCADE'), primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(100), primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), index=True)
+    breach_since: Mapped[datetime]
+    readings: Mapped[int] = mapped_column(Integer, default=1)
+    last_at: Mapped[datetime]
+
+
+class Snooze(Base):
+    """A time-limited pause of one trigger for one patient, set by a charge nurse or physician."""
+
+    __tablename__ = 'snoozes'
+    __table_args__ = (Index('ix_snoozes_patient_trigger', 'patient_id', 'trigger', 'until'),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey('patients.id', ondelete='CASCADE'))
+    trigger: Mapped[str] = mapped_column(String(100))
+    until: Mapped[datetime]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(Base):
+    """The stored answer to a request sent with an Idempotency-Key, so a retry repeats it instead of the write."""
+
+    __tablename__ = 'idempotency_keys'
+
+    token_id: Mapped[int] = mapped_column(ForeignKey('api_tokens.id', ondelete='CASCADE'), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, object] | list[object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(index=True)

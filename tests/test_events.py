@@ -16,10 +16,12 @@ from app.errors import InvalidInput
 from app.events import (
     EVENT_TYPES,
     AlertAcknowledged,
+    AlertCleared,
     AlertEscalated,
     AlertRaised,
     AlertResolved,
     AlertRetriggered,
+    AlertSnoozed,
     BaseEvent,
     Event,
     EventBus,
@@ -70,6 +72,8 @@ ALERT_CHANGES: dict[type[BaseEvent], dict[str, Any]] = {
     AlertResolved: dict(status=AlertStatus.RESOLVED, resolved_at=LATER, resolved_by='Dr Grey (via token:epic)',
                         next_escalation_at=None, version=3),
     AlertEscalated: dict(escalation_level=1, next_escalation_at=NOW + timedelta(minutes=15), version=2),
+    AlertSnoozed: dict(snoozed_until=NOW + timedelta(minutes=30), version=2),
+    AlertCleared: dict(cleared_at=LATER, version=2),
 }
 
 

@@ -45,6 +45,16 @@ class AlertEscalated(AlertEventBase):
     type: Literal['AlertEscalated'] = 'AlertEscalated'
 
 
+class AlertSnoozed(AlertEventBase):
+    type: Literal['AlertSnoozed'] = 'AlertSnoozed'
+
+
+class AlertCleared(AlertEventBase):
+    """The condition behind a latched alert recovered; the alert stays open until a person resolves it."""
+
+    type: Literal['AlertCleared'] = 'AlertCleared'
+
+
 class VitalsRecorded(BaseEvent):
     type: Literal['VitalsRecorded'] = 'VitalsRecorded'
     patient: PatientView
@@ -52,11 +62,13 @@ class VitalsRecorded(BaseEvent):
 
 
 Event = Annotated[
-    AlertRaised | AlertRetriggered | AlertAcknowledged | AlertResolved | AlertEscalated | VitalsRecorded,
+    AlertRaised | AlertRetriggered | AlertAcknowledged | AlertResolved | AlertEscalated | AlertSnoozed | AlertCleared
+    | VitalsRecorded,
     Field(discriminator='type'),
 ]
 EVENT_TYPES: tuple[type[BaseEvent], ...] = (
-    AlertRaised, AlertRetriggered, AlertAcknowledged, AlertResolved, AlertEscalated, VitalsRecorded,
+    AlertRaised, AlertRetriggered, AlertAcknowledged, AlertResolved, AlertEscalated, AlertSnoozed, AlertCleared,
+    VitalsRecorded,
 )
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 

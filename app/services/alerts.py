@@ -45,7 +45,7 @@ def alert_view(alert: Alert) -> AlertView:
         next_escalation_at=alert.next_escalation_at, created_at=alert.created_at, created_by=alert.created_by,
         last_triggered_at=alert.last_triggered_at, acknowledged_at=alert.acknowledged_at,
         acknowledged_by=alert.acknowledged_by, resolved_at=alert.resolved_at, resolved_by=alert.resolved_by,
-        version=alert.version,
+        version=alert.version, cleared_at=alert.cleared_at, snoozed_until=alert.snoozed_until,
     )
 
 
