@@ -136,6 +136,23 @@ class VitalValue(View):
     measured_at: datetime
 
 
+class News2View(View):
+    """A patient's NEWS2 from the latest reading of each parameter (RCP 2017)."""
+
+    # Sum of the parameters present: while any is missing this is a lower bound, never a full score.
+    total: int
+    # Points per scored parameter present (heart_rate, resp_rate, spo2, on_oxygen, systolic_bp, temperature,
+    # consciousness); diastolic pressure is not part of NEWS2.
+    sub_scores: dict[VitalKind, int] = Field(default_factory=dict)
+    missing: tuple[VitalKind, ...] = ()
+    # 'low' (0-4), 'low-medium' (a single parameter scoring 3), 'medium' (5-6), 'high' (7+).
+    risk: Literal['low', 'low-medium', 'medium', 'high']
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
 class PatientView(View):
     id: int
     hospital_id: int
@@ -146,6 +163,8 @@ class PatientView(View):
     bed: str
     spo2_scale: int
     latest: dict[VitalKind, VitalValue] = Field(default_factory=dict)
+    # Filled by the patient service from `latest` (None only where a caller builds a view by hand).
+    news2: News2View | None = None
 
 
 class VitalReadingIn(BaseModel):
