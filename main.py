@@ -44,8 +44,10 @@ def serve(settings: Settings) -> None:
     from nicegui import app as nicegui_app
     from nicegui import ui
 
+    import pages
     from app.api.health import health_router
-    from pages import login
+    from components.live import LiveHub
+    from pages.frame import AuthMiddleware
 
     logging.basicConfig(level=settings.log_level.value, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     try:
@@ -58,15 +60,23 @@ def serve(settings: Settings) -> None:
         print(f'vigil: {error}', file=sys.stderr)
         raise SystemExit(1) from None
     nicegui_app.include_router(health_router())
-    login.register(vigil)
+    hub = LiveHub(vigil.bus)
+    # NOTE: added before ui.run, so NiceGUI's session middleware (added by ui.run) wraps it and storage works.
+    nicegui_app.add_middleware(AuthMiddleware)
+    pages.register(vigil, hub)
+    nicegui_app.on_startup(hub.start)
+    nicegui_app.on_shutdown(hub.stop)
     nicegui_app.on_shutdown(vigil.close)
     if settings.demo:
         nicegui_app.on_startup(lambda: print(
             f'Vigil demo ready: open http://{settings.host}:{settings.port}/login and sign in as admin, charge, '
             'nurse or doctor (Vigil General Hospital) or rnurse (Riverside Community Hospital); the password is '
             f'{"set by VIGIL_DEMO_PASSWORD" if "demo_password" in settings.model_fields_set else "demo"}.', flush=True))
+    # Session cookie: HttpOnly (always, Starlette), SameSite strict, a shift-long lifetime, HTTPS-only behind TLS.
+    cookie = {'same_site': 'strict', 'max_age': int(settings.session_hours * 3600), 'https_only': settings.https_only}
     ui.run(host=settings.host, port=settings.port, title='Vigil', storage_secret=settings.resolved_storage_secret(),
-           reload=False, show=False, show_welcome_message=not settings.demo, fastapi_docs=True)
+           session_middleware_kwargs=cookie, reload=False, show=False, show_welcome_message=not settings.demo,
+           fastapi_docs=True)
 
 
 def main(argv: list[str]) -> None:

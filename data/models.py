@@ -87,6 +87,8 @@ class User(Base):
     locked_until: Mapped[datetime | None]
     password_changed_at: Mapped[datetime]
     created_at: Mapped[datetime]
+    # Sessions signed in before this moment are no longer valid ("log out on all devices").
+    sessions_revoked_at: Mapped[datetime | None]
 
     wards: Mapped[list[Ward]] = relationship(secondary='user_wards', order_by='Ward.name')
 

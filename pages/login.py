@@ -1,21 +1,36 @@
-"""Sign-in page (the staff dashboard behind it arrives with the live UI)."""
+"""Sign-in and sign-out."""
 
-from nicegui import app as nicegui_app
+from urllib.parse import urlsplit
+
+from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from app.bootstrap import Vigil
 from app.errors import AuthenticationFailed
 
+from .frame import sign_in_session, sign_out_session
+
+
+def safe_next(target: str | None) -> str:
+    """Return a local path to continue to after sign-in (never another site)."""
+    if not target:
+        return '/'
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith('/') or target.startswith('//'):
+        return '/'
+    return target
+
 
 def register(vigil: Vigil) -> None:
-    """Add /login and the / redirect to the app."""
+    """Add /login and /logout to the app."""
 
-    @ui.page('/')
-    def index() -> None:
-        ui.navigate.to('/login')
+    @ui.page('/logout')
+    def logout() -> RedirectResponse:
+        sign_out_session()
+        return RedirectResponse('/login')
 
     @ui.page('/login', title='Vigil · Sign in')
-    def login() -> None:
+    def login(next: str | None = None) -> None:
         async def sign_in() -> None:
             button.disable()
             try:
@@ -27,11 +42,8 @@ def register(vigil: Vigil) -> None:
                 return
             finally:
                 button.enable()
-            hospital = next(h for h in await vigil.hospitals.list_hospitals() if h.id == user.hospital_id)
-            nicegui_app.storage.user.update(user_id=user.id, hospital_id=user.hospital_id)
-            message.set_text(f'Signed in as {user.display_name} ({user.role.replace("_", " ")}, {hospital.name}). '
-                             'The live dashboard is not part of this version yet.')
-            message.classes(replace='text-center text-positive')
+            sign_in_session(user, vigil.clock())
+            ui.navigate.to(safe_next(next))
 
         with ui.column().classes('absolute-center items-stretch w-80 gap-4'):
             ui.label('Vigil').classes('text-h4 text-weight-bold text-center')
@@ -39,5 +51,5 @@ def register(vigil: Vigil) -> None:
             username = ui.input('Username').props('outlined autocomplete=username autofocus')
             password = ui.input('Password', password=True).props('outlined autocomplete=current-password')
             button = ui.button('Log in', on_click=sign_in).props('unelevated no-caps size=lg')
-            message = ui.label().classes('text-center')
+            message = ui.label().classes('text-center').props('role=alert')
             password.on('keydown.enter', sign_in)

@@ -5,7 +5,7 @@ import re
 from sqlalchemy import select
 
 from app.clock import Clock
-from app.errors import InvalidInput
+from app.errors import HospitalNotFound, InvalidInput
 from app.schemas import HospitalView, WardView
 from app.uow import Database
 from data.models import Hospital, Ward
@@ -51,6 +51,20 @@ class HospitalService:
         """Return a hospital by slug."""
         async with self._db.read() as session:
             return HospitalView.model_validate(await hospital_by_slug(session, slug))
+
+    async def by_id(self, hospital_id: int) -> HospitalView:
+        """Return a hospital by id."""
+        async with self._db.read() as session:
+            hospital = await session.get(Hospital, hospital_id)
+            if hospital is None:
+                raise HospitalNotFound(f'No hospital with id {hospital_id}.')
+            return HospitalView.model_validate(hospital)
+
+    async def wards_of(self, hospital_id: int) -> list[WardView]:
+        """Return the wards of a hospital by id, by name."""
+        async with self._db.read() as session:
+            wards = await session.scalars(select(Ward).where(Ward.hospital_id == hospital_id).order_by(Ward.name))
+            return [WardView.model_validate(w) for w in wards]
 
     async def list_hospitals(self) -> list[HospitalView]:
         """Return every hospital."""

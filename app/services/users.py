@@ -145,6 +145,27 @@ class UserService:
                                           .where(User.hospital_id == actor.hospital_id).order_by(User.username))
             return [user_view(u) for u in users]
 
+    async def session_user(self, user_id: int, signed_in_at: datetime) -> UserView | None:
+        """Return the user of a browser session, or None when the account is gone, disabled or signed out."""
+        async with self._db.read() as session:
+            user = await session.scalar(select(User).options(selectinload(User.wards)).where(User.id == user_id))
+            if user is None or not user.active:
+                return None
+            if user.sessions_revoked_at is not None and signed_in_at <= user.sessions_revoked_at:
+                return None
+            return user_view(user)
+
+    async def end_all_sessions(self, actor: Actor) -> None:
+        """Sign the actor out on every device: sessions that began before now stop being valid."""
+        if actor.kind != 'user' or actor.user_id is None:
+            raise NotAllowed('Only a signed-in user can end their sessions.')
+        async with self._db.uow() as uow:
+            user = await uow.session.get(User, actor.user_id)
+            if user is None:
+                raise UserNotFound('Your account no longer exists.')
+            user.sessions_revoked_at = self._clock()
+            await uow.commit()
+
     @staticmethod
     def _locked_message(until: datetime, now: datetime) -> str:
         minutes = max(1, round((until - now).total_seconds() / 60))

@@ -96,6 +96,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('silent_since', UTCDateTime(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_api_tokens_last_ward_id_wards'), 'wards', ['last_ward_id'], ['id'], ondelete='SET NULL')
 
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('sessions_revoked_at', UTCDateTime(), nullable=True))
+
     with op.batch_alter_table('hospitals', schema=None) as batch_op:
         batch_op.add_column(sa.Column('device_silence_seconds', sa.Integer(), server_default=sa.text('120'), nullable=False))
         batch_op.add_column(sa.Column('alarms_latch', sa.Boolean(), server_default=sa.true(), nullable=False))
@@ -103,6 +106,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('sessions_revoked_at')
+
     with op.batch_alter_table('hospitals', schema=None) as batch_op:
         batch_op.drop_column('alarms_latch')
         batch_op.drop_column('device_silence_seconds')

@@ -1,0 +1,152 @@
+"""The live hub: one bridge per process from Vigil's event bus into NiceGUI, with one set of events per hospital.
+
+Pages subscribe to their hospital's channel inside the page function, so the callback runs in that browser's
+context and NiceGUI drops it when the tab is gone. Pages filter by their own user's scope before touching an
+element: the hub itself never sends anything to a browser.
+"""
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from nicegui import Event, background_tasks
+
+from app.events import BaseEvent, EventBus, Subscription, VitalsRecorded
+from app.events.models import AlertEventBase
+from app.schemas import PatientView
+
+log = logging.getLogger(__name__)
+
+# NOTE: the issue asks for at most one visible vitals update per patient card per second.
+VITALS_COALESCE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class PresenceEntry:
+    """Someone who has a Vigil page open right now."""
+
+    client_id: str
+    user_id: int | None
+    name: str
+    role: str
+    wards: tuple[str, ...]
+    page: str
+    since: datetime
+
+
+@dataclass
+class HospitalChannel:
+    """The live events of one hospital, created once per process and shared by all its pages."""
+
+    hospital_id: int
+    # Every alert event of the hospital, unfiltered: each page applies its own user's scope.
+    alerts: Event[AlertEventBase] = field(default_factory=Event)
+    # Coalesced vitals: the newest PatientView of each patient that changed, at most once per second.
+    vitals: Event[list[PatientView]] = field(default_factory=Event)
+    # Someone opened or closed a page of this hospital.
+    presence: Event[[]] = field(default_factory=Event)
+    # Events may have been missed (a gap in the sequence, a slow subscriber, a transport reconnect): reload.
+    resync: Event[[]] = field(default_factory=Event)
+    last_seq: int = 0
+
+
+class LiveHub:
+    """Subscribes once to the bus and fans events out to the pages of each hospital."""
+
+    def __init__(self, bus: EventBus, *, coalesce_seconds: float = VITALS_COALESCE_SECONDS) -> None:
+        self._bus = bus
+        self._coalesce_seconds = coalesce_seconds
+        self._channels: dict[int, HospitalChannel] = {}
+        self._pending_vitals: dict[int, dict[int, PatientView]] = defaultdict(dict)
+        self._presence: dict[int, dict[str, PresenceEntry]] = defaultdict(dict)
+        self._subscription: Subscription | None = None
+        self._flusher: asyncio.Task[None] | None = None
+
+    def channel(self, hospital_id: int) -> HospitalChannel:
+        """Return the channel of a hospital (one per process, created on first use and kept)."""
+        channel = self._channels.get(hospital_id)
+        if channel is None:
+            channel = self._channels[hospital_id] = HospitalChannel(hospital_id)
+        return channel
+
+    def start(self) -> None:
+        """Subscribe to the bus and start the vitals coalescer; call once the event loop runs."""
+        if self._subscription is None:
+            self._subscription = self._bus.subscribe(self._on_event, name='live-ui', queue_size=10_000)
+            self._flusher = background_tasks.create(self._flush_vitals_forever(), name='vigil-vitals-coalescer')
+
+    def stop(self) -> None:
+        """Unsubscribe from the bus and stop the coalescer."""
+        if self._subscription is not None:
+            self._subscription()
+            self._subscription = None
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+
+    @property
+    def subscription_count(self) -> int:
+        """Return how many page callbacks are subscribed across all hospitals (a leak shows here)."""
+        return sum(len(e.callbacks) for c in self._channels.values()
+                   for e in (c.alerts, c.vitals, c.presence, c.resync))
+
+    def _on_event(self, event: BaseEvent) -> None:
+        channel = self.channel(event.hospital_id)
+        if channel.last_seq and event.seq > channel.last_seq + 1:
+            log.warning('live UI missed events %d-%d of hospital %d: pages reload their state',
+                        channel.last_seq + 1, event.seq - 1, event.hospital_id)
+            channel.resync.emit()
+        channel.last_seq = max(channel.last_seq, event.seq)
+        if isinstance(event, AlertEventBase):
+            channel.alerts.emit(event)
+        elif isinstance(event, VitalsRecorded):
+            self._pending_vitals[event.hospital_id][event.patient.id] = event.patient
+
+    def request_resync(self, hospital_id: int | None = None) -> None:
+        """Tell pages (of one hospital, or all) to reload their state from the database."""
+        for channel in list(self._channels.values()):
+            if hospital_id is None or channel.hospital_id == hospital_id:
+                channel.resync.emit()
+
+    async def _flush_vitals_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._coalesce_seconds)
+            try:
+                self.flush_vitals()
+            except Exception:
+                log.exception('live UI failed to deliver coalesced vitals')
+
+    def flush_vitals(self) -> None:
+        """Deliver the vitals collected since the last flush (the coalescer calls this every second)."""
+        pending, self._pending_vitals = self._pending_vitals, defaultdict(dict)
+        for hospital_id, patients in pending.items():
+            self.channel(hospital_id).vitals.emit(list(patients.values()))
+
+    # --- presence ------------------------------------------------------------------------------------------------
+
+    def join(self, hospital_id: int, entry: PresenceEntry) -> None:
+        """Record that a page of this hospital is open."""
+        self._presence[hospital_id][entry.client_id] = entry
+        self.channel(hospital_id).presence.emit()
+
+    def leave(self, hospital_id: int, client_id: str) -> None:
+        """Record that a page is gone for good (the tab was closed, not a socket blip)."""
+        if self._presence[hospital_id].pop(client_id, None) is not None:
+            self.channel(hospital_id).presence.emit()
+
+    def online(self, hospital_id: int) -> list[PresenceEntry]:
+        """Return one entry per signed-in person with a page open (their earliest), by name; kiosks excluded."""
+        people: dict[int, PresenceEntry] = {}
+        for entry in self._presence[hospital_id].values():
+            if entry.user_id is None:
+                continue
+            known = people.get(entry.user_id)
+            if known is None or entry.since < known.since:
+                people[entry.user_id] = entry
+        return sorted(people.values(), key=lambda e: e.name.lower())
+
+    def sessions(self, hospital_id: int) -> list[PresenceEntry]:
+        """Return every open page of a hospital, kiosks included."""
+        return list(self._presence[hospital_id].values())
