@@ -84,7 +84,10 @@ def main(argv: list[str]) -> None:
     args = parse_args(argv)
     if args.verb:
         raise SystemExit(run_verb(args))
-    overrides = {k: v for k, v in {'demo': args.demo or None, 'host': args.host, 'port': args.port}.items() if v}
+    overrides: dict[str, object] = {
+        k: v for k, v in {'demo': args.demo or None, 'host': args.host, 'port': args.port}.items() if v}
+    if args.no_simulator:
+        overrides['demo_simulator'] = False
     settings = settings_or_exit().model_copy(update=overrides)
     serve(settings)
 

@@ -28,7 +28,10 @@ def build_parser() -> Parser:
     """Describe every verb and option."""
     parser = Parser(prog=PROG,
                     description='Vigil, the real-time hospital alert system. Without a verb: run the server.')
-    parser.add_argument('--demo', action='store_true', help='seed the demo hospitals, patients and staff accounts')
+    parser.add_argument('--demo', action='store_true',
+                        help='seed the demo hospitals, patients and staff accounts, and run the vital-signs simulator')
+    parser.add_argument('--no-simulator', action='store_true',
+                        help='with --demo: seed the demo but do not start the simulator (quiet patients)')
     parser.add_argument('--host', help='interface to listen on (default: VIGIL_HOST or 127.0.0.1)')
     parser.add_argument('--port', type=int, help='port to listen on (default: VIGIL_PORT or 8080)')
     verbs = parser.add_subparsers(dest='verb', metavar='{user,token,hospital,ward}')

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = LogLevel.INFO
     demo: bool = Field(default=False, description='Seed the demo hospitals and accounts at start-up.')
     demo_password: SecretStr = Field(default=SecretStr('demo'), description='Password of the demo accounts.')
+    demo_simulator: bool = Field(default=True, description='With the demo: stream simulated vital signs.')
     https_only: bool = Field(default=False, description='Send the session cookie over HTTPS only (behind TLS).')
     session_hours: Annotated[float, Field(gt=0, le=24 * 7)] = Field(
         default=12, description='A sign-in lasts this long (a shift plus handover), then the user signs in again.')
