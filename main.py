@@ -61,6 +61,8 @@ def serve(settings: Settings) -> None:
         raise SystemExit(1) from None
     nicegui_app.include_router(health_router())
     hub = LiveHub(vigil.bus)
+    nicegui_app.state.vigil = vigil  # NOTE: tests reach the running services through these two
+    nicegui_app.state.hub = hub
     # NOTE: added before ui.run, so NiceGUI's session middleware (added by ui.run) wraps it and storage works.
     nicegui_app.add_middleware(AuthMiddleware)
     pages.register(vigil, hub)

@@ -12,10 +12,15 @@ from app.config import Settings, SettingsError
 from app.events import EventBus, Transport
 from app.security import PasswordHasher
 from app.services.alerts import AlertService
+from app.services.audit import AuditService
 from app.services.hospitals import HospitalService
+from app.services.kiosk import KioskService
+from app.services.metrics import MetricsService
 from app.services.patients import PatientService
+from app.services.rules import RulesService
 from app.services.tokens import TokenService
 from app.services.users import UserService
+from app.services.vitals_history import VitalsHistoryService
 from app.uow import Database
 from data.engine import create_engine, session_factories
 from data.migrate import upgrade_to_head
@@ -39,6 +44,11 @@ class Vigil:
     users: UserService
     tokens: TokenService
     hospitals: HospitalService
+    metrics: MetricsService
+    audit: AuditService
+    vitals_history: VitalsHistoryService
+    kiosk: KioskService
+    rules: RulesService
 
     async def close(self) -> None:
         """Stop the bus and close every database connection."""
@@ -56,10 +66,14 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
     bus = EventBus(transport)
     db = Database(writer, reader, bus, clock)
     hasher = PasswordHasher()
+    rules = RulesService(db, clock)  # one per process: its cache is shared by detection and escalation
     return Vigil(
         settings=settings, engine=engine, bus=bus, db=db, clock=clock, hasher=hasher,
-        alerts=AlertService(db, clock), patients=PatientService(db, clock), users=UserService(db, clock, hasher),
-        tokens=TokenService(db, clock), hospitals=HospitalService(db, clock),
+        alerts=AlertService(db, clock, rules), patients=PatientService(db, clock, rules),
+        users=UserService(db, clock, hasher), tokens=TokenService(db, clock), hospitals=HospitalService(db, clock),
+        metrics=MetricsService(db, clock),
+        audit=AuditService(db), vitals_history=VitalsHistoryService(db, clock), kiosk=KioskService(db, clock),
+        rules=rules,
     )
 
 

@@ -1,8 +1,9 @@
-"""Command line: run the server (default) or an operator verb (user, token, hospital, ward)."""
+"""Command line: run the server (default) or an operator verb (user, token, hospital, ward, simulate)."""
 
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
@@ -14,6 +15,7 @@ from app.errors import DomainError
 from app.schemas import Actor
 
 PROG = 'python main.py'
+SIMULATOR_TOKEN_ENV = 'VIGIL_SIMULATOR_TOKEN'  # noqa: S105 (the variable's name)
 
 
 class Parser(argparse.ArgumentParser):
@@ -34,7 +36,7 @@ def build_parser() -> Parser:
                         help='with --demo: seed the demo but do not start the simulator (quiet patients)')
     parser.add_argument('--host', help='interface to listen on (default: VIGIL_HOST or 127.0.0.1)')
     parser.add_argument('--port', type=int, help='port to listen on (default: VIGIL_PORT or 8080)')
-    verbs = parser.add_subparsers(dest='verb', metavar='{user,token,hospital,ward}')
+    verbs = parser.add_subparsers(dest='verb', metavar='{user,token,hospital,ward,simulate}')
 
     user = verbs.add_parser('user', help='staff accounts').add_subparsers(dest='action', required=True)
     create = user.add_parser('create', help='create a staff account (password from a prompt or --password-stdin)')
@@ -66,6 +68,27 @@ def build_parser() -> Parser:
     create = ward.add_parser('create', help='add a ward to a hospital')
     create.add_argument('--hospital', required=True, metavar='SLUG')
     create.add_argument('--name', required=True)
+
+    simulate = verbs.add_parser(
+        'simulate', help='stream simulated vital signs for every patient of a hospital into a running server',
+        description="Stream believable vital signs for every patient of the token's hospital through the HTTP API: "
+        'random walks around each patient\'s baseline, deterioration episodes that cross the NEWS2 thresholds, '
+        'short SpO2 artefacts, and monitor gateways that go silent for a few minutes. Stop it with Ctrl-C.')
+    simulate.add_argument('--url', default='http://127.0.0.1:8080', help='the server (default: %(default)s)')
+    simulate.add_argument('--token', action='append', default=[], metavar='SECRET',
+                          help=f'a device token of the hospital; repeat for several monitor gateways, the wards are '
+                          f'shared out among them. Default: the environment variable {SIMULATOR_TOKEN_ENV} (several '
+                          'separated by commas), which keeps the secret out of process lists')
+    simulate.add_argument('--interval', type=float, default=1.0, metavar='SECONDS',
+                          help='seconds between SpO2 and heart-rate readings of each patient; each interval sends '
+                          'one request per gateway with every reading that is due (default: %(default)g)')
+    simulate.add_argument('--full-set-every', type=float, default=5.0, metavar='SECONDS',
+                          help='seconds between readings of every parameter of a patient (default: %(default)g)')
+    simulate.add_argument('--seed', type=int, default=0,
+                          help='the same seed gives the same baselines and events (default: %(default)s)')
+    simulate.add_argument('--duration', type=float, metavar='SECONDS', help='stop after this long (default: never)')
+    simulate.add_argument('--calm', action='store_true',
+                          help='random walks only: no deterioration, artefacts or gateway outages')
     return parser
 
 
@@ -74,11 +97,38 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     if args.port is not None and not 1 <= args.port <= 65535:
         Parser(prog=PROG).error(f'argument --port: {args.port} is not a port number (1-65535)')
+    if args.verb == 'simulate':
+        _check_simulate(args)
     return args
+
+
+def _check_simulate(args: argparse.Namespace) -> None:
+    error = Parser(prog=f'{PROG} simulate').error
+    if not args.token:
+        args.token = [t.strip() for t in os.environ.get(SIMULATOR_TOKEN_ENV, '').split(',') if t.strip()]
+    if not args.token:
+        error(f'a device token is needed: pass --token or set {SIMULATOR_TOKEN_ENV}')
+    if any(not t.strip() or any(c.isspace() for c in t.strip()) for t in args.token):
+        error('argument --token: a token is one word without spaces (as `token create` printed it)')
+    args.token = [t.strip() for t in args.token]
+    if not args.url.startswith(('http://', 'https://')) or len(args.url.split('://', 1)[1].strip('/')) == 0:
+        error(f'argument --url: {args.url!r} is not an http:// or https:// address of a server')
+    if not 0.05 <= args.interval <= 3600:
+        error(f'argument --interval: {args.interval:g} is not between 0.05 and 3600 seconds')
+    if not args.interval <= args.full_set_every <= 86400:
+        error(f'argument --full-set-every: {args.full_set_every:g} is not between the interval '
+              f'({args.interval:g}) and 86400 seconds')
+    if args.duration is not None and not args.duration > 0:
+        error(f'argument --duration: {args.duration:g} is not a positive number of seconds')
 
 
 def run_verb(args: argparse.Namespace) -> int:
     """Run an operator verb against the configured database and return the exit code."""
+    if args.verb == 'simulate':
+        # A client of a running server: it needs neither the settings nor the database. Imported here because
+        # the HTTP client would slow every other verb down.
+        from app.simulator.command import simulate
+        return simulate(args)
     settings = settings_or_exit()
     password = _read_password(args) if (args.verb, args.action) == ('user', 'create') else ''
     try:

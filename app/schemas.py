@@ -212,3 +212,58 @@ class CreatedToken(View):
 
     token: TokenView
     secret: str
+
+
+class CriticalLimitView(View):
+    """One parameter's critical limits as a hospital applies them: its own override, or the default."""
+
+    # A LimitParameter of app/domain/limits.py: a vital sign, or 'spo2_scale2' for patients on SpO2 scale 2.
+    parameter: str
+    low: float | None
+    high: float | None
+    persistence_seconds: int
+    persistence_readings: int
+    is_default: bool
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+
+class EscalationStepsView(View):
+    """Minutes after raising at which an unacknowledged alert of this priority escalates one level."""
+
+    priority: Priority
+    minutes: tuple[int, ...]
+    is_default: bool
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+
+class HospitalRulesView(View):
+    """A hospital's alarm rules: critical limits, escalation policy, device heartbeat and latching."""
+
+    hospital_id: int
+    limits: tuple[CriticalLimitView, ...]
+    escalation: tuple[EscalationStepsView, ...]
+    device_silence_seconds: int
+    alarms_latch: bool
+
+
+class MetricsView(View):
+    """Alert load and response times of one actor's scope (alerts and patients it may see)."""
+
+    hospital_id: int
+    computed_at: datetime
+    open_by_priority: dict[Priority, int]
+    # Critical alerts nobody has acknowledged yet.
+    unacknowledged_critical: int
+    # Over alerts acknowledged (resolved) within the last 24 hours; None when there were none.
+    median_seconds_to_acknowledge: float | None
+    acknowledged_last_24h: int
+    median_seconds_to_resolve: float | None
+    resolved_last_24h: int
+    raised_last_hour: int
+    patients_monitored: int
+
+    @property
+    def open_total(self) -> int:
+        return sum(self.open_by_priority.values())

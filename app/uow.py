@@ -3,6 +3,8 @@
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from types import TracebackType
 
 from sqlalchemy import insert, update
@@ -14,6 +16,11 @@ from app.events.models import event_payload
 from data.models import EventLogEntry, Hospital
 
 log = logging.getLogger(__name__)
+
+# Called inside the transaction, just before the commit, with the numbered events of that unit of work.
+CommitHook = Callable[[AsyncSession, Sequence[BaseEvent]], Awaitable[None]]
+# NOTE: set per request by app/services/idempotency.py, so an idempotency record commits atomically with the write.
+commit_hook: ContextVar[CommitHook | None] = ContextVar('vigil_commit_hook', default=None)
 
 
 class UnitOfWork:
@@ -54,6 +61,8 @@ class UnitOfWork:
     async def commit(self) -> list[BaseEvent]:
         """Number and log the queued events, commit, then publish them in order; return what was published."""
         events = await self._number_and_log(self._events)
+        if (hook := commit_hook.get()) is not None:
+            await hook(self.session, events)
         # NOTE: sequence numbers are taken under the hospital row's write lock, so commits of one hospital happen in
         # sequence order; publishing under one lock per process keeps publication in that order too.
         async with self._publish_lock:

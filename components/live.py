@@ -10,6 +10,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from nicegui import Event, background_tasks
 
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 
 # NOTE: the issue asks for at most one visible vitals update per patient card per second.
 VITALS_COALESCE_SECONDS = 1.0
+# One shared clock tick per process for slow chores of open pages (expired sign-ins, sliding metric windows,
+# clearing resolved rows): pages never run timers of their own.
+TICK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -45,19 +49,30 @@ class HospitalChannel:
     alerts: Event[AlertEventBase] = field(default_factory=Event)
     # Coalesced vitals: the newest PatientView of each patient that changed, at most once per second.
     vitals: Event[list[PatientView]] = field(default_factory=Event)
-    # Someone opened or closed a page of this hospital.
+    # Someone opened or closed a page of this hospital (coalesced: at most once per second).
     presence: Event[[]] = field(default_factory=Event)
     # Events may have been missed (a gap in the sequence, a slow subscriber, a transport reconnect): reload.
     resync: Event[[]] = field(default_factory=Event)
+    # The shared slow clock (every TICK_SECONDS).
+    tick: Event[[]] = field(default_factory=Event)
+    # A user ended all their sessions ("log out on all devices"): their open pages leave at once.
+    signed_out: Event[int] = field(default_factory=Event)
     last_seq: int = 0
+
+    @property
+    def events(self) -> tuple[Event[Any], ...]:
+        return (self.alerts, self.vitals, self.presence, self.resync, self.tick, self.signed_out)
 
 
 class LiveHub:
     """Subscribes once to the bus and fans events out to the pages of each hospital."""
 
-    def __init__(self, bus: EventBus, *, coalesce_seconds: float = VITALS_COALESCE_SECONDS) -> None:
+    def __init__(self, bus: EventBus, *, coalesce_seconds: float = VITALS_COALESCE_SECONDS,
+                 tick_seconds: float = TICK_SECONDS) -> None:
         self._bus = bus
         self._coalesce_seconds = coalesce_seconds
+        self._tick_seconds = tick_seconds
+        self._presence_changed: set[int] = set()
         self._channels: dict[int, HospitalChannel] = {}
         self._pending_vitals: dict[int, dict[int, PatientView]] = defaultdict(dict)
         self._presence: dict[int, dict[str, PresenceEntry]] = defaultdict(dict)
@@ -89,8 +104,7 @@ class LiveHub:
     @property
     def subscription_count(self) -> int:
         """Return how many page callbacks are subscribed across all hospitals (a leak shows here)."""
-        return sum(len(e.callbacks) for c in self._channels.values()
-                   for e in (c.alerts, c.vitals, c.presence, c.resync))
+        return sum(len(e.callbacks) for c in self._channels.values() for e in c.events)
 
     def _on_event(self, event: BaseEvent) -> None:
         channel = self.channel(event.hospital_id)
@@ -111,12 +125,18 @@ class LiveHub:
                 channel.resync.emit()
 
     async def _flush_vitals_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time() + self._tick_seconds
         while True:
             await asyncio.sleep(self._coalesce_seconds)
             try:
                 self.flush_vitals()
+                self.flush_presence()
+                if loop.time() >= next_tick:
+                    next_tick = loop.time() + self._tick_seconds
+                    self.tick()
             except Exception:
-                log.exception('live UI failed to deliver coalesced vitals')
+                log.exception('live UI failed to deliver coalesced updates')
 
     def flush_vitals(self) -> None:
         """Deliver the vitals collected since the last flush (the coalescer calls this every second)."""
@@ -124,17 +144,33 @@ class LiveHub:
         for hospital_id, patients in pending.items():
             self.channel(hospital_id).vitals.emit(list(patients.values()))
 
+    def flush_presence(self) -> None:
+        """Tell each hospital whose presence changed since the last flush."""
+        # Coalesced like vitals: 300 pages opening at once must not repaint every presence list 300 times.
+        changed, self._presence_changed = self._presence_changed, set()
+        for hospital_id in changed:
+            self.channel(hospital_id).presence.emit()
+
+    def tick(self) -> None:
+        """Emit the shared slow clock tick to every hospital (the coalescer calls this every TICK_SECONDS)."""
+        for channel in list(self._channels.values()):
+            channel.tick.emit()
+
+    def end_sessions(self, hospital_id: int, user_id: int) -> None:
+        """Send every open page of this user (in this process) back to the sign-in page."""
+        self.channel(hospital_id).signed_out.emit(user_id)
+
     # --- presence ------------------------------------------------------------------------------------------------
 
     def join(self, hospital_id: int, entry: PresenceEntry) -> None:
         """Record that a page of this hospital is open."""
         self._presence[hospital_id][entry.client_id] = entry
-        self.channel(hospital_id).presence.emit()
+        self._presence_changed.add(hospital_id)
 
     def leave(self, hospital_id: int, client_id: str) -> None:
         """Record that a page is gone for good (the tab was closed, not a socket blip)."""
         if self._presence[hospital_id].pop(client_id, None) is not None:
-            self.channel(hospital_id).presence.emit()
+            self._presence_changed.add(hospital_id)
 
     def online(self, hospital_id: int) -> list[PresenceEntry]:
         """Return one entry per signed-in person with a page open (their earliest), by name; kiosks excluded."""

@@ -6,6 +6,14 @@ from components.live import LiveHub
 
 def register(vigil: Vigil, hub: LiveHub) -> None:
     """Add every page to the app (called once by main.py)."""
-    from . import login  # NOTE: imported here so that importing `pages` stays cheap for CLI verbs
+    from components.metrics_overview import MetricsFeed
+
+    # NOTE: imported here so that importing `pages` stays cheap for CLI verbs
+    from . import admin, audit, dashboard, kiosk, login, patient
 
     login.register(vigil)
+    dashboard.register(vigil, hub, MetricsFeed(vigil.metrics))
+    kiosk.register(vigil, hub)
+    patient.register(vigil, hub)
+    audit.register(vigil, hub)
+    admin.register(vigil, hub)

@@ -1,17 +1,14 @@
-"""Alert use cases: raise (with de-duplication), acknowledge, resolve, escalate, list, audit trail."""
+"""Alert use cases: raise (with de-duplication), acknowledge, resolve, escalate, snooze, list, audit trail."""
 
-from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, case, false, or_, select, true
+from sqlalchemy import ColumnElement, case, false, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.exc import StaleDataError
 
 from app.clock import Clock
-from app.domain import OPEN_STATUSES, AlertEventType, AlertStatus, Priority, Role
+from app.domain import OPEN_STATUSES, AlertEventType, AlertKind, AlertStatus, Priority, Role
 from app.domain.alerts import (
-    DEFAULT_ESCALATION_MINUTES,
     can_see,
     check_can_acknowledge,
     check_can_escalate,
@@ -20,33 +17,25 @@ from app.domain.alerts import (
     check_can_respond,
     next_escalation_at,
 )
-from app.errors import AlertNotFound, InvalidInput, NotAllowed, StaleVersion
-from app.events import AlertAcknowledged, AlertEscalated, AlertRaised, AlertResolved, AlertRetriggered
+from app.domain.limits import trigger_of
+from app.errors import AlertAlreadyResolved, AlertNotFound, InvalidInput, NotAllowed, StaleVersion
+from app.events import AlertAcknowledged, AlertEscalated, AlertResolved, AlertSnoozed
 from app.events.models import AlertEventBase
 from app.schemas import Actor, AlertFilter, AlertView, AuditEntryView, NewAlert
 from app.uow import Database, UnitOfWork
-from data.models import Alert, AlertEvent
+from data.models import Alert, AlertEvent, Snooze
 from data.queries import alerts_with_context, claim_due_alert, due_alert_ids
 
+# NOTE: alert_view is re-exported: other services build alert views through this module.
+from .alert_writes import alert_view as alert_view
+from .alert_writes import audit, open_alert, publish, retrigger
 from .common import patient_in, require_hospital, ward_in
+from .rules import RulesService
 
 PRIORITY_ORDER = case({p.value: p.rank for p in Priority}, value=Alert.priority)
-
-
-def alert_view(alert: Alert) -> AlertView:
-    """Build the view of an alert whose ward and patient are loaded."""
-    patient = alert.patient
-    return AlertView(
-        id=alert.id, hospital_id=alert.hospital_id, ward_id=alert.ward_id, ward_name=alert.ward.name,
-        patient_id=alert.patient_id, patient_name=patient.name if patient else None,
-        patient_mrn=patient.mrn if patient else None, bed=patient.bed if patient else None,
-        kind=alert.kind, priority=alert.priority, status=alert.status, message=alert.message,
-        dedup_key=alert.dedup_key, occurrences=alert.occurrences, escalation_level=alert.escalation_level,
-        next_escalation_at=alert.next_escalation_at, created_at=alert.created_at, created_by=alert.created_by,
-        last_triggered_at=alert.last_triggered_at, acknowledged_at=alert.acknowledged_at,
-        acknowledged_by=alert.acknowledged_by, resolved_at=alert.resolved_at, resolved_by=alert.resolved_by,
-        version=alert.version, cleared_at=alert.cleared_at, snoozed_until=alert.snoozed_until,
-    )
+SNOOZE_MINUTES = (5, 240)  # long enough to treat the cause, short enough that nobody forgets the patient
+SNOOZABLE_KINDS = (AlertKind.NEWS2, AlertKind.CRITICAL_VALUE)
+SNOOZING_ROLES = (Role.CHARGE_NURSE, Role.PHYSICIAN, Role.ADMIN)
 
 
 def scope_clause(actor: Actor) -> ColumnElement[bool]:
@@ -78,11 +67,11 @@ def acting_name(actor: Actor, on_behalf_of: str | None) -> str:
 
 
 class AlertService:
-    def __init__(self, db: Database, clock: Clock,
-                 policy: Mapping[Priority, tuple[int, ...]] = DEFAULT_ESCALATION_MINUTES) -> None:
+    def __init__(self, db: Database, clock: Clock, rules: RulesService | None = None) -> None:
         self._db = db
         self._clock = clock
-        self._policy = policy
+        # NOTE: share one RulesService per process (bootstrap does), so a changed policy applies at once.
+        self._rules = rules or RulesService(db, clock)
 
     async def raise_alert(self, actor: Actor, request: NewAlert) -> AlertView:
         """Raise an alert, or count one more occurrence of the open alert with the same dedup key."""
@@ -110,40 +99,22 @@ class AlertService:
             else:
                 raise InvalidInput('An alert needs a patient or a ward.')
             now = self._clock()
+            existing = None
             if request.dedup_key is not None:
                 existing = await session.scalar(
                     alerts_with_context()
                     .where(Alert.hospital_id == hospital_id, Alert.dedup_key == request.dedup_key,
                            Alert.status.in_(OPEN_STATUSES))
                     .with_for_update(of=Alert))  # concurrent retriggers queue here instead of clashing
-                if existing is not None:
-                    return await self._retrigger(uow, actor, existing, request, now)
-            alert = Alert(
-                hospital_id=hospital_id, ward_id=ward.id, patient_id=patient.id if patient else None,
-                kind=request.kind, priority=request.priority, status=AlertStatus.ACTIVE, message=request.message,
-                dedup_key=request.dedup_key, occurrences=1, escalation_level=0,
-                next_escalation_at=next_escalation_at(request.priority, now, 0, self._policy),
-                created_at=now, created_by=actor.name, last_triggered_at=now,
-            )
-            alert.ward, alert.patient = ward, patient
-            session.add(alert)
-            await session.flush()
-            self._audit(uow, alert, AlertEventType.RAISED, actor, None, now, request.message)
-            return await self._finish(uow, AlertRaised, alert, actor, now)
-
-    async def _retrigger(self, uow: UnitOfWork, actor: Actor, alert: Alert, request: NewAlert,
-                         now: datetime) -> AlertView:
-        alert.occurrences += 1
-        alert.last_triggered_at = now
-        note = f'occurrence {alert.occurrences}'
-        if Priority(request.priority).rank < Priority(alert.priority).rank:
-            note += f'; priority raised from {alert.priority} to {request.priority}'
-            alert.priority = request.priority
-            if alert.status == AlertStatus.ACTIVE:
-                alert.next_escalation_at = next_escalation_at(
-                    Priority(alert.priority), alert.created_at, alert.escalation_level, self._policy)
-        self._audit(uow, alert, AlertEventType.RETRIGGERED, actor, AlertStatus(alert.status), now, note)
-        return await self._finish(uow, AlertRetriggered, alert, actor, now)
+            policy = (await self._rules.rules(hospital_id, session)).escalation
+            if existing is not None:
+                view = await retrigger(uow, actor, existing, now, policy, priority=request.priority)
+            else:
+                _, view = await open_alert(uow, actor, ward=ward, patient=patient, kind=request.kind,
+                                           priority=request.priority, message=request.message,
+                                           dedup_key=request.dedup_key, now=now, policy=policy)
+            await uow.commit()
+            return view
 
     async def acknowledge(self, actor: Actor, alert_id: int, *, expected_version: int | None = None,
                           note: str | None = None, on_behalf_of: str | None = None) -> AlertView:
@@ -189,6 +160,44 @@ class AlertService:
             self._check_version(alert, expected_version)
             return await self._escalate(uow, alert, actor, self._clock(), note or 'escalated by hand', name)
 
+    async def snooze(self, actor: Actor, alert_id: int, minutes: int, reason: str, *,
+                     expected_version: int | None = None) -> AlertView:
+        """Pause re-alerting of a detected alert's trigger for its patient; the alert itself stays visible.
+
+        Only charge nurses, physicians and admins snooze, for 5-240 minutes, with a reason for the audit trail.
+        A new snooze replaces the previous one of the same trigger. Acknowledging remains separate: a snoozed
+        alert that nobody acknowledged still escalates.
+        """
+        if actor.kind != 'user' or actor.role not in SNOOZING_ROLES:
+            raise NotAllowed('Only a charge nurse, a physician or an administrator can snooze an alert.')
+        low, high = SNOOZE_MINUTES
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not low <= minutes <= high:
+            raise InvalidInput(f'A snooze lasts {low}-{high} whole minutes, not {minutes!r}.')
+        reason = (reason or '').strip()
+        if not 1 <= len(reason) <= 500:
+            raise InvalidInput('A snooze needs a reason (1-500 characters) for the audit trail.')
+        async with self._db.uow() as uow:
+            alert = await self._load(uow.session, actor, alert_id)
+            if alert.status == AlertStatus.RESOLVED:
+                raise AlertAlreadyResolved(f'Alert {alert.id} is already resolved and cannot be snoozed.')
+            trigger = trigger_of(alert.dedup_key, alert.patient_id)
+            if alert.kind not in SNOOZABLE_KINDS or trigger is None or alert.patient_id is None:
+                raise InvalidInput(f'Alert {alert.id} is not a NEWS2 or critical-value alert of a patient; only '
+                                   'those can be snoozed.')
+            self._check_version(alert, expected_version)
+            now = self._clock()
+            until = now + timedelta(minutes=minutes)
+            await uow.session.execute(  # a new snooze ends the previous one of this trigger
+                update(Snooze).where(Snooze.patient_id == alert.patient_id, Snooze.trigger == trigger,
+                                     Snooze.until > now)
+                .values(until=now).execution_options(synchronize_session=False))
+            uow.session.add(Snooze(hospital_id=alert.hospital_id, patient_id=alert.patient_id, trigger=trigger,
+                                   until=until, created_at=now, created_by=actor.name, reason=reason))
+            alert.snoozed_until = until
+            note = f'snoozed for {minutes} min, until {until:%H:%M} UTC: {reason}'
+            self._audit(uow, alert, AlertEventType.SNOOZED, actor, AlertStatus(alert.status), now, note)
+            return await self._finish(uow, AlertSnoozed, alert, actor, now)
+
     async def escalate_due(self, now: datetime | None = None, limit: int = 200) -> list[AlertView]:
         """Escalate every active alert whose escalation time has come; each alert is claimed exactly once."""
         now = now or self._clock()
@@ -211,9 +220,10 @@ class AlertService:
 
     async def _escalate(self, uow: UnitOfWork, alert: Alert, actor: Actor, now: datetime, note: str,
                         name: str) -> AlertView:
+        policy = (await self._rules.rules(alert.hospital_id, uow.session)).escalation
         alert.escalation_level += 1
         alert.next_escalation_at = (next_escalation_at(Priority(alert.priority), alert.created_at,
-                                                       alert.escalation_level, self._policy)
+                                                       alert.escalation_level, policy)
                                     if alert.status == AlertStatus.ACTIVE else None)
         self._audit(uow, alert, AlertEventType.ESCALATED, actor, AlertStatus(alert.status), now, note, name)
         return await self._finish(uow, AlertEscalated, alert, actor, now, name)
@@ -267,22 +277,11 @@ class AlertService:
     @staticmethod
     def _audit(uow: UnitOfWork, alert: Alert, kind: AlertEventType, actor: Actor, from_status: AlertStatus | None,
                at: datetime, note: str | None, name: str | None = None) -> None:
-        uow.session.add(AlertEvent(
-            alert_id=alert.id, hospital_id=alert.hospital_id, type=kind, at=at, actor=name or actor.name,
-            actor_user_id=actor.user_id, from_status=from_status, to_status=alert.status,
-            escalation_level=alert.escalation_level, note=note,
-        ))
+        audit(uow, alert, kind, actor, from_status, at, note, name)
 
-    async def _finish(self, uow: UnitOfWork, event_type: type[AlertEventBase], alert: Alert, actor: Actor,
+    @staticmethod
+    async def _finish(uow: UnitOfWork, event_type: type[AlertEventBase], alert: Alert, actor: Actor,
                       now: datetime, name: str | None = None) -> AlertView:
-        alert_id = alert.id  # read before flushing: a failed flush expires the object
-        try:
-            await uow.session.flush()
-        except StaleDataError as error:
-            raise StaleVersion(f'Alert {alert_id} was changed by someone else at the same moment; '
-                               'reload and try again.') from error
-        view = alert_view(alert)
-        uow.emit(event_type(hospital_id=alert.hospital_id, ward_id=alert.ward_id, occurred_at=now,
-                            actor=name or actor.name, alert=view))
+        view = await publish(uow, event_type, alert, actor, now, name)
         await uow.commit()
         return view

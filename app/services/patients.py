@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
 from app.domain import Role, TokenKind, VitalKind
+from app.domain.news2 import assess
 from app.domain.vitals import plausibility_problem
 from app.errors import InvalidInput, NotAllowed, PatientNotFound
 from app.events import VitalsRecorded
@@ -19,8 +20,12 @@ from data.models import Patient, VitalReading
 from data.queries import latest_vital_rows, patients_with_ward, upsert_latest_vitals
 
 from .common import patient_in, require_hospital
+from .detection import detect, load_context
+from .escalation import device_seen
+from .rules import RulesService
 
 MAX_FUTURE_SKEW = timedelta(minutes=5)
+LATEST_COLUMNS = ('patient_id', 'kind', 'value', 'unit', 'measured_at')
 
 
 def sees_all_wards(actor: Actor) -> bool:
@@ -40,13 +45,16 @@ def patient_view(patient: Patient, latest: dict[VitalKind, VitalValue]) -> Patie
     """Build the view of a patient whose ward is loaded."""
     return PatientView(id=patient.id, hospital_id=patient.hospital_id, ward_id=patient.ward_id,
                        ward_name=patient.ward.name, mrn=patient.mrn, name=patient.name, bed=patient.bed,
-                       spo2_scale=patient.spo2_scale, latest=latest)
+                       spo2_scale=patient.spo2_scale, latest=latest,
+                       news2=assess({kind: vital.value for kind, vital in latest.items()}, patient.spo2_scale))
 
 
 class PatientService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, rules: RulesService | None = None) -> None:
         self._db = db
         self._clock = clock
+        # NOTE: share one RulesService per process (bootstrap does), so changed limits apply at once.
+        self._rules = rules or RulesService(db, clock)
 
     async def list_patients(self, actor: Actor, ward_id: int | None = None) -> list[PatientView]:
         """Return the patients in the actor's scope with their latest vitals, by ward and bed."""
@@ -89,8 +97,11 @@ class PatientService:
         async with self._db.uow() as uow:
             session = uow.session
             mrns = sorted({r.patient_mrn for r in readings})
+            # Locked in id order: concurrent batches for the same patients detect one after the other (PostgreSQL;
+            # SQLite has one writer anyway), so trigger states and alerts never race.
             patients = {p.mrn: p for p in await session.scalars(
-                patients_with_ward().where(Patient.hospital_id == hospital_id, Patient.mrn.in_(mrns)))}
+                patients_with_ward().where(Patient.hospital_id == hospital_id, Patient.mrn.in_(mrns))
+                .order_by(Patient.id).with_for_update(of=Patient))}
             for index, reading in enumerate(readings):
                 if reading.patient_mrn not in patients:
                     raise PatientNotFound(f'Reading {index}: no patient with MRN "{reading.patient_mrn}".')
@@ -101,21 +112,33 @@ class PatientService:
             # Plain executemany: RETURNING the ids in parameter order would make SQLite insert row by row.
             await session.execute(insert(VitalReading), rows)
             views = [VitalReadingView.model_validate(row) for row in rows]
-            newest: dict[tuple[int, str], dict[str, Any]] = {}
+            by_patient: dict[int, list[dict[str, Any]]] = defaultdict(list)
             for row in rows:
-                key = (row['patient_id'], row['kind'])
-                if key not in newest or row['measured_at'] >= newest[key]['measured_at']:
-                    newest[key] = row
-            await upsert_latest_vitals(session, [
-                {k: row[k] for k in ('patient_id', 'kind', 'value', 'unit', 'measured_at')} for row in newest.values()])
-            by_patient: dict[int, list[VitalReadingView]] = defaultdict(list)
+                by_patient[row['patient_id']].append(row)
+            before, states = await load_context(uow, by_patient)
+            after = {pid: dict(before.get(pid, {})) for pid in by_patient}
+            newest = []
+            for row in rows:  # the same rule as the upsert: a reading at least as new as the stored one wins
+                kind, current = VitalKind(row['kind']), after[row['patient_id']]
+                if kind not in current or row['measured_at'] >= current[kind].measured_at:
+                    current[kind] = VitalValue(value=row['value'], unit=row['unit'], measured_at=row['measured_at'])
+                    newest.append(row)
+            await upsert_latest_vitals(session, list({
+                (row['patient_id'], row['kind']): {k: row[k] for k in LATEST_COLUMNS} for row in newest}.values()))
+            touched = [p for p in patients.values() if p.id in by_patient]
+            views_of: dict[int, list[VitalReadingView]] = defaultdict(list)
             for view in views:
-                by_patient[view.patient_id].append(view)
-            latest = await latest_vitals(session, list(by_patient))
-            for patient in patients.values():
-                if patient.id in by_patient:
-                    uow.emit(VitalsRecorded(hospital_id=hospital_id, ward_id=patient.ward_id, occurred_at=now,
-                                            actor=actor.name, patient=patient_view(patient, latest[patient.id]),
-                                            readings=tuple(by_patient[patient.id])))
+                views_of[view.patient_id].append(view)
+            for patient in touched:
+                uow.emit(VitalsRecorded(hospital_id=hospital_id, ward_id=patient.ward_id, occurred_at=now,
+                                        actor=actor.name, patient=patient_view(patient, after[patient.id]),
+                                        readings=tuple(views_of[patient.id])))
+            rules = await self._rules.rules(hospital_id, session)
+            await detect(uow, rules, now, touched, before, by_patient, states)
+            if actor.kind == 'token' and actor.token_kind is TokenKind.DEVICE and actor.token_id is not None:
+                # The device's ward is that of the patient it measured last (a heartbeat alert goes there).
+                last = max(rows, key=lambda row: row['measured_at'])
+                ward_id = next(p.ward_id for p in touched if p.id == last['patient_id'])
+                await device_seen(uow, rules, actor.token_id, ward_id, now)
             await uow.commit()
             return views

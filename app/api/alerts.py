@@ -1,0 +1,168 @@
+"""Alerts over HTTP: raise (manual or external), list, read, acknowledge, resolve, and the audit trail."""
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.domain import AlertKind, AlertStatus, Priority
+from app.errors import Conflict, InvalidInput
+from app.events import AlertAcknowledged, AlertRaised, AlertResolved, AlertRetriggered, BaseEvent
+from app.events.models import AlertEventBase
+from app.schemas import Actor, AlertFilter, AlertView, AuditEntryView, NewAlert
+from app.services.alerts import AlertService
+from app.services.history import DirectoryService
+from app.services.idempotency import IdempotencyService, StoredResponse
+
+from .auth import Authenticate
+from .errors import ERRORS, DomainErrorRoute, Responses
+from .idempotent import IdempotencyKey, idempotent
+
+
+class AlertIn(BaseModel):
+    """An alert from a device or another system: for a patient (by MRN), or for a ward when no patient is concerned."""
+
+    model_config = ConfigDict(extra='forbid', str_strip_whitespace=True, json_schema_extra={'examples': [
+        {'patient_mrn': 'G100101', 'priority': 'high', 'message': 'Infusion pump occlusion, bed 4',
+         'dedup_key': 'pump-17:occlusion'},
+    ]})
+
+    priority: Priority
+    message: str = Field(min_length=1, max_length=500)
+    patient_mrn: str | None = Field(default=None, min_length=1, max_length=64)
+    ward_id: int | None = Field(default=None, description='The ward, when no patient_mrn is given (or ward).')
+    ward: str | None = Field(default=None, min_length=1, max_length=100, description='The ward by name.')
+    dedup_key: str | None = Field(default=None, min_length=1, max_length=200, description=(
+        'While an alert with this key is open, raising it again counts one more occurrence instead of a new alert.'))
+    kind: Literal['external', 'manual'] = 'external'
+
+
+class AlertActionIn(BaseModel):
+    """Who acknowledges or resolves, and optionally why and on which version."""
+
+    model_config = ConfigDict(extra='forbid', str_strip_whitespace=True)
+
+    acted_by: str | None = Field(default=None, max_length=150, description=(
+        'The person who acted, recorded in the audit trail; required (integration tokens act on behalf of people).'))
+    note: str | None = Field(default=None, max_length=1000)
+    expected_version: int | None = Field(default=None, description=(
+        'The alert version the person saw; if the alert changed since, the answer is 409 with the current one.'))
+
+
+class ConflictBody(BaseModel):
+    """The action clashes with the alert's current state; the current alert is included to decide again."""
+
+    detail: str
+    current_version: int | None
+    alert: AlertView | None
+
+
+def alert_answer(view: AlertView, status_code: int = 200) -> StoredResponse:
+    """Return an alert as the JSON answer."""
+    return StoredResponse(status_code=status_code, body=view.model_dump(mode='json'))
+
+
+def alert_from(events: Sequence[BaseEvent], *types: type[AlertEventBase]) -> AlertEventBase | None:
+    """Return the first alert event of these types in a commit."""
+    return next((e for e in events if isinstance(e, types)), None)
+
+
+def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency: IdempotencyService,
+                  reader: Authenticate, raiser: Authenticate, responder: Authenticate) -> APIRouter:
+    """Return the router of the alert routes."""
+    router = APIRouter(prefix='/api/v1/alerts', tags=['alerts'], route_class=DomainErrorRoute)
+
+    @router.post('', status_code=201, response_model=AlertView, summary='Raise an alert', responses={
+        200: {'model': AlertView, 'description': 'An open alert with the same dedup_key counted one more occurrence'},
+        **ERRORS})
+    async def raise_alert(request: Request, body: AlertIn, actor: Annotated[Actor, Depends(raiser)],
+                          idempotency_key: IdempotencyKey = None) -> Response:
+        """Raise an alert for a patient or a ward (201), or count one more occurrence of the open alert with the same
+        dedup_key (200)."""
+
+        async def run() -> StoredResponse:
+            patient_id = await directory.patient_id(actor, body.patient_mrn) if body.patient_mrn else None
+            ward_id = body.ward_id
+            if body.ward is not None:
+                by_name = await directory.ward_id(actor, body.ward)
+                if ward_id is not None and ward_id != by_name:
+                    raise InvalidInput(f'ward_id {ward_id} is not the ward named "{body.ward}".')
+                ward_id = by_name
+            if patient_id is None and ward_id is None:
+                raise InvalidInput('An alert needs a patient_mrn, or a ward (ward_id or ward name).')
+            view = await alerts.raise_alert(actor, NewAlert(
+                priority=body.priority, message=body.message, patient_id=patient_id, ward_id=ward_id,
+                kind=AlertKind(body.kind), dedup_key=body.dedup_key))
+            return alert_answer(view, 201 if view.occurrences == 1 else 200)
+
+        def respond(events: Sequence[BaseEvent]) -> StoredResponse | None:
+            event = alert_from(events, AlertRaised, AlertRetriggered)
+            return alert_answer(event.alert, 201 if isinstance(event, AlertRaised) else 200) if event else None
+
+        return await idempotent(idempotency, request, actor, idempotency_key, run, respond)
+
+    @router.get('', response_model=list[AlertView], summary='List alerts', responses=ERRORS)
+    async def list_alerts(
+            actor: Annotated[Actor, Depends(reader)],
+            status: Annotated[list[AlertStatus] | None, Query(description='Default: the open ones')] = None,
+            priority: Annotated[list[Priority] | None, Query()] = None,
+            ward_id: int | None = None,
+            patient_mrn: Annotated[str | None, Query(max_length=64)] = None,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[AlertView]:
+        """The token's hospital's alerts, most urgent and newest first."""
+        patient_id = await directory.patient_id(actor, patient_mrn) if patient_mrn else None
+        query = AlertFilter(statuses=tuple(status or (AlertStatus.ACTIVE, AlertStatus.ACKNOWLEDGED)),
+                            priorities=tuple(priority or ()), ward_id=ward_id, patient_id=patient_id, limit=limit)
+        return await alerts.list_alerts(actor, query)
+
+    @router.get('/{alert_id}', response_model=AlertView, summary='Read an alert', responses=ERRORS)
+    async def get_alert(alert_id: int, actor: Annotated[Actor, Depends(reader)]) -> AlertView:
+        return await alerts.get(actor, alert_id)
+
+    @router.get('/{alert_id}/audit', response_model=list[AuditEntryView], summary="An alert's audit trail",
+                responses=ERRORS)
+    async def audit(alert_id: int, actor: Annotated[Actor, Depends(reader)]) -> list[AuditEntryView]:
+        """Every recorded step of the alert, oldest first."""
+        return await alerts.audit_trail(actor, alert_id)
+
+    Action = Callable[..., Awaitable[AlertView]]
+
+    async def act(request: Request, actor: Actor, alert_id: int, body: AlertActionIn | None, key: str | None,
+                  action: Action, event_type: type[AlertEventBase]) -> Response:
+        body = body or AlertActionIn()
+
+        async def run() -> StoredResponse:
+            return alert_answer(await action(actor, alert_id, expected_version=body.expected_version,
+                                             note=body.note, on_behalf_of=body.acted_by))
+
+        def respond(events: Sequence[BaseEvent]) -> StoredResponse | None:
+            event = alert_from(events, event_type)
+            return alert_answer(event.alert) if event else None
+
+        try:
+            return await idempotent(idempotency, request, actor, key, run, respond)
+        except Conflict as error:
+            current = await alerts.get(actor, alert_id)
+            return JSONResponse(ConflictBody(detail=error.message, current_version=current.version,
+                                             alert=current).model_dump(mode='json'), status_code=409)
+
+    conflict: Responses = {
+        409: {'model': ConflictBody, 'description': 'Already done, or changed since expected_version'}}
+
+    @router.post('/{alert_id}/acknowledge', response_model=AlertView, summary='Acknowledge an alert',
+                 responses={**ERRORS, **conflict})
+    async def acknowledge(request: Request, alert_id: int, actor: Annotated[Actor, Depends(responder)],
+                          body: AlertActionIn | None = None, idempotency_key: IdempotencyKey = None) -> Response:
+        """Someone is on it: the alert stops escalating. Recorded in the audit trail under acted_by."""
+        return await act(request, actor, alert_id, body, idempotency_key, alerts.acknowledge, AlertAcknowledged)
+
+    @router.post('/{alert_id}/resolve', response_model=AlertView, summary='Resolve an alert',
+                 responses={**ERRORS, **conflict})
+    async def resolve(request: Request, alert_id: int, actor: Annotated[Actor, Depends(responder)],
+                      body: AlertActionIn | None = None, idempotency_key: IdempotencyKey = None) -> Response:
+        """Close an open alert (acknowledged or not). Recorded in the audit trail under acted_by."""
+        return await act(request, actor, alert_id, body, idempotency_key, alerts.resolve, AlertResolved)
+
+    return router

@@ -1,0 +1,96 @@
+"""Domain errors become HTTP answers at this boundary, the same way on every route."""
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from app.errors import AuthenticationFailed, Conflict, DomainError, InvalidInput, NotAllowed, NotFound
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+Responses = dict[int | str, dict[str, Any]]
+
+
+class ErrorBody(BaseModel):
+    """Why a request was refused, in words an integrator can act on."""
+
+    detail: str
+
+
+ERRORS: Responses = {401: {'model': ErrorBody}, 403: {'model': ErrorBody}, 404: {'model': ErrorBody}}
+
+
+MAX_BODY_BYTES = 8 * 1024 * 1024  # a full batch of 1000 readings is about 150 kB, a FHIR Bundle of 1000 a few MB
+
+
+class BodyTooLarge(InvalidInput):
+    """The request body is larger than any legitimate request."""
+
+
+async def read_body(request: Request) -> bytes:
+    """Return the request body, refusing (413) one larger than MAX_BODY_BYTES."""
+    declared = request.headers.get('content-length', '')
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyTooLarge(f'The body may have at most {MAX_BODY_BYTES // 1024 // 1024} MiB.')
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise BodyTooLarge(f'The body may have at most {MAX_BODY_BYTES // 1024 // 1024} MiB.')
+    return body
+
+
+def status_of(error: DomainError) -> int:
+    """Return the HTTP status that answers a domain error."""
+    for kind, status in ((BodyTooLarge, 413), (NotFound, 404), (NotAllowed, 403), (Conflict, 409), (InvalidInput, 422),
+                         (AuthenticationFailed, 401)):
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+def auth_headers(error: DomainError) -> dict[str, str]:
+    """Return the challenge a 401 must carry."""
+    return {'WWW-Authenticate': 'Bearer'} if isinstance(error, AuthenticationFailed) else {}
+
+
+def error_response(error: DomainError, **extra: Any) -> JSONResponse:
+    """Answer a domain error as {"detail": message, ...extra}."""
+    return JSONResponse({'detail': error.message, **extra}, status_code=status_of(error), headers=auth_headers(error))
+
+
+class DomainErrorRoute(APIRoute):
+    """A route whose domain errors (also those of its dependencies, such as authentication) become JSON answers.
+
+    Routers cannot register app-wide exception handlers and this app is NiceGUI's, shared with the UI; a route
+    class keeps the translation with the API.
+    """
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+
+        async def translate(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as error:
+                return await self.invalid_request(request, error)
+            except DomainError as error:
+                return self.domain_error(request, error)
+
+        return translate
+
+    async def invalid_request(self, request: Request, error: RequestValidationError) -> Response:
+        """Answer a request that failed FastAPI's validation (422 with FastAPI's usual error list)."""
+        return JSONResponse({'detail': _jsonable_errors(error)}, status_code=422)
+
+    def domain_error(self, request: Request, error: DomainError) -> Response:
+        """Answer a domain error."""
+        return error_response(error)
+
+
+def _jsonable_errors(error: RequestValidationError) -> list[dict[str, Any]]:
+    # The raw errors may hold exceptions in ctx (not JSON); keep what a client can use.
+    return [{'loc': list(e.get('loc', ())), 'msg': str(e.get('msg', '')), 'type': str(e.get('type', ''))}
+            for e in error.errors()]

@@ -1,0 +1,141 @@
+"""GET /api/v1/events: the hospital's events as server-sent events, resumable from the durable event log.
+
+A client that reconnects with `Last-Event-ID` first gets every event it missed from the event log, then the live
+ones from the bus, with neither gaps nor duplicates: the stream subscribes before it reads the log, skips live
+events the log already gave, and refills from the log whenever the live sequence jumps (a dropped event).
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from app.errors import InvalidInput
+from app.events import EVENT_TYPES, BaseEvent, EventBus
+from app.events.models import event_payload
+from app.schemas import Actor
+from app.services.event_log import MAX_BATCH, EventLogService
+
+from .auth import Authenticate
+from .errors import DomainErrorRoute, ErrorBody
+
+EVENT_NAMES = tuple(sorted(t.__name__ for t in EVENT_TYPES))
+RETRY_MS = 3000
+POLL_SECONDS = 1.0  # how soon a stream notices that the server is stopping
+LIVE_QUEUE = 1000  # live events buffered per stream; beyond that the stream refills from the event log
+
+
+@dataclass(frozen=True)
+class StreamRequest:
+    actor: Actor
+    after: int | None
+    types: frozenset[str]
+
+
+def sse(seq: int, event_type: str, payload: Any) -> ServerSentEvent:
+    """Return one event on the wire: id is the hospital's sequence number, event its type, data its JSON."""
+    return ServerSentEvent(id=str(seq), event=event_type, raw_data=json.dumps(payload, separators=(',', ':')))
+
+
+class Stream:
+    """The position of one client's stream, and the live events waiting for it."""
+
+    def __init__(self, log: EventLogService, actor: Actor, types: frozenset[str]) -> None:
+        self._log = log
+        self._actor = actor
+        self._types = types
+        self._live: asyncio.Queue[BaseEvent] = asyncio.Queue(maxsize=LIVE_QUEUE)
+        self._overflowed = False
+        self.position = 0  # every event up to here was sent (or filtered out)
+
+    def offer(self, event: BaseEvent) -> None:
+        """Take a live event from the bus without ever blocking it."""
+        if self._live.full():
+            self._overflowed = True  # the log has them all: refill from there instead of buffering without bound
+        else:
+            self._live.put_nowait(event)
+
+    async def catch_up(self) -> AsyncIterator[ServerSentEvent]:
+        """Send what the event log holds after the position, up to its current end."""
+        until = await self._log.last_seq(self._actor)
+        while self.position < until:
+            batch = await self._log.after(self._actor, self.position, until=until, types=sorted(self._types))
+            for entry in batch:
+                yield sse(entry.seq, entry.type, entry.payload)
+            self.position = batch[-1].seq if len(batch) == MAX_BATCH else until
+
+    async def next_live(self) -> AsyncIterator[ServerSentEvent]:
+        """Send the next live event (or refill from the log if events went missing); wait POLL_SECONDS at most."""
+        try:
+            event = await asyncio.wait_for(self._live.get(), timeout=POLL_SECONDS)
+        except TimeoutError:
+            return
+        if event.seq <= self.position:
+            return  # the log already gave it
+        if self._overflowed or event.seq > self.position + 1:
+            # A dropped event, or events of another process arriving out of order: the log has all of them,
+            # since an event is published only after its commit and numbers are taken in commit order.
+            self._overflowed = False
+            async for item in self.catch_up():
+                yield item
+            return
+        self.position = event.seq
+        name = type(event).__name__
+        if not self._types or name in self._types:
+            yield sse(event.seq, name, event_payload(event))
+
+
+def events_router(log: EventLogService, bus: EventBus, reader: Authenticate,
+                  stopping: Callable[[], bool]) -> APIRouter:
+    """Return the router of the event stream; streams end when stopping() turns true or the bus closes."""
+    router = APIRouter(prefix='/api/v1', tags=['events'], route_class=DomainErrorRoute)
+
+    async def stream_request(
+            actor: Annotated[Actor, Depends(reader)],
+            last_event_id: Annotated[str | None, Header(alias='Last-Event-ID')] = None,
+            last_event_id_query: Annotated[str | None, Query(alias='last_event_id', description=(
+                'For clients that cannot set the Last-Event-ID header'))] = None,
+            event_type: Annotated[list[str] | None, Query(alias='type', description=(
+                f'Only events of these types (repeatable): {", ".join(EVENT_NAMES)}'))] = None,
+    ) -> StreamRequest:
+        # Checked here, in a dependency: once the stream has started, an error can no longer become a 4xx.
+        resume = last_event_id if last_event_id is not None else last_event_id_query
+        if resume is not None and not (resume.strip().isdigit() and len(resume.strip()) < 19):
+            raise InvalidInput(f'Last-Event-ID must be an event id this stream sent (a whole number), not "{resume}".')
+        unknown = sorted(set(event_type or ()) - set(EVENT_NAMES))
+        if unknown:
+            raise InvalidInput(f'Unknown event type {", ".join(unknown)}; one of {", ".join(EVENT_NAMES)}.')
+        return StreamRequest(actor, int(resume) if resume is not None else None, frozenset(event_type or ()))
+
+    @router.get('/events', response_class=EventSourceResponse, summary='Event stream (server-sent events)',
+                responses={401: {'model': ErrorBody}, 422: {'model': ErrorBody}})
+    async def events(request: Annotated[StreamRequest, Depends(stream_request)]) -> AsyncIterator[ServerSentEvent]:
+        """Every event of the token's hospital as it happens: `id:` is the hospital's event sequence number,
+        `event:` the type (AlertRaised, VitalsRecorded, ...), `data:` the event as JSON with its full snapshot.
+
+        Reconnect with `Last-Event-ID` (EventSource does it by itself) to get everything missed in between from
+        the durable event log first. Without it the stream starts with the next event. Keep-alive comments come
+        every 15 seconds while nothing happens.
+        """
+        stream = Stream(log, request.actor, request.types)
+        subscription = bus.subscribe(stream.offer, hospital_id=request.actor.hospital_id,
+                                     name=f'event-stream {request.actor.name}')
+        try:
+            # Subscribed first, then the position read: nothing committed in between can fall through.
+            stream.position = await log.last_seq(request.actor)
+            if request.after is not None:
+                stream.position = min(request.after, stream.position)  # an id from before a database reset
+            yield ServerSentEvent(retry=RETRY_MS, comment=f'events after {stream.position}')
+            async for item in stream.catch_up():
+                yield item
+            while not stopping() and subscription.active:
+                async for item in stream.next_live():
+                    yield item
+        finally:
+            subscription.unsubscribe()
+
+    return router

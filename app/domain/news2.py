@@ -1,0 +1,129 @@
+"""NEWS2 (Royal College of Physicians, 2017): sub-score per parameter, aggregate, risk band and trigger level.
+
+Values are scored the way a nurse charts them: rounded half up to the chart's resolution first (whole numbers,
+temperature to 0.1 °C), so 20.5 breaths/min is charted 21 and 35.05 °C is charted 35.1. Without this, a value
+between two band edges (35.05) would belong to neither printed band.
+"""
+
+import math
+from collections.abc import Mapping
+from enum import IntEnum
+from typing import Literal
+
+from data.enums import VitalKind
+
+from ..schemas import News2View
+
+# The seven NEWS2 parameters in the order of the RCP chart (diastolic pressure is not part of the score).
+NEWS2_PARAMETERS: tuple[VitalKind, ...] = (
+    VitalKind.RESP_RATE, VitalKind.SPO2, VitalKind.ON_OXYGEN, VitalKind.SYSTOLIC_BP, VitalKind.HEART_RATE,
+    VitalKind.CONSCIOUSNESS, VitalKind.TEMPERATURE,
+)
+
+# (highest charted value of the band, points), lowest band first; values in chart steps (see chart_units).
+Bands = tuple[tuple[float, int], ...]
+
+
+def chart_steps(kind: VitalKind) -> int:
+    """Return how many chart steps make one unit: temperature is charted in tenths of a degree, the rest whole."""
+    return 10 if kind is VitalKind.TEMPERATURE else 1
+
+
+def chart_units(kind: VitalKind, value: float) -> int:
+    """Return a measured value as charted (rounded half up to the chart's resolution), counted in chart steps.
+
+    The inner round() removes binary noise first: 35.05 * 10 is 350.49999999999994 in floating point.
+    """
+    return math.floor(round(value * chart_steps(kind), 6) + 0.5)
+
+
+# Chart 1 of RCP NEWS2, read as "up to and including this value scores these points".
+_BANDS: dict[VitalKind, Bands] = {
+    VitalKind.RESP_RATE: ((8, 3), (11, 1), (20, 0), (24, 2), (math.inf, 3)),
+    VitalKind.SYSTOLIC_BP: ((90, 3), (100, 2), (110, 1), (219, 0), (math.inf, 3)),
+    VitalKind.HEART_RATE: ((40, 3), (50, 1), (90, 0), (110, 1), (130, 2), (math.inf, 3)),
+    VitalKind.TEMPERATURE: ((350, 3), (360, 1), (380, 0), (390, 1), (math.inf, 2)),  # tenths of a degree
+}
+SPO2_SCALE_1: Bands = ((91, 3), (93, 2), (95, 1), (math.inf, 0))
+# Scale 2 (target 88-92 %, hypercapnic respiratory failure): on air anything from 88 % up scores 0; on oxygen
+# saturations above target score again, because over-oxygenation harms these patients.
+SPO2_SCALE_2_AIR: Bands = ((83, 3), (85, 2), (87, 1), (math.inf, 0))
+SPO2_SCALE_2_OXYGEN: Bands = ((83, 3), (85, 2), (87, 1), (92, 0), (94, 1), (96, 2), (math.inf, 3))
+
+OXYGEN_POINTS = 2
+CONSCIOUSNESS_POINTS = 3  # any of new Confusion, Voice, Pain, Unresponsive
+
+Risk = Literal['low', 'low-medium', 'medium', 'high']
+
+
+class TriggerLevel(IntEnum):
+    """The chart's clinical response thresholds, ordered; each higher level includes the lower ones."""
+
+    NONE = 0
+    SINGLE_3 = 1  # a single parameter scoring 3: urgent ward-based response
+    URGENT = 2  # aggregate 5-6: urgent response threshold
+    EMERGENCY = 3  # aggregate 7 or more: emergency response
+
+
+RISK: Mapping[TriggerLevel, Risk] = {
+    TriggerLevel.NONE: 'low', TriggerLevel.SINGLE_3: 'low-medium', TriggerLevel.URGENT: 'medium',
+    TriggerLevel.EMERGENCY: 'high',
+}
+
+
+def _points(bands: Bands, charted: int) -> int:
+    for highest, points in bands:
+        if charted <= highest:
+            return points
+    raise AssertionError('the last band is open-ended')
+
+
+def spo2_bands(spo2_scale: int, on_oxygen: bool) -> Bands:
+    """Return the SpO2 bands of a patient's scale; oxygen only matters on scale 2 and never selects it."""
+    if spo2_scale == 1:
+        return SPO2_SCALE_1
+    if spo2_scale == 2:
+        return SPO2_SCALE_2_OXYGEN if on_oxygen else SPO2_SCALE_2_AIR
+    raise ValueError(f'SpO2 scale must be 1 or 2, not {spo2_scale!r}')
+
+
+def sub_score(kind: VitalKind, value: float, spo2_scale: int = 1, on_oxygen: float | None = None) -> int:
+    """Return the NEWS2 points of one parameter's value.
+
+    For SpO2 on scale 2 an unknown oxygen state is scored as air, the lower of the two, so that a total with
+    missing parameters stays a lower bound.
+    """
+    charted = chart_units(kind, value)
+    match kind:
+        case VitalKind.SPO2:
+            oxygen = on_oxygen is not None and chart_units(VitalKind.ON_OXYGEN, on_oxygen) != 0
+            return _points(spo2_bands(spo2_scale, oxygen), charted)
+        case VitalKind.ON_OXYGEN:
+            return OXYGEN_POINTS if charted != 0 else 0
+        case VitalKind.CONSCIOUSNESS:
+            return CONSCIOUSNESS_POINTS if charted != 0 else 0
+        case _ if kind in _BANDS:
+            return _points(_BANDS[kind], charted)
+    raise ValueError(f'{kind} is not a NEWS2 parameter')
+
+
+def trigger_level(total: int, sub_scores: Mapping[VitalKind, int]) -> TriggerLevel:
+    """Return the highest response threshold that an aggregate and its sub-scores reach."""
+    if total >= 7:
+        return TriggerLevel.EMERGENCY
+    if total >= 5:
+        return TriggerLevel.URGENT
+    if any(points == 3 for points in sub_scores.values()):
+        return TriggerLevel.SINGLE_3
+    return TriggerLevel.NONE
+
+
+def assess(latest: Mapping[VitalKind, float], spo2_scale: int) -> News2View:
+    """Score the latest value of each parameter; parameters without a value are reported missing, never scored 0."""
+    spo2_bands(spo2_scale, False)  # refuse an unknown scale even when SpO2 itself is missing
+    on_oxygen = latest.get(VitalKind.ON_OXYGEN)
+    sub_scores = {kind: sub_score(kind, latest[kind], spo2_scale, on_oxygen)
+                  for kind in NEWS2_PARAMETERS if kind in latest}
+    total = sum(sub_scores.values())
+    return News2View(total=total, sub_scores=sub_scores, missing=tuple(k for k in NEWS2_PARAMETERS if k not in latest),
+                     risk=RISK[trigger_level(total, sub_scores)])

@@ -1,0 +1,121 @@
+"""Alert changes made inside a caller's unit of work: the alert service, detection and the device watchdog share them.
+
+Each step writes its audit entry and queues its event; the caller commits (so detection's alerts commit atomically
+with the readings that caused them).
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.domain import AlertEventType, AlertKind, AlertStatus, Priority
+from app.domain.alerts import next_escalation_at
+from app.errors import StaleVersion
+from app.events import AlertCleared, AlertRaised, AlertResolved, AlertRetriggered
+from app.events.models import AlertEventBase
+from app.schemas import Actor, AlertView
+from app.uow import UnitOfWork
+from data.models import Alert, AlertEvent, Patient, Ward
+
+Policy = Mapping[Priority, tuple[int, ...]]
+
+
+def alert_view(alert: Alert) -> AlertView:
+    """Build the view of an alert whose ward and patient are loaded."""
+    patient = alert.patient
+    return AlertView(
+        id=alert.id, hospital_id=alert.hospital_id, ward_id=alert.ward_id, ward_name=alert.ward.name,
+        patient_id=alert.patient_id, patient_name=patient.name if patient else None,
+        patient_mrn=patient.mrn if patient else None, bed=patient.bed if patient else None,
+        kind=alert.kind, priority=alert.priority, status=alert.status, message=alert.message,
+        dedup_key=alert.dedup_key, occurrences=alert.occurrences, escalation_level=alert.escalation_level,
+        next_escalation_at=alert.next_escalation_at, created_at=alert.created_at, created_by=alert.created_by,
+        last_triggered_at=alert.last_triggered_at, acknowledged_at=alert.acknowledged_at,
+        acknowledged_by=alert.acknowledged_by, resolved_at=alert.resolved_at, resolved_by=alert.resolved_by,
+        version=alert.version, cleared_at=alert.cleared_at, snoozed_until=alert.snoozed_until,
+    )
+
+
+def audit(uow: UnitOfWork, alert: Alert, kind: AlertEventType, actor: Actor, from_status: AlertStatus | None,
+          at: datetime, note: str | None, name: str | None = None) -> None:
+    """Add one line to the alert's audit trail."""
+    uow.session.add(AlertEvent(
+        alert_id=alert.id, hospital_id=alert.hospital_id, type=kind, at=at, actor=name or actor.name,
+        actor_user_id=actor.user_id, from_status=from_status, to_status=alert.status,
+        escalation_level=alert.escalation_level, note=note,
+    ))
+
+
+async def publish(uow: UnitOfWork, event_type: type[AlertEventBase], alert: Alert, actor: Actor, now: datetime,
+                  name: str | None = None) -> AlertView:
+    """Flush the alert (checking its version) and queue the event carrying its new snapshot."""
+    alert_id = alert.id  # read before flushing: a failed flush expires the object
+    try:
+        await uow.session.flush()
+    except StaleDataError as error:
+        raise StaleVersion(f'Alert {alert_id} was changed by someone else at the same moment; '
+                           'reload and try again.') from error
+    view = alert_view(alert)
+    uow.emit(event_type(hospital_id=alert.hospital_id, ward_id=alert.ward_id, occurred_at=now,
+                        actor=name or actor.name, alert=view))
+    return view
+
+
+async def open_alert(uow: UnitOfWork, actor: Actor, *, ward: Ward, patient: Patient | None, kind: AlertKind,
+                     priority: Priority, message: str, dedup_key: str | None, now: datetime,
+                     policy: Policy) -> tuple[Alert, AlertView]:
+    """Insert a new active alert with its first escalation time, audit it and queue AlertRaised."""
+    alert = Alert(
+        hospital_id=ward.hospital_id, ward_id=ward.id, patient_id=patient.id if patient else None, kind=kind,
+        priority=priority, status=AlertStatus.ACTIVE, message=message, dedup_key=dedup_key, occurrences=1,
+        escalation_level=0, next_escalation_at=next_escalation_at(priority, now, 0, policy), created_at=now,
+        created_by=actor.name, last_triggered_at=now,
+    )
+    alert.ward, alert.patient = ward, patient
+    uow.session.add(alert)
+    await uow.session.flush()
+    audit(uow, alert, AlertEventType.RAISED, actor, None, now, message)
+    return alert, await publish(uow, AlertRaised, alert, actor, now)
+
+
+async def retrigger(uow: UnitOfWork, actor: Actor, alert: Alert, now: datetime, policy: Policy, *,
+                    priority: Priority, message: str | None = None, suppressed: str | None = None) -> AlertView:
+    """Count one more occurrence of an open alert; a higher priority upgrades it and its escalation schedule.
+
+    `suppressed` says why the occurrence does not re-alert anybody (a snooze): then the priority stays as it is.
+    """
+    alert.occurrences += 1
+    alert.last_triggered_at = now
+    alert.cleared_at = None
+    note = f'occurrence {alert.occurrences}'
+    if suppressed is None and priority.rank < Priority(alert.priority).rank:
+        note += f'; priority raised from {alert.priority} to {priority}'
+        alert.priority = priority
+        if alert.status == AlertStatus.ACTIVE:
+            alert.next_escalation_at = next_escalation_at(priority, alert.created_at, alert.escalation_level, policy)
+    if message is not None and message != alert.message:
+        alert.message = message
+        note += f': {message}'
+    if suppressed is not None:
+        note += f'; {suppressed}'
+    audit(uow, alert, AlertEventType.RETRIGGERED, actor, AlertStatus(alert.status), now, note)
+    return await publish(uow, AlertRetriggered, alert, actor, now)
+
+
+async def clear(uow: UnitOfWork, actor: Actor, alert: Alert, now: datetime, note: str) -> AlertView:
+    """Mark a latched alert's condition as recovered; the alert stays open until a person resolves it."""
+    alert.cleared_at = now
+    audit(uow, alert, AlertEventType.CLEARED, actor, AlertStatus(alert.status), now, note)
+    return await publish(uow, AlertCleared, alert, actor, now)
+
+
+async def resolve_by_system(uow: UnitOfWork, actor: Actor, alert: Alert, now: datetime, note: str) -> AlertView:
+    """Resolve an alert whose condition recovered, where the hospital does not latch alarms."""
+    previous = AlertStatus(alert.status)
+    alert.status = AlertStatus.RESOLVED
+    alert.resolved_at, alert.resolved_by = now, actor.name
+    alert.cleared_at = now
+    alert.next_escalation_at = None
+    audit(uow, alert, AlertEventType.RESOLVED, actor, previous, now, note)
+    return await publish(uow, AlertResolved, alert, actor, now)

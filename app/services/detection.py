@@ -1,0 +1,408 @@
+"""Detection on ingest: NEWS2 triggers and critical limits, with persistence delay, latching and snooze.
+
+Runs inside the transaction that stores the readings, so an accepted reading and the alert it causes commit
+together. Per batch it costs one query for the trigger states of the batch's patients, one executemany per kind
+of state change, and (only when an alert must change) one query for the alerts and one for the snoozes concerned.
+
+Semantics, per patient and trigger (a NEWS2 response level, or one side of a critical limit):
+- Readings are taken in measured order; a reading older than the stored latest of its kind is kept in the history
+  but does not drive detection (it is not the patient's present).
+- A breach alerts once it has lasted the limit's persistence delay (seconds from its first to its latest reading,
+  and a number of consecutive readings); one reading back inside the limit ends it, so a short artefact is
+  swallowed. NEWS2 counts a delayed parameter (by default SpO2) only at the level that has persisted.
+- The start of an episode raises an alert, or counts an occurrence on the open one (a higher NEWS2 level raises
+  its priority: single 3 -> medium, 5-6 -> high, 7+ -> critical). While the episode lasts nothing more happens;
+  if a person resolved the alert meanwhile, the still-present condition opens a new one: only a snooze silences
+  a condition that has not gone away.
+- Recovery marks the open alert cleared (latching hospitals: it stays until a person resolves it) or resolves it
+  (hospitals that do not latch).
+- A snooze stops new alerts and occurrences from re-alerting; they are still counted and the alert still shows
+  whether the condition is present. A NEWS2 level above the alert's priority breaks through and ends the snooze.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from functools import partial
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, null, select, tuple_, type_coerce, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.domain import OPEN_STATUSES, AlertKind, Priority, VitalKind
+from app.domain.limits import (
+    NEWS2_TRIGGER,
+    CriticalLimit,
+    Direction,
+    HospitalRules,
+    LimitParameter,
+    dedup_key,
+    limit_parameter,
+    limit_trigger,
+)
+from app.domain.news2 import NEWS2_PARAMETERS, RISK, TriggerLevel, sub_score, trigger_level
+from app.domain.vitals import VITAL_SPECS
+from app.schemas import Actor, VitalValue
+from app.uow import UnitOfWork
+from data.models import Alert, LatestVital, Patient, Snooze, TriggerState
+from data.queries import alerts_with_context
+from data.types import UTCDateTime
+
+from .alert_writes import clear, open_alert, resolve_by_system, retrigger
+
+DETECTION = Actor.system('detection')
+NO_DELAY = CriticalLimit(None, None)
+CRITICAL_VALUE_PRIORITY = Priority.HIGH
+NEWS2_PRIORITY = {TriggerLevel.SINGLE_3: Priority.MEDIUM, TriggerLevel.URGENT: Priority.HIGH,
+                  TriggerLevel.EMERGENCY: Priority.CRITICAL}
+NEWS2_LEVELS = tuple((level, f'news2:{level.name.lower()}')
+                     for level in (TriggerLevel.SINGLE_3, TriggerLevel.URGENT, TriggerLevel.EMERGENCY))
+# "This parameter has scored at least n points" for n = 1..3, kept for parameters with a persistence delay.
+SCORE_TRIGGERS = {kind: tuple((n, f'score:{kind.value}:{n}') for n in (1, 2, 3)) for kind in NEWS2_PARAMETERS}
+NEWS2_RESPONSE = {TriggerLevel.SINGLE_3: 'urgent ward-based response', TriggerLevel.URGENT: 'urgent response',
+                  TriggerLevel.EMERGENCY: 'emergency response'}
+LIMITS_OF: Mapping[VitalKind, tuple[LimitParameter, ...]] = {
+    kind: ((LimitParameter.SPO2, LimitParameter.SPO2_SCALE_2) if kind is VitalKind.SPO2
+           else () if kind is VitalKind.ON_OXYGEN else (LimitParameter(kind.value),))
+    for kind in VitalKind
+}
+ACVPU = ('A', 'C', 'V', 'P', 'U')
+DIRECTIONS: tuple[Direction, ...] = ('low', 'high')
+Key = tuple[int, str]
+STATES = cast(Table, TriggerState.__table__)
+LATEST = cast(Table, LatestVital.__table__)
+
+
+class Transition(Enum):
+    QUIET = 'quiet'  # no breach, nothing stored
+    PENDING = 'pending'  # breaching, but not yet for long enough
+    ONSET = 'onset'  # the breach has just lasted long enough: a new episode
+    ONGOING = 'ongoing'  # an episode that already alerted goes on
+    RECOVERED = 'recovered'  # an episode ended
+    SWALLOWED = 'swallowed'  # a breach ended before it lasted long enough (an artefact)
+
+
+@dataclass
+class _State:
+    breach_since: datetime
+    readings: int
+    last_at: datetime
+
+
+@dataclass(frozen=True)
+class _Watch:
+    """One critical limit watched when a vital sign arrives, with the trigger names of its two sides."""
+
+    limit: CriticalLimit
+    applies: bool  # False for the other SpO2 scale's limit: observed as "no breach" so a stale episode ends
+    triggers: tuple[tuple[Direction, str], ...]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to watch for patients on one SpO2 scale, worked out once per batch."""
+
+    watches: Mapping[VitalKind, tuple[_Watch, ...]]
+    delays: Mapping[VitalKind, CriticalLimit]  # NEWS2 parameters whose points wait for the persistence delay
+
+
+@dataclass
+class _Action:
+    patient: Patient
+    trigger: str
+    clear: bool
+    onset: bool = False
+    kind: AlertKind = AlertKind.NEWS2
+    priority: Priority = Priority.LOW
+    message: str = ''
+
+
+def describe(kind: VitalKind, value: float) -> str:
+    """Return a reading as staff read it (consciousness as its ACVPU letter)."""
+    spec = VITAL_SPECS[kind]
+    if kind is VitalKind.CONSCIOUSNESS:
+        return f'{spec.label} {ACVPU[min(max(round(value), 0), 4)]} (ACVPU)'
+    return f'{spec.label} {value:g} {spec.unit}'
+
+
+class Detector:
+    """One batch's detection for one hospital: observe readings, then write states and apply alert changes."""
+
+    def __init__(self, uow: UnitOfWork, rules: HospitalRules, now: datetime) -> None:
+        self._uow = uow
+        self._rules = rules
+        self._now = now
+        self._states: dict[Key, _State | None] = {}
+        self._stored: set[Key] = set()
+        self._dirty: set[Key] = set()
+        self._actions: list[_Action] = []
+        self._ongoing: set[Key] = set()
+        self._plans: dict[int, _Plan] = {}
+
+    def _plan(self, spo2_scale: int) -> _Plan:
+        plan = self._plans.get(spo2_scale)
+        if plan is None:
+            watches = {kind: tuple(
+                _Watch(self._rules.limits[parameter], parameter is limit_parameter(kind, spo2_scale),
+                       tuple((direction, limit_trigger(parameter, direction)) for direction in DIRECTIONS))
+                for parameter in LIMITS_OF[kind]) for kind in VitalKind}
+            delays = {}
+            for kind in NEWS2_PARAMETERS:
+                parameter = limit_parameter(kind, spo2_scale)
+                limit = self._rules.limits[parameter] if parameter is not None else None
+                if limit is not None and (limit.persistence_seconds > 0 or limit.persistence_readings > 1):
+                    delays[kind] = limit
+            plan = self._plans[spo2_scale] = _Plan(watches, delays)
+        return plan
+
+    async def run(self, patients: Sequence[Patient], before: Mapping[int, Mapping[VitalKind, VitalValue]],
+                  readings: Mapping[int, Sequence[Mapping[str, Any]]], states: Mapping[Key, _State]) -> None:
+        """Detect on one batch: patients (ward loaded), their latest vitals and trigger states before it (see
+        load_context), and the batch's readings by patient."""
+        if not any(p.id in readings for p in patients):
+            return
+        self._states.update(states)
+        self._stored.update(states)
+        for patient in patients:
+            if patient.id in readings:
+                self._observe_patient(patient, before.get(patient.id, {}), readings[patient.id])
+        await self._write_states(patients[0].hospital_id)
+        await self._apply()
+
+    # --- observing ---------------------------------------------------------------------------------------------
+
+    def _observe(self, patient_id: int, trigger: str, holds: bool, at: datetime, limit: CriticalLimit) -> Transition:
+        key = (patient_id, trigger)
+        state = self._states.get(key)
+        if not holds:
+            if state is None:
+                return Transition.QUIET
+            self._states[key] = None
+            self._dirty.add(key)
+            return (Transition.RECOVERED if limit.persisted(state.breach_since, state.last_at, state.readings)
+                    else Transition.SWALLOWED)
+        if state is None:
+            state = self._states[key] = _State(at, 1, at)
+            self._dirty.add(key)
+        elif limit.persisted(state.breach_since, state.last_at, state.readings):
+            return Transition.ONGOING  # nothing to count any more: no write while an episode lasts
+        elif at > state.last_at:  # a reading at the same instant adds no evidence
+            state.readings += 1
+            state.last_at = at
+            self._dirty.add(key)
+        persisted = limit.persisted(state.breach_since, state.last_at, state.readings)
+        return Transition.ONSET if persisted else Transition.PENDING
+
+    def _persisted(self, patient_id: int, trigger: str, limit: CriticalLimit) -> bool:
+        state = self._states.get((patient_id, trigger))
+        return state is not None and limit.persisted(state.breach_since, state.last_at, state.readings)
+
+    def _observe_patient(self, patient: Patient, before: Mapping[VitalKind, VitalValue],
+                         readings: Sequence[Mapping[str, Any]]) -> None:
+        values = {kind: (vital.value, vital.measured_at) for kind, vital in before.items()}
+        raw = {kind: sub_score(kind, value, patient.spo2_scale, values.get(VitalKind.ON_OXYGEN, (None,))[0])
+               for kind, (value, _) in values.items() if kind in NEWS2_PARAMETERS}
+        ordered = sorted(readings, key=lambda r: r['measured_at'])
+        # NEWS2 is re-scored when a (persisted) sub-score changed, and once per batch in any case: that first look
+        # also notices a condition that outlived a person resolving its alert.
+        rescore, scored = False, False
+        for index, reading in enumerate(ordered):
+            kind, value, at = VitalKind(reading['kind']), reading['value'], reading['measured_at']
+            previous = values.get(kind)
+            if previous is None or at >= previous[1]:  # else a late reading: kept, but not the patient's present
+                values[kind] = (value, at)
+                self._observe_limits(patient, kind, value, at)
+                if kind in NEWS2_PARAMETERS:
+                    rescore = rescore or not scored
+                    # Oxygen changes how SpO2 scores on scale 2, so both are re-scored when it changes.
+                    for changed in (kind, VitalKind.SPO2) if kind is VitalKind.ON_OXYGEN else (kind,):
+                        if changed in values:
+                            oxygen = values.get(VitalKind.ON_OXYGEN, (None,))[0]
+                            points = sub_score(changed, values[changed][0], patient.spo2_scale, oxygen)
+                            rescore = self._observe_score(patient, changed, points, at) or rescore
+                            rescore = rescore or raw.get(changed) != points
+                            raw[changed] = points
+            # Readings measured at the same instant are one observation: NEWS2 is scored once they are all in.
+            if rescore and (index + 1 == len(ordered) or ordered[index + 1]['measured_at'] != at):
+                self._observe_news2(patient, values, raw, at)
+                rescore, scored = False, True
+
+    def _observe_limits(self, patient: Patient, kind: VitalKind, value: float, at: datetime) -> None:
+        for watch in self._plan(patient.spo2_scale).watches[kind]:
+            breach = watch.limit.breach(kind, value) if watch.applies else None
+            for direction, trigger in watch.triggers:
+                transition = self._observe(patient.id, trigger, breach == direction, at, watch.limit)
+                if transition is Transition.RECOVERED:
+                    self._actions.append(_Action(patient, trigger, clear=True))
+                elif transition in (Transition.ONSET, Transition.ONGOING):
+                    self._alert(patient, trigger, transition, AlertKind.CRITICAL_VALUE, CRITICAL_VALUE_PRIORITY,
+                                partial(self._limit_message, kind, value, watch.limit, direction))
+
+    @staticmethod
+    def _limit_message(kind: VitalKind, value: float, limit: CriticalLimit, direction: Direction) -> str:
+        unit = VITAL_SPECS[kind].unit
+        if kind is VitalKind.CONSCIOUSNESS:
+            return f'Critical value: {describe(kind, value)}, not alert'
+        edge = limit.low if direction == 'low' else limit.high
+        side = 'at or below' if direction == 'low' else 'at or above'
+        return f'Critical value: {describe(kind, value)}, {side} the limit of {edge:g} {unit}'
+
+    def _observe_score(self, patient: Patient, kind: VitalKind, points: int, at: datetime) -> bool:
+        """Track how long a delayed parameter has scored each level; tell whether its counted points changed."""
+        limit = self._plan(patient.spo2_scale).delays.get(kind)
+        if limit is None:
+            return False
+        changed = False
+        for level, trigger in SCORE_TRIGGERS[kind]:
+            transition = self._observe(patient.id, trigger, points >= level, at, limit)
+            changed = changed or transition in (Transition.ONSET, Transition.RECOVERED)
+        return changed
+
+    def _observe_news2(self, patient: Patient, values: Mapping[VitalKind, tuple[float, datetime]],
+                       raw: Mapping[VitalKind, int], at: datetime) -> None:
+        delays = self._plan(patient.spo2_scale).delays
+        scores = {}
+        for kind, points in raw.items():
+            limit = delays.get(kind) if points else None
+            if limit is not None:  # count only the level that has lasted the delay
+                points = max((level for level, trigger in SCORE_TRIGGERS[kind]
+                              if level <= points and self._persisted(patient.id, trigger, limit)), default=0)
+            scores[kind] = points
+        total = sum(scores.values())
+        level = trigger_level(total, scores)
+        transitions = [self._observe(patient.id, trigger, level >= each, at, NO_DELAY)
+                       for each, trigger in NEWS2_LEVELS]
+        if level is not TriggerLevel.NONE:
+            onset = Transition.ONSET if Transition.ONSET in transitions else Transition.ONGOING
+            self._alert(patient, NEWS2_TRIGGER, onset, AlertKind.NEWS2, NEWS2_PRIORITY[level],
+                        lambda: self._news2_message(total, level, scores, values))
+        elif transitions[0] is Transition.RECOVERED:
+            self._actions.append(_Action(patient, NEWS2_TRIGGER, clear=True))
+
+    @staticmethod
+    def _news2_message(total: int, level: TriggerLevel, scores: Mapping[VitalKind, int],
+                       values: Mapping[VitalKind, tuple[float, datetime]]) -> str:
+        parts = [f'{describe(kind, values[kind][0])} ({points})' for kind in NEWS2_PARAMETERS
+                 if (points := scores.get(kind))]
+        missing = [VITAL_SPECS[kind].label for kind in NEWS2_PARAMETERS if kind not in scores]
+        text = f'NEWS2 {total} ({RISK[level]} risk, {NEWS2_RESPONSE[level]}): {", ".join(parts)}'
+        return text + (f'; not measured: {", ".join(missing)}' if missing else '')
+
+    def _alert(self, patient: Patient, trigger: str, transition: Transition, kind: AlertKind, priority: Priority,
+               message: Callable[[], str]) -> None:
+        if transition is Transition.ONGOING:
+            if (patient.id, trigger) in self._ongoing:
+                return  # one check per batch is enough: it only matters if a person resolved the alert
+            self._ongoing.add((patient.id, trigger))
+        self._actions.append(_Action(patient, trigger, clear=False, onset=transition is Transition.ONSET, kind=kind,
+                                     priority=priority, message=message()))
+
+    # --- writing -----------------------------------------------------------------------------------------------
+
+    async def _write_states(self, hospital_id: int) -> None:
+        upserts: list[dict[str, Any]] = []
+        deletes: list[Key] = []
+        for key in self._dirty:
+            state = self._states.get(key)
+            if state is not None:
+                upserts.append({'patient_id': key[0], 'trigger': key[1], 'hospital_id': hospital_id,
+                                'breach_since': state.breach_since, 'readings': state.readings,
+                                'last_at': state.last_at})
+            elif key in self._stored:
+                deletes.append(key)
+        # Core statements on the table, at most two per batch: the ORM's bulk paths cost more than the SQL here.
+        connection = await self._uow.session.connection()
+        if deletes:
+            await connection.execute(delete(STATES).where(tuple_(STATES.c.patient_id, STATES.c.trigger).in_(deletes)))
+        if upserts:
+            statement = (postgresql.insert(STATES) if connection.dialect.name == 'postgresql'
+                         else sqlite.insert(STATES))
+            await connection.execute(statement.on_conflict_do_update(
+                index_elements=[STATES.c.patient_id, STATES.c.trigger],
+                set_={'breach_since': statement.excluded.breach_since, 'readings': statement.excluded.readings,
+                      'last_at': statement.excluded.last_at}), upserts)
+
+    async def _apply(self) -> None:
+        if not self._actions:
+            return
+        session = self._uow.session
+        hospital_id = self._actions[0].patient.hospital_id
+        keys = {dedup_key(a.trigger, a.patient.id) for a in self._actions}
+        # Locked: an escalation or another writer changing one of these alerts waits for this transaction.
+        open_alerts = {alert.dedup_key: alert for alert in (await session.scalars(
+            alerts_with_context().where(Alert.hospital_id == hospital_id, Alert.dedup_key.in_(keys),
+                                        Alert.status.in_(OPEN_STATUSES)).with_for_update(of=Alert))).unique()}
+        snoozed: dict[Key, datetime] = {(row[0], row[1]): row[2] for row in await session.execute(
+            select(Snooze.patient_id, Snooze.trigger, func.max(Snooze.until))
+            .where(Snooze.patient_id.in_({a.patient.id for a in self._actions}), Snooze.until > self._now)
+            .group_by(Snooze.patient_id, Snooze.trigger))}
+        policy = self._rules.escalation
+        for action in self._actions:
+            key = dedup_key(action.trigger, action.patient.id)
+            alert = open_alerts.get(key)
+            if action.clear:
+                if alert is None or alert.cleared_at is not None:
+                    continue
+                if self._rules.alarms_latch:
+                    await clear(self._uow, DETECTION, alert, self._now, 'condition recovered; the alert stays until '
+                                'a person resolves it')
+                else:
+                    await resolve_by_system(self._uow, DETECTION, alert, self._now, 'condition recovered; resolved '
+                                            'by the system because this hospital does not latch alarms')
+                    del open_alerts[key]
+                continue
+            until = snoozed.get((action.patient.id, action.trigger))
+            if alert is None:
+                if until is None:
+                    open_alerts[key], _ = await open_alert(
+                        self._uow, DETECTION, ward=action.patient.ward, patient=action.patient, kind=action.kind,
+                        priority=action.priority, message=action.message, dedup_key=key, now=self._now,
+                        policy=policy)
+                continue
+            if not action.onset:
+                continue
+            if until is not None and action.priority.rank >= Priority(alert.priority).rank:
+                await retrigger(self._uow, DETECTION, alert, self._now, policy, priority=action.priority,
+                                message=action.message, suppressed=f'snoozed until {until:%H:%M} UTC, not re-alerted')
+                continue
+            if until is not None:  # a worse level than the one snoozed: the snooze ends
+                await session.execute(
+                    update(Snooze).where(Snooze.patient_id == action.patient.id, Snooze.trigger == action.trigger,
+                                         Snooze.until > self._now)
+                    .values(until=self._now).execution_options(synchronize_session=False))
+                snoozed.pop((action.patient.id, action.trigger))
+                alert.snoozed_until = None
+            await retrigger(self._uow, DETECTION, alert, self._now, policy, priority=action.priority,
+                            message=action.message)
+
+
+async def load_context(uow: UnitOfWork, patient_ids: Collection[int]
+                       ) -> tuple[dict[int, dict[VitalKind, VitalValue]], dict[Key, _State]]:
+    """Return the latest vitals and the trigger states of these patients, in one round trip (it runs per batch)."""
+    latest: dict[int, dict[VitalKind, VitalValue]] = defaultdict(dict)
+    states: dict[Key, _State] = {}
+    if not patient_ids:
+        return latest, states
+    ids = sorted(patient_ids)
+    no_time = type_coerce(null(), UTCDateTime())
+    statement = union_all(
+        select(LATEST.c.patient_id, LATEST.c.kind, LATEST.c.value, LATEST.c.unit, LATEST.c.measured_at,
+               no_time.label('since')).where(LATEST.c.patient_id.in_(ids)),
+        select(STATES.c.patient_id, STATES.c.trigger, STATES.c.readings, null(), STATES.c.last_at,
+               STATES.c.breach_since).where(STATES.c.patient_id.in_(ids)))
+    connection = await uow.session.connection()  # Core: the ORM's per-statement work is not needed here
+    for patient_id, name, number, unit, at, since in await connection.execute(statement):
+        if since is None:
+            latest[patient_id][VitalKind(name)] = VitalValue(value=number, unit=unit, measured_at=at)
+        else:
+            states[(patient_id, name)] = _State(since, int(number), at)
+    return latest, states
+
+
+async def detect(uow: UnitOfWork, rules: HospitalRules, now: datetime, patients: Sequence[Patient],
+                 before: Mapping[int, Mapping[VitalKind, VitalValue]],
+                 readings: Mapping[int, Sequence[Mapping[str, Any]]], states: Mapping[Key, _State]) -> None:
+    """Run detection for one batch of one hospital inside the caller's unit of work (the caller commits)."""
+    await Detector(uow, rules, now).run(patients, before, readings, states)

@@ -1,0 +1,152 @@
+"""Idempotency keys: a retried request with the same key gets the stored answer instead of a second write.
+
+The record is written inside the transaction of the write it answers (through the unit of work's commit hook), so
+there is never a write without its record nor a record without its write. Of two concurrent requests with one key,
+the second one's transaction hits the primary key and rolls back whole; it is then answered from the record.
+"""
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import JsonValue
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.clock import Clock
+from app.errors import Conflict, InvalidInput
+from app.events import BaseEvent
+from app.schemas import View
+from app.uow import Database, commit_hook
+from data.models import IdempotencyKey
+
+log = logging.getLogger(__name__)
+
+KEY_TTL = timedelta(hours=24)
+MAX_KEY_LENGTH = 200
+PURGE_INTERVAL = timedelta(minutes=10)
+
+
+class StoredResponse(View):
+    """The answer given to the first request with a key, repeated to every retry."""
+
+    status_code: int
+    body: JsonValue
+
+
+# Builds the response from the events a commit is about to publish; None means "not the commit I am waiting for".
+Responder = Callable[[Sequence[BaseEvent]], StoredResponse | None]
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """The key was already used for a different request."""
+
+
+class DuplicateRequest(Conflict):
+    """A request with the same key committed first, while this one was running."""
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    """Return the hash that tells whether a retry is the same request (method, path and exact body)."""
+    digest = hashlib.sha256(f'{method.upper()} {path}\n'.encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def check_key(key: str) -> str:
+    """Return a usable Idempotency-Key or raise InvalidInput."""
+    if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput(f'An Idempotency-Key has 1-{MAX_KEY_LENGTH} printable characters.')
+    return key
+
+
+class PendingRecord:
+    """The commit hook of one request: stores the response alongside the first commit that produces one."""
+
+    def __init__(self, *, token_id: int, hospital_id: int, key: str, request_hash: str, respond: Responder,
+                 clock: Clock) -> None:
+        self._token_id = token_id
+        self._hospital_id = hospital_id
+        self._key = key
+        self._request_hash = request_hash
+        self._respond = respond
+        self._clock = clock
+        self.stored: StoredResponse | None = None
+
+    async def __call__(self, session: AsyncSession, events: Sequence[BaseEvent]) -> None:
+        if self.stored is not None:
+            return
+        response = self._respond(events)
+        if response is None:
+            return
+        now = self._clock()
+        # An expired record of the same key is replaced rather than clashed with.
+        await session.execute(delete(IdempotencyKey).where(
+            IdempotencyKey.token_id == self._token_id, IdempotencyKey.key == self._key,
+            IdempotencyKey.created_at < now - KEY_TTL))
+        try:
+            await session.execute(insert(IdempotencyKey).values(
+                token_id=self._token_id, key=self._key, hospital_id=self._hospital_id,
+                request_hash=self._request_hash, status_code=response.status_code, response=response.body,
+                created_at=now))
+        except IntegrityError as error:
+            raise DuplicateRequest(f'A request with the Idempotency-Key "{self._key}" was accepted at the same '
+                                   'moment; this one changed nothing.') from error
+        self.stored = response
+
+
+class IdempotencyService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._last_purge: datetime | None = None
+
+    async def lookup(self, token_id: int, key: str, request_hash: str) -> StoredResponse | None:
+        """Return the stored answer to this key, None if there is none (or it expired); refuse a reused key."""
+        await self._purge_now_and_then()
+        async with self._db.read() as session:
+            row = await session.scalar(
+                select(IdempotencyKey).where(IdempotencyKey.token_id == token_id, IdempotencyKey.key == key))
+        if row is None or row.created_at < self._clock() - KEY_TTL:
+            return None
+        if row.request_hash != request_hash:
+            raise IdempotencyKeyReused(
+                f'The Idempotency-Key "{key}" was already used for a different request; '
+                'send a new key with a new request.')
+        body: Any = row.response
+        return StoredResponse(status_code=row.status_code, body=body)
+
+    @contextmanager
+    def recording(self, *, token_id: int, hospital_id: int, key: str, request_hash: str,
+                  respond: Responder) -> Iterator[PendingRecord]:
+        """Within this block, the first commit whose events respond() answers also stores that answer."""
+        pending = PendingRecord(token_id=token_id, hospital_id=hospital_id, key=key, request_hash=request_hash,
+                                respond=respond, clock=self._clock)
+        reset = commit_hook.set(pending)
+        try:
+            yield pending
+        finally:
+            commit_hook.reset(reset)
+
+    async def purge_expired(self) -> int:
+        """Delete the records older than the key lifetime; return how many went."""
+        async with self._db.uow() as uow:
+            result = await uow.session.execute(
+                delete(IdempotencyKey).where(IdempotencyKey.created_at < self._clock() - KEY_TTL))
+            await uow.commit()
+        return int(getattr(result, 'rowcount', 0) or 0)
+
+    async def _purge_now_and_then(self) -> None:
+        now = self._clock()
+        if self._last_purge is not None and now - self._last_purge < PURGE_INTERVAL:
+            return
+        self._last_purge = now
+        try:
+            await self.purge_expired()
+        except SQLAlchemyError:
+            # Housekeeping only: a failed purge is retried on a later request.
+            log.exception('could not purge expired idempotency keys')

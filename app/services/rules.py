@@ -1,0 +1,222 @@
+"""Per-hospital alarm rules: critical limits, escalation policy, device heartbeat and latching.
+
+Detection reads these on every batch of readings, so each process keeps them in memory: a change made here is
+seen at once by this process and within `cache_seconds` by the others.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.clock import Clock
+from app.domain import Priority, Role
+from app.domain.alerts import DEFAULT_ESCALATION_MINUTES
+from app.domain.limits import (
+    DEFAULT_LIMITS,
+    CriticalLimit,
+    HospitalRules,
+    LimitParameter,
+    check_device_silence,
+    check_escalation_steps,
+    check_limit,
+)
+from app.errors import HospitalNotFound, InvalidInput, NotAllowed
+from app.schemas import Actor, CriticalLimitView, EscalationStepsView, HospitalRulesView
+from app.uow import Database, UnitOfWork
+from data.models import CriticalLimit as CriticalLimitRow
+from data.models import EscalationPolicy, Hospital
+
+from .common import require_hospital
+
+DEFAULT_CACHE_SECONDS = 10.0
+PARAMETER_NAMES = frozenset(p.value for p in LimitParameter)
+
+
+def check_can_configure(actor: Actor) -> None:
+    """Only a hospital's administrators (or the operator, as the system) change its alarm rules."""
+    if actor.kind == 'system' or (actor.kind == 'user' and actor.role is Role.ADMIN):
+        return
+    raise NotAllowed("Only an administrator of the hospital can change its alarm rules.")
+
+
+def parse_parameter(parameter: str) -> LimitParameter:
+    """Return the limit parameter with this name or raise InvalidInput listing the known ones."""
+    try:
+        return LimitParameter(parameter)
+    except ValueError:
+        raise InvalidInput(f'Unknown limit parameter "{parameter}"; known are '
+                           f'{", ".join(p.value for p in LimitParameter)}.') from None
+
+
+class RulesService:
+    def __init__(self, db: Database, clock: Clock, cache_seconds: float = DEFAULT_CACHE_SECONDS) -> None:
+        self._db = db
+        self._clock = clock
+        self._ttl = timedelta(seconds=cache_seconds)
+        self._cache: dict[int, tuple[datetime, HospitalRules]] = {}
+
+    async def rules(self, hospital_id: int, session: AsyncSession | None = None) -> HospitalRules:
+        """Return the effective rules of a hospital, from memory when fresh (inside the caller's session if given)."""
+        now = self._clock()
+        cached = self._cache.get(hospital_id)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        if session is None:
+            async with self._db.read() as own:
+                rules = await self._load(own, hospital_id)
+        else:
+            rules = await self._load(session, hospital_id)
+        self._cache[hospital_id] = (now, rules)
+        return rules
+
+    def forget(self, hospital_id: int) -> None:
+        """Drop a hospital's rules from memory (the next use reloads them)."""
+        self._cache.pop(hospital_id, None)
+
+    async def _load(self, session: AsyncSession, hospital_id: int) -> HospitalRules:
+        hospital = await session.get(Hospital, hospital_id)
+        if hospital is None:
+            raise HospitalNotFound(f'Hospital {hospital_id} not found.')
+        limits = dict(DEFAULT_LIMITS)
+        for row in await session.scalars(select(CriticalLimitRow).where(CriticalLimitRow.hospital_id == hospital_id)):
+            if row.kind in PARAMETER_NAMES:  # a parameter this version no longer knows is ignored
+                limits[LimitParameter(row.kind)] = CriticalLimit(row.low, row.high, row.persistence_seconds,
+                                                                 row.persistence_readings)
+        escalation = dict(DEFAULT_ESCALATION_MINUTES)
+        policies = await session.scalars(select(EscalationPolicy).where(EscalationPolicy.hospital_id == hospital_id))
+        for policy in policies:
+            escalation[Priority(policy.priority)] = tuple(policy.minutes)
+        return HospitalRules(hospital_id=hospital_id, limits=limits, escalation=escalation,
+                             alarms_latch=hospital.alarms_latch, device_silence_seconds=hospital.device_silence_seconds)
+
+    async def get(self, actor: Actor) -> HospitalRulesView:
+        """Return the actor's hospital's rules, each marked as the default or the hospital's own."""
+        hospital_id = require_hospital(actor)
+        async with self._db.read() as session:
+            return await self._view(session, hospital_id)
+
+    async def _view(self, session: AsyncSession, hospital_id: int) -> HospitalRulesView:
+        hospital = await session.get(Hospital, hospital_id)
+        if hospital is None:
+            raise HospitalNotFound(f'Hospital {hospital_id} not found.')
+        rows = {row.kind: row for row in await session.scalars(
+            select(CriticalLimitRow).where(CriticalLimitRow.hospital_id == hospital_id))}
+        policies = {row.priority: row for row in await session.scalars(
+            select(EscalationPolicy).where(EscalationPolicy.hospital_id == hospital_id))}
+        limits = []
+        for parameter, default in DEFAULT_LIMITS.items():
+            row = rows.get(parameter.value)
+            limits.append(CriticalLimitView(
+                parameter=parameter.value, is_default=False, low=row.low, high=row.high,
+                persistence_seconds=row.persistence_seconds, persistence_readings=row.persistence_readings,
+                updated_at=row.updated_at, updated_by=row.updated_by,
+            ) if row is not None else CriticalLimitView(
+                parameter=parameter.value, is_default=True, low=default.low, high=default.high,
+                persistence_seconds=default.persistence_seconds, persistence_readings=default.persistence_readings))
+        escalation = []
+        for priority, minutes in DEFAULT_ESCALATION_MINUTES.items():
+            policy = policies.get(priority.value)
+            escalation.append(EscalationStepsView(
+                priority=priority, minutes=tuple(policy.minutes), is_default=False, updated_at=policy.updated_at,
+                updated_by=policy.updated_by,
+            ) if policy is not None else EscalationStepsView(priority=priority, minutes=minutes, is_default=True))
+        return HospitalRulesView(hospital_id=hospital_id, limits=tuple(limits), escalation=tuple(escalation),
+                                 device_silence_seconds=hospital.device_silence_seconds,
+                                 alarms_latch=hospital.alarms_latch)
+
+    async def set_limit(self, actor: Actor, parameter: str, *, low: float | None, high: float | None,
+                        persistence_seconds: int, persistence_readings: int = 1) -> HospitalRulesView:
+        """Override one parameter's critical limits and persistence delay for the actor's hospital."""
+        check_can_configure(actor)
+        hospital_id = require_hospital(actor)
+        key = parse_parameter(parameter)
+        limit = CriticalLimit(low, high, persistence_seconds, persistence_readings)
+        check_limit(key, limit)
+        async with self._db.uow() as uow:
+            await self._hospital(uow.session, hospital_id)
+            row = await uow.session.get(CriticalLimitRow, (hospital_id, key.value))
+            if row is None:
+                row = CriticalLimitRow(hospital_id=hospital_id, kind=key.value)
+                uow.session.add(row)
+            row.low, row.high = low, high
+            row.persistence_seconds, row.persistence_readings = persistence_seconds, persistence_readings
+            row.updated_at, row.updated_by = self._clock(), actor.name
+            return await self._commit(uow, hospital_id)
+
+    async def reset_limit(self, actor: Actor, parameter: str) -> HospitalRulesView:
+        """Return one parameter to the default limits."""
+        check_can_configure(actor)
+        hospital_id = require_hospital(actor)
+        key = parse_parameter(parameter)
+        async with self._db.uow() as uow:
+            await self._hospital(uow.session, hospital_id)
+            await uow.session.execute(delete(CriticalLimitRow).where(
+                CriticalLimitRow.hospital_id == hospital_id, CriticalLimitRow.kind == key.value))
+            return await self._commit(uow, hospital_id)
+
+    async def set_escalation(self, actor: Actor, priority: Priority | str, minutes: tuple[int, ...] | list[int]
+                             ) -> HospitalRulesView:
+        """Set the escalation steps of one priority; they apply to alerts raised or escalated from now on."""
+        check_can_configure(actor)
+        hospital_id = require_hospital(actor)
+        try:
+            level = Priority(priority)
+        except ValueError:
+            raise InvalidInput(f'Unknown priority "{priority}".') from None
+        steps = tuple(minutes)
+        check_escalation_steps(level, steps)
+        async with self._db.uow() as uow:
+            await self._hospital(uow.session, hospital_id)
+            row = await uow.session.get(EscalationPolicy, (hospital_id, level.value))
+            if row is None:
+                row = EscalationPolicy(hospital_id=hospital_id, priority=level.value)
+                uow.session.add(row)
+            row.minutes = list(steps)
+            row.updated_at, row.updated_by = self._clock(), actor.name
+            return await self._commit(uow, hospital_id)
+
+    async def reset_escalation(self, actor: Actor, priority: Priority | str) -> HospitalRulesView:
+        """Return one priority to the default escalation steps."""
+        check_can_configure(actor)
+        hospital_id = require_hospital(actor)
+        try:
+            level = Priority(priority)
+        except ValueError:
+            raise InvalidInput(f'Unknown priority "{priority}".') from None
+        async with self._db.uow() as uow:
+            await self._hospital(uow.session, hospital_id)
+            await uow.session.execute(delete(EscalationPolicy).where(
+                EscalationPolicy.hospital_id == hospital_id, EscalationPolicy.priority == level.value))
+            return await self._commit(uow, hospital_id)
+
+    async def update_settings(self, actor: Actor, *, device_silence_seconds: int | None = None,
+                              alarms_latch: bool | None = None) -> HospitalRulesView:
+        """Change the device heartbeat timeout and whether detected alarms latch (a hospital-wide decision)."""
+        check_can_configure(actor)
+        hospital_id = require_hospital(actor)
+        if device_silence_seconds is not None:
+            check_device_silence(device_silence_seconds)
+        if alarms_latch is not None and not isinstance(alarms_latch, bool):
+            raise InvalidInput(f'alarms_latch is true or false, not {alarms_latch!r}.')
+        async with self._db.uow() as uow:
+            hospital = await self._hospital(uow.session, hospital_id)
+            if device_silence_seconds is not None:
+                hospital.device_silence_seconds = device_silence_seconds
+            if alarms_latch is not None:
+                hospital.alarms_latch = alarms_latch
+            return await self._commit(uow, hospital_id)
+
+    @staticmethod
+    async def _hospital(session: AsyncSession, hospital_id: int) -> Hospital:
+        hospital = await session.get(Hospital, hospital_id)
+        if hospital is None:
+            raise HospitalNotFound(f'Hospital {hospital_id} not found.')
+        return hospital
+
+    async def _commit(self, uow: UnitOfWork, hospital_id: int) -> HospitalRulesView:
+        await uow.session.flush()
+        view = await self._view(uow.session, hospital_id)
+        await uow.commit()
+        self.forget(hospital_id)
+        return view

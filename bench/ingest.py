@@ -1,0 +1,228 @@
+"""Ingest throughput through the real HTTP API on the embedded SQLite, with detection on, beside the raw floor.
+
+    python -m bench.ingest [--single 2000] [--batches 300] [--batch-size 100] [--clients 4]
+                           [--py-spy PATH --profile-dir DIR]
+
+A fresh demo server (its own SQLite under a temporary folder, a free port on 127.0.0.1, quiet patients) is
+started as a child process and a device token is created with `token create`. Readings come from the simulator's
+physiology (full sets for the 24 patients of Vigil General Hospital, two of them deteriorating, so detection sees
+a realistic mix) and are POSTed to /api/v1/vitals by a few concurrent keep-alive clients: one reading per request,
+batches, and batches with an Idempotency-Key. Every response must be 201 with the right count.
+
+The floor is measured in the same run: the same rows inserted straight through SQLAlchemy Core (one executemany in
+one transaction per mode) into a copy of the server's database, with Vigil's engine settings (WAL, synchronous
+NORMAL). Server and load client are pinned to their own cores where the OS allows; both CPU shares are reported.
+With --py-spy the server is sampled during the batch modes and the time per layer is summarised (raw collapsed
+stacks land in --profile-dir). Nothing is asserted; machines are shared and noisy, read the ratios.
+"""
+
+import argparse
+import asyncio
+import itertools
+import json
+import resource
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from sqlalchemy import func, insert, select
+
+from app.domain import VitalKind
+from app.domain.vitals import VITAL_SPECS
+from app.simulator import Eventfulness, PatientModel, as_number
+from bench.profile import summarise
+from bench.server import ServerProcess, pin
+from data.engine import create_engine
+from data.models import Patient, VitalReading
+
+HOSPITAL = 'general'
+QUIET = Eventfulness(episode_every=0, artefact_every=0)
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    batch: int
+    requests: int
+    idempotency_keys: bool
+
+
+@dataclass
+class Result:
+    mode: Mode
+    readings: int
+    seconds: float
+    server_cpu: float
+    client_cpu: float
+    floor_per_second: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        return self.readings / self.seconds
+
+
+def readings_for(patients: list[dict[str, Any]], count: int, start: datetime, seed: int) -> list[dict[str, Any]]:
+    """Return `count` readings: full sets for every patient, one tick per second, starting at `start`."""
+    models = [PatientModel(p['mrn'], int(p.get('spo2_scale') or 1), seed, QUIET) for p in patients]
+    for model in models[:2]:
+        model.start_episode(peak=1.0)
+    readings: list[dict[str, Any]] = []
+    for tick in itertools.count(1):
+        measured_at = (start + timedelta(seconds=tick)).isoformat()
+        for model in models:
+            model.advance(tick)
+            readings.extend({'patient_mrn': model.mrn, 'kind': kind.value, 'value': model.reading(kind),
+                             'unit': VITAL_SPECS[kind].unit, 'measured_at': measured_at} for kind in VitalKind)
+        if len(readings) >= count:
+            return readings[:count]
+    raise AssertionError('unreachable')
+
+
+async def post_all(base: str, token: str, bodies: list[bytes], clients: int, keys: bool) -> None:
+    """POST every body with `clients` concurrent keep-alive connections; every answer must be 201."""
+    queue = iter(range(len(bodies)))
+    headers = {'Authorization': f'Bearer {token}', 'Content-Type': 'application/json'}
+
+    async def client() -> None:
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(base, connector=connector, headers=headers) as http:
+            for index in queue:
+                extra = {'Idempotency-Key': str(uuid.uuid4())} if keys else {}
+                async with http.post('/api/v1/vitals', data=bodies[index], headers=extra) as response:
+                    answer = await response.read()
+                    if response.status != 201:
+                        raise RuntimeError(f'request {index}: HTTP {response.status}: {answer[:300]!r}')
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+
+
+def client_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def measure(server: ServerProcess, token: str, mode: Mode, readings: list[dict[str, Any]],
+                  clients: int) -> Result:
+    bodies = [json.dumps(readings[i] if mode.batch == 1 else readings[i:i + mode.batch]).encode()
+              for i in range(0, len(readings), mode.batch)]
+    server_before, client_before = server.cpu_seconds(), client_cpu()
+    began = time.perf_counter()
+    await post_all(server.base, token, bodies, clients, mode.idempotency_keys)
+    seconds = time.perf_counter() - began
+    return Result(mode, len(readings), seconds, (server.cpu_seconds() - server_before) / seconds,
+                  (client_cpu() - client_before) / seconds)
+
+
+async def floor(database: Path, batches: list[list[dict[str, Any]]]) -> tuple[list[float], int]:
+    """Insert each list of readings in one transaction into a copy of the database; return rows/s per list."""
+    engine = create_engine(f'sqlite+aiosqlite:///{database}')
+    try:
+        async with engine.connect() as connection:
+            patients = {mrn: (pid, hid) for mrn, pid, hid in await connection.execute(
+                select(Patient.mrn, Patient.id, Patient.hospital_id))}
+            stored = await connection.scalar(select(func.count()).select_from(VitalReading)) or 0
+            await connection.rollback()
+        rates = []
+        for readings in batches:
+            now = datetime.now(UTC)
+            rows = [{'hospital_id': patients[r['patient_mrn']][1], 'patient_id': patients[r['patient_mrn']][0],
+                     'kind': r['kind'], 'value': as_number(VitalKind(r['kind']), r['value']),
+                     'unit': r['unit'], 'measured_at': datetime.fromisoformat(r['measured_at']),
+                     'recorded_at': now, 'source': 'floor'} for r in readings]
+            began = time.perf_counter()
+            async with engine.begin() as connection:
+                await connection.execute(insert(VitalReading), rows)
+            rates.append(len(rows) / (time.perf_counter() - began))
+        return rates, int(stored)
+    finally:
+        await engine.dispose()
+
+
+async def main(args: argparse.Namespace) -> None:
+    cores = pin()
+    modes = [Mode('single reading per request', 1, args.single, False),
+             Mode(f'batch of {args.batch_size}', args.batch_size, args.batches, False),
+             Mode(f'batch of {args.batch_size} + Idempotency-Key', args.batch_size, args.batches, True)]
+    results: list[Result] = []
+    profile: Path | None = None
+    with tempfile.TemporaryDirectory() as folder:
+        server = ServerProcess(Path(folder), core=cores[0] if cores else None)
+        await server.start()
+        try:
+            token = await server.create_token(HOSPITAL, 'device', 'ingest benchmark')
+            async with (aiohttp.ClientSession(server.base, headers={'Authorization': f'Bearer {token}'}) as http,
+                        http.get('/api/v1/patients') as response):
+                patients = await response.json()
+            total = sum(m.batch * m.requests for m in modes)
+            everything = readings_for(patients, total, datetime.now(UTC) - timedelta(hours=3), args.seed)
+            offset = 0
+            for mode in modes:
+                readings = everything[offset:offset + mode.batch * mode.requests]
+                offset += len(readings)
+                profiler = None
+                if args.py_spy and mode.batch > 1 and not mode.idempotency_keys:
+                    profile = Path(args.profile_dir) / 'ingest-server.txt'
+                    profiler = server.profile(args.py_spy, profile)
+                    await asyncio.sleep(1.0)  # py-spy attaches
+                results.append(await measure(server, token, mode, readings, args.clients))
+                if profiler is not None:
+                    await profiler.stop()
+        finally:
+            await server.stop()
+        data = Path(folder) / 'data'
+        copy = Path(folder) / 'floor.db'
+        for suffix in ('', '-wal', '-shm'):
+            if (data / f'vigil.db{suffix}').exists():
+                shutil.copy(data / f'vigil.db{suffix}', Path(f'{copy}{suffix}'))
+        offset = 0
+        per_mode = []
+        for result in results:
+            per_mode.append(everything[offset:offset + result.readings])
+            offset += result.readings
+        rates, stored = await floor(copy, per_mode)
+    for result, rate in zip(results, rates, strict=True):
+        result.floor_per_second = rate
+    print_table(results, stored, total, cores, args)
+    if profile is not None and profile.exists():
+        print()
+        print(summarise(profile.read_text()))
+
+
+def print_table(results: list[Result], stored: int, sent: int, cores: tuple[int, int] | None,
+                args: argparse.Namespace) -> None:
+    where = f'server on core {cores[0]}, clients on core {cores[1]}' if cores else 'not pinned'
+    print(f'Ingest through POST /api/v1/vitals, embedded SQLite, detection on; {args.clients} concurrent clients; '
+          f'{where}. {stored:,} readings stored for {sent:,} sent.')
+    print()
+    print('| mode | requests | readings | seconds | readings/s | raw floor readings/s | floor / API | server CPU '
+          '| client CPU |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    for r in results:
+        print(f'| {r.mode.name} | {r.mode.requests:,} | {r.readings:,} | {r.seconds:.2f} | {r.per_second:,.0f} '
+              f'| {r.floor_per_second:,.0f} | {r.floor_per_second / r.per_second:.1f}x | {r.server_cpu:.0%} '
+              f'| {r.client_cpu:.0%} |')
+    print()
+    print('Raw floor: the same rows through SQLAlchemy Core, one executemany in one transaction per mode, into a copy '
+          'of the server database (WAL, synchronous NORMAL). CPU: share of one core during the mode.')
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--single', type=int, default=2000, help='requests with one reading each')
+    parser.add_argument('--batches', type=int, default=300, help='batch requests per batch mode')
+    parser.add_argument('--batch-size', type=int, default=100)
+    parser.add_argument('--clients', type=int, default=4, help='concurrent keep-alive connections')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--py-spy', metavar='PATH', help='py-spy executable: sample the server in the batch modes')
+    parser.add_argument('--profile-dir', default='.', help='where py-spy writes ingest-server.txt (collapsed stacks)')
+    return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    asyncio.run(main(parse_args()))

@@ -1,0 +1,110 @@
+"""A patient's alerts, newest first, each with its audit trail: who did what, when, and why."""
+
+from html import escape
+
+from nicegui import ui
+
+from app.domain import AlertEventType, AlertStatus, Priority
+from app.services.audit import AlertHistory
+
+from .theme import priority_chip
+from .timestamps import datetime_html
+
+EVENT_LABELS = {
+    AlertEventType.RAISED: 'Raised', AlertEventType.RETRIGGERED: 'Occurred again',
+    AlertEventType.ACKNOWLEDGED: 'Acknowledged', AlertEventType.RESOLVED: 'Resolved',
+    AlertEventType.ESCALATED: 'Escalated', AlertEventType.SNOOZED: 'Snoozed', AlertEventType.CLEARED: 'Recovered',
+}
+STATUS_LABELS = {AlertStatus.ACTIVE: 'Active', AlertStatus.ACKNOWLEDGED: 'Acknowledged',
+                 AlertStatus.RESOLVED: 'Resolved'}
+
+_STYLE = '''
+<style>
+.vigil-history { display: flex; flex-direction: column; gap: 10px; }
+.vigil-history-item { border: 1px solid #e0e0e0; border-left: 6px solid #9e9e9e; border-radius: 8px; padding: 8px 12px;
+  background: #fff; min-width: 0; }
+.vigil-history-critical { border-left-color: var(--vigil-critical); }
+.vigil-history-high { border-left-color: var(--vigil-high); }
+.vigil-history-medium { border-left-color: var(--vigil-medium); }
+.vigil-history-low { border-left-color: var(--vigil-low); }
+.vigil-history-head { display: flex; flex-wrap: wrap; gap: 4px 10px; align-items: center; }
+.vigil-history-msg { font-weight: 600; overflow-wrap: anywhere; }
+.vigil-history-meta { font-size: .85rem; color: #616161; }
+.vigil-trail { width: 100%; border-collapse: collapse; margin-top: 6px; font-size: .88rem; }
+.vigil-trail th { text-align: left; font-weight: 600; color: #616161; padding: 2px 8px 2px 0; white-space: nowrap; }
+.vigil-trail td { padding: 3px 8px 3px 0; border-top: 1px solid #f0f0f0; vertical-align: top;
+  overflow-wrap: anywhere; }
+.vigil-trail td:first-child { white-space: nowrap; }
+@media (max-width: 599px) {
+  .vigil-trail thead { display: none; }
+  .vigil-trail tr { display: grid; grid-template-columns: auto 1fr; gap: 0 8px; padding: 4px 0;
+    border-top: 1px solid #f0f0f0; }
+  .vigil-trail td { border: 0; padding: 0; }
+  .vigil-trail td:nth-child(n+3) { grid-column: 1 / -1; }
+}
+</style>
+'''
+
+
+def install() -> None:
+    """Add the history's styles to the page."""
+    ui.add_head_html(_STYLE)
+
+
+def history_html(history: AlertHistory) -> str:
+    """Return one alert with its trail (every value from outside is escaped)."""
+    alert = history.alert
+    flash = alert.priority is Priority.CRITICAL and alert.status is AlertStatus.ACTIVE
+    extra = [f'{alert.occurrences} occurrences'] if alert.occurrences > 1 else []
+    if alert.escalation_level:
+        extra.append(f'escalation level {alert.escalation_level}')
+    rows = ''.join(
+        f'<tr><td>{datetime_html(entry.at)}</td><td>{EVENT_LABELS[entry.type]}</td>'
+        f'<td>{escape(entry.actor)}</td><td>{escape(entry.note or "")}</td></tr>' for entry in history.trail)
+    return (f'<div class="vigil-history-head">{priority_chip(alert.priority, flash=flash)}'
+            f'<span class="vigil-history-msg">{escape(alert.message)}</span>'
+            f'<span class="vigil-status-{alert.status.value}">{STATUS_LABELS[alert.status]}</span></div>'
+            f'<div class="vigil-history-meta">Alert {alert.id} · {escape(alert.kind.value.replace("_", " "))}'
+            f'{"".join(" · " + escape(e) for e in extra)}</div>'
+            '<table class="vigil-trail"><thead><tr><th>When</th><th>What</th><th>Who</th><th>Note</th></tr></thead>'
+            f'<tbody>{rows}</tbody></table>')
+
+
+class AlertHistoryList:
+    """The alert history of one patient page, patched in place alert by alert."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[ui.html, AlertHistory]] = {}
+        self._empty = ui.label('No alerts for this patient yet.').classes('text-grey-7').mark('history-empty')
+        self._list = ui.element('div').classes('vigil-history w-full').props('role=list')
+
+    def replace(self, histories: list[AlertHistory]) -> None:
+        """Show exactly these alerts."""
+        fresh = {h.alert.id for h in histories}
+        for alert_id in [i for i in self._items if i not in fresh]:
+            self._list.remove(self._items.pop(alert_id)[0])
+        for history in histories:
+            self.upsert(history)
+
+    def upsert(self, history: AlertHistory) -> None:
+        """Add or update one alert, unless an equal or newer state is shown already."""
+        alert = history.alert
+        held = self._items.get(alert.id)
+        if held is not None:
+            element, shown = held
+            if (shown.alert.version, len(shown.trail)) >= (alert.version, len(history.trail)):
+                return
+            element.set_content(history_html(history))
+            element.classes(replace=f'vigil-history-item vigil-history-{alert.priority.value}')
+        else:
+            with self._list:
+                # NOTE: sanitize=False is safe: history_html escapes every value that comes from outside.
+                element = ui.html(history_html(history), sanitize=False).props('role=listitem') \
+                    .classes(f'vigil-history-item vigil-history-{alert.priority.value}').mark(f'history-{alert.id}')
+        self._items[alert.id] = (element, history)
+        order = sorted(self._items.values(), key=lambda item: (item[1].alert.created_at, item[1].alert.id),
+                       reverse=True)
+        for index, (item, _) in enumerate(order):
+            if self._list.default_slot.children.index(item) != index:
+                item.move(self._list, target_index=index)
+        self._empty.set_visibility(not self._items)

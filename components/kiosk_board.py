@@ -1,0 +1,242 @@
+"""The wall display's board: the hospital's open alerts by urgency, in type readable across a ward corridor.
+
+Sized in viewport units so that a fixed number of rows fills any wall screen; the rest is summed up in the
+footer. Each row is one HTML block patched in place. Flashing follows IEC 60601-1-8: an unanswered critical alert
+flashes at 2 Hz (the standard's high priority, 1.4-2.8 Hz), unanswered high and medium ones at 0.6 Hz (its medium
+priority, 0.4-0.8 Hz), low ones stay steady. An acknowledged alert stops flashing (somebody is on it) but keeps
+its colour and its row. With reduced motion asked for, the flashing becomes a slow pulse of the priority label,
+and critical rows get a heavy outline instead; nothing is hidden.
+"""
+
+from collections import Counter
+from datetime import datetime
+from html import escape
+
+from nicegui import ui
+
+from app.clock import Clock
+from app.domain import AlertStatus, Priority
+from app.schemas import AlertView
+from app.services.kiosk import urgency_key
+
+from .connection import connection_indicator
+from .theme import PRIORITY_LABELS
+from .times import age_html
+
+ROWS = 8
+
+_STYLE = '''
+<style>
+body { background: #0b0f14; }
+.vigil-kiosk { position: fixed; inset: 0; display: flex; flex-direction: column; background: #0b0f14;
+  color: #e8edf2; font-family: system-ui, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  padding: 1.2vh 1.4vw; gap: 1vh; overflow: hidden; }
+.vigil-kiosk-top { display: flex; align-items: center; gap: 2vw; height: 9vh; flex: none; }
+.vigil-kiosk-name { font-size: 4.2vh; font-weight: 800; line-height: 1.1; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; min-width: 0; }
+.vigil-kiosk-counts { display: flex; gap: 1vw; flex-wrap: nowrap; }
+.vigil-kiosk-count { font-size: 2.8vh; font-weight: 800; padding: .4vh 1vw; border-radius: 1vh; white-space: nowrap;
+  background: #1c2430; color: #8b98a8; }
+.vigil-kiosk-clock { font-size: 6.4vh; font-weight: 800; font-variant-numeric: tabular-nums;
+  line-height: 1; white-space: nowrap; }
+.vigil-kiosk-date { font-size: 2.2vh; color: #8b98a8; text-align: right; }
+.vigil-kiosk-count-critical.vigil-kiosk-count-on { background: #d32f2f; color: #fff; }
+.vigil-kiosk-count-high.vigil-kiosk-count-on { background: #ef6c00; color: #fff; }
+.vigil-kiosk-count-medium.vigil-kiosk-count-on { background: #fbc02d; color: #111; }
+.vigil-kiosk-count-low.vigil-kiosk-count-on { background: #00acc1; color: #00262b; }
+.vigil-kiosk .vigil-conn { font-size: 2.4vh; min-height: 4.4vh; padding: .6vh 1.2vw; }
+.vigil-kiosk .vigil-conn-dot { width: 1.6vh; height: 1.6vh; }
+.vigil-kiosk-list { flex: 1; display: grid; grid-template-rows: repeat(8, minmax(0, 1fr)); gap: .8vh; min-height: 0; }
+.vigil-kiosk-row { display: grid; grid-template-columns: 15vw minmax(0, 1fr) auto; align-items: stretch;
+  border-radius: 1vh; background: #161d27; overflow: hidden; min-height: 0; }
+.vigil-kiosk-prio { display: flex; align-items: center; justify-content: center; font-size: 3.4vh; font-weight: 900;
+  letter-spacing: .05em; text-transform: uppercase; }
+.vigil-kiosk-main { padding: .6vh 1.4vw; min-width: 0; display: flex; flex-direction: column; justify-content: center; }
+.vigil-kiosk-who { font-size: 3.9vh; font-weight: 800; line-height: 1.15; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
+.vigil-kiosk-msg { font-size: 3.2vh; line-height: 1.15; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
+.vigil-kiosk-side { padding: .6vh 1.4vw; display: flex; flex-direction: column; justify-content: center;
+  align-items: flex-end; gap: .4vh; font-size: 2.6vh; white-space: nowrap; }
+.vigil-kiosk-age { font-size: 3.2vh; font-weight: 800; font-variant-numeric: tabular-nums; }
+.vigil-kiosk-state-active { color: #ff8a80; font-weight: 800; }
+.vigil-kiosk-state-acknowledged { color: #90caf9; font-weight: 700; }
+.vigil-kiosk-escalated { color: #ffcc80; font-weight: 700; }
+.vigil-kiosk-critical .vigil-kiosk-prio { background: #d32f2f; color: #fff; }
+.vigil-kiosk-high .vigil-kiosk-prio { background: #ef6c00; color: #fff; }
+.vigil-kiosk-medium .vigil-kiosk-prio { background: #fbc02d; color: #111; }
+.vigil-kiosk-low .vigil-kiosk-prio { background: #00acc1; color: #00262b; }
+.vigil-kiosk-critical.vigil-kiosk-active { background: #7f1010; animation: vigil-kiosk-fast 0.5s steps(1) infinite; }
+.vigil-kiosk-high.vigil-kiosk-active .vigil-kiosk-prio,
+.vigil-kiosk-medium.vigil-kiosk-active .vigil-kiosk-prio { animation: vigil-kiosk-slow 1.667s steps(1) infinite; }
+@keyframes vigil-kiosk-fast { 0% { background: #b71c1c; } 50% { background: #2a0707; } }
+@keyframes vigil-kiosk-slow { 0% { filter: none; } 50% { filter: brightness(.45); } }
+@media (prefers-reduced-motion: reduce) {
+  .vigil-kiosk-critical.vigil-kiosk-active { animation: none; background: #7f1010; box-shadow: inset 0 0 0 .6vh #fff; }
+  .vigil-kiosk-active .vigil-kiosk-prio { animation: vigil-kiosk-slow 4s ease-in-out infinite !important; }
+}
+.vigil-kiosk-empty { grid-row: 1 / -1; display: flex; flex-direction: column; align-items: center;
+  justify-content: center; font-size: 6vh; font-weight: 800; color: #81c784; gap: 1vh; }
+.vigil-kiosk-empty small { font-size: 2.8vh; color: #8b98a8; font-weight: 600; }
+.vigil-kiosk-foot { flex: none; height: 4.6vh; display: flex; align-items: center; gap: 2vw; font-size: 2.6vh;
+  color: #8b98a8; white-space: nowrap; }
+.vigil-kiosk-more { color: #e8edf2; font-weight: 800; }
+.vigil-kiosk-invalid { position: fixed; inset: 0; display: flex; flex-direction: column; align-items: center;
+  justify-content: center; text-align: center; background: #0b0f14; color: #e8edf2; padding: 5vh 5vw; gap: 2vh; }
+.vigil-kiosk-invalid h1 { font-size: 6vh; font-weight: 800; margin: 0; line-height: 1.2; }
+.vigil-kiosk-invalid p { font-size: 3vh; color: #8b98a8; margin: 0; }
+@media (max-aspect-ratio: 1/1) {  /* a display on its side: fewer, taller rows and a stacked row layout */
+  .vigil-kiosk-row { grid-template-columns: 22vw minmax(0, 1fr); }
+  .vigil-kiosk-side { display: none; }
+  .vigil-kiosk-top { height: 7vh; } .vigil-kiosk-counts { display: none; }
+}
+</style>
+'''
+
+# The clock runs in the browser: no server timer per display. A heartbeat tells the page that embeds the display
+# (the kiosk shell) that this page is alive and connected, so it can reload it after an outage.
+_SCRIPT = '''
+<script>
+(() => {
+  const time = new Intl.DateTimeFormat([], {hour: '2-digit', minute: '2-digit'});
+  const day = new Intl.DateTimeFormat([], {weekday: 'long', day: 'numeric', month: 'long'});
+  function tick() {
+    const now = new Date();
+    const clock = document.getElementById('vigil-kiosk-clock');
+    const date = document.getElementById('vigil-kiosk-date');
+    if (clock) clock.textContent = time.format(now);
+    if (date) date.textContent = day.format(now);
+  }
+  function beat() {
+    const invalid = !!document.querySelector('.vigil-kiosk-invalid');
+    const live = !!(window.socket && window.socket.connected && window.did_handshake);
+    window.parent.postMessage({vigilKiosk: 1, live: live && !invalid, invalid: invalid}, location.origin);
+  }
+  setInterval(tick, 1000);
+  setInterval(beat, 2000);
+  document.addEventListener('DOMContentLoaded', tick);
+})();
+</script>
+'''
+
+
+def install() -> None:
+    """Add the board's styles and scripts to the page (part of the first HTML, never sent over the socket)."""
+    ui.add_head_html(_STYLE)
+    ui.add_body_html(_SCRIPT)
+
+
+def invalid_token_screen() -> None:
+    """Fill the screen with the one message a display with a bad token shows (and nothing else)."""
+    with ui.element('div').classes('vigil-kiosk-invalid').props('role=alert').mark('kiosk-invalid'):
+        ui.html("<h1>This display's token is not valid</h1>", sanitize=False)
+        ui.html('<p>Ask IT to set this display up again with a kiosk token.</p>', sanitize=False)
+
+
+def row_html(alert: AlertView, now: datetime) -> str:
+    """Return what one row of the board says (every value from outside is escaped)."""
+    if alert.patient_id is not None:
+        who = f'{escape(alert.bed or "?")} · {escape(alert.patient_name or "")}'
+    else:
+        who = f'{escape(alert.ward_name)} · whole ward'
+    if alert.status is AlertStatus.ACKNOWLEDGED:
+        state = f'<span class="vigil-kiosk-state-acknowledged">Acknowledged · {escape(alert.acknowledged_by or "")}' \
+                '</span>'
+    else:
+        state = '<span class="vigil-kiosk-state-active">Not acknowledged</span>'
+    escalated = (f'<span class="vigil-kiosk-escalated">Escalated · level {alert.escalation_level}</span>'
+                 if alert.escalation_level else '')
+    ward = f' <span style="opacity:.7">({escape(alert.ward_name)})</span>' if alert.patient_id is not None else ''
+    return (f'<div class="vigil-kiosk-prio">{PRIORITY_LABELS[alert.priority]}</div>'
+            f'<div class="vigil-kiosk-main"><div class="vigil-kiosk-who">{who}{ward}</div>'
+            f'<div class="vigil-kiosk-msg">{escape(alert.message)}</div></div>'
+            f'<div class="vigil-kiosk-side">{age_html(alert.created_at, now, "vigil-kiosk-age")}{state}{escalated}'
+            '</div>')
+
+
+class KioskBoard:
+    """Open alerts of one hospital; `replace` takes the database's state, `receive` an event's snapshot."""
+
+    def __init__(self, hospital_name: str, display_name: str, clock: Clock) -> None:
+        self._clock = clock
+        self._alerts: dict[int, AlertView] = {}
+        self._rows: dict[int, tuple[ui.html, str]] = {}
+        with ui.element('main').classes('vigil-kiosk').mark('kiosk') as self.element:
+            with ui.element('header').classes('vigil-kiosk-top'):
+                ui.label(hospital_name).classes('vigil-kiosk-name')
+                with ui.element('div').classes('vigil-kiosk-counts'):
+                    self._counts = {p: ui.label().classes('vigil-kiosk-count').mark(f'kiosk-count-{p.value}')
+                                    for p in Priority}
+                with ui.element('div').classes('vigil-kiosk-clock-box').style('margin-left: auto'):
+                    ui.label('--:--').classes('vigil-kiosk-clock').props('id=vigil-kiosk-clock')
+                    ui.label().classes('vigil-kiosk-date').props('id=vigil-kiosk-date')
+                connection_indicator()
+            self._list = ui.element('div').classes('vigil-kiosk-list').props('role=list aria-label="Open alerts"')
+            with self._list:
+                self._empty = ui.html('No open alerts<small>Every alert of the hospital is resolved.</small>',
+                                      sanitize=False).classes('vigil-kiosk-empty').mark('kiosk-empty')
+            with ui.element('footer').classes('vigil-kiosk-foot'):
+                self._more = ui.label().classes('vigil-kiosk-more').mark('kiosk-more')
+                ui.space()
+                ui.label(f'Wall display · {display_name} · read-only')
+        self._paint()
+
+    def replace(self, alerts: list[AlertView]) -> None:
+        """Show exactly these open alerts (the database's state after a (re)connect)."""
+        fresh = {a.id: a for a in alerts if a.is_open}
+        for alert_id in [i for i in self._alerts if i not in fresh]:
+            self._alerts.pop(alert_id)
+        for alert in fresh.values():
+            held = self._alerts.get(alert.id)
+            if held is None or alert.version >= held.version:
+                self._alerts[alert.id] = alert
+        self._paint()
+
+    def receive(self, alert: AlertView) -> None:
+        """Apply an event's snapshot unless an equal or newer version is shown already."""
+        held = self._alerts.get(alert.id)
+        if held is not None and alert.version <= held.version:
+            return
+        if alert.is_open:
+            self._alerts[alert.id] = alert
+        elif held is None:
+            return
+        else:
+            del self._alerts[alert.id]
+        self._paint()
+
+    def _paint(self) -> None:
+        ordered = sorted(self._alerts.values(), key=urgency_key)
+        shown, hidden = ordered[:ROWS], ordered[ROWS:]
+        now = self._clock()
+        for alert_id in [i for i in self._rows if i not in {a.id for a in shown}]:
+            self._list.remove(self._rows.pop(alert_id)[0])
+        for index, alert in enumerate(shown):
+            html = row_html(alert, now)
+            classes = f'vigil-kiosk-row vigil-kiosk-{alert.priority.value} vigil-kiosk-{alert.status.value}'
+            if alert.id not in self._rows:
+                with self._list:
+                    # NOTE: sanitize=False is safe: row_html escapes every value that comes from outside.
+                    element = ui.html(html, sanitize=False).classes(classes).props('role=listitem') \
+                        .mark(f'kiosk-alert-{alert.id}')
+                self._rows[alert.id] = (element, html)
+            else:
+                element, shown_html = self._rows[alert.id]
+                if shown_html != html:
+                    element.set_content(html)
+                    element.classes(replace=classes)
+                    self._rows[alert.id] = (element, html)
+            if self._list.default_slot.children.index(element) != index + 1:  # the empty label is child 0
+                element.move(self._list, target_index=index + 1)
+        self._empty.set_visibility(not ordered)
+        counts = Counter(a.priority for a in ordered)
+        for priority, label in self._counts.items():
+            label.set_text(f'{counts[priority]} {PRIORITY_LABELS[priority]}')
+            label.classes(replace=f'vigil-kiosk-count vigil-kiosk-count-{priority.value}'
+                          + (' vigil-kiosk-count-on' if counts[priority] else ''))
+        if hidden:
+            more = Counter(a.priority for a in hidden)
+            self._more.set_text(f'+{len(hidden)} more open: ' + ', '.join(
+                f'{more[p]} {PRIORITY_LABELS[p].lower()}' for p in Priority if more[p]))
+        else:
+            self._more.set_text('')

@@ -1,0 +1,186 @@
+"""Patient Cards: one card per patient in scope with the latest vitals, each coloured by its NEWS2 band.
+
+A card is three elements (the card, one HTML block, the raise-alert button); a vitals update re-sends the one
+HTML block of each changed card, at most once per second (the hub coalesces), and nothing else.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from nicegui import ui
+
+from app.clock import Clock
+from app.domain import Priority, VitalKind
+from app.schemas import AlertView, PatientView
+from app.services.patients import PatientService
+
+from .session import StaffSession
+from .theme import DASH
+from .times import age_html
+
+ACVPU = 'ACVPU'  # the stored consciousness ordinal 0-4 indexes this
+RISK_LABELS = {'low': 'Low', 'low-medium': 'Low\N{EN DASH}medium', 'medium': 'Medium', 'high': 'High'}
+
+
+def _number(value: float, decimals: int = 0) -> str:
+    return f'{value:.{decimals}f}'
+
+
+def vital_cells(patient: PatientView) -> list[tuple[str, str, int | None, bool]]:
+    """Return (label, value, NEWS2 points or None, missing) for each vital a card shows."""
+    latest, scores = patient.latest, (patient.news2.sub_scores if patient.news2 else {})
+
+    def cell(label: str, kind: VitalKind, text: Callable[[float], str]) -> tuple[str, str, int | None, bool]:
+        vital = latest.get(kind)
+        return (label, text(vital.value), scores.get(kind), False) if vital else (label, 'missing', None, True)
+
+    oxygen = latest.get(VitalKind.ON_OXYGEN)
+    spo2_label = 'SpO₂ % · O₂' if oxygen and oxygen.value >= 1 else 'SpO₂ %'
+    diastolic = latest.get(VitalKind.DIASTOLIC_BP)
+    return [
+        cell('HR /min', VitalKind.HEART_RATE, _number),
+        cell(spo2_label, VitalKind.SPO2, _number),
+        cell('RR /min', VitalKind.RESP_RATE, _number),
+        cell('BP mmHg', VitalKind.SYSTOLIC_BP,
+             lambda v: f'{v:.0f}/{_number(diastolic.value) if diastolic else DASH}'),
+        cell('Temp °C', VitalKind.TEMPERATURE, lambda v: _number(v, 1)),
+        cell('ACVPU', VitalKind.CONSCIOUSNESS, lambda v: ACVPU[min(4, max(0, int(v)))]),
+    ]
+
+
+def card_html(patient: PatientView, alerts: list[AlertView], now: datetime) -> str:
+    """Return what a patient's card says: bed, name, NEWS2, vitals by band, age of the last reading, alerts."""
+    news2 = patient.news2
+    if news2 is None:
+        score = '<span class="vigil-risk vigil-risk-unknown">NEWS2 ' + DASH + '</span>'
+    else:
+        total = f'≥{news2.total}' if news2.missing else str(news2.total)
+        title = f' title="Incomplete: {len(news2.missing)} parameter(s) missing"' if news2.missing else ''
+        score = (f'<span class="vigil-risk vigil-risk-{news2.risk}"{title}>NEWS2 {total} · '
+                 f'{RISK_LABELS[news2.risk]}</span>')
+    badge = ''
+    if alerts:
+        top = alerts[0].priority
+        badge = (f'<span class="vigil-chip vigil-chip-{top.value}">'
+                 f'{len(alerts)} open alert{"s" if len(alerts) > 1 else ""}</span>')
+    cells = []
+    for label, value, points, missing in vital_cells(patient):
+        css = 'vigil-vital vigil-vital-missing' if missing else f'vigil-vital vigil-band-{points or 0}'
+        cells.append(f'<div class="{css}"><span class="vigil-vital-label">{label}</span>'
+                     f'<span class="vigil-vital-value">{value}</span></div>')
+    newest = max((v.measured_at for v in patient.latest.values()), default=None)
+    last = f'Last reading {age_html(newest, now, "")}' if newest else 'No readings yet'
+    return (f'<div class="vigil-card-head"><span class="vigil-card-bed">{escape(patient.bed)}</span>'
+            f'<a class="vigil-card-name" href="/patients/{patient.id}">{escape(patient.name)}</a>{badge}'
+            f'<span class="vigil-card-news">{score}</span></div>'
+            f'<div class="vigil-vitals">{"".join(cells)}</div>'
+            f'<div class="vigil-card-foot">{last}</div>')
+
+
+class PatientCard:
+    """One patient's card, patched in place."""
+
+    def __init__(self, patient: PatientView, on_raise: Callable[[PatientView], Any]) -> None:
+        self.patient = patient
+        self.alerts: list[AlertView] = []
+        self._html = ''
+        self._classes = ''
+        with ui.element('article').props(f'aria-label="{escape(patient.bed)} {escape(patient.name)}"') \
+                as self.element:
+            # NOTE: sanitize=False is safe here: card_html escapes every value that comes from outside.
+            self._body = ui.html('', sanitize=False).mark(f'patient-{patient.id}')
+            ui.button(icon='campaign', on_click=lambda: on_raise(self.patient)) \
+                .props(f'flat round color=negative title="Raise alert" '
+                       f'aria-label="Raise alert for {escape(patient.name)}"') \
+                .classes('vigil-card-raise vigil-touch').mark(f'raise-{patient.id}')
+
+    def show(self, now: datetime) -> None:
+        """Re-render from the held patient and alerts, sending only what changed."""
+        html = card_html(self.patient, self.alerts, now)
+        if html != self._html:
+            self._html = html
+            self._body.set_content(html)
+        classes = 'vigil-card' + (' vigil-card-alerting' if self.alerts and
+                                  self.alerts[0].priority is Priority.CRITICAL else '')
+        if classes != self._classes:
+            self._classes = classes
+            self.element.classes(replace=classes)
+
+
+def _newest(patient: PatientView) -> datetime | None:
+    return max((v.measured_at for v in patient.latest.values()), default=None)
+
+
+class PatientCards:
+    """The cards of every patient in the user's scope, ordered by ward and bed."""
+
+    def __init__(self, service: PatientService, session: StaffSession, clock: Clock, *,
+                 on_raise: Callable[[PatientView], Any], alerts_of: Callable[[int], list[AlertView]]) -> None:
+        self._service = service
+        self._session = session
+        self._clock = clock
+        self._on_raise = on_raise
+        self._alerts_of = alerts_of
+        self._cards: dict[int, PatientCard] = {}
+        self._loading = False
+        self._buffer: dict[int, PatientView] = {}
+        with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Patients"'):
+            with ui.row().classes('w-full items-center gap-2'):
+                ui.label('Patients').classes('vigil-panel-title')
+                self._count = ui.label().classes('text-grey-8').mark('patient-count')
+            self._empty = ui.label('No patients on your wards.').classes('text-grey-7 q-pa-md')
+            self._grid = ui.element('div').classes('vigil-cards w-full')
+
+    async def reload(self) -> None:
+        """Load the patients in scope from the database and make the cards match."""
+        self._loading, self._buffer = True, {}
+        try:
+            patients = await self._service.list_patients(self._session.actor)
+        finally:
+            buffered, self._loading, self._buffer = self._buffer, False, {}
+        wanted = {p.id for p in patients}
+        for patient_id in [i for i in self._cards if i not in wanted]:
+            self._cards.pop(patient_id).element.delete()
+        now = self._clock()
+        for index, patient in enumerate(patients):
+            card = self._cards.get(patient.id)
+            if card is None:
+                with self._grid:
+                    card = self._cards[patient.id] = PatientCard(patient, self._on_raise)
+            else:
+                newest, held = _newest(patient), _newest(card.patient)
+                if newest is not None and held is not None and newest < held:
+                    patient = card.patient  # a coalesced update newer than this snapshot got here first
+            card.patient, card.alerts = patient, self._alerts_of(patient.id)
+            card.show(now)
+            if self._grid.default_slot.children[index] is not card.element:
+                card.element.move(target_index=index)
+        self._count.set_text(f'{len(patients)} in your scope')
+        self._empty.set_visibility(not patients)
+        self.vitals(list(buffered.values()))
+
+    def vitals(self, patients: list[PatientView]) -> None:
+        """Take the coalesced latest vitals of the hospital's patients; only cards this page shows change."""
+        if self._loading:
+            self._buffer.update((p.id, p) for p in patients)  # applied after the snapshot, if newer than it
+            return
+        now = self._clock()
+        for patient in patients:
+            card = self._cards.get(patient.id)
+            if card is None:
+                continue  # not in this user's scope
+            held = _newest(card.patient)
+            newest = _newest(patient)
+            if held is not None and (newest is None or newest < held):
+                continue
+            card.patient = patient
+            card.show(now)
+
+    def alerts_changed(self, patient_id: int) -> None:
+        """Refresh one card's open-alert badge."""
+        card = self._cards.get(patient_id)
+        if card is not None:
+            card.alerts = self._alerts_of(patient_id)
+            card.show(self._clock())

@@ -1,0 +1,112 @@
+"""Colours and layout of the staff UI: alarm priorities, NEWS2 bands, and a grid that fits a wall, a tablet, a phone.
+
+Priority colours follow IEC 60601-1-8 (critical red and flashing, high orange, medium yellow, low cyan); NEWS2
+band colours follow the RCP chart (1 yellow, 2 orange, 3 red). Flashing stops for users who ask for reduced motion.
+"""
+
+from nicegui import ui
+
+from app.domain import Priority
+
+DASH = '\N{EN DASH}'  # shown for a value that does not exist (never a 0)
+PRIORITY_LABELS = {Priority.CRITICAL: 'Critical', Priority.HIGH: 'High', Priority.MEDIUM: 'Medium',
+                   Priority.LOW: 'Low'}
+
+_CSS = '''
+<style>
+:root { --vigil-critical: #c62828; --vigil-high: #e65100; --vigil-medium: #f9a825; --vigil-low: #00acc1; }
+.vigil-page { width: 100%; max-width: 1920px; margin: 0 auto; }
+.vigil-dash { display: grid; gap: 16px; width: 100%; align-items: start;
+  grid-template-columns: minmax(0, 5fr) minmax(0, 7fr);
+  grid-template-areas: "metrics metrics" "alerts patients" "presence patients"; }
+.vigil-area-metrics { grid-area: metrics; } .vigil-area-alerts { grid-area: alerts; }
+.vigil-area-patients { grid-area: patients; } .vigil-area-presence { grid-area: presence; }
+@media (max-width: 1023px) { .vigil-dash { grid-template-columns: minmax(0, 1fr);
+  grid-template-areas: "metrics" "alerts" "patients" "presence"; } }
+@media (max-width: 599px) { .vigil-dash { grid-template-areas: "alerts" "patients" "metrics" "presence"; } }
+.vigil-panel { background: #fff; border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.12); padding: 12px;
+  min-width: 0; }
+.vigil-panel-title { font-size: 1.1rem; font-weight: 700; }
+.vigil-touch { min-height: 44px; min-width: 44px; }
+
+.vigil-chip { display: inline-block; padding: 1px 8px; border-radius: 999px; font-weight: 700; font-size: .8rem;
+  line-height: 1.5; white-space: nowrap; }
+.vigil-chip-critical { background: var(--vigil-critical); color: #fff; }
+.vigil-chip-high { background: var(--vigil-high); color: #fff; }
+.vigil-chip-medium { background: var(--vigil-medium); color: #212121; }
+.vigil-chip-low { background: var(--vigil-low); color: #00292e; }
+.vigil-flash { animation: vigil-flash .5s steps(2, start) infinite; }
+@keyframes vigil-flash { to { background: #fff; color: var(--vigil-critical);
+  box-shadow: inset 0 0 0 2px var(--vigil-critical); } }
+@media (prefers-reduced-motion: reduce) { .vigil-flash { animation: none; } }
+
+.vigil-alerts { display: flex; flex-direction: column; gap: 8px; }
+.vigil-alert { display: grid; grid-template-columns: minmax(0, 1fr) auto auto; gap: 6px 8px; align-items: center;
+  padding: 8px 10px; border-radius: 8px; border: 1px solid #e0e0e0; border-left: 8px solid #9e9e9e;
+  background: #fff; }
+.vigil-alert-critical { border-left-color: var(--vigil-critical); }
+.vigil-alert-critical.vigil-alert-active { background: #fdecea; }
+.vigil-alert-high { border-left-color: var(--vigil-high); }
+.vigil-alert-medium { border-left-color: var(--vigil-medium); }
+.vigil-alert-low { border-left-color: var(--vigil-low); }
+.vigil-alert-resolved { opacity: .55; }
+.vigil-alert-body { grid-column: 1 / -1; min-width: 0; }
+.vigil-alert-head { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 8px; }
+.vigil-alert-who { font-weight: 600; overflow-wrap: anywhere; }
+.vigil-alert-who a { color: inherit; }
+.vigil-alert-msg { font-size: 1.05rem; margin: 2px 0; overflow-wrap: anywhere; }
+.vigil-alert-meta { display: flex; flex-wrap: wrap; gap: 2px 12px; font-size: .85rem; color: #424242; }
+.vigil-alert-error { color: #b71c1c; font-weight: 600; font-size: .9rem; margin-top: 2px; }
+.vigil-status-active { color: var(--vigil-critical); font-weight: 700; }
+.vigil-status-acknowledged { color: #1565c0; font-weight: 700; }
+.vigil-status-resolved { color: #2e7d32; font-weight: 700; }
+.vigil-age { color: #616161; font-size: .85rem; margin-left: auto; }
+@media (max-width: 599px) { .vigil-alert { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); } }
+
+.vigil-cards { display: grid; gap: 10px; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); }
+.vigil-card { position: relative; border: 1px solid #e0e0e0; border-radius: 10px; background: #fff; padding: 10px;
+  min-width: 0; }
+.vigil-card-alerting { border: 2px solid var(--vigil-critical); }
+.vigil-card-head { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; padding-right: 4px; }
+.vigil-card-bed { font-weight: 700; color: #0b5cad; }
+.vigil-card-name { font-weight: 600; color: inherit; overflow-wrap: anywhere; }
+.vigil-card-news { margin-left: auto; }
+.vigil-vitals { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 4px; margin: 8px 0 4px; }
+.vigil-vital { border-radius: 6px; padding: 2px 6px; background: #f5f5f5; line-height: 1.2; }
+.vigil-vital-label { display: block; font-size: .7rem; opacity: .8; }
+.vigil-vital-value { font-weight: 700; font-size: 1.05rem; white-space: nowrap; }
+.vigil-vital-missing .vigil-vital-value { font-weight: 400; font-style: italic; font-size: .85rem; color: #757575; }
+.vigil-band-1 { background: #fff59d; } .vigil-band-2 { background: #ffb74d; }
+.vigil-band-3 { background: #e53935; color: #fff; }
+.vigil-risk { border-radius: 6px; padding: 1px 8px; font-weight: 700; white-space: nowrap; }
+.vigil-risk-low { background: #e8f5e9; color: #1b5e20; } .vigil-risk-low-medium { background: #ffe082; }
+.vigil-risk-medium { background: #ffb74d; } .vigil-risk-high { background: #e53935; color: #fff; }
+.vigil-risk-unknown { background: #eeeeee; color: #616161; }
+.vigil-card-foot { font-size: .8rem; color: #616161; min-height: 44px; display: flex; align-items: center;
+  padding-right: 48px; }
+.vigil-card-raise { position: absolute; right: 4px; bottom: 4px; }
+
+.vigil-metrics { display: grid; gap: 8px; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); }
+.vigil-metric { background: #fff; border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.12); padding: 8px 12px; }
+.vigil-metric-value { font-size: 1.6rem; font-weight: 700; line-height: 1.2; }
+.vigil-metric-label { font-size: .8rem; color: #616161; }
+.vigil-metric-alarm { background: var(--vigil-critical); color: #fff; }
+.vigil-metric-alarm .vigil-metric-label { color: #fff; }
+.vigil-metric-split { display: flex; gap: 6px; flex-wrap: wrap; margin-top: 2px; }
+
+.vigil-people { display: flex; flex-wrap: wrap; gap: 6px; }
+.vigil-person { border: 1px solid #e0e0e0; border-radius: 8px; padding: 4px 8px; line-height: 1.25; }
+.vigil-person-role { font-size: .75rem; color: #616161; }
+</style>
+'''
+
+
+def install() -> None:
+    """Add the staff UI's styles to the page (part of the initial HTML, never sent over the socket)."""
+    ui.add_head_html(_CSS)
+
+
+def priority_chip(priority: Priority, *, flash: bool = False) -> str:
+    """Return the HTML of a priority chip (critical ones may flash)."""
+    css = f'vigil-chip vigil-chip-{priority.value}' + (' vigil-flash' if flash else '')
+    return f'<span class="{css}">{PRIORITY_LABELS[priority]}</span>'

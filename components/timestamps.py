@@ -1,0 +1,53 @@
+"""Dates with times, shown in the browser's own time zone (as components/times.py does for clock times).
+
+The server writes UTC into the page, which is what tests and a browser without JavaScript see; a small script
+rewrites every `[data-vigil-datetime]` in the local zone of the reader, once when it appears.
+"""
+
+from datetime import UTC, datetime
+from html import escape
+
+from nicegui import ui
+
+_SCRIPT = '''
+<script>
+(() => {
+  const format = new Intl.DateTimeFormat([], {year: 'numeric', month: 'short', day: '2-digit', hour: '2-digit',
+                                              minute: '2-digit', second: '2-digit'});
+  function paint() {
+    for (const element of document.querySelectorAll('[data-vigil-datetime]:not([data-vigil-local])')) {
+      element.textContent = format.format(new Date(element.dataset.vigilDatetime));
+      element.dataset.vigilLocal = '1';
+    }
+  }
+  let scheduled = false;
+  document.addEventListener('DOMContentLoaded', () => {
+    new MutationObserver(() => {
+      if (scheduled) return;
+      scheduled = true;
+      requestAnimationFrame(() => { scheduled = false; paint(); });
+    }).observe(document.body, {childList: true, subtree: true, characterData: true});
+    paint();
+  });
+})();
+</script>
+'''
+
+# The browser's time zone, asked once per page for reading dates the user typed (see browser_zone in pages).
+ZONE_SCRIPT = 'Intl.DateTimeFormat().resolvedOptions().timeZone'
+
+
+def install() -> None:
+    """Add the formatter to the page (part of the first HTML)."""
+    ui.add_body_html(_SCRIPT)
+
+
+def utc_text(at: datetime) -> str:
+    """Return a date and time in UTC as the server writes it."""
+    return f'{at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC'
+
+
+def datetime_html(at: datetime) -> str:
+    """Return a <time> element the browser shows in its own zone."""
+    iso = at.astimezone(UTC).isoformat()
+    return f'<time datetime="{iso}" data-vigil-datetime="{iso}">{escape(utc_text(at))}</time>'

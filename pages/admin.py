@@ -1,0 +1,114 @@
+"""`/admin`: for the hospital's administrators: staff accounts, API tokens (never their secrets) and the alarm rules.
+
+Everyone else gets a page that says so. Every change re-reads the administrator's account first (a role taken away
+counts at once) and the rules service checks the role again.
+"""
+
+from datetime import datetime
+from html import escape
+
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+
+from app.bootstrap import Vigil
+from app.domain import Role
+from app.schemas import TokenView, UserView, WardView
+from components import rules_editor, timestamps
+from components.live import LiveHub
+from components.rules_editor import RulesEditor
+from components.session import ROLE_LABELS
+
+from .frame import staff_page, staff_session
+
+TOKEN_KINDS = {'device': 'Device', 'kiosk': 'Wall display', 'integration': 'Integration'}
+
+_STYLE = '''
+<style>
+.vigil-admin-table { width: 100%; border-collapse: collapse; font-size: .92rem; }
+.vigil-admin-table th { text-align: left; font-weight: 600; color: #546e7a; padding: 6px 8px;
+  border-bottom: 2px solid #e0e0e0; white-space: nowrap; }
+.vigil-admin-table td { padding: 6px 8px; border-bottom: 1px solid #eeeeee; vertical-align: top;
+  overflow-wrap: anywhere; }
+.vigil-admin-off { color: #9e9e9e; }
+@media (max-width: 799px) {
+  .vigil-admin-table thead { display: none; }
+  .vigil-admin-table tr { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 2px 8px;
+    padding: 8px 0; border-bottom: 1px solid #e0e0e0; }
+  .vigil-admin-table td { border: 0; padding: 0; }
+}
+</style>
+'''
+
+
+def users_html(users: list[UserView], wards: tuple[WardView, ...], now: datetime) -> str:
+    """Return the staff accounts as a table (every value from outside is escaped)."""
+    names = {w.id: w.name for w in wards}
+    rows = []
+    for user in users:
+        assigned = ', '.join(names.get(w, '?') for w in user.ward_ids) or 'all wards'
+        if not user.active:
+            state = '<span class="vigil-admin-off">disabled</span>'
+        elif user.locked_until is not None and user.locked_until > now:
+            state = f'locked until {timestamps.datetime_html(user.locked_until)}'
+        else:
+            state = 'active'
+        rows.append(f'<tr><td><b>{escape(user.username)}</b></td><td>{escape(user.display_name)}</td>'
+                    f'<td>{ROLE_LABELS[user.role]}</td><td>{escape(assigned)}</td><td>{state}</td></tr>')
+    head = ''.join(f'<th>{h}</th>' for h in ('Username', 'Name', 'Role', 'Wards', 'Account'))
+    return f'<table class="vigil-admin-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def tokens_html(tokens: list[TokenView]) -> str:
+    """Return the API tokens as a table: kind, name, prefix, created, revoked; never a secret (none is stored)."""
+    if not tokens:
+        return '<p class="text-grey-7">No API tokens yet.</p>'
+    rows = []
+    for token in tokens:
+        revoked = (f'<span class="vigil-admin-off">revoked {timestamps.datetime_html(token.revoked_at)}</span>'
+                   if token.revoked_at else 'in use')
+        rows.append(f'<tr><td>{TOKEN_KINDS.get(token.kind.value, escape(token.kind.value))}</td>'
+                    f'<td><b>{escape(token.name)}</b></td><td><code>{escape(token.prefix)}…</code></td>'
+                    f'<td>{timestamps.datetime_html(token.created_at)}</td><td>{revoked}</td></tr>')
+    head = ''.join(f'<th>{h}</th>' for h in ('Kind', 'Name', 'Starts with', 'Created', 'State'))
+    return f'<table class="vigil-admin-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def register(vigil: Vigil, hub: LiveHub) -> None:
+    """Add the admin page to the app."""
+
+    @ui.page('/admin')
+    async def admin_page() -> RedirectResponse | None:
+        session = await staff_session(vigil, hub)
+        if session is None:
+            return RedirectResponse('/login')
+        staff_page(vigil, hub, session, 'Administration', 'admin')
+        if session.user.role is not Role.ADMIN:
+            with ui.column().classes('items-center gap-3 q-pa-xl w-full text-center').props('role=alert'):
+                ui.icon('lock', size='3rem').classes('text-grey-6')
+                ui.label('Administrators only').classes('text-h5').mark('page-message')
+                ui.label(f'This page is for the administrators of {session.hospital.name}. Ask one of them if a '
+                         'rule or an account needs changing.').classes('text-grey-8')
+            return None
+        ui.add_head_html(_STYLE)
+        rules_editor.install()
+        timestamps.install()
+        users = await vigil.users.list_users(session.actor)
+        tokens = await vigil.tokens.list_tokens(hospital_slug=session.hospital.slug)
+        rules = await vigil.rules.get(session.actor)
+        with ui.element('div').classes('vigil-page column gap-3 q-pa-md'):
+            ui.label(f'Administration · {session.hospital.name}').classes('text-h5')
+            RulesEditor(vigil.rules, session.acting, rules)
+            with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="Staff"'):
+                ui.label(f'Staff accounts ({len(users)})').classes('vigil-panel-title')
+                # NOTE: sanitize=False is safe: users_html and tokens_html escape every value from outside.
+                ui.html(users_html(users, session.wards, vigil.clock()), sanitize=False) \
+                    .classes('w-full overflow-x-auto').mark('admin-users')
+                ui.label('Accounts are created on the server: python main.py user create --help') \
+                    .classes('text-caption text-grey-7')
+            with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="API tokens"'):
+                ui.label(f'API tokens ({len(tokens)})').classes('vigil-panel-title')
+                ui.html(tokens_html(tokens), sanitize=False).classes('w-full overflow-x-auto').mark('admin-tokens')
+                ui.label('Tokens are created and revoked on the server: python main.py token --help. A secret is '
+                         'shown once when it is created; Vigil keeps only its fingerprint.') \
+                    .classes('text-caption text-grey-7')
+        return None

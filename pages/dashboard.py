@@ -1,0 +1,77 @@
+"""The dashboard (`/`): metrics, the Alert List, the Patient Cards and who is online, all live."""
+
+import asyncio
+
+from fastapi.responses import RedirectResponse
+from nicegui import app as nicegui_app
+from nicegui import ui
+
+from app.bootstrap import Vigil
+from app.domain.alerts import can_see
+from app.events.models import AlertEventBase
+from components.alert_list import AlertList
+from components.live import LiveHub
+from components.metrics_overview import MetricsFeed, MetricsOverview
+from components.patient_cards import PatientCards
+from components.presence import PresenceList
+from components.raise_alert import RaiseAlertDialog
+
+from .frame import reload_after_reconnect, staff_page, staff_session
+
+
+def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
+    """Add the dashboard page to the app."""
+    nicegui_app.state.metrics_feed = feed  # NOTE: tests look for leaked subscriptions here
+
+    @ui.page('/')
+    async def dashboard() -> RedirectResponse | None:
+        session = await staff_session(vigil, hub)
+        if session is None:
+            return RedirectResponse('/login')
+        frame = staff_page(vigil, hub, session, 'Dashboard', 'dashboard')
+        raise_dialog = RaiseAlertDialog(vigil.alerts, vigil.patients, session)
+        with ui.element('div').classes('vigil-page'), ui.element('div').classes('vigil-dash'):
+            with ui.element('div').classes('vigil-area-metrics min-w-0'):
+                metrics = MetricsOverview(feed, hub, session)
+            with ui.element('div').classes('vigil-area-alerts min-w-0'):
+                alerts = AlertList(vigil.alerts, session, vigil.clock, frame.prefs,
+                                   on_patient_alerts=lambda patient_id: cards.alerts_changed(patient_id),
+                                   on_raise=raise_dialog.open)
+            with ui.element('div').classes('vigil-area-patients min-w-0'):
+                cards = PatientCards(vigil.patients, session, vigil.clock, on_raise=raise_dialog.open,
+                                     alerts_of=alerts.open_alerts_of)
+            with ui.element('div').classes('vigil-area-presence min-w-0'):
+                presence = PresenceList(hub, session)
+
+        actor, channel = session.actor, session.channel
+
+        def on_alert(event: AlertEventBase) -> None:
+            metrics.alerts_changed()
+            alert = event.alert
+            # The user's scope is applied here, on the server: nothing else of the event reaches this browser.
+            if can_see(actor, alert.hospital_id, alert.ward_id, alert.priority, alert.escalation_level):
+                alerts.receive(alert)
+
+        def on_tick() -> None:
+            alerts.prune()
+            metrics.alerts_changed()  # "last hour" and "last 24 h" slide even when nothing happens
+
+        reloading = asyncio.Lock()
+
+        async def reload() -> None:
+            async with reloading:  # a resync and a reconnect at once must not interleave their snapshots
+                await alerts.reload()
+                await cards.reload()
+                await metrics.load()
+
+        # Subscribe first, then load: whatever happens in between is buffered and applied if newer than the load.
+        channel.alerts.subscribe(on_alert)
+        channel.vitals.subscribe(cards.vitals)
+        channel.presence.subscribe(presence.refresh)
+        channel.presence.subscribe(metrics.staff_changed)
+        channel.resync.subscribe(reload)
+        channel.tick.subscribe(on_tick)
+        metrics.subscribe()
+        reload_after_reconnect(reload)
+        await reload()
+        return None

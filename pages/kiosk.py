@@ -1,0 +1,130 @@
+"""The wall display: `/kiosk?token=...` (or `#token=...`) for a screen on a ward wall, no user login.
+
+Three routes:
+- `GET /kiosk`: a small static page (no NiceGUI client) that keeps the display alive by itself: it opens the
+  display session, embeds the board and reloads it after network blips and server restarts (see kiosk_shell.html).
+- `POST /kiosk/session`: exchanges the kiosk token for a display session; the browser keeps the token, the
+  server keeps only the token's id in the session, so the secret appears in no further address or log line.
+- `/kiosk/display`: the live board, read-only; it re-checks its token on every (re)connect and every shared tick.
+"""
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from nicegui import app as nicegui_app
+from nicegui import context, ui
+from pydantic import BaseModel, Field
+
+from app.bootstrap import Vigil
+from app.domain.alerts import can_see
+from app.errors import TokenInvalid
+from app.events.models import AlertEventBase
+from app.schemas import Actor
+from components import kiosk_board, times
+from components.kiosk_board import KioskBoard, invalid_token_screen
+from components.live import LiveHub, PresenceEntry
+
+from .frame import reload_after_reconnect
+
+log = logging.getLogger(__name__)
+
+SESSION_KEY = 'kiosk_token_id'
+# A display whose network drops keeps its place on the server this long, so it resumes without a reload.
+RECONNECT_SECONDS = 600.0
+_SHELL = (Path(__file__).parent / 'kiosk_shell.html').read_text(encoding='utf-8')
+
+
+class KioskSignIn(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+
+
+def register(vigil: Vigil, hub: LiveHub) -> None:
+    """Add the kiosk shell, its session route and the live display to the app."""
+
+    @nicegui_app.get('/kiosk', include_in_schema=False)
+    def shell() -> HTMLResponse:
+        # Never cached: a display must pick up a new shell after an upgrade.
+        return HTMLResponse(_SHELL, headers={'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer'})
+
+    @nicegui_app.post('/kiosk/session', include_in_schema=False)
+    async def open_session(body: KioskSignIn) -> Response:
+        try:
+            actor = await vigil.kiosk.sign_in(body.token)
+        except TokenInvalid as error:
+            nicegui_app.storage.user.pop(SESSION_KEY, None)
+            return JSONResponse({'detail': error.message}, status_code=401)
+        nicegui_app.storage.user[SESSION_KEY] = actor.token_id
+        return Response(status_code=204, headers={'Cache-Control': 'no-store'})
+
+    @ui.page('/kiosk/display', title='Vigil · Wall display', dark=True, reconnect_timeout=RECONNECT_SECONDS)
+    async def display() -> None:
+        kiosk_board.install()
+        actor = await _resume(vigil, nicegui_app.storage.user.get(SESSION_KEY))
+        if actor is None or actor.hospital_id is None:
+            invalid_token_screen()
+            return
+        hospital = await vigil.hospitals.by_id(actor.hospital_id)
+        times.install(vigil.clock())
+        board = KioskBoard(hospital.name, actor.name.removeprefix('token:'), vigil.clock)
+        channel = hub.channel(hospital.id)
+        client = context.client
+        token_id = actor.token_id
+        revoked = False
+
+        def on_alert(event: AlertEventBase) -> None:
+            alert = event.alert
+            if not revoked and can_see(actor, alert.hospital_id, alert.ward_id, alert.priority,
+                                       alert.escalation_level):
+                board.receive(alert)
+
+        async def reload() -> None:
+            if revoked:
+                return
+            if not await still_valid():
+                return
+            try:
+                board.replace(await vigil.alerts.list_alerts(actor))
+            except Exception:
+                # The connection indicator and the shell show that something is wrong; the next (re)connect or
+                # resync reloads.
+                log.exception('kiosk display %s could not load the open alerts', actor.name)
+
+        async def still_valid() -> bool:
+            nonlocal revoked
+            if revoked or token_id is None:
+                return False
+            if await _resume(vigil, token_id) is not None:
+                return True
+            revoked = True
+            board.element.delete()
+            with client.content:
+                invalid_token_screen()
+            return False
+
+        # Subscribe first, then load: an event that arrives during the load is applied on top if newer.
+        channel.alerts.subscribe(on_alert)
+        channel.resync.subscribe(reload)
+        channel.tick.subscribe(still_valid)
+        reload_after_reconnect(reload)  # a blip may have cost events: reload from the database
+        hub.join(hospital.id, PresenceEntry(
+            client_id=client.id, user_id=None, name=board_name(actor), role='Wall display', wards=(), page='kiosk',
+            since=datetime.now(UTC)))
+        client.on_delete(lambda: hub.leave(hospital.id, client.id))
+        await reload()
+
+
+def board_name(actor: Actor) -> str:
+    """Return the name a display goes by in the presence list (its token's name)."""
+    return actor.name.removeprefix('token:')
+
+
+async def _resume(vigil: Vigil, token_id: object) -> Actor | None:
+    if not isinstance(token_id, int):
+        return None
+    try:
+        return await vigil.kiosk.resume(token_id)
+    except TokenInvalid:
+        return None

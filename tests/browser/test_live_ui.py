@@ -1,0 +1,167 @@
+"""What staff and wall displays see in a real browser: alerts crossing between screens, colours, layout, restarts."""
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from app.bootstrap import build
+from app.config import Settings
+from app.domain import Priority
+from app.schemas import Actor, NewAlert
+
+from ..conftest import run_sync
+from .conftest import OpenAs
+from .harness import VigilServer
+
+pytestmark = pytest.mark.browser
+
+PHONE = {'width': 390, 'height': 844}
+TOUCH_TARGET_PX = 44
+
+
+def alert_row(page: Page, *texts: str) -> Locator:
+    """The Alert List row that says all of these texts."""
+    row = page.get_by_role('list').get_by_role('listitem')
+    for text in texts:
+        row = row.filter(has_text=text)
+    return row
+
+
+def kiosk_row(kiosk: Page, text: str) -> Locator:
+    """The wall display's row that says this text (the board runs in a frame of the kiosk shell)."""
+    return kiosk.frame_locator('#display').get_by_role('listitem').filter(has_text=text)
+
+
+def connection(page: Page) -> Locator:
+    return page.locator('header .vigil-conn')
+
+
+def rgb(locator: Locator, css_property: str) -> tuple[int, ...]:
+    """The computed colour of a CSS property, as the browser paints it."""
+    value = locator.evaluate(f'(element) => getComputedStyle(element)["{css_property}"]')
+    return tuple(int(part) for part in re.findall(r'\d+', value)[:3])
+
+
+def open_kiosk(page: Page, server: VigilServer) -> Page:
+    page.goto(f'{server.url}/kiosk?token={server.create_token("kiosk", "AMU corridor display")}')
+    expect(page.frame_locator('#display').locator('.vigil-conn-live')).to_be_visible()
+    return page
+
+
+def raise_while_stopped(server: VigilServer, mrn: str, message: str) -> None:
+    """Raise an alert through the service layer straight into the stopped server's database."""
+    async def raise_it() -> None:
+        vigil = build(Settings(data_dir=server.data_dir, database_url=None, redis_url=None))
+        try:
+            hospital = await vigil.hospitals.get('general')
+            actor = Actor.system('browser test', hospital_id=hospital.id)
+            patient = next(p for p in await vigil.patients.list_patients(actor) if p.mrn == mrn)
+            await vigil.alerts.raise_alert(actor, NewAlert(priority=Priority.HIGH, message=message,
+                                                           patient_id=patient.id))
+        finally:
+            await vigil.close()
+
+    assert not server.running
+    run_sync(raise_it)
+
+
+# --- alerts cross from screen to screen ----------------------------------------------------------------------------
+
+def test_an_alert_raised_by_hand_reaches_the_other_user_in_red_and_their_resolve_comes_back(
+        server: VigilServer, open_as: OpenAs) -> None:
+    charge = open_as(server, 'charge')
+    doctor = open_as(server, 'doctor')
+    expect(connection(doctor)).to_have_text('Live')
+
+    charge.get_by_role('button', name='Raise alert for Eleanor Whitfield').click()
+    charge.get_by_role('dialog').get_by_role('button', name='Code Blue').click()
+
+    row = alert_row(doctor, 'Eleanor Whitfield', 'Code Blue')
+    expect(row).to_be_visible()
+    expect(row).to_contain_text('Critical')
+    expect(row).to_contain_text('Raised by charge')
+    expect(doctor.locator('.q-notification').filter(has_text='Code Blue')).to_be_visible()  # the toast
+    red, green, blue = rgb(row, 'border-left-color')
+    assert red > 150 and green < 90 and blue < 90, f'a critical row is edged rgb{(red, green, blue)}, not red'
+    red, green, blue = rgb(row, 'background-color')
+    assert red > green + 10 and red > blue + 10, f'an active critical row is filled rgb{(red, green, blue)}, not red'
+
+    row.get_by_role('button', name='Resolve').click()
+
+    expect(alert_row(charge, 'Eleanor Whitfield', 'Code Blue')).to_contain_text('Resolved by')
+    expect(alert_row(charge, 'Eleanor Whitfield', 'Code Blue').get_by_role('button', name='Acknowledge')).to_be_hidden()
+
+
+def test_an_alert_posted_through_the_api_reaches_both_users_and_the_kiosk_and_so_does_its_acknowledgement(
+        server: VigilServer, open_as: OpenAs, anonymous: Page) -> None:
+    charge = open_as(server, 'charge')
+    doctor = open_as(server, 'doctor')
+    kiosk = open_kiosk(anonymous, server)
+    token = server.create_token('integration', 'Infusion pump gateway')
+
+    posted: dict[str, Any] = server.post_alert(token, patient_mrn='G100103', priority='high',
+                                               message='Infusion pump occlusion on line 2')
+
+    for page in (charge, doctor):
+        expect(alert_row(page, 'Priya Raman', 'Infusion pump occlusion on line 2')).to_contain_text('Active')
+    expect(kiosk_row(kiosk, 'Infusion pump occlusion on line 2')).to_contain_text('Not acknowledged')
+    assert posted['status'] == 'active'
+
+    alert_row(charge, 'Infusion pump occlusion').get_by_role('button', name='Acknowledge').click()
+
+    expect(alert_row(doctor, 'Priya Raman', 'Infusion pump occlusion')).to_contain_text('Acknowledged by')
+    expect(kiosk_row(kiosk, 'Infusion pump occlusion')).to_contain_text('Acknowledged')
+    expect(alert_row(charge, 'Priya Raman', 'Infusion pump occlusion')).to_contain_text('Acknowledged by')
+
+
+# --- a server restart ---------------------------------------------------------------------------------------------
+
+def test_the_dashboard_and_the_kiosk_come_back_by_themselves_after_a_server_restart(
+        own_server: VigilServer, open_as: OpenAs, anonymous: Page) -> None:
+    charge = open_as(own_server, 'charge')
+    kiosk = open_kiosk(anonymous, own_server)
+    expect(connection(charge)).to_have_text('Live')
+
+    own_server.stop()
+
+    expect(connection(charge)).to_have_text('Reconnecting…')
+    expect(connection(charge)).to_have_class(re.compile(r'\bvigil-conn-reconnecting\b'))
+    raise_while_stopped(own_server, 'G100105', 'Raised while the server was down')
+
+    own_server.start()
+
+    # No reload from the test: the pages find their way back to the live state, and to what happened meanwhile.
+    expect(connection(charge)).to_have_text('Live', timeout=30_000)
+    expect(alert_row(charge, 'Grace Adebayo', 'Raised while the server was down')).to_be_visible()
+    expect(kiosk_row(kiosk, 'Raised while the server was down')).to_be_visible(timeout=30_000)
+    expect(kiosk.frame_locator('#display').locator('.vigil-conn-live')).to_be_visible()
+
+
+# --- what only a browser can tell: layout and touch targets -------------------------------------------------------
+
+def test_on_a_phone_the_dashboard_fits_the_width_and_every_button_is_a_44px_touch_target(
+        server: VigilServer, open_as: OpenAs) -> None:
+    nurse = open_as(server, 'nurse', viewport=PHONE)
+    expect(connection(nurse)).to_have_text('Live')
+    nurse.get_by_role('button', name='Raise alert for Tomasz Nowak').click()
+    dialog = nurse.get_by_role('dialog')
+    expect(dialog.get_by_role('button', name='Assistance needed')).to_be_visible()
+    assert_touch_targets(nurse, 'the raise-alert dialog')
+
+    dialog.get_by_role('button', name='Assistance needed').click()
+
+    expect(alert_row(nurse, 'Tomasz Nowak', 'Assistance needed').get_by_role('button', name='Acknowledge')) \
+        .to_be_visible()
+    overflow = nurse.evaluate('() => document.documentElement.scrollWidth - document.documentElement.clientWidth')
+    assert overflow <= 0, f'the dashboard scrolls sideways by {overflow} px on a 390 px wide phone'
+    assert_touch_targets(nurse, 'the dashboard')
+
+
+def assert_touch_targets(page: Page, where: str) -> None:
+    """Every visible button of the page is at least 44 px tall (WCAG 2.5.5; gloved hands on a ward)."""
+    small = [f'{button.get_attribute("aria-label") or button.inner_text().strip()!r}: {box["height"]:.0f} px'
+             for button in page.get_by_role('button').all() if button.is_visible()
+             if (box := button.bounding_box()) is not None and box['height'] < TOUCH_TARGET_PX]
+    assert not small, f'buttons of {where} smaller than {TOUCH_TARGET_PX} px: {small}'

@@ -1,0 +1,296 @@
+"""FHIR R4 vital signs: the specification's own example Observations round-trip, Bundles store all or per entry,
+and every refusal is an OperationOutcome."""
+
+import copy
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.bootstrap import Vigil
+from data.models import VitalReading
+
+from .api_support import Api, counts, open_api
+from .conftest import FakeClock, World
+
+# The heart-rate and blood-pressure examples of the FHIR R4 specification (observation-example-heart-rate.json and
+# observation-example-bloodpressure.json), without their generated narrative.
+HEART_RATE_EXAMPLE: dict[str, Any] = {
+    'resourceType': 'Observation',
+    'id': 'heart-rate',
+    'meta': {'profile': ['http://hl7.org/fhir/StructureDefinition/vitalsigns']},
+    'status': 'final',
+    'category': [{'coding': [{'system': 'http://terminology.hl7.org/CodeSystem/observation-category',
+                              'code': 'vital-signs', 'display': 'Vital Signs'}], 'text': 'Vital Signs'}],
+    'code': {'coding': [{'system': 'http://loinc.org', 'code': '8867-4', 'display': 'Heart rate'}],
+             'text': 'Heart rate'},
+    'subject': {'reference': 'Patient/example'},
+    'effectiveDateTime': '1999-07-02',
+    'valueQuantity': {'value': 44, 'unit': 'beats/minute', 'system': 'http://unitsofmeasure.org', 'code': '/min'},
+}
+BLOOD_PRESSURE_EXAMPLE: dict[str, Any] = {
+    'resourceType': 'Observation',
+    'id': 'blood-pressure',
+    'meta': {'profile': ['http://hl7.org/fhir/StructureDefinition/vitalsigns']},
+    'identifier': [{'system': 'urn:ietf:rfc:3986', 'value': 'urn:uuid:187e0c12-8dd2-67e2-99b2-bf273c878281'}],
+    'basedOn': [{'identifier': {'system': 'https://acme.org/identifiers', 'value': '1234'}}],
+    'status': 'final',
+    'category': [{'coding': [{'system': 'http://terminology.hl7.org/CodeSystem/observation-category',
+                              'code': 'vital-signs', 'display': 'Vital Signs'}]}],
+    'code': {'coding': [{'system': 'http://loinc.org', 'code': '85354-9',
+                         'display': 'Blood pressure panel with all children optional'}],
+             'text': 'Blood pressure systolic & diastolic'},
+    'subject': {'reference': 'Patient/example'},
+    'effectiveDateTime': '2012-09-17',
+    'performer': [{'reference': 'Practitioner/example'}],
+    'interpretation': [{'coding': [{'system': 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation',
+                                    'code': 'L', 'display': 'low'}], 'text': 'Below low normal'}],
+    'bodySite': {'coding': [{'system': 'http://snomed.info/sct', 'code': '368209003', 'display': 'Right arm'}]},
+    'component': [
+        {'code': {'coding': [{'system': 'http://loinc.org', 'code': '8480-6', 'display': 'Systolic blood pressure'},
+                             {'system': 'http://snomed.info/sct', 'code': '271649006',
+                              'display': 'Systolic blood pressure'},
+                             {'system': 'http://acme.org/devices/clinical-codes', 'code': 'bp-s',
+                              'display': 'Systolic Blood pressure'}]},
+         'valueQuantity': {'value': 107, 'unit': 'mmHg', 'system': 'http://unitsofmeasure.org', 'code': 'mm[Hg]'},
+         'interpretation': [{'coding': [{
+             'system': 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', 'code': 'N',
+             'display': 'normal'}], 'text': 'Normal'}]},
+        {'code': {'coding': [{'system': 'http://loinc.org', 'code': '8462-4', 'display': 'Diastolic blood pressure'}]},
+         'valueQuantity': {'value': 60, 'unit': 'mmHg', 'system': 'http://unitsofmeasure.org', 'code': 'mm[Hg]'},
+         'interpretation': [{'coding': [{
+             'system': 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', 'code': 'L',
+             'display': 'low'}], 'text': 'Below low normal'}]},
+    ],
+}
+MEASURED = '2026-03-02T08:55:00+01:00'  # 07:55 UTC, five minutes before the test clock
+FHIR_JSON = 'application/fhir+json'
+
+
+def for_patient(example: dict[str, Any], mrn: str = 'alpha-North-1', **changes: Any) -> dict[str, Any]:
+    """The example, about one of our patients (by MRN identifier) and measured at a time of day."""
+    resource = copy.deepcopy(example)
+    resource['subject'] = {'identifier': {'system': 'urn:oid:2.16.840.1.113883.19.5', 'value': mrn}}
+    resource['effectiveDateTime'] = MEASURED
+    resource.update(changes)
+    return {k: v for k, v in resource.items() if v is not None}  # None: leave the element out
+
+
+def entry(resource: dict[str, Any], method: str = 'POST', url: str = 'Observation') -> dict[str, Any]:
+    return {'fullUrl': 'urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a', 'resource': resource,
+            'request': {'method': method, 'url': url}}
+
+
+def bundle(kind: str, *resources: dict[str, Any]) -> dict[str, Any]:
+    return {'resourceType': 'Bundle', 'type': kind, 'entry': [entry(r) for r in resources]}
+
+
+@pytest.fixture
+async def api(vigil: Vigil, world: World) -> AsyncIterator[Api]:
+    async with open_api(vigil) as api:
+        yield api
+
+
+async def stored(vigil: Vigil) -> list[tuple[int, str, float, str, str]]:
+    async with vigil.db.read() as session:
+        rows = await session.execute(select(VitalReading.patient_id, VitalReading.kind, VitalReading.value,
+                                            VitalReading.unit, VitalReading.measured_at).order_by(VitalReading.id))
+        return [(p, k, v, u, m.isoformat()) for p, k, v, u, m in rows.all()]
+
+
+def issues(response: Any) -> list[tuple[str, str, list[str]]]:
+    body = response.json()
+    assert response.headers['content-type'].startswith(FHIR_JSON)
+    assert body['resourceType'] == 'OperationOutcome'
+    return [(i['code'], i['diagnostics'], i.get('expression', [])) for i in body['issue']]
+
+
+async def test_the_heart_rate_example_round_trips(api: Api, vigil: Vigil, world: World, clock: FakeClock) -> None:
+    resource = for_patient(HEART_RATE_EXAMPLE)
+
+    response = await api.post('/api/fhir/r4/Observation', resource, headers={'Content-Type': FHIR_JSON})
+
+    assert response.status_code == 201
+    assert response.headers['content-type'].startswith(FHIR_JSON)
+    echoed = response.json()
+    assert echoed['meta'] == {**resource['meta'], 'lastUpdated': '2026-03-02T08:00:00Z'}
+    assert {k: v for k, v in echoed.items() if k != 'meta'} == {
+        k: v for k, v in resource.items() if k not in ('meta', 'id')}  # Vigil keeps readings, not resource ids
+    assert await stored(vigil) == [(world.a.patient_ids['North-1'], 'heart_rate', 44.0, '/min',
+                                    '2026-03-02T07:55:00+00:00')]
+    patient = (await api.get('/api/v1/patients/alpha-North-1')).json()
+    assert patient['latest']['heart_rate']['value'] == 44
+
+
+async def test_the_blood_pressure_panel_gives_systolic_and_diastolic(api: Api, vigil: Vigil, world: World) -> None:
+    resource = for_patient(BLOOD_PRESSURE_EXAMPLE, subject={'reference': 'Patient?identifier=urn:x|alpha-South-2'})
+
+    response = await api.post('/api/fhir/r4/Observation', resource)
+
+    assert response.status_code == 201, response.text
+    assert response.json()['component'] == resource['component']
+    south_2 = world.a.patient_ids['South-2']
+    assert [row[:4] for row in await stored(vigil)] == [(south_2, 'systolic_bp', 107.0, 'mm[Hg]'),
+                                                        (south_2, 'diastolic_bp', 60.0, 'mm[Hg]')]
+
+
+async def test_temperature_in_fahrenheit_and_spo2_are_accepted(api: Api, vigil: Vigil) -> None:
+    temperature = for_patient(HEART_RATE_EXAMPLE, code={'coding': [{'system': 'http://loinc.org', 'code': '8310-5'}]},
+                              valueQuantity={'value': 100.4, 'system': 'http://unitsofmeasure.org', 'code': '[degF]'})
+    spo2 = for_patient(HEART_RATE_EXAMPLE, code={'coding': [{'system': 'http://loinc.org', 'code': '59408-5'}]},
+                       valueQuantity={'value': 93, 'system': 'http://unitsofmeasure.org', 'code': '%'},
+                       effectiveInstant=MEASURED)
+    del spo2['effectiveDateTime']
+
+    for resource in (temperature, spo2):
+        assert (await api.post('/api/fhir/r4/Observation', resource)).status_code == 201
+    assert [row[1:4] for row in await stored(vigil)] == [('temperature', 38.0, 'Cel'), ('spo2', 93.0, '%')]
+
+
+async def test_the_unmodified_example_is_refused_with_every_reason(api: Api, vigil: Vigil) -> None:
+    response = await api.post('/api/fhir/r4/Observation', HEART_RATE_EXAMPLE)
+
+    assert response.status_code == 422
+    found = issues(response)
+    assert [(code, expression) for code, _, expression in found] == [
+        ('not-found', ['Observation.subject']), ('value', ['Observation.effectiveDateTime'])]
+    assert '"Patient/example" cannot be resolved' in found[0][1]
+    assert 'has no time of day' in found[1][1]
+    assert await stored(vigil) == []
+
+
+@pytest.mark.parametrize('changes, status, code, expression, message', [
+    ({'code': {'coding': [{'system': 'http://loinc.org', 'code': '29463-7'}]}}, 422, 'not-supported',
+     'Observation.code', 'no LOINC code of a vital sign'),
+    ({'code': {'coding': [{'system': 'http://snomed.info/sct', 'code': '364075005'}]}}, 422, 'not-supported',
+     'Observation.code', 'no LOINC code'),
+    ({'valueQuantity': {'value': 44, 'system': 'http://unitsofmeasure.org', 'code': 'Hz'}}, 422, 'value',
+     'Observation.valueQuantity', 'Heart rate must be sent in "/min", not "Hz"'),
+    ({'valueQuantity': {'value': 900, 'system': 'http://unitsofmeasure.org', 'code': '/min'}}, 422, 'value',
+     'Observation.valueQuantity', 'Heart rate 900 /min is outside the possible range'),
+    ({'valueQuantity': {'value': 44, 'unit': 'beats/minute'}}, 422, 'value', 'Observation.valueQuantity',
+     'UCUM code'),
+    ({'valueQuantity': None, 'valueString': 'fast'}, 422, 'required', 'Observation.value', 'needs a valueQuantity'),
+    ({'status': 'entered-in-error'}, 422, 'business-rule', 'Observation.status', 'not a measurement'),
+    ({'effectiveDateTime': '2026-03-02T12:00:00Z'}, 422, 'value', 'Observation.valueQuantity', 'in the future'),
+    ({'subject': {'identifier': {'value': 'nobody'}}}, 422, 'not-found', 'Observation.subject',
+     'No patient with MRN "nobody"'),
+    ({'subject': {'identifier': {'value': 'beta-East-1'}}}, 422, 'not-found', 'Observation.subject',
+     'No patient with MRN "beta-East-1"'),
+    ({'effectiveDateTime': '2026-03-02T07:55:00'}, 400, 'structure', 'Observation.effectiveDateTime', 'regex'),
+    ({'valueQuantity': {'value': 'fast'}}, 400, 'structure', 'Observation.valueQuantity.value', ''),
+    ({'colour': 'red'}, 400, 'structure', 'Observation.colour', 'Extra inputs'),
+    ({'resourceType': 'Patient'}, 400, 'not-supported', 'Observation', "not 'Patient'"),
+])
+async def test_an_observation_vigil_cannot_use_gets_an_operation_outcome(
+        api: Api, vigil: Vigil, changes: dict[str, Any], status: int, code: str, expression: str,
+        message: str) -> None:
+    before = await counts(vigil)
+
+    response = await api.post('/api/fhir/r4/Observation', for_patient(HEART_RATE_EXAMPLE, **changes))
+
+    assert response.status_code == status
+    [(found_code, diagnostics, found_expression)] = issues(response)
+    assert (found_code, found_expression) == (code, [expression])
+    assert message in diagnostics
+    assert await counts(vigil) == before
+
+
+@pytest.mark.parametrize('body, status, code', [
+    (b'<Observation xmlns="http://hl7.org/fhir"/>', 400, 'structure'),
+    (b'[]', 400, 'not-supported'),
+])
+async def test_a_body_that_is_not_fhir_json_is_refused(api: Api, body: bytes, status: int, code: str) -> None:
+    response = await api.post('/api/fhir/r4/Observation', content=body, headers={'Content-Type': FHIR_JSON})
+
+    assert response.status_code == status
+    assert issues(response)[0][0] == code
+
+
+async def test_tokens_are_checked_and_answered_in_fhir(api: Api, vigil: Vigil) -> None:
+    resource = for_patient(HEART_RATE_EXAMPLE)
+
+    anonymous = await api.post('/api/fhir/r4/Observation', resource, who=None)
+    kiosk = await api.post('/api/fhir/r4', bundle('batch', resource), who='kiosk')
+
+    assert anonymous.status_code == 401
+    assert anonymous.headers['WWW-Authenticate'] == 'Bearer'
+    assert issues(anonymous)[0][0] == 'login'
+    assert kiosk.status_code == 403
+    assert issues(kiosk)[0][0] == 'forbidden'
+    assert await stored(vigil) == []
+
+
+async def test_a_transaction_bundle_stores_every_entry(api: Api, vigil: Vigil, clock: FakeClock) -> None:
+    request = bundle('transaction', for_patient(HEART_RATE_EXAMPLE), for_patient(BLOOD_PRESSURE_EXAMPLE))
+
+    response = await api.post('/api/fhir/r4', request, headers={'Content-Type': FHIR_JSON})
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer['resourceType'], answer['type']) == ('Bundle', 'transaction-response')
+    assert [e['response'] for e in answer['entry']] == [{'status': '201 Created',
+                                                         'lastModified': '2026-03-02T08:00:00Z'}] * 2
+    assert answer['entry'][1]['resource']['code'] == BLOOD_PRESSURE_EXAMPLE['code']
+    assert [row[1] for row in await stored(vigil)] == ['heart_rate', 'systolic_bp', 'diastolic_bp']
+
+
+async def test_a_transaction_with_a_bad_entry_stores_nothing_and_names_each_bad_entry(api: Api, vigil: Vigil) -> None:
+    request = bundle('transaction', for_patient(HEART_RATE_EXAMPLE), HEART_RATE_EXAMPLE,
+                     for_patient(BLOOD_PRESSURE_EXAMPLE, mrn='nobody'))
+    before = await counts(vigil)
+
+    response = await api.post('/api/fhir/r4', request)
+
+    assert response.status_code == 422
+    assert [expression for _, _, expression in issues(response)] == [
+        ['Bundle.entry[1].resource.subject'], ['Bundle.entry[1].resource.effectiveDateTime'],
+        ['Bundle.entry[2].resource.subject']]
+    assert await counts(vigil) == before
+
+
+async def test_a_batch_bundle_stores_the_good_entries_and_answers_each_bad_one(api: Api, vigil: Vigil) -> None:
+    bad_value = for_patient(HEART_RATE_EXAMPLE, valueQuantity={'value': 900, 'code': '/min'})
+    request = bundle('batch', for_patient(HEART_RATE_EXAMPLE), bad_value, for_patient(BLOOD_PRESSURE_EXAMPLE))
+    request['entry'].append(entry(for_patient(HEART_RATE_EXAMPLE), method='PUT', url='Observation/heart-rate'))
+
+    response = await api.post('/api/fhir/r4', request)
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer['type'] == 'batch-response'
+    assert [e['response']['status'] for e in answer['entry']] == [
+        '201 Created', '422 Unprocessable Entity', '201 Created', '400 Bad Request']
+    outcome = answer['entry'][1]['response']['outcome']
+    assert outcome['issue'][0]['expression'] == ['Bundle.entry[1].resource.valueQuantity']
+    assert 'outside the possible range' in outcome['issue'][0]['diagnostics']
+    assert 'request.method POST' in answer['entry'][3]['response']['outcome']['issue'][0]['diagnostics']
+    assert [row[1] for row in await stored(vigil)] == ['heart_rate', 'systolic_bp', 'diastolic_bp']
+
+
+@pytest.mark.parametrize('request_body, message', [
+    ({'resourceType': 'Bundle', 'type': 'collection', 'entry': [entry(HEART_RATE_EXAMPLE)]}, 'transaction or batch'),
+    ({'resourceType': 'Bundle', 'type': 'batch', 'entry': []}, '1-1000 entries'),
+    ({'resourceType': 'Bundle', 'type': 'batch', 'entry': [entry(HEART_RATE_EXAMPLE)] * 1001}, '1-1000 entries'),
+    (HEART_RATE_EXAMPLE, 'Post a Bundle'),
+])
+async def test_a_bundle_that_is_not_a_transaction_or_batch_is_refused(
+        api: Api, request_body: dict[str, Any], message: str) -> None:
+    response = await api.post('/api/fhir/r4', request_body)
+
+    assert response.status_code == 400
+    assert message in issues(response)[0][1]
+
+
+async def test_a_retried_bundle_is_stored_once(api: Api, vigil: Vigil) -> None:
+    request = bundle('batch', for_patient(HEART_RATE_EXAMPLE), for_patient(BLOOD_PRESSURE_EXAMPLE))
+    key = {'Idempotency-Key': 'gateway-1/bundle-77'}
+
+    first = await api.post('/api/fhir/r4', request, headers=key)
+    retry = await api.post('/api/fhir/r4', request, headers=key)
+
+    assert retry.json() == first.json()
+    assert retry.headers['Idempotent-Replayed'] == 'true'
+    assert retry.headers['content-type'].startswith(FHIR_JSON)
+    assert len(await stored(vigil)) == 3

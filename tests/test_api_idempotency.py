@@ -1,0 +1,149 @@
+"""Idempotency-Key: a device that retries after a timeout gets the first answer again and nothing is written twice,
+also when the retry arrives while the first request is still running."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from app.bootstrap import Vigil
+from app.services.idempotency import IdempotencyService, StoredResponse
+
+from .api_support import Api, counts, open_api, reading
+from .conftest import FakeClock, World
+
+KEY = {'Idempotency-Key': 'monitor-7/2026-03-02T07:59:00Z/1'}
+
+
+@pytest.fixture
+async def api(vigil: Vigil, world: World) -> AsyncIterator[Api]:
+    async with open_api(vigil) as api:
+        yield api
+
+
+async def test_a_retried_batch_is_stored_once_and_answered_the_same(api: Api, vigil: Vigil) -> None:
+    batch = [reading(), reading(kind='spo2', value=94, unit='%')]
+    first = await api.post('/api/v1/vitals', batch, headers=KEY)
+    after_first = await counts(vigil)
+
+    retry = await api.post('/api/v1/vitals', batch, headers=KEY)
+
+    assert (first.status_code, first.json()) == (retry.status_code, retry.json()) == (201, {'accepted': 2})
+    assert 'Idempotent-Replayed' not in first.headers
+    assert retry.headers['Idempotent-Replayed'] == 'true'
+    assert await counts(vigil) == after_first
+    assert after_first['VitalReading'] == 2
+    assert after_first['IdempotencyKey'] == 1
+
+
+async def test_the_same_key_with_another_body_is_refused(api: Api, vigil: Vigil) -> None:
+    await api.post('/api/v1/vitals', reading(), headers=KEY)
+    before = await counts(vigil)
+
+    response = await api.post('/api/v1/vitals', reading(value=140), headers=KEY)
+
+    assert response.status_code == 422
+    assert 'was already used for a different request' in response.json()['detail']
+    assert await counts(vigil) == before
+
+
+async def test_keys_belong_to_one_token(api: Api, vigil: Vigil) -> None:
+    assert (await api.post('/api/v1/vitals', reading(), headers=KEY)).status_code == 201
+    other = await api.post('/api/v1/vitals', reading(), headers=KEY, who='integration')
+
+    assert other.status_code == 201
+    assert 'Idempotent-Replayed' not in other.headers
+    assert (await counts(vigil))['VitalReading'] == 2
+
+
+async def test_a_refused_request_stores_no_answer_so_a_fixed_retry_goes_through(api: Api, vigil: Vigil) -> None:
+    refused = await api.post('/api/v1/vitals', reading(mrn='nobody'), headers=KEY)
+    assert refused.status_code == 422
+    assert (await counts(vigil))['IdempotencyKey'] == 0
+
+    retried = await api.post('/api/v1/vitals', reading(mrn='nobody'), headers=KEY)
+
+    assert retried.status_code == 422
+
+
+@pytest.mark.parametrize('key', ['', ' ', 'k' * 201, 'tab\there'])
+async def test_an_unusable_key_is_refused(api: Api, vigil: Vigil, key: str) -> None:
+    response = await api.post('/api/v1/vitals', reading(), headers={'Idempotency-Key': key})
+
+    assert response.status_code == 422
+    assert 'An Idempotency-Key has 1-200 printable characters.' in response.json()['detail']
+    assert (await counts(vigil))['VitalReading'] == 0
+
+
+async def test_keys_expire_after_a_day(api: Api, vigil: Vigil, clock: FakeClock) -> None:
+    await api.post('/api/v1/vitals', reading(), headers=KEY)
+    clock.advance(hours=24, seconds=1)
+
+    again = await api.post('/api/v1/vitals', reading(at=clock().isoformat()), headers=KEY)
+
+    assert again.status_code == 201
+    assert 'Idempotent-Replayed' not in again.headers
+    assert (await counts(vigil))['VitalReading'] == 2
+    assert (await counts(vigil))['IdempotencyKey'] == 1  # the expired record made way
+
+
+async def test_expired_keys_are_purged(vigil: Vigil, world: World, api: Api, clock: FakeClock) -> None:
+    await api.post('/api/v1/vitals', reading(), headers=KEY)
+    clock.advance(hours=25)
+
+    assert await IdempotencyService(vigil.db, vigil.clock).purge_expired() == 1
+    assert (await counts(vigil))['IdempotencyKey'] == 0
+
+
+async def test_a_retried_alert_is_raised_once(api: Api, vigil: Vigil) -> None:
+    body = {'ward': 'North', 'priority': 'high', 'message': 'Door alarm', 'dedup_key': 'door-2'}
+    first = await api.post('/api/v1/alerts', body, headers=KEY)
+    retry = await api.post('/api/v1/alerts', body, headers=KEY)
+
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json()
+    assert retry.json()['occurrences'] == 1  # without the key, the retry would have counted a second occurrence
+    assert (await counts(vigil))['Alert'] == 1
+
+
+async def test_a_retried_acknowledgement_is_answered_like_the_first(api: Api, vigil: Vigil) -> None:
+    alert = (await api.post('/api/v1/alerts', {'ward': 'North', 'priority': 'high', 'message': 'x'})).json()
+    path = f'/api/v1/alerts/{alert["id"]}/acknowledge'
+    first = await api.post(path, {'acted_by': 'Dr Roe'}, who='integration', headers=KEY)
+
+    retry = await api.post(path, {'acted_by': 'Dr Roe'}, who='integration', headers=KEY)
+    unkeyed = await api.post(path, {'acted_by': 'Dr Roe'}, who='integration')
+
+    assert (first.status_code, retry.status_code, unkeyed.status_code) == (200, 200, 409)
+    assert retry.json() == first.json()
+    assert (await counts(vigil))['AlertEvent'] == 2  # raised, acknowledged once
+
+
+async def test_concurrent_duplicates_write_once_and_get_the_same_answer(
+        api: Api, vigil: Vigil, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both requests look the key up before either writes: the database's primary key must decide.
+    looked_up = 0
+    both_looked = asyncio.Event()
+    lookup = IdempotencyService.lookup
+
+    async def lookup_together(self: IdempotencyService, *args: Any) -> StoredResponse | None:
+        nonlocal looked_up
+        found = await lookup(self, *args)
+        looked_up += 1
+        if looked_up == 2:
+            both_looked.set()
+        await asyncio.wait_for(both_looked.wait(), timeout=10)
+        return found
+
+    monkeypatch.setattr(IdempotencyService, 'lookup', lookup_together)
+    batch = [reading(), reading(kind='resp_rate', value=18)]
+
+    first, second = await asyncio.gather(*(api.post('/api/v1/vitals', batch, headers=KEY) for _ in range(2)))
+
+    assert first.json() == second.json() == {'accepted': 2}
+    assert {first.status_code, second.status_code} == {201}
+    assert sorted(r.headers.get('Idempotent-Replayed', '') for r in (first, second)) == ['', 'true']
+    after = await counts(vigil)
+    assert (after['VitalReading'], after['IdempotencyKey']) == (2, 1)
+    assert after['EventLogEntry'] == 1  # one VitalsRecorded: the loser's transaction rolled back whole

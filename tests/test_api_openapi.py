@@ -1,0 +1,74 @@
+"""The API describes itself: every route in the OpenAPI document, tagged, behind the bearer token, with its models."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.bootstrap import build
+from app.config import Settings
+
+from .api_support import api_app
+
+ROUTES = {
+    ('post', '/api/v1/vitals'): 'vital signs',
+    ('post', '/api/v1/alerts'): 'alerts',
+    ('get', '/api/v1/alerts'): 'alerts',
+    ('get', '/api/v1/alerts/{alert_id}'): 'alerts',
+    ('get', '/api/v1/alerts/{alert_id}/audit'): 'alerts',
+    ('post', '/api/v1/alerts/{alert_id}/acknowledge'): 'alerts',
+    ('post', '/api/v1/alerts/{alert_id}/resolve'): 'alerts',
+    ('get', '/api/v1/patients'): 'patients',
+    ('get', '/api/v1/patients/{mrn}'): 'patients',
+    ('get', '/api/v1/patients/{mrn}/vitals'): 'patients',
+    ('get', '/api/v1/events'): 'events',
+    ('post', '/api/fhir/r4/Observation'): 'FHIR R4',
+    ('post', '/api/fhir/r4'): 'FHIR R4',
+}
+
+
+@pytest.fixture
+async def spec(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    vigil = build(Settings(database_url=f'sqlite+aiosqlite:///{tmp_path}/vigil.db', data_dir=tmp_path))
+    yield api_app(vigil).openapi()  # building the app and its document touches no database
+    await vigil.close()
+
+
+def test_every_route_is_documented_tagged_and_needs_the_token(spec: dict[str, Any]) -> None:
+    documented = {(method, path): operation for path, operations in spec['paths'].items()
+                  for method, operation in operations.items()}
+
+    assert set(documented) == set(ROUTES)
+    for route, tag in ROUTES.items():
+        assert documented[route]['tags'] == [tag]
+        assert documented[route]['security'] == [{'API token': []}]
+        assert documented[route]['summary']
+    scheme = spec['components']['securitySchemes']['API token']
+    assert (scheme['type'], scheme['scheme']) == ('http', 'bearer')
+    assert 'token create' in scheme['description']
+
+
+def test_the_readings_body_and_its_answers_are_described(spec: dict[str, Any]) -> None:
+    operation = spec['paths']['/api/v1/vitals']['post']
+    single, batch = operation['requestBody']['content']['application/json']['schema']['oneOf']
+
+    assert batch == {'type': 'array', 'items': single, 'minItems': 1, 'maxItems': 1000}
+    assert set(single['properties']) == {'patient_mrn', 'kind', 'value', 'unit', 'measured_at'}
+    assert 'consciousness' in single['properties']['kind']['enum']
+    assert operation['responses']['201']['content']['application/json']['schema'] == {
+        '$ref': '#/components/schemas/Accepted'}
+    assert operation['responses']['422']['content']['application/json']['schema'] == {
+        '$ref': '#/components/schemas/ReadingProblems'}
+    assert {'Idempotency-Key'} == {p['name'] for p in operation['parameters']}
+
+
+def test_alerts_and_patients_answer_with_their_models(spec: dict[str, Any]) -> None:
+    def schema(path: str, method: str, status: str) -> dict[str, Any]:
+        return dict(spec['paths'][path][method]['responses'][status]['content']['application/json']['schema'])
+
+    assert schema('/api/v1/alerts', 'post', '201') == {'$ref': '#/components/schemas/AlertView'}
+    assert schema('/api/v1/alerts/{alert_id}/acknowledge', 'post', '409') == {
+        '$ref': '#/components/schemas/ConflictBody'}
+    assert schema('/api/v1/patients/{mrn}', 'get', '200') == {'$ref': '#/components/schemas/PatientOut'}
+    assert 'news2' in spec['components']['schemas']['PatientOut']['properties']

@@ -1,0 +1,221 @@
+"""Per-hospital alarm rules: defaults, admin overrides, validation, and escalation following the hospital's policy."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from app.bootstrap import Vigil, build
+from app.config import Settings
+from app.domain import Priority, TokenKind, VitalKind
+from app.domain.limits import DEFAULT_LIMITS, CriticalLimit, LimitParameter, limit_parameter
+from app.errors import InvalidInput, NotAllowed
+from app.schemas import Actor, HospitalRulesView, NewAlert
+
+from .conftest import FakeClock, World
+
+
+def limits_of(view: HospitalRulesView) -> dict[str, tuple[float | None, float | None, int, int, bool]]:
+    return {v.parameter: (v.low, v.high, v.persistence_seconds, v.persistence_readings, v.is_default)
+            for v in view.limits}
+
+
+def steps_of(view: HospitalRulesView) -> dict[Priority, tuple[tuple[int, ...], bool]]:
+    return {v.priority: (v.minutes, v.is_default) for v in view.escalation}
+
+
+async def test_a_new_hospital_runs_on_the_news2_defaults(vigil: Vigil, world: World) -> None:
+    view = await vigil.rules.get(world.a.actor('nurse'))
+    assert limits_of(view) == {
+        'heart_rate': (40, 131, 0, 1, True), 'resp_rate': (8, 25, 0, 1, True), 'spo2': (91, None, 15, 1, True),
+        'spo2_scale2': (83, None, 15, 1, True), 'systolic_bp': (90, 220, 0, 1, True),
+        'diastolic_bp': (None, None, 0, 1, True), 'temperature': (35.0, None, 0, 1, True),
+        'consciousness': (None, 1, 0, 1, True),
+    }
+    assert steps_of(view) == {Priority.CRITICAL: ((2, 5), True), Priority.HIGH: ((5, 15), True),
+                              Priority.MEDIUM: ((15,), True), Priority.LOW: ((), True)}
+    assert (view.device_silence_seconds, view.alarms_latch) == (120, True)
+
+
+@pytest.mark.parametrize('kind, scale, parameter', [
+    (VitalKind.SPO2, 1, LimitParameter.SPO2), (VitalKind.SPO2, 2, LimitParameter.SPO2_SCALE_2),
+    (VitalKind.HEART_RATE, 2, LimitParameter.HEART_RATE), (VitalKind.ON_OXYGEN, 1, None),
+])
+def test_the_spo2_limit_follows_the_patients_scale(kind: VitalKind, scale: int,
+                                                   parameter: LimitParameter | None) -> None:
+    assert limit_parameter(kind, scale) is parameter
+
+
+@pytest.mark.parametrize('parameter, kind, value, breach', [
+    (LimitParameter.HEART_RATE, VitalKind.HEART_RATE, 40, 'low'), (LimitParameter.HEART_RATE, VitalKind.HEART_RATE,
+                                                                   41, None),
+    (LimitParameter.HEART_RATE, VitalKind.HEART_RATE, 130.4, None),
+    (LimitParameter.HEART_RATE, VitalKind.HEART_RATE, 130.5, 'high'),  # charted as 131, like NEWS2
+    (LimitParameter.TEMPERATURE, VitalKind.TEMPERATURE, 35.04, 'low'),
+    (LimitParameter.TEMPERATURE, VitalKind.TEMPERATURE, 35.05, None),
+    (LimitParameter.SPO2, VitalKind.SPO2, 91, 'low'), (LimitParameter.SPO2, VitalKind.SPO2, 92, None),
+    (LimitParameter.SPO2_SCALE_2, VitalKind.SPO2, 84, None), (LimitParameter.SPO2_SCALE_2, VitalKind.SPO2, 83, 'low'),
+    (LimitParameter.CONSCIOUSNESS, VitalKind.CONSCIOUSNESS, 0, None),
+    (LimitParameter.CONSCIOUSNESS, VitalKind.CONSCIOUSNESS, 1, 'high'),
+    (LimitParameter.SYSTOLIC_BP, VitalKind.SYSTOLIC_BP, 220, 'high'),
+    (LimitParameter.DIASTOLIC_BP, VitalKind.DIASTOLIC_BP, 20, None),
+])
+def test_default_limits_breach_at_the_news2_three_point_bands(parameter: LimitParameter, kind: VitalKind,
+                                                             value: float, breach: str | None) -> None:
+    assert DEFAULT_LIMITS[parameter].breach(kind, value) == breach
+
+
+def test_persistence_needs_both_the_time_and_the_readings() -> None:
+    limit = CriticalLimit(91, None, persistence_seconds=15, persistence_readings=3)
+    start = FakeClock().now
+    assert not limit.persisted(start, start + timedelta(seconds=20), readings=2)
+    assert not limit.persisted(start, start + timedelta(seconds=14), readings=5)
+    assert limit.persisted(start, start + timedelta(seconds=15), readings=3)
+    assert CriticalLimit(91, None).persisted(start, start, readings=1)  # no delay: the first reading alerts
+
+
+async def test_admin_overrides_a_limit_and_resets_it(vigil: Vigil, world: World, clock: FakeClock) -> None:
+    admin = world.a.actor('admin')
+    view = await vigil.rules.set_limit(admin, 'heart_rate', low=35, high=150, persistence_seconds=10,
+                                       persistence_readings=2)
+    assert limits_of(view)['heart_rate'] == (35, 150, 10, 2, False)
+    [override] = [v for v in view.limits if v.parameter == 'heart_rate']
+    assert (override.updated_by, override.updated_at) == ('alpha-admin', clock())
+    rules = await vigil.rules.rules(world.a.hospital_id)
+    assert rules.limits[LimitParameter.HEART_RATE] == CriticalLimit(35, 150, 10, 2)
+    # The other hospital is untouched.
+    assert limits_of(await vigil.rules.get(world.b.actor('admin')))['heart_rate'] == (40, 131, 0, 1, True)
+    view = await vigil.rules.reset_limit(admin, 'heart_rate')
+    assert limits_of(view)['heart_rate'] == (40, 131, 0, 1, True)
+    assert (await vigil.rules.rules(world.a.hospital_id)).limits[LimitParameter.HEART_RATE] == CriticalLimit(40, 131)
+
+
+async def test_an_admin_may_switch_off_one_side_of_a_limit(vigil: Vigil, world: World) -> None:
+    view = await vigil.rules.set_limit(world.a.actor('admin'), 'spo2', low=None, high=None, persistence_seconds=0)
+    assert limits_of(view)['spo2'] == (None, None, 0, 1, False)
+
+
+async def test_the_system_actor_configures_a_named_hospital(vigil: Vigil, world: World) -> None:
+    operator = Actor.system('cli', hospital_id=world.b.hospital_id)
+    await vigil.rules.set_limit(operator, 'temperature', low=35.5, high=39.5, persistence_seconds=0)
+    assert limits_of(await vigil.rules.get(world.b.actor('nurse')))['temperature'] == (35.5, 39.5, 0, 1, False)
+    with pytest.raises(NotAllowed, match='needs a hospital'):
+        await vigil.rules.set_limit(Actor.system(), 'temperature', low=35, high=None, persistence_seconds=0)
+
+
+@pytest.mark.parametrize('who', ['nurse', 'charge', 'doctor', 'device', 'integration'])
+async def test_only_admins_change_rules(vigil: Vigil, world: World, who: str) -> None:
+    actor = (Actor(kind='token', hospital_id=world.a.hospital_id, name=f'token:{who}', token_id=1,
+                   token_kind=TokenKind(who)) if who in ('device', 'integration') else world.a.actor(who))
+    before = await vigil.rules.get(world.a.actor('admin'))
+    with pytest.raises(NotAllowed, match='Only an administrator'):
+        await vigil.rules.set_limit(actor, 'heart_rate', low=30, high=None, persistence_seconds=0)
+    with pytest.raises(NotAllowed, match='Only an administrator'):
+        await vigil.rules.set_escalation(actor, Priority.HIGH, (1, 2))
+    with pytest.raises(NotAllowed, match='Only an administrator'):
+        await vigil.rules.update_settings(actor, alarms_latch=False)
+    with pytest.raises(NotAllowed, match='Only an administrator'):
+        await vigil.rules.reset_limit(actor, 'heart_rate')
+    assert await vigil.rules.get(world.a.actor('admin')) == before
+
+
+@pytest.mark.parametrize('parameter, fields, message', [
+    ('pulse', {}, 'Unknown limit parameter "pulse"'),
+    ('heart_rate', {'low': 140, 'high': 130}, r'low limit of heart rate \(140\) must be below the high limit'),
+    ('heart_rate', {'low': 60, 'high': 60}, 'must be below the high limit'),
+    ('heart_rate', {'high': 400}, 'high limit of heart rate must lie within 0-350'),
+    ('spo2', {'low': -1}, 'low limit of SpO2 must lie within 0-100'),
+    ('temperature', {'low': 10}, 'within 20-46'),
+    ('heart_rate', {'low': 40.5}, 'charted in steps of 1'),
+    ('temperature', {'low': 35.05}, 'charted in steps of 0.1'),
+    ('consciousness', {'low': 0, 'high': 1}, 'Consciousness has no low limit'),
+    ('spo2', {'persistence_seconds': -1}, 'lasts 0-300 seconds'),
+    ('spo2', {'persistence_seconds': 301}, 'lasts 0-300 seconds'),
+    ('spo2', {'persistence_readings': 0}, 'counts 1-20 consecutive readings'),
+    ('spo2', {'persistence_readings': 21}, 'counts 1-20'),
+])
+async def test_bad_limits_are_refused_and_change_nothing(vigil: Vigil, world: World, parameter: str,
+                                                         fields: dict[str, float], message: str) -> None:
+    admin = world.a.actor('admin')
+    before = await vigil.rules.get(admin)
+    values = {'low': 40, 'high': None, 'persistence_seconds': 0, 'persistence_readings': 1, **fields}
+    with pytest.raises(InvalidInput, match=message):
+        await vigil.rules.set_limit(admin, parameter, **values)  # type: ignore[arg-type]
+    assert await vigil.rules.get(admin) == before
+
+
+async def test_escalation_policy_override_and_reset(vigil: Vigil, world: World) -> None:
+    admin = world.a.actor('admin')
+    view = await vigil.rules.set_escalation(admin, 'high', [3, 10, 30])
+    assert steps_of(view)[Priority.HIGH] == ((3, 10, 30), False)
+    view = await vigil.rules.set_escalation(admin, Priority.LOW, ())  # low may never escalate
+    assert steps_of(view)[Priority.LOW] == ((), False)
+    assert (await vigil.rules.rules(world.a.hospital_id)).escalation[Priority.HIGH] == (3, 10, 30)
+    assert steps_of(await vigil.rules.get(world.b.actor('admin')))[Priority.HIGH] == ((5, 15), True)
+    view = await vigil.rules.reset_escalation(admin, 'high')
+    assert steps_of(view)[Priority.HIGH] == ((5, 15), True)
+
+
+@pytest.mark.parametrize('priority, minutes, message', [
+    ('urgent', [1], 'Unknown priority "urgent"'),
+    ('critical', [], 'Critical alerts must escalate at least once'),
+    ('high', [], 'High alerts must escalate at least once'),
+    ('high', [5, 5], 'must increase strictly'),
+    ('high', [10, 5], 'must increase strictly'),
+    ('medium', [0, 5], 'whole minutes from 1 to 1440'),
+    ('medium', [-5], 'whole minutes'),
+    ('medium', [1.5], 'whole minutes'),
+    ('medium', [True], 'whole minutes'),
+    ('medium', [1441], 'whole minutes'),
+    ('medium', [1, 2, 3, 4, 5, 6], 'at most 5 steps'),
+])
+async def test_bad_escalation_steps_are_refused_and_change_nothing(
+        vigil: Vigil, world: World, priority: str, minutes: list[int], message: str) -> None:
+    admin = world.a.actor('admin')
+    before = await vigil.rules.get(admin)
+    with pytest.raises(InvalidInput, match=message):
+        await vigil.rules.set_escalation(admin, priority, minutes)
+    assert await vigil.rules.get(admin) == before
+
+
+async def test_hospital_settings_latching_and_device_silence(vigil: Vigil, world: World) -> None:
+    admin = world.a.actor('admin')
+    view = await vigil.rules.update_settings(admin, device_silence_seconds=300, alarms_latch=False)
+    assert (view.device_silence_seconds, view.alarms_latch) == (300, False)
+    rules = await vigil.rules.rules(world.a.hospital_id)
+    assert (rules.device_silence_seconds, rules.alarms_latch) == (300, False)
+    view = await vigil.rules.update_settings(admin, alarms_latch=True)
+    assert (view.device_silence_seconds, view.alarms_latch) == (300, True)
+    for bad in (29, 86_401, True):
+        with pytest.raises(InvalidInput, match='silent after 30-86400 seconds'):
+            await vigil.rules.update_settings(admin, device_silence_seconds=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match='true or false'):
+        await vigil.rules.update_settings(admin, alarms_latch='no')  # type: ignore[arg-type]
+    assert await vigil.rules.get(admin) == view
+
+
+async def test_new_alerts_escalate_on_the_hospitals_policy(vigil: Vigil, world: World, clock: FakeClock) -> None:
+    await vigil.rules.set_escalation(world.a.actor('admin'), Priority.HIGH, [1, 3])
+    alert = await vigil.alerts.raise_alert(world.a.actor('nurse'), NewAlert(
+        priority=Priority.HIGH, message='Fall', patient_id=world.a.patient_ids['North-1']))
+    assert alert.next_escalation_at == clock() + timedelta(minutes=1)
+    other = await vigil.alerts.raise_alert(world.b.actor('nurse'), NewAlert(
+        priority=Priority.HIGH, message='Fall', patient_id=world.b.patient_ids['East-1']))
+    assert other.next_escalation_at == clock() + timedelta(minutes=5)  # hospital B keeps the default
+    clock.advance(minutes=1)
+    [escalated] = await vigil.alerts.escalate_due()
+    assert escalated.id == alert.id and escalated.next_escalation_at == alert.created_at + timedelta(minutes=3)
+
+
+async def test_other_processes_see_a_change_within_the_cache_time(
+        vigil: Vigil, world: World, clock: FakeClock, db_url: str, tmp_path: Path) -> None:
+    other = build(Settings(database_url=db_url, data_dir=tmp_path), clock=clock)
+    try:
+        assert (await other.rules.rules(world.a.hospital_id)).alarms_latch is True
+        await vigil.rules.update_settings(world.a.actor('admin'), alarms_latch=False)
+        assert (await vigil.rules.rules(world.a.hospital_id)).alarms_latch is False  # this process: at once
+        assert (await other.rules.rules(world.a.hospital_id)).alarms_latch is True  # the other: cached
+        clock.advance(seconds=10)
+        assert (await other.rules.rules(world.a.hospital_id)).alarms_latch is False
+    finally:
+        await other.close()

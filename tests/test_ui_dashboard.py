@@ -1,0 +1,531 @@
+"""The dashboard as staff see it, through NiceGUI's simulated users on the served demo (quiet patients).
+
+Demo accounts: admin, charge (Acute Medical Unit + Cardiology), nurse (Acute Medical Unit) and doctor of Vigil
+General Hospital; rnurse of Riverside Community Hospital. Alerts posted "elsewhere" go through the service layer of
+the running server, as the HTTP API or the detection would.
+"""
+
+import asyncio
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from nicegui import app as nicegui_app
+from nicegui import ui
+from nicegui.testing import User
+
+from app.bootstrap import Vigil
+from app.domain import AlertKind, AlertStatus, Priority, VitalKind
+from app.schemas import Actor, AlertView, NewAlert, PatientView, VitalReadingIn
+from components.alert_row import alert_html
+from components.live import LiveHub
+from components.metrics_overview import MetricsFeed
+
+# NOTE: every sign-in spends ~0.2 s on argon2 in a thread; should_see polls every 0.1 s, so give it time.
+SIGN_IN_RETRIES = 50
+# Presence and vitals reach pages through the hub's one-second coalescer.
+COALESCED_RETRIES = 30
+# Metrics are recomputed at once after a quiet spell, then at most every few seconds.
+METRICS_RETRIES = 60
+
+
+@pytest.fixture(autouse=True)
+def vigil_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """main.py (run by the `user` fixture) serves the demo, without its simulator, from a fresh SQLite file."""
+    for name in list(os.environ):
+        if name.upper().startswith('VIGIL_'):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('VIGIL_DATA_DIR', str(tmp_path))
+    monkeypatch.setenv('VIGIL_DEMO', 'true')
+    monkeypatch.setenv('VIGIL_DEMO_SIMULATOR', 'false')
+
+
+def running() -> tuple[Vigil, LiveHub, MetricsFeed]:
+    state = nicegui_app.state
+    return state.vigil, state.hub, state.metrics_feed
+
+
+async def sign_in(user: User, username: str, password: str = 'demo') -> None:
+    """Sign in through the login page and wait for the dashboard."""
+    await user.open('/login')
+    user.find(kind=ui.input, content='Username').type(username)
+    user.find(kind=ui.input, content='Password').type(password)
+    user.find(kind=ui.button, content='Log in').click()
+    await user.should_see(marker='alert-count', retries=SIGN_IN_RETRIES)
+
+
+async def clerk(slug: str = 'general') -> Actor:
+    """The actor for alerts posted from outside the page (as the API or detection would post them)."""
+    vigil, _, _ = running()
+    return Actor.system('ward clerk', hospital_id=(await vigil.hospitals.get(slug)).id)
+
+
+async def patient(bed: str, slug: str = 'general') -> PatientView:
+    vigil, _, _ = running()
+    patients = await vigil.patients.list_patients(await clerk(slug))
+    return next(p for p in patients if p.bed == bed)
+
+
+async def raise_for(bed: str, message: str, priority: Priority = Priority.HIGH, slug: str = 'general') -> AlertView:
+    vigil, _, _ = running()
+    return await vigil.alerts.raise_alert(await clerk(slug), NewAlert(
+        priority=priority, message=message, patient_id=(await patient(bed, slug)).id))
+
+
+async def raise_for_ward(ward: str, message: str, priority: Priority = Priority.HIGH) -> AlertView:
+    vigil, _, _ = running()
+    actor = await clerk()
+    wards = {w.name: w.id for w in await vigil.hospitals.wards_of(actor.hospital_id or 0)}
+    return await vigil.alerts.raise_alert(actor, NewAlert(priority=priority, message=message, ward_id=wards[ward]))
+
+
+async def eventually(condition: Callable[[], bool], retries: int = 30) -> None:
+    """Retry a condition the way should_see retries (for state that is no element's content)."""
+    for _ in range(retries):
+        if condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError('the condition did not become true')
+
+
+def html_of(user: User, marker: str) -> str:
+    """Return the HTML content inside the element with this marker (alert rows and cards are one HTML block)."""
+    element = user.find(marker=marker).elements.pop()
+    assert isinstance(element, ui.html)
+    return element.content
+
+
+# --- blocks -------------------------------------------------------------------------------------------------------
+
+async def test_the_dashboard_shows_metrics_alerts_patients_and_who_is_online(user: User) -> None:
+    await sign_in(user, 'nurse')
+
+    for tile in ('open', 'critical', 'ack', 'resolve', 'hour', 'patients', 'staff'):
+        await user.should_see(marker=f'metric-{tile}')
+    await user.should_see('No open alerts in your scope.')
+    await user.should_see('8 in your scope')  # the eight beds of the Acute Medical Unit
+    await user.should_see(marker='patient-1')
+    await user.should_not_see('Nora Castellanos')  # a Riverside patient
+    await user.should_not_see('Samuel Achterberg')  # a Cardiology patient, not on the nurse's ward
+    await user.should_see(marker='presence', content='Sam Patel')
+    assert not [e for e in user.client.elements.values() if isinstance(e, ui.timer)]  # no per-page timers
+
+
+async def test_an_alert_raised_elsewhere_appears_at_once_with_everything_a_nurse_needs(user: User) -> None:
+    await sign_in(user, 'nurse')
+
+    alert = await raise_for('AMU-03', 'Code Blue', Priority.CRITICAL)
+
+    await user.should_see(marker=f'alert-{alert.id}')
+    row = html_of(user, f'alert-{alert.id}')
+    for text in ('Critical', 'vigil-flash', 'Priya Raman', 'Bed AMU-03', 'Acute Medical Unit', 'Code Blue', 'Active',
+                 'just now', 'Raised by ward clerk', f'href="/patients/{alert.patient_id}"'):
+        assert text in row
+    assert f'data-vigil-since="{alert.created_at.isoformat()}"' in row  # the browser keeps the age current
+    assert 'Escalated' not in row and 'occurrences' not in row
+    await user.should_see(kind=ui.notification, content='Critical · AMU-03 Priya Raman · Code Blue')
+    await user.should_see('1 open')
+    assert '1 open alert' in html_of(user, f'patient-{alert.patient_id}')
+
+
+async def test_rows_are_most_urgent_then_newest_first(user: User) -> None:
+    await sign_in(user, 'admin')
+    low = await raise_for('AMU-01', 'Low first', Priority.LOW)
+    high_old = await raise_for('AMU-02', 'High older', Priority.HIGH)
+    critical = await raise_for('CAR-01', 'Critical', Priority.CRITICAL)
+    high_new = await raise_for('RES-01', 'High newer', Priority.HIGH)
+
+    await user.should_see(marker=f'alert-{high_new.id}')
+    rows = user.find(marker='alert-rows').elements.pop()
+    listed = [int(row.props['data-alert']) for row in rows.default_slot.children]
+    assert listed == [a.id for a in (critical, high_new, high_old, low)]
+
+
+async def test_escalation_and_occurrences_are_shown(user: User) -> None:
+    await sign_in(user, 'admin')
+    vigil, _, _ = running()
+    actor = await clerk()
+    first = await vigil.alerts.raise_alert(actor, NewAlert(priority=Priority.HIGH, message='SpO2 low',
+                                                           patient_id=(await patient('RES-02')).id, dedup_key='spo2'))
+    await vigil.alerts.raise_alert(actor, NewAlert(priority=Priority.HIGH, message='SpO2 low',
+                                                   patient_id=first.patient_id, dedup_key='spo2'))
+    await vigil.alerts.escalate(actor, first.id)
+
+    await user.should_see(marker=f'alert-{first.id}', content='Escalated · level 1')
+    assert '2 occurrences' in html_of(user, f'alert-{first.id}')
+
+
+def test_a_row_says_when_the_condition_recovered_and_until_when_it_is_snoozed() -> None:
+    now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    alert = AlertView(
+        id=7, hospital_id=1, ward_id=1, ward_name='Respiratory', patient_id=3, patient_name='Ravi <b>Chandran</b>',
+        patient_mrn='G100304', bed='RES-04', kind=AlertKind.CRITICAL_VALUE, priority=Priority.CRITICAL,
+        status=AlertStatus.ACTIVE, message='SpO2 84 %', dedup_key='critical:spo2:3', occurrences=1,
+        escalation_level=0, next_escalation_at=None, created_at=now - timedelta(minutes=3), created_by='detection',
+        last_triggered_at=now, acknowledged_at=None, acknowledged_by=None, resolved_at=None, resolved_by=None,
+        version=3, cleared_at=now - timedelta(minutes=1), snoozed_until=now + timedelta(minutes=30))
+
+    html = alert_html(alert, now)
+
+    assert 'Recovered <time datetime="2026-03-02T07:59:00+00:00" data-vigil-at="2026-03-02T07:59:00+00:00">' in html
+    assert 'Snoozed until <time datetime="2026-03-02T08:30:00+00:00"' in html
+    assert '3 min ago' in html and 'Raised by' not in html  # detected, not raised by a person
+    assert 'Ravi &lt;b&gt;Chandran&lt;/b&gt;' in html  # names are text, never markup
+    assert 'Snoozed' not in alert_html(alert, now + timedelta(hours=1))  # a snooze that ended says nothing
+    assert 'Resolved · saving…' in alert_html(alert, now, pending=AlertStatus.RESOLVED)
+
+
+# --- two users, two hospitals, roles --------------------------------------------------------------------------
+
+async def test_two_users_see_each_others_acknowledge_and_resolve_and_the_other_hospital_sees_nothing(
+        user: User, create_user: type[User]) -> None:
+    charge, riverside = create_user(), create_user()  # type: ignore[operator]
+    await sign_in(user, 'nurse')
+    await sign_in(charge, 'charge')
+    await sign_in(riverside, 'rnurse')
+    alert = await raise_for('AMU-04', 'Patient fall', Priority.HIGH)
+    await user.should_see(marker=f'acknowledge-{alert.id}')
+    await charge.should_see(marker=f'acknowledge-{alert.id}')
+
+    user.find(marker=f'acknowledge-{alert.id}').click()
+    await charge.should_see(marker=f'alert-{alert.id}', content='Acknowledged by nurse')
+    await charge.should_not_see(marker=f'acknowledge-{alert.id}')
+
+    charge.find(marker=f'resolve-{alert.id}').click()
+    await user.should_see(marker=f'alert-{alert.id}', content='Resolved by charge')
+    await user.should_not_see(marker=f'resolve-{alert.id}')
+
+    await riverside.should_not_see(marker=f'alert-{alert.id}')
+    await riverside.should_not_see('Patient fall')
+    await riverside.should_not_see(kind=ui.notification)
+    await riverside.should_see('No open alerts in your scope.')
+
+
+async def test_each_role_sees_its_own_scope(user: User, create_user: type[User]) -> None:
+    doctor, charge = create_user(), create_user()  # type: ignore[operator]
+    await sign_in(user, 'nurse')  # Acute Medical Unit
+    await sign_in(doctor, 'doctor')  # critical and high everywhere, plus escalated
+    await sign_in(charge, 'charge')  # Acute Medical Unit and Cardiology, plus escalated
+    cardiology = await raise_for('CAR-02', 'Cardiology medium', Priority.MEDIUM)
+    respiratory = await raise_for('RES-04', 'Respiratory critical', Priority.CRITICAL)
+    amu = await raise_for('AMU-05', 'AMU medium', Priority.MEDIUM)
+
+    await user.should_see(marker=f'alert-{amu.id}')
+    await charge.should_see(marker=f'alert-{cardiology.id}')
+    await charge.should_see(marker=f'alert-{amu.id}')
+    await doctor.should_see(marker=f'alert-{respiratory.id}')
+    await user.should_not_see(marker=f'alert-{cardiology.id}')
+    await user.should_not_see(marker=f'alert-{respiratory.id}')
+    await user.should_not_see('Respiratory critical')  # not even as a toast
+    await charge.should_not_see(marker=f'alert-{respiratory.id}')
+    await doctor.should_not_see(marker=f'alert-{cardiology.id}')
+    await doctor.should_not_see(marker=f'alert-{amu.id}')
+
+    vigil, _, _ = running()
+    await vigil.alerts.escalate(await clerk(), cardiology.id)
+    await doctor.should_see(marker=f'alert-{cardiology.id}', content='Escalated · level 1')
+    await user.should_not_see(marker=f'alert-{cardiology.id}')
+
+
+async def test_a_refused_acknowledge_is_rolled_back_with_the_reason(user: User) -> None:
+    await sign_in(user, 'nurse')
+    alert = await raise_for('AMU-06', 'Chest pain', Priority.HIGH)
+    await user.should_see(marker=f'acknowledge-{alert.id}')
+    vigil, hub, _ = running()
+    hub.stop()  # someone resolves it and the news has not reached this page yet
+    await vigil.alerts.resolve(await clerk(), alert.id)
+
+    user.find(marker=f'acknowledge-{alert.id}').click()
+
+    await user.should_see(marker=f'alert-{alert.id}', content='Not acknowledged: Alert')
+    assert 'already resolved' in html_of(user, f'alert-{alert.id}')
+    await user.should_see(marker=f'alert-{alert.id}', content='Resolved by ward clerk')  # the state, reloaded
+    assert 'Acknowledged' not in html_of(user, f'alert-{alert.id}')
+
+
+async def test_an_acknowledge_shows_at_once_before_the_server_answers(user: User) -> None:
+    await sign_in(user, 'nurse')
+    alert = await raise_for('AMU-07', 'Pain 8/10', Priority.MEDIUM)
+    await user.should_see(marker=f'acknowledge-{alert.id}')
+
+    user.find(marker=f'acknowledge-{alert.id}').click()
+    await asyncio.sleep(0)  # not a wait: lets the click handler run up to its first database call
+
+    # The row already says so, and its buttons wait for the server.
+    assert 'Acknowledged · saving…' in html_of(user, f'alert-{alert.id}')
+    assert not user.find(marker=f'resolve-{alert.id}').elements.pop().enabled  # type: ignore[attr-defined]
+    await user.should_see(marker=f'alert-{alert.id}', content='Acknowledged by nurse')
+    assert user.find(marker=f'resolve-{alert.id}').elements.pop().enabled  # type: ignore[attr-defined]
+
+
+# --- filters --------------------------------------------------------------------------------------------------
+
+async def test_filters_survive_a_reload_and_follow_the_user_to_another_device(
+        user: User, create_user: type[User]) -> None:
+    await sign_in(user, 'charge')
+    critical = await raise_for('AMU-01', 'Critical one', Priority.CRITICAL)
+    high = await raise_for('CAR-03', 'High one', Priority.HIGH)
+    await user.should_see(marker=f'alert-{high.id}')
+
+    with user:
+        user.find(marker='filter-priority').elements.pop().set_value(['critical'])  # type: ignore[attr-defined]
+    await user.should_not_see(marker=f'alert-{high.id}')
+    await user.should_see(marker=f'alert-{critical.id}')
+    await user.should_see('1 of 2 open shown')
+
+    await user.open('/')
+    await user.should_see(marker=f'alert-{critical.id}')
+    await user.should_not_see(marker=f'alert-{high.id}')
+    assert user.find(marker='filter-priority').elements.pop().value == ['critical']  # type: ignore[attr-defined]
+
+    tablet = create_user()  # type: ignore[operator]
+    await sign_in(tablet, 'charge')
+    await tablet.should_see(marker=f'alert-{critical.id}')
+    await tablet.should_not_see(marker=f'alert-{high.id}')
+
+
+async def test_ward_and_status_filters(user: User) -> None:
+    await sign_in(user, 'charge')
+    amu = await raise_for('AMU-02', 'AMU alert', Priority.HIGH)
+    cardiology = await raise_for('CAR-04', 'Cardiology alert', Priority.HIGH)
+    await user.should_see(marker=f'alert-{cardiology.id}')
+    vigil, _, _ = running()
+    wards = {w.name: w.id for w in await vigil.hospitals.wards_of(amu.hospital_id)}
+
+    with user:
+        user.find(marker='filter-ward').elements.pop().set_value(wards['Cardiology'])  # type: ignore[attr-defined]
+    await user.should_not_see(marker=f'alert-{amu.id}')
+    await user.should_see(marker=f'alert-{cardiology.id}')
+
+    with user:
+        user.find(marker='filter-ward').elements.pop().set_value(0)  # type: ignore[attr-defined]
+        user.find(marker='filter-status').elements.pop().set_value('acknowledged')  # type: ignore[attr-defined]
+    await user.should_see('No alert matches the filters.')
+    await vigil.alerts.acknowledge(await clerk(), amu.id)
+    await user.should_see(marker=f'alert-{amu.id}', content='Acknowledged by ward clerk')
+    await user.should_not_see(marker=f'alert-{cardiology.id}')
+
+
+# --- raising by hand ------------------------------------------------------------------------------------------
+
+async def test_a_preset_raises_a_code_blue_that_every_screen_in_scope_shows(
+        user: User, create_user: type[User]) -> None:
+    doctor = create_user()  # type: ignore[operator]
+    await sign_in(user, 'nurse')
+    await sign_in(doctor, 'doctor')
+    bed = await patient('AMU-08')
+
+    user.find(marker='raise-alert').click()
+    await user.should_see(marker='raise-patient')
+    with user:
+        user.find(marker='raise-patient').elements.pop().set_value(bed.id)  # type: ignore[attr-defined]
+    user.find(marker='preset-Code Blue').click()
+
+    await doctor.should_see(kind=ui.notification, content='Critical · AMU-08 Oliver Brennan · Code Blue')
+    vigil, _, _ = running()
+    [alert] = await vigil.alerts.list_alerts(await clerk())
+    assert (alert.priority, alert.message, alert.patient_id, alert.created_by) == \
+        (Priority.CRITICAL, 'Code Blue', bed.id, 'nurse')
+    await doctor.should_see(marker=f'alert-{alert.id}', content='Raised by nurse')
+    await user.should_see(marker=f'alert-{alert.id}')
+    dialog = user.find(marker='raise-dialog').elements.pop()
+    await eventually(lambda: not dialog.value)  # type: ignore[attr-defined]
+
+
+async def test_a_patient_card_raises_an_alert_for_its_patient(user: User) -> None:
+    await sign_in(user, 'nurse')
+    bed = await patient('AMU-02')
+
+    user.find(marker=f'raise-{bed.id}').click()
+    await user.should_see(marker='raise-message')
+    with user:
+        assert user.find(marker='raise-patient').elements.pop().value == bed.id  # type: ignore[attr-defined]
+        user.find(marker='raise-priority').elements.pop().set_value('low')  # type: ignore[attr-defined]
+    user.find(marker='raise-message').type('Wants to see the chaplain')
+    user.find(marker='raise-submit').click()
+
+    await user.should_see(marker='alert-count', content='1 open')
+    vigil, _, _ = running()
+    [alert] = await vigil.alerts.list_alerts(await clerk())
+    assert (alert.priority, alert.message, alert.patient_id) == (Priority.LOW, 'Wants to see the chaplain', bed.id)
+    await user.should_see(marker=f'alert-{alert.id}', content='Wants to see the chaplain')
+
+
+async def test_a_ward_alert_needs_no_patient_and_an_empty_message_is_refused(user: User) -> None:
+    await sign_in(user, 'nurse')
+    vigil, _, _ = running()
+    user.find(marker='raise-alert').click()
+    await user.should_see(marker='raise-target')
+    with user:
+        user.find(marker='raise-target').elements.pop().set_value('ward')  # type: ignore[attr-defined]
+
+    user.find(marker='raise-submit').click()
+    await user.should_see('Write what the alert is about (1 to 500 characters).')
+    assert await vigil.alerts.list_alerts(await clerk()) == []
+
+    user.find(marker='raise-message').type('Visitor collapsed at the nurses station')
+    user.find(marker='raise-submit').click()
+    await user.should_see(content='Ward alert · Acute Medical Unit')
+    [alert] = await vigil.alerts.list_alerts(await clerk())
+    assert alert.patient_id is None and alert.ward_name == 'Acute Medical Unit'
+
+
+# --- patient cards ----------------------------------------------------------------------------------------------
+
+async def test_cards_show_vitals_by_news2_band_missing_ones_as_missing_and_update_in_place(user: User) -> None:
+    await sign_in(user, 'nurse')
+    bed = await patient('AMU-05')
+    block = user.find(marker=f'patient-{bed.id}').elements.pop()
+    assert isinstance(block, ui.html)
+    assert 'No readings yet' in block.content and block.content.count('>missing<') == 6
+
+    vigil, _, _ = running()
+    now = datetime.now(UTC)
+    readings = [(VitalKind.HEART_RATE, 135, '/min'), (VitalKind.SPO2, 95, '%'), (VitalKind.RESP_RATE, 18, '/min')]
+    await vigil.patients.record_vitals(await clerk(), [
+        VitalReadingIn(patient_mrn=bed.mrn, kind=kind, value=value, unit=unit, measured_at=now)
+        for kind, value, unit in readings])
+
+    await user.should_see(marker=f'patient-{bed.id}', content='Last reading', retries=COALESCED_RETRIES)
+    html = html_of(user, f'patient-{bed.id}')
+
+    def cell(label: str, value: str) -> str:
+        return f'<span class="vigil-vital-label">{label}</span><span class="vigil-vital-value">{value}</span>'
+
+    assert f'vigil-band-3">{cell("HR /min", "135")}' in html
+    assert f'vigil-band-1">{cell("SpO₂ %", "95")}' in html
+    assert f'vigil-band-0">{cell("RR /min", "18")}' in html
+    for label in ('BP mmHg', 'Temp °C', 'ACVPU'):
+        assert f'vigil-vital-missing">{cell(label, "missing")}' in html  # never a 0
+    assert 'NEWS2 ≥4' in html  # a lower bound while parameters are missing
+    assert user.find(marker=f'patient-{bed.id}').elements.pop() is block  # patched in place, not rebuilt
+
+
+async def test_the_alert_badge_of_a_card_follows_its_patients_open_alerts(user: User) -> None:
+    await sign_in(user, 'nurse')
+    bed = await patient('AMU-01')
+    first = await raise_for('AMU-01', 'Fall risk', Priority.MEDIUM)
+    await raise_for('AMU-01', 'Code Blue', Priority.CRITICAL)
+    await user.should_see(marker=f'patient-{bed.id}', content='2 open alerts')
+    assert 'vigil-chip-critical">2 open alerts' in html_of(user, f'patient-{bed.id}')
+
+    vigil, _, _ = running()
+    await vigil.alerts.resolve(await clerk(), first.id)
+    await user.should_see(marker=f'patient-{bed.id}', content='1 open alert<')
+
+
+# --- metrics, presence, toasts ----------------------------------------------------------------------------------
+
+async def test_metrics_follow_the_alerts_of_the_users_scope(user: User) -> None:
+    await sign_in(user, 'nurse')
+    await user.should_see(marker='metric-patients', content='<div class="vigil-metric-value">8<')
+    critical = await raise_for('AMU-03', 'Code Blue', Priority.CRITICAL)
+    await raise_for('AMU-04', 'Fall', Priority.HIGH)
+    await raise_for('CAR-01', 'Not the nurse\'s ward', Priority.CRITICAL)
+
+    await user.should_see(marker='metric-open', content='<div class="vigil-metric-value">2<', retries=METRICS_RETRIES)
+    await user.should_see(marker='metric-critical', content='value">1<')
+    await user.should_see(marker='metric-hour', content='value">2<')
+    vigil, _, _ = running()
+    await vigil.alerts.acknowledge(await clerk(), critical.id)
+    await user.should_see(marker='metric-critical', content='value">0<', retries=METRICS_RETRIES)
+    await user.should_not_see(marker='metric-ack', content='value">–<')
+
+
+async def test_presence_lists_the_hospitals_staff_online_live(user: User, create_user: type[User]) -> None:
+    doctor, riverside = create_user(), create_user()  # type: ignore[operator]
+    await sign_in(user, 'nurse')
+    await sign_in(doctor, 'doctor')
+    await sign_in(riverside, 'rnurse')
+
+    await user.should_see(marker='presence', content='Dr Robin Asante', retries=COALESCED_RETRIES)
+    await user.should_see(marker='presence', content='Physician · hospital-wide')
+    await user.should_see(marker='presence', content='Nurse · Acute Medical Unit')
+    await user.should_see(marker='metric-staff', content='value">2<')
+    await user.should_not_see(marker='presence', content='Kit Fernandes')
+
+    doctor.client.delete()  # the doctor closed the tab
+    await user.should_not_see(marker='presence', content='Dr Robin Asante', retries=COALESCED_RETRIES)
+
+
+async def test_toasts_reach_every_screen_of_the_user_and_critical_ones_stay(
+        user: User, create_user: type[User]) -> None:
+    phone = create_user()  # type: ignore[operator]
+    await sign_in(user, 'nurse')
+    await sign_in(phone, 'nurse')
+
+    await raise_for('AMU-02', 'Code Blue', Priority.CRITICAL)
+    await raise_for('AMU-03', 'Needs a hand', Priority.MEDIUM)
+
+    for screen in (user, phone):
+        await screen.should_see(kind=ui.notification, content='Critical · AMU-02 Marcus Okafor · Code Blue')
+        await screen.should_see(kind=ui.notification, content='Medium · AMU-03 Priya Raman · Needs a hand')
+    toasts = {n.message: n for n in user.find(kind=ui.notification).elements}  # type: ignore[attr-defined]
+    critical = toasts['Critical · AMU-02 Marcus Okafor · Code Blue']
+    medium = toasts['Medium · AMU-03 Priya Raman · Needs a hand']
+    assert critical.timeout == 0 and critical.close_button  # stays until dismissed
+    assert medium.timeout > 0
+
+
+async def test_the_alarm_sound_is_off_by_default_and_the_choice_is_remembered(user: User) -> None:
+    await sign_in(user, 'nurse')
+    await user.should_see('Sound for critical alerts: off')
+
+    user.find(marker='sound').click()
+    await user.should_see('Sound for critical alerts: on')
+
+    await user.open('/')
+    await user.should_see('Sound for critical alerts: on')
+
+
+# --- resync, reconnect, clean-up ---------------------------------------------------------------------------------
+
+async def test_a_resync_reloads_what_the_page_missed_from_the_database(user: User) -> None:
+    await sign_in(user, 'nurse')
+    vigil, hub, _ = running()
+    hub.stop()  # events are lost from here on
+    missed = await raise_for('AMU-06', 'Missed while deaf', Priority.HIGH)
+    await user.should_not_see(marker=f'alert-{missed.id}')
+
+    hub.request_resync(missed.hospital_id)
+
+    await user.should_see(marker=f'alert-{missed.id}')
+
+
+async def test_a_reconnect_reloads_what_the_page_missed(user: User) -> None:
+    await sign_in(user, 'nurse')
+    _, hub, _ = running()
+    shown = await raise_for('AMU-07', 'Shown live', Priority.HIGH)
+    await user.should_see(marker=f'alert-{shown.id}')
+    client = user.client
+    assert client is not None
+    for handler in client.disconnect_handlers:  # the socket dropped ...
+        client.safe_invoke(handler)
+    hub.stop()
+    vigil, _, _ = running()
+    await vigil.alerts.resolve(await clerk(), shown.id)
+    missed = await raise_for('AMU-08', 'Raised while offline', Priority.HIGH)
+
+    for handler in client.connect_handlers:  # ... and came back
+        client.safe_invoke(handler)
+
+    await user.should_see(marker=f'alert-{missed.id}')
+    await user.should_not_see(marker=f'alert-{shown.id}')
+
+
+async def test_a_closed_page_leaves_no_subscription_behind(user: User) -> None:
+    vigil, hub, feed = running()
+    before = (hub.subscription_count, feed.subscription_count, vigil.bus.subscriber_count)
+    await sign_in(user, 'nurse')
+    assert hub.subscription_count > before[0] and feed.subscription_count > before[1]
+    client = user.client
+    assert client is not None
+
+    client.delete()
+
+    assert (hub.subscription_count, feed.subscription_count, vigil.bus.subscriber_count) == before
+    hospital_id = (await clerk()).hospital_id
+    assert hospital_id is not None and client.id not in {s.client_id for s in hub.sessions(hospital_id)}

@@ -1,0 +1,120 @@
+"""Signing in and out: what needs a session, where sign-in leads, logging out here or everywhere, and expiry."""
+
+from datetime import timedelta
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+
+from app.domain import AlertStatus, Priority
+from app.errors import AccountLocked, AuthenticationFailed
+from app.schemas import Actor
+
+from .test_ui_dashboard import SIGN_IN_RETRIES, clerk, raise_for, running, sign_in, vigil_environment
+
+__all__ = ['vigil_environment']  # the autouse fixture: a fresh demo server per test
+
+
+async def test_every_staff_page_needs_a_session(user: User) -> None:
+    for path, target in (('/', '/login'), ('/audit', '/login?next=/audit'), ('/patients/1', '/login?next=/patients/1')):
+        response = await user.http_client.get(path, follow_redirects=False)
+        assert response.status_code in (302, 303, 307), path
+        assert response.headers['location'] == target
+
+    await user.open('/')
+    await user.should_see(kind=ui.button, content='Log in')
+    await user.should_not_see(marker='alert-count')
+
+
+async def test_sign_in_continues_to_a_local_page_but_never_to_another_site(user: User) -> None:
+    await user.open('/login?next=https://evil.example/phish')
+    user.find(kind=ui.input, content='Username').type('doctor')
+    user.find(kind=ui.input, content='Password').type('demo')
+    user.find(kind=ui.button, content='Log in').click()
+
+    await user.should_see(marker='alert-count', retries=SIGN_IN_RETRIES)
+    assert user.back_history[-1] == '/'
+
+
+async def test_repeated_wrong_passwords_lock_the_account_with_a_clear_message(user: User) -> None:
+    vigil, _, _ = running()
+    for _ in range(4):
+        with pytest.raises(AuthenticationFailed):
+            await vigil.users.authenticate('charge', 'wrong guess')
+
+    await user.open('/login')
+    user.find(kind=ui.input, content='Username').type('charge')
+    user.find(kind=ui.input, content='Password').type('one more wrong guess')
+    user.find(kind=ui.button, content='Log in').click()
+
+    await user.should_see('Too many failed sign-ins: this account is locked for 15 more minute(s).',
+                          retries=SIGN_IN_RETRIES)
+    with pytest.raises(AccountLocked):  # even the right password, until the lock ends
+        await vigil.users.authenticate('charge', 'demo')
+    await user.should_not_see(marker='alert-count')
+
+
+async def test_log_out_ends_the_session_of_this_browser(user: User) -> None:
+    await sign_in(user, 'nurse')
+
+    user.find(marker='logout').click()
+
+    await user.should_see(kind=ui.button, content='Log in')
+    await user.open('/')
+    await user.should_see(kind=ui.button, content='Log in')
+    await user.should_not_see(marker='alert-count')
+
+
+async def test_log_out_on_all_devices_ends_every_session_of_the_user(user: User, create_user: type[User]) -> None:
+    tablet, colleague = create_user(), create_user()  # type: ignore[operator]
+    await sign_in(tablet, 'nurse')
+    await sign_in(colleague, 'charge')
+    await sign_in(user, 'nurse')
+
+    user.find(marker='logout-everywhere').click()
+    await user.should_see(kind=ui.button, content='Log in')
+
+    await tablet.open('/')
+    await tablet.should_see(kind=ui.button, content='Log in')
+    await colleague.open('/')
+    await colleague.should_see(marker='alert-count')  # another person's session is untouched
+
+
+async def test_an_open_page_leaves_when_the_user_logs_out_elsewhere(user: User) -> None:
+    await sign_in(user, 'nurse')
+    vigil, hub, _ = running()
+    account = await vigil.users.authenticate('nurse', 'demo')
+
+    hub.end_sessions(account.hospital_id, account.id + 1000)  # somebody else: nothing happens here
+    await user.should_see(marker='alert-count')
+    hub.end_sessions(account.hospital_id, account.id)
+
+    await user.should_see(kind=ui.button, content='Log in')
+
+
+async def test_an_action_after_the_sign_in_ended_elsewhere_is_refused(user: User) -> None:
+    await sign_in(user, 'nurse')
+    alert = await raise_for('AMU-02', 'Needs a hand', Priority.MEDIUM)
+    await user.should_see(marker=f'acknowledge-{alert.id}')
+    vigil, _, _ = running()
+    account = await vigil.users.authenticate('nurse', 'demo')
+    await vigil.users.end_all_sessions(Actor.for_user(account))  # in another process: this page got no word
+
+    user.find(marker=f'acknowledge-{alert.id}').click()
+
+    await user.should_see(marker=f'alert-{alert.id}', content='Not acknowledged: Your sign-in has ended.')
+    assert (await vigil.alerts.get(await clerk(), alert.id)).status is AlertStatus.ACTIVE
+
+
+async def test_a_session_expires_after_its_lifetime(user: User) -> None:
+    await sign_in(user, 'nurse')
+    vigil, hub, _ = running()
+    real_clock = vigil.clock
+    vigil.clock = lambda: real_clock() + timedelta(hours=vigil.settings.session_hours, minutes=1)
+
+    hub.tick()  # the shared slow clock: an open page notices its sign-in has expired
+
+    await user.should_see(kind=ui.button, content='Log in')
+    await user.open('/')
+    await user.should_see(kind=ui.button, content='Log in')
+    await user.should_not_see(marker='alert-count')
