@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
 from typing import Any
 
 from app.bootstrap import StartupError, build, migrate, seed
@@ -13,6 +14,14 @@ from app.cli import parse_args, run_verb
 from app.config import Settings, SettingsError, settings_or_exit
 
 log = logging.getLogger('vigil')
+
+
+def vigil_version() -> str:
+    """Return the installed version of Vigil (shown in the OpenAPI document)."""
+    try:
+        return metadata.version('vigil')
+    except metadata.PackageNotFoundError:
+        return 'unknown'
 
 
 def run_now(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
@@ -43,9 +52,11 @@ def serve(settings: Settings) -> None:
     # The UI stack is imported here, not at the top: CLI verbs start about a second faster without it.
     from nicegui import app as nicegui_app
     from nicegui import ui
+    from nicegui.server import Server
 
     import pages
     from app.api.health import health_router
+    from app.api.routers import api_routers
     from components.live import LiveHub
     from pages.frame import AuthMiddleware
 
@@ -60,6 +71,15 @@ def serve(settings: Settings) -> None:
         print(f'vigil: {error}', file=sys.stderr)
         raise SystemExit(1) from None
     nicegui_app.include_router(health_router())
+
+    def stopping() -> bool:
+        # NOTE: uvicorn waits for open responses before NiceGUI's shutdown handlers run: event streams poll this.
+        return bool(getattr(getattr(Server, 'instance', None), 'should_exit', False))
+
+    for router in api_routers(vigil, stopping=stopping):
+        nicegui_app.include_router(router)
+    nicegui_app.title = 'Vigil API'
+    nicegui_app.version = vigil_version()
     hub = LiveHub(vigil.bus)
     nicegui_app.state.vigil = vigil  # NOTE: tests reach the running services through these two
     nicegui_app.state.hub = hub

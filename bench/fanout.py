@@ -203,6 +203,9 @@ async def measure(sessions: int, args: argparse.Namespace, cores: tuple[int, int
                     run.dropped = sum(1 for t in tabs if not t.is_open)
                 finally:
                     await asyncio.gather(*(t.close() for t in tabs), return_exceptions=True)
+            except Exception:
+                print(f'server log (last lines):\n{server.log_tail()}', file=sys.stderr)
+                raise
             finally:
                 await server.stop()
     return run

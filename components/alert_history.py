@@ -5,6 +5,7 @@ from html import escape
 from nicegui import ui
 
 from app.domain import AlertEventType, AlertStatus, Priority
+from app.schemas import AuditEntryView
 from app.services.audit import AlertHistory
 
 from .theme import priority_chip
@@ -15,6 +16,8 @@ EVENT_LABELS = {
     AlertEventType.ACKNOWLEDGED: 'Acknowledged', AlertEventType.RESOLVED: 'Resolved',
     AlertEventType.ESCALATED: 'Escalated', AlertEventType.SNOOZED: 'Snoozed', AlertEventType.CLEARED: 'Recovered',
 }
+# A long trail (an alarm that came and went many times) shows its first and this many last steps.
+SHOWN_STEPS = 4
 STATUS_LABELS = {AlertStatus.ACTIVE: 'Active', AlertStatus.ACKNOWLEDGED: 'Acknowledged',
                  AlertStatus.RESOLVED: 'Resolved'}
 
@@ -30,17 +33,18 @@ _STYLE = '''
 .vigil-history-head { display: flex; flex-wrap: wrap; gap: 4px 10px; align-items: center; }
 .vigil-history-msg { font-weight: 600; overflow-wrap: anywhere; }
 .vigil-history-meta { font-size: .85rem; color: #616161; }
-.vigil-trail { width: 100%; border-collapse: collapse; margin-top: 6px; font-size: .88rem; }
-.vigil-trail th { text-align: left; font-weight: 600; color: #616161; padding: 2px 8px 2px 0; white-space: nowrap; }
-.vigil-trail td { padding: 3px 8px 3px 0; border-top: 1px solid #f0f0f0; vertical-align: top;
-  overflow-wrap: anywhere; }
-.vigil-trail td:first-child { white-space: nowrap; }
+.vigil-trail { margin-top: 6px; font-size: .86rem; }
+.vigil-trail-row { display: grid; grid-template-columns: 10.5rem 7.5rem 6.5rem minmax(0, 1fr); gap: 0 8px;
+  padding: 3px 0; border-top: 1px solid #f0f0f0; }
+.vigil-trail-head { font-weight: 600; color: #616161; border-top: 0; }
+.vigil-trail-row > span { overflow-wrap: anywhere; }
+.vigil-trail-row > span:nth-child(-n+3) { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.vigil-trail details > summary { cursor: pointer; color: #0b5cad; padding: 6px 0; min-height: 32px;
+  border-top: 1px solid #f0f0f0; }
 @media (max-width: 599px) {
-  .vigil-trail thead { display: none; }
-  .vigil-trail tr { display: grid; grid-template-columns: auto 1fr; gap: 0 8px; padding: 4px 0;
-    border-top: 1px solid #f0f0f0; }
-  .vigil-trail td { border: 0; padding: 0; }
-  .vigil-trail td:nth-child(n+3) { grid-column: 1 / -1; }
+  .vigil-trail-head { display: none; }
+  .vigil-trail-row { grid-template-columns: auto auto minmax(0, 1fr); }
+  .vigil-trail-row > span:nth-child(4) { grid-column: 1 / -1; }
 }
 </style>
 '''
@@ -51,23 +55,34 @@ def install() -> None:
     ui.add_head_html(_STYLE)
 
 
+def trail_row(entry: AuditEntryView) -> str:
+    """Return one step of an alert's trail."""
+    return (f'<div class="vigil-trail-row"><span>{datetime_html(entry.at)}</span>'
+            f'<span>{EVENT_LABELS[entry.type]}</span><span title="{escape(entry.actor)}">{escape(entry.actor)}</span>'
+            f'<span>{escape(entry.note or "")}</span></div>')
+
+
 def history_html(history: AlertHistory) -> str:
-    """Return one alert with its trail (every value from outside is escaped)."""
+    """Return one alert with its trail; a long trail shows its first and last steps, the rest folded away."""
     alert = history.alert
     flash = alert.priority is Priority.CRITICAL and alert.status is AlertStatus.ACTIVE
     extra = [f'{alert.occurrences} occurrences'] if alert.occurrences > 1 else []
     if alert.escalation_level:
         extra.append(f'escalation level {alert.escalation_level}')
-    rows = ''.join(
-        f'<tr><td>{datetime_html(entry.at)}</td><td>{EVENT_LABELS[entry.type]}</td>'
-        f'<td>{escape(entry.actor)}</td><td>{escape(entry.note or "")}</td></tr>' for entry in history.trail)
+    steps = [trail_row(entry) for entry in history.trail]
+    if len(steps) > SHOWN_STEPS + 1:
+        folded = steps[1:-SHOWN_STEPS]
+        more = f'{len(folded)} more step{"s" if len(folded) > 1 else ""}'
+        steps = [steps[0], f'<details><summary>{more}</summary>{"".join(folded)}</details>',
+                 *steps[-SHOWN_STEPS:]]
+    head = ''.join(f'<span>{name}</span>' for name in ('When', 'What', 'Who', 'Note'))
     return (f'<div class="vigil-history-head">{priority_chip(alert.priority, flash=flash)}'
             f'<span class="vigil-history-msg">{escape(alert.message)}</span>'
             f'<span class="vigil-status-{alert.status.value}">{STATUS_LABELS[alert.status]}</span></div>'
             f'<div class="vigil-history-meta">Alert {alert.id} · {escape(alert.kind.value.replace("_", " "))}'
             f'{"".join(" · " + escape(e) for e in extra)}</div>'
-            '<table class="vigil-trail"><thead><tr><th>When</th><th>What</th><th>Who</th><th>Note</th></tr></thead>'
-            f'<tbody>{rows}</tbody></table>')
+            f'<div class="vigil-trail"><div class="vigil-trail-row vigil-trail-head">{head}</div>'
+            f'{"".join(steps)}</div>')
 
 
 class AlertHistoryList:

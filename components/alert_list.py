@@ -7,22 +7,21 @@ page one new row, an acknowledgement one changed HTML block. See components/aler
 import bisect
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from nicegui import ui
 
 from app.clock import Clock
-from app.domain import AlertStatus, Priority, Role
+from app.domain import AlertStatus, Role
 from app.errors import DomainError, NotAllowed, NotFound
 from app.schemas import AlertFilter, AlertView
 from app.services.alerts import AlertService
 
+from .alert_filters import FilterBar
 from .alert_row import AlertRow
 from .preferences import Preferences
 from .session import StaffSession
-from .theme import PRIORITY_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -30,43 +29,7 @@ log = logging.getLogger(__name__)
 MAX_ROWS = 100
 # A resolved alert stays visible (greyed, "Resolved by ...") this long, so nobody wonders where it went.
 RESOLVED_LINGER = timedelta(seconds=60)
-StatusFilter = Literal['open', 'active', 'acknowledged']
-STATUS_OPTIONS: dict[str, str] = {'open': 'Active and acknowledged', 'active': 'Active only',
-                                  'acknowledged': 'Acknowledged only'}
-FILTERS_KEY = 'alert_filters'
 SortKey = tuple[int, float, int]
-
-
-@dataclass(frozen=True)
-class AlertFilters:
-    """What the user chose to see in the list: one ward or all, some priorities or all, which statuses."""
-
-    ward_id: int | None = None
-    priorities: tuple[Priority, ...] = ()
-    status: StatusFilter = 'open'
-
-    def admits(self, alert: AlertView) -> bool:
-        if self.ward_id is not None and alert.ward_id != self.ward_id:
-            return False
-        if self.priorities and alert.priority not in self.priorities:
-            return False
-        if alert.status is AlertStatus.RESOLVED or self.status == 'open':
-            return True  # a resolved row lingers wherever it was shown
-        return alert.status.value == self.status
-
-    def dump(self) -> dict[str, Any]:
-        return {'ward_id': self.ward_id, 'priorities': [p.value for p in self.priorities], 'status': self.status}
-
-    @classmethod
-    def load(cls, raw: object, ward_ids: set[int]) -> 'AlertFilters':
-        """Rebuild saved filters, dropping whatever no longer applies (a ward that is gone, an unknown value)."""
-        if not isinstance(raw, dict):
-            return cls()
-        ward_id = raw.get('ward_id')
-        priorities = tuple(Priority(p) for p in raw.get('priorities') or () if p in Priority.__members__.values())
-        status = raw.get('status')
-        return cls(ward_id=ward_id if ward_id in ward_ids else None, priorities=priorities,
-                   status=status if status in STATUS_OPTIONS else 'open')
 
 
 def sort_key(alert: AlertView) -> SortKey:
@@ -87,7 +50,6 @@ class AlertList:
         self._service = service
         self._session = session
         self._clock = clock
-        self._prefs = prefs
         self._on_patient_alerts = on_patient_alerts
         self._alerts: dict[int, AlertView] = {}
         self._order: list[SortKey] = []
@@ -98,8 +60,7 @@ class AlertList:
         self._loading = False
         self._buffer: list[AlertView] = []
         # Nurses see their wards' alerts only; everyone else may get any ward's (by priority or escalation).
-        wards = {w.id: w.name for w in (session.visible_wards if session.user.role is Role.NURSE else session.wards)}
-        self._filters = AlertFilters.load(prefs.get(FILTERS_KEY), set(wards))
+        wards = session.visible_wards if session.user.role is Role.NURSE else session.wards
 
         with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Alerts"'):
             with ui.row().classes('w-full items-center gap-2'):
@@ -108,18 +69,7 @@ class AlertList:
                 ui.space()
                 ui.button('Raise alert', icon='campaign', on_click=on_raise) \
                     .props('unelevated no-caps color=negative').classes('vigil-touch').mark('raise-alert')
-            with ui.row().classes('w-full gap-2 items-center'):
-                self._ward = ui.select({0: 'All wards', **wards}, value=self._filters.ward_id or 0, label='Ward',
-                                       on_change=self._filters_changed) \
-                    .props('outlined dense options-dense').classes('min-w-[150px] grow').mark('filter-ward')
-                self._priority = ui.select(
-                    {p.value: PRIORITY_LABELS[p] for p in Priority}, multiple=True, label='Priority',
-                    value=[p.value for p in self._filters.priorities], on_change=self._filters_changed) \
-                    .props('outlined dense options-dense use-chips clearable') \
-                    .classes('min-w-[150px] grow').mark('filter-priority')
-                self._status = ui.select(STATUS_OPTIONS, value=self._filters.status, label='Status',
-                                         on_change=self._filters_changed) \
-                    .props('outlined dense options-dense').classes('min-w-[150px] grow').mark('filter-status')
+            self._filter_bar = FilterBar(prefs, wards, on_change=lambda: self._rebuild(set()))
             self._empty = ui.label().classes('text-grey-7 q-pa-md text-center w-full').mark('alerts-empty')
             self._list = ui.element('div').classes('vigil-alerts w-full').props('role=list').mark('alert-rows')
         self._paint_summary()
@@ -208,7 +158,7 @@ class AlertList:
         if old is not None:
             del self._order[bisect.bisect_left(self._order, old)]
         alert = self._alerts.get(alert_id)
-        if alert is not None and self._filters.admits(alert):
+        if alert is not None and self._filter_bar.filters.admits(alert):
             key = self._keys[alert_id] = sort_key(alert)
             bisect.insort(self._order, key)
         self._sync_rows(alert_id)
@@ -216,7 +166,7 @@ class AlertList:
 
     def _rebuild(self, changed: set[int]) -> None:
         """Recompute the whole order (after a reload or a filter change) and patch the rows to match."""
-        self._order = sorted(sort_key(a) for a in self._alerts.values() if self._filters.admits(a))
+        self._order = sorted(sort_key(a) for a in self._alerts.values() if self._filter_bar.filters.admits(a))
         self._keys = {-key[2]: key for key in self._order}
         self._sync_rows(changed)
         self._paint_summary()
@@ -259,15 +209,6 @@ class AlertList:
         if self._empty.text != empty:
             self._empty.set_text(empty)
         self._empty.set_visibility(bool(empty))
-
-    # --- filters ------------------------------------------------------------------------------------------------
-
-    def _filters_changed(self) -> None:
-        priorities = tuple(Priority(p) for p in self._priority.value or ())
-        self._filters = AlertFilters(ward_id=self._ward.value or None, priorities=priorities,
-                                     status=self._status.value or 'open')
-        self._prefs.set(FILTERS_KEY, self._filters.dump())
-        self._rebuild(set())
 
     # --- optimistic actions ---------------------------------------------------------------------------------------
 

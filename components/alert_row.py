@@ -64,9 +64,11 @@ class AlertRow:
             self._body = ui.html('', sanitize=False).classes('vigil-alert-body').mark(f'alert-{alert_id}')
             # NOTE: sanitize=False is safe here: alert_html escapes every value that comes from outside.
             self._acknowledge = ui.button('Acknowledge', on_click=lambda: act(alert_id, AlertStatus.ACKNOWLEDGED)) \
-                .props('unelevated no-caps color=primary').classes('vigil-touch').mark(f'acknowledge-{alert_id}')
+                .props('unelevated no-caps color=primary').classes('vigil-touch vigil-alert-acknowledge') \
+                .mark(f'acknowledge-{alert_id}')
             self._resolve = ui.button('Resolve', on_click=lambda: act(alert_id, AlertStatus.RESOLVED)) \
-                .props('outline no-caps color=positive').classes('vigil-touch').mark(f'resolve-{alert_id}')
+                .props('outline no-caps color=positive').classes('vigil-touch vigil-alert-resolve') \
+                .mark(f'resolve-{alert_id}')
 
     def show(self, alert: AlertView, now: datetime, pending: AlertStatus | None, error: str | None) -> None:
         """Make the row say what `alert` (with a pending action, or an error) says."""

@@ -32,14 +32,15 @@ body { background: #0b0f14; }
   color: #e8edf2; font-family: system-ui, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
   padding: 1.2vh 1.4vw; gap: 1vh; overflow: hidden; }
 .vigil-kiosk-top { display: flex; align-items: center; gap: 2vw; height: 9vh; flex: none; }
-.vigil-kiosk-name { font-size: 4.2vh; font-weight: 800; line-height: 1.1; white-space: nowrap; overflow: hidden;
-  text-overflow: ellipsis; min-width: 0; }
-.vigil-kiosk-counts { display: flex; gap: 1vw; flex-wrap: nowrap; }
-.vigil-kiosk-count { font-size: 2.8vh; font-weight: 800; padding: .4vh 1vw; border-radius: 1vh; white-space: nowrap;
+.vigil-kiosk-name { font-size: 3.8vh; flex: 1 1 auto; font-weight: 800; line-height: 1.1; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; min-width: 0; }
+.vigil-kiosk-counts { display: flex; gap: .8vw; flex-wrap: nowrap; flex: none; }
+.vigil-kiosk-count { font-size: 2.6vh; font-weight: 800; padding: .4vh 1vw; border-radius: 1vh; white-space: nowrap;
   background: #1c2430; color: #8b98a8; }
-.vigil-kiosk-clock { font-size: 6.4vh; font-weight: 800; font-variant-numeric: tabular-nums;
+.vigil-kiosk-clock { font-size: 6vh; font-weight: 800; font-variant-numeric: tabular-nums;
   line-height: 1; white-space: nowrap; }
 .vigil-kiosk-date { font-size: 2.2vh; color: #8b98a8; text-align: right; }
+.vigil-kiosk-count:not(.vigil-kiosk-count-on) { display: none; }
 .vigil-kiosk-count-critical.vigil-kiosk-count-on { background: #d32f2f; color: #fff; }
 .vigil-kiosk-count-high.vigil-kiosk-count-on { background: #ef6c00; color: #fff; }
 .vigil-kiosk-count-medium.vigil-kiosk-count-on { background: #fbc02d; color: #111; }
@@ -98,7 +99,8 @@ body { background: #0b0f14; }
 _SCRIPT = '''
 <script>
 (() => {
-  const time = new Intl.DateTimeFormat([], {hour: '2-digit', minute: '2-digit'});
+  // 24-hour time, as clinical records use it, whatever the display's locale would pick.
+  const time = new Intl.DateTimeFormat([], {hour: '2-digit', minute: '2-digit', hourCycle: 'h23'});
   const day = new Intl.DateTimeFormat([], {weekday: 'long', day: 'numeric', month: 'long'});
   function tick() {
     const now = new Date();

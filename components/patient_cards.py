@@ -37,7 +37,7 @@ def vital_cells(patient: PatientView) -> list[tuple[str, str, int | None, bool]]
         return (label, text(vital.value), scores.get(kind), False) if vital else (label, 'missing', None, True)
 
     oxygen = latest.get(VitalKind.ON_OXYGEN)
-    spo2_label = 'SpO₂ % · O₂' if oxygen and oxygen.value >= 1 else 'SpO₂ %'
+    spo2_label = 'SpO₂ +O₂' if oxygen and oxygen.value >= 1 else 'SpO₂ %'
     diastolic = latest.get(VitalKind.DIASTOLIC_BP)
     return [
         cell('HR /min', VitalKind.HEART_RATE, _number),
@@ -102,8 +102,8 @@ class PatientCard:
         if html != self._html:
             self._html = html
             self._body.set_content(html)
-        classes = 'vigil-card' + (' vigil-card-alerting' if self.alerts and
-                                  self.alerts[0].priority is Priority.CRITICAL else '')
+        top = self.alerts[0].priority if self.alerts else None
+        classes = 'vigil-card' + (f' vigil-card-{top.value}' if top in (Priority.CRITICAL, Priority.HIGH) else '')
         if classes != self._classes:
             self._classes = classes
             self.element.classes(replace=classes)

@@ -35,9 +35,11 @@ _CSS = '''
 .vigil-chip-high { background: var(--vigil-high); color: #fff; }
 .vigil-chip-medium { background: var(--vigil-medium); color: #212121; }
 .vigil-chip-low { background: var(--vigil-low); color: #00292e; }
-.vigil-flash { animation: vigil-flash .5s steps(2, start) infinite; }
-@keyframes vigil-flash { to { background: #fff; color: var(--vigil-critical);
-  box-shadow: inset 0 0 0 2px var(--vigil-critical); } }
+/* 2 Hz, within IEC 60601-1-8's 1.4-2.8 Hz for high-priority alarms; two hard states, never a blend. */
+.vigil-flash { animation: vigil-flash .5s step-end infinite; }
+@keyframes vigil-flash {
+  0% { background: var(--vigil-critical); color: #fff; box-shadow: none; }
+  50% { background: #fff; color: var(--vigil-critical); box-shadow: inset 0 0 0 2px var(--vigil-critical); } }
 @media (prefers-reduced-motion: reduce) { .vigil-flash { animation: none; } }
 
 .vigil-alerts { display: flex; flex-direction: column; gap: 8px; }
@@ -51,6 +53,7 @@ _CSS = '''
 .vigil-alert-low { border-left-color: var(--vigil-low); }
 .vigil-alert-resolved { opacity: .55; }
 .vigil-alert-body { grid-column: 1 / -1; min-width: 0; }
+.vigil-alert-acknowledge { grid-column: 2; } .vigil-alert-resolve { grid-column: 3; }
 .vigil-alert-head { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 8px; }
 .vigil-alert-who { font-weight: 600; overflow-wrap: anywhere; }
 .vigil-alert-who a { color: inherit; }
@@ -61,12 +64,17 @@ _CSS = '''
 .vigil-status-acknowledged { color: #1565c0; font-weight: 700; }
 .vigil-status-resolved { color: #2e7d32; font-weight: 700; }
 .vigil-age { color: #616161; font-size: .85rem; margin-left: auto; }
-@media (max-width: 599px) { .vigil-alert { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); } }
+@media (max-width: 599px) { .vigil-alert { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); }
+  .vigil-alert-acknowledge { grid-column: 1; } .vigil-alert-resolve { grid-column: 2; } }
+/* Side by side with the patients, the list scrolls on its own so that it never pushes the rest off screen. */
+@media (min-width: 1024px) { .vigil-alerts { max-height: calc(100vh - 290px); overflow-y: auto;
+  padding-right: 4px; } }
 
 .vigil-cards { display: grid; gap: 10px; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); }
 .vigil-card { position: relative; border: 1px solid #e0e0e0; border-radius: 10px; background: #fff; padding: 10px;
   min-width: 0; }
-.vigil-card-alerting { border: 2px solid var(--vigil-critical); }
+.vigil-card-critical { border: 2px solid var(--vigil-critical); }
+.vigil-card-high { border: 2px solid var(--vigil-high); }
 .vigil-card-head { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; padding-right: 4px; }
 .vigil-card-bed { font-weight: 700; color: #0b5cad; }
 .vigil-card-name { font-weight: 600; color: inherit; overflow-wrap: anywhere; }
@@ -83,7 +91,7 @@ _CSS = '''
 .vigil-risk-medium { background: #ffb74d; } .vigil-risk-high { background: #e53935; color: #fff; }
 .vigil-risk-unknown { background: #eeeeee; color: #616161; }
 .vigil-card-foot { font-size: .8rem; color: #616161; min-height: 44px; display: flex; align-items: center;
-  padding-right: 48px; }
+  gap: .3em; padding-right: 48px; }
 .vigil-card-raise { position: absolute; right: 4px; bottom: 4px; }
 
 .vigil-metrics { display: grid; gap: 8px; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); }

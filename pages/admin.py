@@ -45,7 +45,8 @@ def users_html(users: list[UserView], wards: tuple[WardView, ...], now: datetime
     names = {w.id: w.name for w in wards}
     rows = []
     for user in users:
-        assigned = ', '.join(names.get(w, '?') for w in user.ward_ids) or 'all wards'
+        sees_all = user.role in (Role.PHYSICIAN, Role.ADMIN)
+        assigned = ', '.join(names.get(w, '?') for w in user.ward_ids) or ('all wards' if sees_all else 'none')
         if not user.active:
             state = '<span class="vigil-admin-off">disabled</span>'
         elif user.locked_until is not None and user.locked_until > now:

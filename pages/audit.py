@@ -36,7 +36,7 @@ _STYLE = '''
 .vigil-audit { width: 100%; border-collapse: collapse; font-size: .9rem; }
 .vigil-audit th { text-align: left; font-weight: 600; color: #546e7a; padding: 6px 8px;
   border-bottom: 2px solid #e0e0e0; white-space: nowrap; position: sticky; top: 0; background: #fff; }
-.vigil-audit td { padding: 6px 8px; border-bottom: 1px solid #eeeeee; vertical-align: top; overflow-wrap: anywhere; }
+.vigil-audit td { padding: 6px 8px; border-bottom: 1px solid #eeeeee; vertical-align: top; overflow-wrap: break-word; }
 .vigil-audit td.vigil-audit-when { white-space: nowrap; }
 .vigil-audit-event { font-weight: 600; white-space: nowrap; }
 .vigil-audit-sub { display: block; font-size: .8rem; color: #757575; }
@@ -115,12 +115,13 @@ class AuditTrail:
                     self._text.on('keydown.enter', self._first_page)
                     self._types = ui.select({t.value: EVENT_LABELS[t] for t in AlertEventType}, multiple=True,
                                             label='Event', on_change=self._first_page) \
-                        .props('outlined use-chips clearable options-dense').classes('min-w-[12rem]') \
+                        .props('outlined use-chips clearable options-dense').classes('grow min-w-[12rem]') \
                         .mark('audit-types')
-                    self._since = ui.input('From').props('outlined type=date stack-label clearable') \
-                        .classes('min-w-[10rem]').mark('audit-from')
-                    self._until = ui.input('To').props('outlined type=date stack-label clearable') \
-                        .classes('min-w-[10rem]').mark('audit-to')
+                    with ui.row().classes('gap-2 no-wrap grow'):
+                        self._since = ui.input('From').props('outlined type=date stack-label clearable') \
+                            .classes('grow min-w-[8.5rem]').mark('audit-from')
+                        self._until = ui.input('To').props('outlined type=date stack-label clearable') \
+                            .classes('grow min-w-[8.5rem]').mark('audit-to')
                 with ui.row().classes('w-full gap-2 items-center'):
                     ui.button('Search', icon='search', on_click=self._first_page) \
                         .props('unelevated no-caps').classes('vigil-touch').mark('audit-search')
@@ -136,11 +137,12 @@ class AuditTrail:
                         .props('flat dense no-caps color=primary').classes('vigil-touch').mark('audit-fresh')
                     self._fresh.set_visibility(False)
                     ui.space()
-                    self._newer = ui.button('Newer', icon='chevron_left', on_click=lambda: self._go(-1)) \
-                        .props('flat no-caps').classes('vigil-touch').mark('audit-newer')
-                    self._position = ui.label().mark('audit-position')
-                    self._older = ui.button('Older', on_click=lambda: self._go(1)) \
-                        .props('flat no-caps icon-right=chevron_right').classes('vigil-touch').mark('audit-older')
+                    with ui.row().classes('items-center gap-1 no-wrap'):
+                        self._newer = ui.button('Newer', icon='chevron_left', on_click=lambda: self._go(-1)) \
+                            .props('flat no-caps').classes('vigil-touch').mark('audit-newer')
+                        self._position = ui.label().classes('whitespace-nowrap').mark('audit-position')
+                        self._older = ui.button('Older', on_click=lambda: self._go(1)) \
+                            .props('flat no-caps icon-right=chevron_right').classes('vigil-touch').mark('audit-older')
                 # NOTE: sanitize=False is safe: row_html escapes every value that comes from outside.
                 self._table = ui.html('', sanitize=False).classes('w-full overflow-x-auto').mark('audit-table')
 

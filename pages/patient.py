@@ -29,12 +29,13 @@ WINDOWS = {1: '1 h', 6: '6 h', 24: '24 h'}
 _STYLE = '''
 <style>
 .vigil-patient { display: grid; gap: 16px; width: 100%; align-items: start;
-  grid-template-columns: minmax(0, 8fr) minmax(0, 5fr);
-  grid-template-areas: "head head" "chart now" "chart history"; }
+  grid-template-columns: minmax(0, 8fr) minmax(0, 5fr); grid-template-areas: "head head" "chart side"; }
 .vigil-patient-head { grid-area: head; } .vigil-patient-chart { grid-area: chart; }
-.vigil-patient-now { grid-area: now; } .vigil-patient-history { grid-area: history; }
-@media (max-width: 1023px) { .vigil-patient { grid-template-columns: minmax(0, 1fr);
-  grid-template-areas: "head" "now" "chart" "history"; } }
+.vigil-patient-side { grid-area: side; display: flex; flex-direction: column; gap: 16px; min-width: 0; }
+/* Narrow screens: one column, current values first, then the trends, then the history. */
+@media (max-width: 1023px) { .vigil-patient { display: flex; flex-direction: column; }
+  .vigil-patient > * { width: 100%; } .vigil-patient-side { display: contents; }
+  .vigil-patient-now { order: 1; } .vigil-patient-chart { order: 2; } .vigil-patient-history { order: 3; } }
 .vigil-patient-name { font-size: 1.6rem; font-weight: 700; line-height: 1.2; overflow-wrap: anywhere; }
 .vigil-patient-meta { color: #546e7a; }
 .vigil-now .vigil-vitals { grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 8px; }
@@ -129,11 +130,6 @@ class PatientPage:
                         .classes('vigil-patient-meta')
                 ui.button('Raise alert', icon='campaign', on_click=lambda: raise_dialog.open(self.patient)) \
                     .props('unelevated no-caps color=negative').classes('vigil-touch').mark('raise-alert')
-            with ui.element('section').classes('vigil-patient-now vigil-panel vigil-now') \
-                    .props('aria-label="Current values"'):
-                ui.label('Now').classes('vigil-panel-title')
-                # NOTE: sanitize=False is safe: now_html escapes every value that comes from outside.
-                self._now = ui.html('', sanitize=False).mark('current-values')
             with ui.element('section').classes('vigil-patient-chart vigil-panel').props('aria-label="Trends"'):
                 with ui.row().classes('w-full items-center gap-2'):
                     ui.label('Trends').classes('vigil-panel-title')
@@ -143,10 +139,16 @@ class PatientPage:
                     ui.toggle(WINDOWS, value=self._hours, on_change=lambda e: self._set_window(e.value)) \
                         .props('no-caps unelevated toggle-color=primary').classes('vigil-touch').mark('trend-window')
                 self._chart = VitalsChart(vigil.clock)
-            with ui.element('section').classes('vigil-patient-history vigil-panel') \
-                    .props('aria-label="Alert history"'):
-                ui.label('Alert history').classes('vigil-panel-title')
-                self._history = AlertHistoryList()
+            with ui.element('div').classes('vigil-patient-side'):
+                with ui.element('section').classes('vigil-patient-now vigil-panel vigil-now') \
+                        .props('aria-label="Current values"'):
+                    ui.label('Now').classes('vigil-panel-title')
+                    # NOTE: sanitize=False is safe: now_html escapes every value that comes from outside.
+                    self._now = ui.html('', sanitize=False).mark('current-values')
+                with ui.element('section').classes('vigil-patient-history vigil-panel') \
+                        .props('aria-label="Alert history"'):
+                    ui.label('Alert history').classes('vigil-panel-title')
+                    self._history = AlertHistoryList()
         self._show_now()
 
     async def start(self) -> None:

@@ -464,7 +464,13 @@ async def test_the_demo_simulator_streams_every_demo_hospital_through_fresh_devi
         try:
             while len({r['patient_mrn'] for body in network.answered for r in body}) < 29:
                 network.posted.clear()
-                await asyncio.wait_for(network.posted.wait(), timeout=30)
+                try:
+                    await asyncio.wait_for(network.posted.wait(), timeout=10)
+                except TimeoutError:
+                    for t in asyncio.all_tasks():
+                        t.print_stack(limit=8)
+                    print('answered', [len(b) for b in network.answered], 'posts', network.posts)
+                    raise
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

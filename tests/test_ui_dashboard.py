@@ -22,6 +22,7 @@ from app.schemas import Actor, AlertView, NewAlert, PatientView, VitalReadingIn
 from components.alert_row import alert_html
 from components.live import LiveHub
 from components.metrics_overview import MetricsFeed
+from components.theme import DASH
 
 # NOTE: every sign-in spends ~0.2 s on argon2 in a thread; should_see polls every 0.1 s, so give it time.
 SIGN_IN_RETRIES = 50
@@ -29,6 +30,7 @@ SIGN_IN_RETRIES = 50
 COALESCED_RETRIES = 30
 # Metrics are recomputed at once after a quiet spell, then at most every few seconds.
 METRICS_RETRIES = 60
+DEMO_PASSWORD = 'demo'
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +50,7 @@ def running() -> tuple[Vigil, LiveHub, MetricsFeed]:
     return state.vigil, state.hub, state.metrics_feed
 
 
-async def sign_in(user: User, username: str, password: str = 'demo') -> None:
+async def sign_in(user: User, username: str, password: str = DEMO_PASSWORD) -> None:
     """Sign in through the login page and wait for the dashboard."""
     await user.open('/login')
     user.find(kind=ui.input, content='Username').type(username)
@@ -129,6 +131,23 @@ async def test_an_alert_raised_elsewhere_appears_at_once_with_everything_a_nurse
     await user.should_see(kind=ui.notification, content='Critical · AMU-03 Priya Raman · Code Blue')
     await user.should_see('1 open')
     assert '1 open alert' in html_of(user, f'patient-{alert.patient_id}')
+
+
+async def test_a_new_alert_costs_each_page_one_small_row_and_one_toast(user: User) -> None:
+    await sign_in(user, 'nurse')
+    client = user.client
+    assert client is not None
+    before = set(client.elements)
+
+    alert = await raise_for('AMU-02', 'Pain 7/10', Priority.MEDIUM)
+
+    await user.should_see(marker=f'alert-{alert.id}')
+    added = [client.elements[i] for i in set(client.elements) - before]
+    assert len(added) == 5, added  # the row, its HTML block, two buttons; the toast
+    await raise_for('CAR-02', 'Not on the nurse\'s ward', Priority.CRITICAL)
+    await raise_for('AMU-02', 'Another one', Priority.LOW)
+    await user.should_see(content='Another one')
+    assert len(set(client.elements) - before) == 10  # an alert outside the scope costs nothing
 
 
 async def test_rows_are_most_urgent_then_newest_first(user: User) -> None:
@@ -432,7 +451,7 @@ async def test_metrics_follow_the_alerts_of_the_users_scope(user: User) -> None:
     vigil, _, _ = running()
     await vigil.alerts.acknowledge(await clerk(), critical.id)
     await user.should_see(marker='metric-critical', content='value">0<', retries=METRICS_RETRIES)
-    await user.should_not_see(marker='metric-ack', content='value">–<')
+    await user.should_not_see(marker='metric-ack', content=f'value">{DASH}<')
 
 
 async def test_presence_lists_the_hospitals_staff_online_live(user: User, create_user: type[User]) -> None:
@@ -485,7 +504,7 @@ async def test_the_alarm_sound_is_off_by_default_and_the_choice_is_remembered(us
 
 async def test_a_resync_reloads_what_the_page_missed_from_the_database(user: User) -> None:
     await sign_in(user, 'nurse')
-    vigil, hub, _ = running()
+    _, hub, _ = running()
     hub.stop()  # events are lost from here on
     missed = await raise_for('AMU-06', 'Missed while deaf', Priority.HIGH)
     await user.should_not_see(marker=f'alert-{missed.id}')

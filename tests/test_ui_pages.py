@@ -172,7 +172,7 @@ async def test_the_display_follows_new_alerts_acknowledgements_and_resolutions(u
 
 async def test_the_display_reloads_the_database_state_when_it_reconnects(user: User) -> None:
     await user.open('/login')
-    vigil, hub = running()
+    _, hub = running()
     await open_display(user, await kiosk_token())
     await user.should_see('No open alerts')
     # An alert whose event this page never got (as after a network blip): the resync reloads from the database.
@@ -385,7 +385,6 @@ async def test_a_reversed_date_range_gets_a_clear_message(user: User) -> None:
 
 async def test_the_csv_export_holds_the_filtered_trail_with_formulas_defused(user: User) -> None:
     await user.open('/login')
-    vigil, _ = running()
     await raise_for('Marcus Okafor', '=HYPERLINK("http://evil.example","help")', by='nurse')
     await raise_for('Marcus Okafor', 'Patient fall, "unwitnessed"', by='nurse')
     await raise_for('Priya Raman', 'Suspected sepsis', by='charge')
@@ -417,7 +416,6 @@ async def heart_rate_limit() -> tuple[float | None, float | None, int, bool]:
 async def test_the_admin_page_lists_staff_tokens_and_rules(user: User) -> None:
     await user.open('/login')
     created = await kiosk_token(TokenKind.DEVICE, name='AMU monitor gateway')
-    vigil, _ = running()
 
     await sign_in(user, 'admin', '/admin')
 

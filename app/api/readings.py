@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from app.domain import VitalKind
@@ -44,6 +44,9 @@ class ReadingIn(BaseModel):
         '(or "[degF]", converted to Cel and stored rounded to 0.01), consciousness "{ACVPU}" and on_oxygen '
         '"{bool}" (both may be left out).'))
     measured_at: AwareDatetime = Field(description='When it was measured, with a timezone (ISO 8601).')
+
+
+_BATCH: TypeAdapter[list[ReadingIn]] = TypeAdapter(list[ReadingIn])
 
 
 class ReadingProblem(BaseModel):
@@ -145,6 +148,11 @@ def parse_batch(body: bytes, now: datetime) -> list[VitalReadingIn]:
         message = ''
     if message:
         raise ReadingsRejected([_problem(None, None, None, message)])
+    try:
+        # The common case in one pass through pydantic's core (several times faster than item by item).
+        return [to_domain(reading, now) for reading in _BATCH.validate_python(items)]
+    except ValueError:
+        pass  # find and name every bad reading, one by one
     readings: list[VitalReadingIn] = []
     problems: list[ReadingProblem] = []
     for index, item in enumerate(items):

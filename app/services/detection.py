@@ -1,8 +1,9 @@
 """Detection on ingest: NEWS2 triggers and critical limits, with persistence delay, latching and snooze.
 
 Runs inside the transaction that stores the readings, so an accepted reading and the alert it causes commit
-together. Per batch it costs one query for the trigger states of the batch's patients, one executemany per kind
-of state change, and (only when an alert must change) one query for the alerts and one for the snoozes concerned.
+together. Per batch it adds no query of its own in the quiet case (load_context fetches the trigger states with the
+latest vitals), at most two executemany statements for changed states, and, only when an alert must change, one
+query for the alerts and one for the snoozes concerned; per-hospital rules come from RulesService's memory.
 
 Semantics, per patient and trigger (a NEWS2 response level, or one side of a critical limit):
 - Readings are taken in measured order; a reading older than the stored latest of its kind is kept in the history
