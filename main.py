@@ -57,6 +57,7 @@ def serve(settings: Settings) -> None:
     import pages
     from app.api.health import health_router
     from app.api.routers import api_routers
+    from app.services.escalation import Watchdog
     from components.live import LiveHub
     from pages.frame import AuthMiddleware
 
@@ -88,6 +89,10 @@ def serve(settings: Settings) -> None:
     pages.register(vigil, hub)
     nicegui_app.on_startup(hub.start)
     nicegui_app.on_shutdown(hub.stop)
+    # Escalation and device-silence checks; each step is claimed in the database, so several processes may run it.
+    watchdog = Watchdog(vigil.db, vigil.clock, vigil.alerts, vigil.rules, interval_seconds=settings.watchdog_seconds)
+    nicegui_app.on_startup(watchdog.start)
+    nicegui_app.on_shutdown(watchdog.stop)
     nicegui_app.on_shutdown(vigil.close)
     if settings.demo:
         nicegui_app.on_startup(lambda: print(

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     demo: bool = Field(default=False, description='Seed the demo hospitals and accounts at start-up.')
     demo_password: SecretStr = Field(default=SecretStr('demo'), description='Password of the demo accounts.')
     demo_simulator: bool = Field(default=True, description='With the demo: stream simulated vital signs.')
+    watchdog_seconds: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=5, description='How often to check for due escalations and silent devices.')
     https_only: bool = Field(default=False, description='Send the session cookie over HTTPS only (behind TLS).')
     session_hours: Annotated[float, Field(gt=0, le=24 * 7)] = Field(
         default=12, description='A sign-in lasts this long (a shift plus handover), then the user signs in again.')

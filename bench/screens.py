@@ -1,14 +1,17 @@
 """Screenshots of every page of the demo, as a browser shows them, for a person to look at.
 
-    python -m bench.screens [--out DIR] [--simulator]
+    python -m bench.screens [--out DIR] [--simulate SECONDS]
 
-Starts the demo server in a temporary folder (quiet patients, or the vital-signs simulator with --simulator),
-raises a few alerts through the HTTP API so the pages are not empty, signs in with Debian's Chromium and writes
+Starts the demo server in a temporary folder with quiet patients, raises a few alerts through the HTTP API so the
+pages are not empty, optionally streams simulated vital signs for a while first (`python main.py simulate`, through
+the HTTP API as a monitor gateway would), so cards and charts show believable data, signs in with Debian's Chromium
+and writes
 PNGs of the login page, the dashboard on a 1080p screen, a 10-inch tablet and a phone, a patient page, the audit
 trail, the admin page and the kiosk wall display. Nothing is asserted: the point is to look at them.
 """
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +50,22 @@ def raise_demo_alerts(server: VigilServer) -> list[dict[str, Any]]:
         except RuntimeError as error:
             print(f'warning: alert not raised: {error}', file=sys.stderr)
     return raised
+
+
+def simulate(server: VigilServer, seconds: float) -> None:
+    """Stream simulated vital signs into the server for this long, through its HTTP API (the simulate verb)."""
+    token = server.create_token('device', 'Screenshot monitor gateway')
+    # NOTE: the token goes in the environment variable the simulate verb reads, never on a command line.
+    env = {**server.env, 'VIGIL_SIMULATOR_TOKEN': token}
+    print(f'streaming simulated vital signs for {seconds:g} s ...')
+    result = subprocess.run([sys.executable, 'main.py', 'simulate', '--url', server.url, '--duration', str(seconds)],  # noqa: S603
+                            cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                            timeout=seconds + 120, check=False)
+    if result.returncode != 0:
+        print(f'warning: the simulator stopped with code {result.returncode}: {result.stderr.strip()[-500:]}',
+              file=sys.stderr)
+    else:
+        print(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else 'simulator done')
 
 
 def settle(page: Page) -> None:
@@ -99,16 +118,19 @@ def take(browser: Browser, server: VigilServer, out: Path, alerts: list[dict[str
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog='python -m bench.screens', description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', type=Path, default=DEFAULT_OUT, help=f'output folder (default: {DEFAULT_OUT})')
-    parser.add_argument('--simulator', action='store_true',
-                        help='run the demo with its vital-signs simulator, so cards and charts show live data')
+    parser.add_argument('--simulate', type=float, default=0.0, metavar='SECONDS',
+                        help='first stream simulated vital signs for this long, so cards and charts show data '
+                        '(default: 0, quiet patients)')
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='vigil-screens-') as folder:
-        server = VigilServer(Path(folder), simulator=args.simulator)
+        server = VigilServer(Path(folder))
         server.start()
         try:
             alerts = raise_demo_alerts(server)
+            if args.simulate > 0:
+                simulate(server, args.simulate)
             kiosk_token = server.create_token('kiosk', 'Screenshot wall display')
             with sync_playwright() as playwright:
                 browser = launch_chromium(playwright)

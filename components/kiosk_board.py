@@ -61,6 +61,7 @@ body { background: #0b0f14; }
   align-items: flex-end; gap: .4vh; font-size: 2.6vh; white-space: nowrap; }
 .vigil-kiosk-age { font-size: 3.2vh; font-weight: 800; font-variant-numeric: tabular-nums; }
 .vigil-kiosk-state-active { color: #ff8a80; font-weight: 800; }
+.vigil-kiosk-critical.vigil-kiosk-active .vigil-kiosk-state-active { color: #fff; }
 .vigil-kiosk-state-acknowledged { color: #90caf9; font-weight: 700; }
 .vigil-kiosk-escalated { color: #ffcc80; font-weight: 700; }
 .vigil-kiosk-critical .vigil-kiosk-prio { background: #d32f2f; color: #fff; }

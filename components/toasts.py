@@ -55,6 +55,8 @@ _SOUND_SCRIPT = '''
 })();
 </script>
 '''
+# NOTE: Quasar draws a toast's Close/Dismiss button 36 px tall; touch targets must be at least 44 px.
+_STYLE = '<style>.q-notification .q-btn { min-height: 44px; min-width: 44px; }</style>'
 
 
 def toast_text(event: AlertEventBase) -> str:
@@ -74,6 +76,7 @@ class AlertToasts:
         self.sound = bool(prefs.get(SOUND_KEY, False))
         self._shown: deque[ui.notification] = deque()
         ui.add_body_html(_SOUND_SCRIPT)
+        ui.add_head_html(_STYLE)
 
     def set_sound(self, on: bool) -> None:
         """Switch the alarm sound on or off for this user (and play it once, so they know what it sounds like)."""

@@ -248,7 +248,8 @@ class Detector:
             return f'Critical value: {describe(kind, value)}, not alert'
         edge = limit.low if direction == 'low' else limit.high
         side = 'at or below' if direction == 'low' else 'at or above'
-        return f'Critical value: {describe(kind, value)}, {side} the limit of {edge:g} {unit}'
+        shown = f'{edge:.1f}' if kind is VitalKind.TEMPERATURE else f'{edge:g}'
+        return f'Critical value: {describe(kind, value)}, {side} the limit of {shown} {unit}'
 
     def _observe_score(self, patient: Patient, kind: VitalKind, points: int, at: datetime) -> bool:
         """Track how long a delayed parameter has scored each level; tell whether its counted points changed."""
