@@ -56,6 +56,7 @@ class Run:
     cpu_alert_share: float = 0.0
     cpu_ms_per_alert_session: float = 0.0
     client_cpu_share: float = 0.0
+    load_average: float = 0.0
 
 
 class Stamps:
@@ -200,6 +201,7 @@ async def measure(sessions: int, args: argparse.Namespace, cores: tuple[int, int
                     run.cpu_alert_share = spent / elapsed
                     run.cpu_ms_per_alert_session = max(0.0, spent - idle_rate * elapsed) * 1000 / args.alerts / sessions
                     run.client_cpu_share = (client_cpu_seconds() - own) / elapsed
+                    run.load_average = os.getloadavg()[0]
                     run.dropped = sum(1 for t in tabs if not t.is_open)
                 finally:
                     await asyncio.gather(*(t.close() for t in tabs), return_exceptions=True)
@@ -229,13 +231,14 @@ def print_tables(runs: list[Run], args: argparse.Namespace, cores: tuple[int, in
               f'{f", {r.dropped} tabs dropped" if r.dropped else ""} | {ms(r.from_post_ms)} | {ms(r.from_201_ms)} '
               f'| {statistics.median(r.post_ms) if r.post_ms else math.nan:.1f} |')
     print('\n| sessions | server RSS idle MiB | RSS with N open MiB | KiB per session | server CPU, N open idle '
-          '| server CPU while alerting | server CPU ms per alert per session | load client CPU |')
-    print('|---|---|---|---|---|---|---|---|')
+          '| server CPU while alerting | server CPU ms per alert: per session / all sessions | load client CPU '
+          '| machine load average |')
+    print('|---|---|---|---|---|---|---|---|---|')
     for r in runs:
         per_session = (r.rss_open_kib - r.rss_idle_kib) / r.sessions
         print(f'| {r.sessions} | {r.rss_idle_kib / 1024:.0f} | {r.rss_open_kib / 1024:.0f} | {per_session:.0f} '
-              f'| {r.cpu_idle_share:.0%} | {r.cpu_alert_share:.0%} | {r.cpu_ms_per_alert_session:.2f} '
-              f'| {r.client_cpu_share:.0%} |')
+              f'| {r.cpu_idle_share:.0%} | {r.cpu_alert_share:.0%} | {r.cpu_ms_per_alert_session:.2f} / '
+              f'{r.cpu_ms_per_alert_session * r.sessions:.0f} | {r.client_cpu_share:.0%} | {r.load_average:.1f} |')
 
 
 async def main(args: argparse.Namespace, loop_name: str) -> None:

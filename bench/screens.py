@@ -3,11 +3,11 @@
     python -m bench.screens [--out DIR] [--simulate SECONDS]
 
 Starts the demo server in a temporary folder with quiet patients, raises a few alerts through the HTTP API so the
-pages are not empty, optionally streams simulated vital signs for a while first (`python main.py simulate`, through
-the HTTP API as a monitor gateway would), so cards and charts show believable data, signs in with Debian's Chromium
-and writes
-PNGs of the login page, the dashboard on a 1080p screen, a 10-inch tablet and a phone, a patient page, the audit
-trail, the admin page and the kiosk wall display. Nothing is asserted: the point is to look at them.
+pages are not empty (optionally streams simulated vital signs for a while first, with `python main.py simulate`
+through the HTTP API as a monitor gateway would, so cards and charts show believable data), signs in with Debian's
+Chromium and writes PNGs of the login page, the dashboard on a 1080p screen, a 10-inch tablet (also with the toast
+of a critical alert arriving while it is open) and a phone, a patient page, the audit trail, the admin page and
+the kiosk wall display. Nothing is asserted: the point is to look at them.
 """
 
 import argparse
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,30 +27,44 @@ DEFAULT_OUT = REPO / 'bench' / 'screens-out'
 DESKTOP = {'width': 1920, 'height': 1080}
 TABLET = {'width': 1280, 'height': 800}
 PHONE = {'width': 390, 'height': 844}
-# Patients of the demo's Vigil General Hospital (data/seed.py): AMU-01, AMU-03 and CAR-02.
+# Patients of the demo's Vigil General Hospital (data/seed.py): AMU-01, AMU-03 and CAR-02; and one ward alert.
 DEMO_ALERTS = [
     {'patient_mrn': 'G100101', 'priority': 'critical', 'message': 'Code Blue: unresponsive, no palpable pulse'},
     {'patient_mrn': 'G100103', 'priority': 'high', 'message': 'Patient fall beside the bed, head wound'},
     {'patient_mrn': 'G100202', 'priority': 'medium', 'message': 'Assistance needed: agitated, pulling at IV line'},
-    {'patient_mrn': None, 'priority': 'low', 'message': 'Infusion pump battery low in bay 2'},
+    {'ward': 'Acute Medical Unit', 'priority': 'low', 'message': 'Infusion pump battery low in bay 2'},
 ]
+# Raised while a dashboard is open, to show the toast it gets (RES-02).
+TOAST_ALERT = {'patient_mrn': 'G100302', 'priority': 'critical', 'message': 'Code Blue: respiratory arrest'}
 # Charts animate and fonts load after the page is live; a screenshot a moment later shows what a person sees.
 SETTLE_SECONDS = 1.5
 
 
-def raise_demo_alerts(server: VigilServer) -> list[dict[str, Any]]:
-    """Raise the demo alerts through the HTTP API, as an integration would; return what the API answered."""
-    token = server.create_token('integration', 'Screenshot script')
-    raised = []
+@dataclass
+class Demo:
+    """What the script set up on the server: an integration token, a kiosk token and the alerts it raised."""
+
+    integration_token: str
+    kiosk_token: str
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def raise_demo_alerts(server: VigilServer) -> Demo:
+    """Raise the demo alerts through the HTTP API as an integration would, and acknowledge the high one."""
+    demo = Demo(server.create_token('integration', 'Nurse call system'),
+                server.create_token('kiosk', 'AMU corridor display'))
     for alert in DEMO_ALERTS:
-        body = {k: v for k, v in alert.items() if v is not None}
-        if 'patient_mrn' not in body:
-            body['ward'] = 'Acute Medical Unit'
         try:
-            raised.append(server.post_alert(token, **body))
+            demo.alerts.append(server.post_alert(demo.integration_token, **alert))
         except RuntimeError as error:
             print(f'warning: alert not raised: {error}', file=sys.stderr)
-    return raised
+    high = next((a for a in demo.alerts if a.get('priority') == 'high'), None)
+    if high is not None:
+        with server.api(demo.integration_token) as client:
+            response = client.post(f'/api/v1/alerts/{high["id"]}/acknowledge', json={'acted_by': 'Jordan Ellis'})
+        if response.status_code != 200:
+            print(f'warning: not acknowledged: {response.status_code} {response.text[:300]}', file=sys.stderr)
+    return demo
 
 
 def simulate(server: VigilServer, seconds: float) -> None:
@@ -84,7 +99,7 @@ def shoot(page: Page, out: Path, name: str, *, full_page: bool = True) -> None:
     print(f'wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}')
 
 
-def take(browser: Browser, server: VigilServer, out: Path, alerts: list[dict[str, Any]], kiosk_token: str) -> None:
+def take(browser: Browser, server: VigilServer, out: Path, demo: Demo) -> None:
     """Write every screenshot."""
     login = browser.new_page(viewport=TABLET)
     login.goto(f'{server.url}/login')
@@ -93,14 +108,21 @@ def take(browser: Browser, server: VigilServer, out: Path, alerts: list[dict[str
 
     for name, viewport in (('dashboard-1920x1080', DESKTOP), ('dashboard-1280x800', TABLET),
                            ('dashboard-390x844', PHONE)):
-        context = browser.new_context(viewport=viewport, device_scale_factor=1)
+        context = browser.new_context(viewport=viewport)
         page = context.new_page()
         sign_in(page, server, 'admin')
         shoot(page, out, name, full_page=viewport is not PHONE)
         if viewport is PHONE:  # what a phone shows first, and the whole page scrolled through
             shoot(page, out, f'{name}-full')
+        if viewport is TABLET:  # a critical alert arrives while the dashboard is open: its toast
+            try:
+                server.post_alert(demo.integration_token, **TOAST_ALERT)
+                expect(page.locator('.q-notification').first).to_be_visible()
+                shoot(page, out, 'dashboard-toast-1280x800', full_page=False)
+            except RuntimeError as error:
+                print(f'warning: no toast: {error}', file=sys.stderr)
         if viewport is DESKTOP:
-            patient_id = next((a.get('patient_id') for a in alerts if a.get('patient_id')), 1)
+            patient_id = next((a['patient_id'] for a in demo.alerts if a.get('patient_id')), 1)
             page.goto(f'{server.url}/patients/{patient_id}')
             shoot(page, out, 'patient-1920x1080')
             page.goto(f'{server.url}/audit')
@@ -110,7 +132,8 @@ def take(browser: Browser, server: VigilServer, out: Path, alerts: list[dict[str
         context.close()
 
     kiosk = browser.new_page(viewport=DESKTOP)
-    kiosk.goto(f'{server.url}/kiosk?token={kiosk_token}')
+    kiosk.goto(f'{server.url}/kiosk?token={demo.kiosk_token}')
+    expect(kiosk.frame_locator('#display').locator('.vigil-conn-live')).to_be_visible(timeout=15_000)
     shoot(kiosk, out, 'kiosk-1920x1080', full_page=False)
     kiosk.context.close()
 
@@ -128,14 +151,13 @@ def main(argv: list[str]) -> None:
         server = VigilServer(Path(folder))
         server.start()
         try:
-            alerts = raise_demo_alerts(server)
+            demo = raise_demo_alerts(server)
             if args.simulate > 0:
                 simulate(server, args.simulate)
-            kiosk_token = server.create_token('kiosk', 'Screenshot wall display')
             with sync_playwright() as playwright:
                 browser = launch_chromium(playwright)
                 try:
-                    take(browser, server, out, alerts, kiosk_token)
+                    take(browser, server, out, demo)
                 finally:
                     browser.close()
         except Exception:

@@ -39,8 +39,10 @@ _STYLE = '''
 .vigil-trail-head { font-weight: 600; color: #616161; border-top: 0; }
 .vigil-trail-row > span { overflow-wrap: anywhere; }
 .vigil-trail-row > span:nth-child(-n+3) { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.vigil-trail details > summary { cursor: pointer; color: #0b5cad; padding: 6px 0; min-height: 32px;
+.vigil-trail details > summary { cursor: pointer; color: #0b5cad; line-height: 44px; list-style: none;
   border-top: 1px solid #f0f0f0; }
+.vigil-trail details > summary::before { content: '▸ '; }
+.vigil-trail details[open] > summary::before { content: '▾ '; }
 @media (max-width: 599px) {
   .vigil-trail-head { display: none; }
   .vigil-trail-row { grid-template-columns: auto auto minmax(0, 1fr); }

@@ -1,7 +1,7 @@
 """The Alert List: open alerts of the user's scope, most urgent and newest first, acted on optimistically.
 
-Each row is four elements (the row, one HTML block, two buttons), patched in place: a new alert costs each open
-page one new row, an acknowledgement one changed HTML block. See components/alert_row.py for the row itself.
+Each row is one HTML element patched in place: a new alert costs each open page one new element, an acknowledgement
+one changed element. See components/alert_row.py for the row itself.
 """
 
 import bisect
@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from nicegui import ui
+from nicegui.events import GenericEventArguments
 
 from app.clock import Clock
 from app.domain import AlertStatus, Role
@@ -19,7 +20,7 @@ from app.schemas import AlertFilter, AlertView
 from app.services.alerts import AlertService
 
 from .alert_filters import FilterBar
-from .alert_row import AlertRow
+from .alert_row import ACTIONS, CLICK_JS, AlertRow
 from .preferences import Preferences
 from .session import StaffSession
 
@@ -71,7 +72,8 @@ class AlertList:
                     .props('unelevated no-caps color=negative').classes('vigil-touch').mark('raise-alert')
             self._filter_bar = FilterBar(prefs, wards, on_change=lambda: self._rebuild(set()))
             self._empty = ui.label().classes('text-grey-7 q-pa-md text-center w-full').mark('alerts-empty')
-            self._list = ui.element('div').classes('vigil-alerts w-full').props('role=list').mark('alert-rows')
+            self._list = ui.element('div').classes('vigil-alerts w-full').props('role=list').mark('alert-rows') \
+                .on('click', self._clicked, js_handler=CLICK_JS)
         self._paint_summary()
 
     # --- state in, from events and from the database ----------------------------------------------------------
@@ -183,7 +185,7 @@ class AlertList:
             row = self._rows.get(alert_id)
             if row is None:
                 with self._list:
-                    row = self._rows[alert_id] = AlertRow(alert_id, self._act)
+                    row = self._rows[alert_id] = AlertRow(alert_id)
                 changed.add(alert_id)
             if alert_id in changed:
                 row.show(self._alerts[alert_id], now, self._pending.get(alert_id), self._errors.get(alert_id))
@@ -211,6 +213,13 @@ class AlertList:
         self._empty.set_visibility(bool(empty))
 
     # --- optimistic actions ---------------------------------------------------------------------------------------
+
+    async def _clicked(self, event: GenericEventArguments) -> None:
+        """A row's button was pressed (the browser sends which one; anything else is ignored)."""
+        args = event.args if isinstance(event.args, dict) else {}
+        target, alert_id = ACTIONS.get(args.get('action')), args.get('alert')
+        if target is not None and isinstance(alert_id, int):
+            await self._act(alert_id, target)
 
     async def _act(self, alert_id: int, target: AlertStatus) -> None:
         """Show the outcome at once, ask the service, and roll back with the service's reason if it refuses."""

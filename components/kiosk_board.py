@@ -50,20 +50,21 @@ body { background: #0b0f14; }
 .vigil-kiosk-list { flex: 1; display: grid; grid-template-rows: repeat(8, minmax(0, 1fr)); gap: .8vh; min-height: 0; }
 .vigil-kiosk-row { display: grid; grid-template-columns: 15vw minmax(0, 1fr) auto; align-items: stretch;
   border-radius: 1vh; background: #161d27; overflow: hidden; min-height: 0; }
-.vigil-kiosk-prio { display: flex; align-items: center; justify-content: center; font-size: 3.4vh; font-weight: 900;
-  letter-spacing: .05em; text-transform: uppercase; }
+.vigil-kiosk-prio { display: flex; flex-direction: column; align-items: center; justify-content: center;
+  font-size: 3.4vh; font-weight: 900; letter-spacing: .05em; text-transform: uppercase; line-height: 1.1; }
+.vigil-kiosk-prio small { font-size: 2.1vh; font-weight: 800; letter-spacing: 0; text-transform: none; }
+.vigil-kiosk-row > * { min-height: 0; overflow: hidden; }
 .vigil-kiosk-main { padding: .6vh 1.4vw; min-width: 0; display: flex; flex-direction: column; justify-content: center; }
 .vigil-kiosk-who { font-size: 3.9vh; font-weight: 800; line-height: 1.15; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; }
 .vigil-kiosk-msg { font-size: 3.2vh; line-height: 1.15; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; }
 .vigil-kiosk-side { padding: .6vh 1.4vw; display: flex; flex-direction: column; justify-content: center;
-  align-items: flex-end; gap: .4vh; font-size: 2.6vh; white-space: nowrap; }
-.vigil-kiosk-age { font-size: 3.2vh; font-weight: 800; font-variant-numeric: tabular-nums; }
+  align-items: flex-end; gap: .4vh; font-size: 2.6vh; line-height: 1.15; white-space: nowrap; }
+.vigil-kiosk-age { font-size: 3.2vh; line-height: 1.15; font-weight: 800; font-variant-numeric: tabular-nums; }
 .vigil-kiosk-state-active { color: #ff8a80; font-weight: 800; }
 .vigil-kiosk-critical.vigil-kiosk-active .vigil-kiosk-state-active { color: #fff; }
 .vigil-kiosk-state-acknowledged { color: #90caf9; font-weight: 700; }
-.vigil-kiosk-escalated { color: #ffcc80; font-weight: 700; }
 .vigil-kiosk-critical .vigil-kiosk-prio { background: #d32f2f; color: #fff; }
 .vigil-kiosk-high .vigil-kiosk-prio { background: #ef6c00; color: #fff; }
 .vigil-kiosk-medium .vigil-kiosk-prio { background: #fbc02d; color: #111; }
@@ -147,13 +148,12 @@ def row_html(alert: AlertView, now: datetime) -> str:
                 '</span>'
     else:
         state = '<span class="vigil-kiosk-state-active">Not acknowledged</span>'
-    escalated = (f'<span class="vigil-kiosk-escalated">Escalated · level {alert.escalation_level}</span>'
-                 if alert.escalation_level else '')
+    escalated = f'<small>escalated · level {alert.escalation_level}</small>' if alert.escalation_level else ''
     ward = f' <span style="opacity:.7">({escape(alert.ward_name)})</span>' if alert.patient_id is not None else ''
-    return (f'<div class="vigil-kiosk-prio">{PRIORITY_LABELS[alert.priority]}</div>'
+    return (f'<div class="vigil-kiosk-prio">{PRIORITY_LABELS[alert.priority]}{escalated}</div>'
             f'<div class="vigil-kiosk-main"><div class="vigil-kiosk-who">{who}{ward}</div>'
             f'<div class="vigil-kiosk-msg">{escape(alert.message)}</div></div>'
-            f'<div class="vigil-kiosk-side">{age_html(alert.created_at, now, "vigil-kiosk-age")}{state}{escalated}'
+            f'<div class="vigil-kiosk-side">{age_html(alert.created_at, now, "vigil-kiosk-age")}{state}'
             '</div>')
 
 

@@ -83,18 +83,18 @@ class LimitRow:
             with ui.element('div').classes('vigil-rule-name'):
                 ui.label(f'{name} ({unit})')
                 self._origin = ui.html('', sanitize=False)  # NOTE: origin_html escapes what comes from outside
-            self.low = ui.number('Low limit', format='%g').props('outlined dense clearable') \
+            self.low = ui.number('Low limit', format='%g').props('outlined clearable') \
                 .mark(f'limit-{limit.parameter}-low')
-            self.high = ui.number('High limit', format='%g').props('outlined dense clearable') \
+            self.high = ui.number('High limit', format='%g').props('outlined clearable') \
                 .mark(f'limit-{limit.parameter}-high')
-            self.seconds = ui.number('Delay (s)', min=0, step=1).props('outlined dense') \
+            self.seconds = ui.number('Delay (s)', min=0, step=1).props('outlined') \
                 .mark(f'limit-{limit.parameter}-seconds')
-            self.readings = ui.number('Readings', min=1, step=1).props('outlined dense') \
+            self.readings = ui.number('Readings', min=1, step=1).props('outlined') \
                 .mark(f'limit-{limit.parameter}-readings')
             with ui.row().classes('vigil-rule-actions gap-1 no-wrap'):
-                ui.button('Save', on_click=self.save).props('unelevated no-caps dense').classes('vigil-touch') \
+                ui.button('Save', on_click=self.save).props('unelevated no-caps').classes('vigil-touch') \
                     .mark(f'limit-{limit.parameter}-save')
-                self._reset = ui.button('Default', on_click=self.reset).props('flat no-caps dense') \
+                self._reset = ui.button('Default', on_click=self.reset).props('flat no-caps') \
                     .classes('vigil-touch').tooltip('Back to the default limits').mark(f'limit-{limit.parameter}-reset')
             self.error = ui.label().classes('vigil-rule-error').props('role=alert') \
                 .mark(f'limit-{limit.parameter}-error')
@@ -148,11 +148,11 @@ class EscalationRow:
                 ui.html(priority_chip(steps.priority), sanitize=False)
                 self._origin = ui.html('', sanitize=False)  # NOTE: origin_html escapes what comes from outside
             self.minutes = ui.input('Minutes after raising', placeholder='e.g. 2, 5 (empty: never)') \
-                .props('outlined dense').mark(f'escalation-{steps.priority.value}-minutes')
+                .props('outlined').mark(f'escalation-{steps.priority.value}-minutes')
             with ui.row().classes('vigil-rule-actions gap-1 no-wrap'):
-                ui.button('Save', on_click=self.save).props('unelevated no-caps dense').classes('vigil-touch') \
+                ui.button('Save', on_click=self.save).props('unelevated no-caps').classes('vigil-touch') \
                     .mark(f'escalation-{steps.priority.value}-save')
-                self._reset = ui.button('Default', on_click=self.reset).props('flat no-caps dense') \
+                self._reset = ui.button('Default', on_click=self.reset).props('flat no-caps') \
                     .classes('vigil-touch').tooltip('Back to the default steps')
             self.error = ui.label().classes('vigil-rule-error').props('role=alert') \
                 .mark(f'escalation-{steps.priority.value}-error')
@@ -215,8 +215,8 @@ class RulesEditor:
             ui.label('Devices and alarms').classes('vigil-panel-title')
             with ui.row().classes('w-full items-center gap-4'):
                 self._silence = ui.number('Device silent after (s)', min=30, step=10) \
-                    .props('outlined dense').classes('min-w-[12rem]').mark('device-silence')
-                ui.button('Save', on_click=self._save_silence).props('unelevated no-caps dense') \
+                    .props('outlined').classes('min-w-[12rem]').mark('device-silence')
+                ui.button('Save', on_click=self._save_silence).props('unelevated no-caps') \
                     .classes('vigil-touch').mark('device-silence-save')
                 self._latch = ui.switch('Alarms latch (stay until a person resolves them)',
                                         on_change=self._save_latch).classes('vigil-touch').mark('alarms-latch')

@@ -54,6 +54,14 @@ _CSS = '''
 .vigil-alert-resolved { opacity: .55; }
 .vigil-alert-body { grid-column: 1 / -1; min-width: 0; }
 .vigil-alert-acknowledge { grid-column: 2; } .vigil-alert-resolve { grid-column: 3; }
+.vigil-btn { min-height: 44px; min-width: 44px; padding: 0 16px; border-radius: 4px; font: inherit; font-weight: 500;
+  font-size: .9rem; cursor: pointer; border: 1px solid transparent; }
+.vigil-btn:focus-visible { outline: 3px solid #90caf9; outline-offset: 2px; }
+.vigil-btn:disabled { opacity: .55; cursor: progress; }
+.vigil-btn-primary { background: #0b5cad; color: #fff; }
+.vigil-btn-primary:hover:enabled { background: #094a8c; }
+.vigil-btn-outline { background: #fff; color: #1b7f2b; border-color: #1b7f2b; }
+.vigil-btn-outline:hover:enabled { background: #e8f5e9; }
 .vigil-alert-head { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 8px; }
 .vigil-alert-who { font-weight: 600; overflow-wrap: anywhere; }
 .vigil-alert-who a { color: inherit; }

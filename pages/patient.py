@@ -45,6 +45,7 @@ _STYLE = '''
 .vigil-now-score { display: flex; align-items: center; gap: 8px; flex-wrap: wrap; font-size: 1.05rem; }
 .vigil-now-score .vigil-risk { font-size: 1.2rem; padding: 2px 12px; }
 .vigil-now-foot { font-size: .85rem; color: #616161; margin-top: 6px; }
+.vigil-trend-window .q-btn { min-height: 44px; min-width: 52px; }
 .vigil-message { max-width: 40rem; margin: 10vh auto; text-align: center; }
 </style>
 '''
@@ -137,7 +138,8 @@ class PatientPage:
                         .classes('text-caption text-grey-7 gt-xs')
                     ui.space()
                     ui.toggle(WINDOWS, value=self._hours, on_change=lambda e: self._set_window(e.value)) \
-                        .props('no-caps unelevated toggle-color=primary').classes('vigil-touch').mark('trend-window')
+                        .props('no-caps unelevated toggle-color=primary').classes('vigil-trend-window') \
+                        .mark('trend-window')
                 self._chart = VitalsChart(vigil.clock)
             with ui.element('div').classes('vigil-patient-side'):
                 with ui.element('section').classes('vigil-patient-now vigil-panel vigil-now') \

@@ -43,6 +43,12 @@ class Api:
         return await self.client.post(path, json=json, headers={**self.auth(who), **kwargs.pop('headers', {})},
                                       **kwargs)
 
+    async def send(self, method: str, path: str, json: Any = None, who: str | None = 'integration',
+                   **kwargs: Any) -> httpx.Response:
+        """Send any method (PUT, PATCH, DELETE ...), by default with the integration token."""
+        return await self.client.request(method, path, json=json,
+                                         headers={**self.auth(who), **kwargs.pop('headers', {})}, **kwargs)
+
 
 async def create_tokens(vigil: Vigil) -> dict[str, str]:
     secrets = {}

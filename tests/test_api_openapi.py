@@ -19,9 +19,16 @@ ROUTES = {
     ('get', '/api/v1/alerts/{alert_id}/audit'): 'alerts',
     ('post', '/api/v1/alerts/{alert_id}/acknowledge'): 'alerts',
     ('post', '/api/v1/alerts/{alert_id}/resolve'): 'alerts',
+    ('post', '/api/v1/alerts/{alert_id}/snooze'): 'alerts',
     ('get', '/api/v1/patients'): 'patients',
     ('get', '/api/v1/patients/{mrn}'): 'patients',
     ('get', '/api/v1/patients/{mrn}/vitals'): 'patients',
+    ('get', '/api/v1/rules'): 'rules',
+    ('put', '/api/v1/rules/limits/{parameter}'): 'rules',
+    ('delete', '/api/v1/rules/limits/{parameter}'): 'rules',
+    ('put', '/api/v1/rules/escalation/{priority}'): 'rules',
+    ('delete', '/api/v1/rules/escalation/{priority}'): 'rules',
+    ('patch', '/api/v1/rules/settings'): 'rules',
     ('get', '/api/v1/events'): 'events',
     ('post', '/api/fhir/r4/Observation'): 'FHIR R4',
     ('post', '/api/fhir/r4'): 'FHIR R4',
@@ -72,3 +79,23 @@ def test_alerts_and_patients_answer_with_their_models(spec: dict[str, Any]) -> N
         '$ref': '#/components/schemas/ConflictBody'}
     assert schema('/api/v1/patients/{mrn}', 'get', '200') == {'$ref': '#/components/schemas/PatientOut'}
     assert 'news2' in spec['components']['schemas']['PatientOut']['properties']
+
+
+def test_rules_and_snooze_document_who_may_write_and_what_is_refused(spec: dict[str, Any]) -> None:
+    put = spec['paths']['/api/v1/rules/limits/{parameter}']['put']
+    parameter = next(p for p in put['parameters'] if p['name'] == 'parameter')
+
+    assert spec['components']['schemas']['LimitParameter']['enum'] == [
+        'heart_rate', 'resp_rate', 'spo2', 'spo2_scale2', 'systolic_bp', 'diastolic_bp', 'temperature',
+        'consciousness']
+    assert parameter['schema'] == {'$ref': '#/components/schemas/LimitParameter'}
+    assert spec['components']['schemas']['LimitIn']['required'] == ['low', 'high', 'persistence_seconds', 'acted_by']
+    assert put['responses']['422']['content']['application/json']['schema'] == {
+        '$ref': '#/components/schemas/RefusedBody'}
+    reset = spec['paths']['/api/v1/rules/limits/{parameter}']['delete']
+    assert next(p for p in reset['parameters'] if p['name'] == 'acted_by')['required'] is True
+    assert 'integration tokens may also acknowledge, resolve and snooze alerts and change the alarm rules' in (
+        spec['components']['securitySchemes']['API token']['description'])
+    snooze = spec['components']['schemas']['SnoozeIn']
+    assert set(snooze['required']) == {'acted_by', 'minutes', 'reason'}
+    assert (snooze['properties']['minutes']['minimum'], snooze['properties']['minutes']['maximum']) == (5, 240)

@@ -10,8 +10,8 @@ import pytest
 from app.bootstrap import Vigil
 from app.domain import AlertEventType, Priority, TokenKind
 from app.errors import InvalidInput, NotAllowed, PatientNotFound
-from app.schemas import Actor, AlertView, NewAlert
-from app.services.audit import AuditQuery
+from app.schemas import Actor, AlertFilter, AlertView, NewAlert
+from app.services.audit import AuditQuery, readable
 from app.services.audit_csv import HEADER, audit_csv, safe_cell
 
 from .conftest import FakeClock, World
@@ -82,6 +82,18 @@ async def test_each_role_reads_its_scope(vigil: Vigil, world: World, story: dict
     page = await vigil.audit.search(world.a.actor(username), AuditQuery())
 
     assert {row.message for row in page.rows} == expected
+
+
+@pytest.mark.parametrize('username', ['nurse', 'nurse2', 'charge', 'doctor', 'admin'])
+async def test_the_rule_for_one_alert_agrees_with_the_search(
+        vigil: Vigil, world: World, story: dict[str, AlertView], username: str) -> None:
+    actor = world.a.actor(username)
+    found = {row.alert_id for row in (await vigil.audit.search(actor, AuditQuery())).rows}
+    admin = world.a.actor('admin')
+    alerts = {a.id: a for a in await vigil.alerts.list_alerts(admin, AlertFilter(statuses=()))}
+
+    assert {i for i, alert in alerts.items() if readable(actor, alert)} == found
+    assert not readable(world.b.actor('admin'), alerts[story['fall'].id])
 
 
 @pytest.mark.parametrize('kind', list(TokenKind))

@@ -103,10 +103,10 @@ async def test_the_system_actor_configures_a_named_hospital(vigil: Vigil, world:
         await vigil.rules.set_limit(Actor.system(), 'temperature', low=35, high=None, persistence_seconds=0)
 
 
-@pytest.mark.parametrize('who', ['nurse', 'charge', 'doctor', 'device', 'integration'])
+@pytest.mark.parametrize('who', ['nurse', 'charge', 'doctor', 'device', 'kiosk'])
 async def test_only_admins_change_rules(vigil: Vigil, world: World, who: str) -> None:
     actor = (Actor(kind='token', hospital_id=world.a.hospital_id, name=f'token:{who}', token_id=1,
-                   token_kind=TokenKind(who)) if who in ('device', 'integration') else world.a.actor(who))
+                   token_kind=TokenKind(who)) if who in ('device', 'kiosk') else world.a.actor(who))
     before = await vigil.rules.get(world.a.actor('admin'))
     with pytest.raises(NotAllowed, match='Only an administrator'):
         await vigil.rules.set_limit(actor, 'heart_rate', low=30, high=None, persistence_seconds=0)
@@ -117,6 +117,24 @@ async def test_only_admins_change_rules(vigil: Vigil, world: World, who: str) ->
     with pytest.raises(NotAllowed, match='Only an administrator'):
         await vigil.rules.reset_limit(actor, 'heart_rate')
     assert await vigil.rules.get(world.a.actor('admin')) == before
+
+
+async def test_an_integration_changes_rules_only_naming_the_administrator(
+        vigil: Vigil, world: World, clock: FakeClock) -> None:
+    ehr = Actor(kind='token', hospital_id=world.a.hospital_id, name='token:ehr', token_id=1,
+                token_kind=TokenKind.INTEGRATION)
+    before = await vigil.rules.get(world.a.actor('admin'))
+    for change in (vigil.rules.set_limit(ehr, 'heart_rate', low=30, high=None, persistence_seconds=0),
+                   vigil.rules.reset_limit(ehr, 'heart_rate', on_behalf_of='  '),
+                   vigil.rules.set_escalation(ehr, Priority.HIGH, (1, 2)),
+                   vigil.rules.reset_escalation(ehr, Priority.HIGH),
+                   vigil.rules.update_settings(ehr, alarms_latch=False)):
+        with pytest.raises(InvalidInput, match='must name the person who acted'):
+            await change
+    assert await vigil.rules.get(world.a.actor('admin')) == before
+    view = await vigil.rules.set_escalation(ehr, Priority.HIGH, (3, 10), on_behalf_of='Dr Jane Roe')
+    [high] = [s for s in view.escalation if s.priority is Priority.HIGH]
+    assert (high.minutes, high.updated_by, high.updated_at) == ((3, 10), 'Dr Jane Roe (via token:ehr)', clock())
 
 
 @pytest.mark.parametrize('parameter, fields, message', [

@@ -10,7 +10,16 @@ from app.domain import AlertStatus, Priority
 from app.errors import AccountLocked, AuthenticationFailed
 from app.schemas import Actor
 
-from .test_ui_dashboard import SIGN_IN_RETRIES, clerk, raise_for, running, sign_in, vigil_environment
+from .test_ui_dashboard import (
+    BUTTONS,
+    SIGN_IN_RETRIES,
+    clerk,
+    press,
+    raise_for,
+    running,
+    sign_in,
+    vigil_environment,
+)
 
 __all__ = ['vigil_environment']  # the autouse fixture: a fresh demo server per test
 
@@ -95,12 +104,12 @@ async def test_an_open_page_leaves_when_the_user_logs_out_elsewhere(user: User) 
 async def test_an_action_after_the_sign_in_ended_elsewhere_is_refused(user: User) -> None:
     await sign_in(user, 'nurse')
     alert = await raise_for('AMU-02', 'Needs a hand', Priority.MEDIUM)
-    await user.should_see(marker=f'acknowledge-{alert.id}')
+    await user.should_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
     vigil, _, _ = running()
     account = await vigil.users.authenticate('nurse', 'demo')
     await vigil.users.end_all_sessions(Actor.for_user(account))  # in another process: this page got no word
 
-    user.find(marker=f'acknowledge-{alert.id}').click()
+    press(user, 'acknowledge', alert.id)
 
     await user.should_see(marker=f'alert-{alert.id}', content='Not acknowledged: Your sign-in has ended.')
     assert (await vigil.alerts.get(await clerk(), alert.id)).status is AlertStatus.ACTIVE

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from nicegui import Client, ui
+from nicegui import Client, ElementFilter, ui
 from nicegui import app as nicegui_app
 from nicegui.testing import User
 
@@ -369,6 +369,26 @@ async def test_search_filters_and_pages_through_the_trail(user: User) -> None:
     assert 'Call bell 07' in table(user) and 'Raised' not in table(user)
 
 
+async def test_the_audit_page_offers_new_entries_of_its_scope_only(user: User) -> None:
+    await user.open('/login')
+    await raise_for('Marcus Okafor', 'Patient fall')
+    await sign_in(user, 'nurse', '/audit')
+    await user.should_see('1 entry', retries=SIGN_IN_RETRIES)
+    with user:
+        fresh = next(iter(ElementFilter(marker='audit-fresh')))
+
+    await raise_for('Ingrid Solberg', 'Chest pain', Priority.MEDIUM)  # Cardiology: not hers
+    vigil, _ = running()
+    await vigil.bus.drain()
+    assert not fresh.visible
+    await raise_for('Priya Raman', 'Suspected sepsis')  # her ward
+    await user.should_see(marker='audit-fresh')
+
+    user.find(marker='audit-fresh').click()
+    await user.should_see('2 entries')
+    assert 'Chest pain' not in table(user)
+
+
 async def test_a_reversed_date_range_gets_a_clear_message(user: User) -> None:
     await user.open('/login')
     await raise_for('Marcus Okafor', 'Patient fall')
@@ -507,3 +527,25 @@ async def test_only_administrators_open_the_admin_page(user: User, username: str
     await user.should_see('Administrators only', retries=SIGN_IN_RETRIES)
     await user.should_not_see('Critical limits')
     await user.should_not_see(marker='admin-users')
+
+
+async def test_closed_pages_leave_no_subscription_behind(user: User) -> None:
+    await user.open('/login')
+    _, hub = running()
+    before = hub.subscription_count
+    secret = await kiosk_token()
+    patient = await patient_id('Marcus Okafor')
+    await sign_in(user, 'admin', f'/patients/{patient}')
+    await user.should_see(marker='patient-name', retries=SIGN_IN_RETRIES)
+    pages = [user.client]
+    await user.open('/audit')
+    pages.append(user.client)
+    await open_display(user, secret)
+    pages.append(user.client)
+    assert hub.subscription_count > before
+
+    for client in pages:
+        assert client is not None
+        client.delete()
+
+    assert hub.subscription_count == before

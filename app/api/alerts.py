@@ -1,18 +1,19 @@
-"""Alerts over HTTP: raise (manual or external), list, read, acknowledge, resolve, and the audit trail."""
+"""Alerts over HTTP: raise (manual or external), list, read, acknowledge, resolve, snooze, and the audit trail."""
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from app.domain import AlertKind, AlertStatus, Priority
+from app.domain.limits import RESERVED_DEDUP_PREFIXES, is_reserved_dedup_key
 from app.errors import Conflict, InvalidInput
-from app.events import AlertAcknowledged, AlertRaised, AlertResolved, AlertRetriggered, BaseEvent
+from app.events import AlertAcknowledged, AlertRaised, AlertResolved, AlertRetriggered, AlertSnoozed, BaseEvent
 from app.events.models import AlertEventBase
 from app.schemas import Actor, AlertFilter, AlertView, AuditEntryView, NewAlert
-from app.services.alerts import AlertService
+from app.services.alerts import SNOOZE_MINUTES, AlertService
 from app.services.history import DirectoryService
 from app.services.idempotency import IdempotencyService, StoredResponse
 
@@ -35,8 +36,18 @@ class AlertIn(BaseModel):
     ward_id: int | None = Field(default=None, description='The ward, when no patient_mrn is given (or ward).')
     ward: str | None = Field(default=None, min_length=1, max_length=100, description='The ward by name.')
     dedup_key: str | None = Field(default=None, min_length=1, max_length=200, description=(
-        'While an alert with this key is open, raising it again counts one more occurrence instead of a new alert.'))
+        'While an alert with this key is open, raising it again counts one more occurrence instead of a new alert. '
+        f'Keys starting with {", ".join(RESERVED_DEDUP_PREFIXES)} are reserved for Vigil\'s own detection.'))
     kind: Literal['external', 'manual'] = 'external'
+
+    @field_validator('dedup_key')
+    @classmethod
+    def _not_reserved(cls, key: str | None) -> str | None:
+        # An outside alert under detection's key would merge into the detected alert (and be cleared with it).
+        if key is not None and is_reserved_dedup_key(key):
+            raise ValueError(f'dedup keys starting with {", ".join(RESERVED_DEDUP_PREFIXES)} are reserved for '
+                             f'Vigil\'s own detection; choose another, such as "pump-17:occlusion"')
+        return key
 
 
 class AlertActionIn(BaseModel):
@@ -47,6 +58,22 @@ class AlertActionIn(BaseModel):
     acted_by: str | None = Field(default=None, max_length=150, description=(
         'The person who acted, recorded in the audit trail; required (integration tokens act on behalf of people).'))
     note: str | None = Field(default=None, max_length=1000)
+    expected_version: int | None = Field(default=None, description=(
+        'The alert version the person saw; if the alert changed since, the answer is 409 with the current one.'))
+
+
+class SnoozeIn(BaseModel):
+    """Who snoozes a detected alert's trigger, for how long and why."""
+
+    model_config = ConfigDict(extra='forbid', str_strip_whitespace=True, json_schema_extra={'examples': [
+        {'acted_by': 'Dr Jane Roe', 'minutes': 30, 'reason': 'known atrial fibrillation, cardiology aware'},
+    ]})
+
+    acted_by: str = Field(min_length=1, max_length=150, description=(
+        'The charge nurse, physician or administrator who decided, recorded in the audit trail; the integration '
+        'vouches for their role.'))
+    minutes: StrictInt = Field(ge=SNOOZE_MINUTES[0], le=SNOOZE_MINUTES[1], description='How long, in whole minutes.')
+    reason: str = Field(min_length=1, max_length=500, description='Why, for the audit trail.')
     expected_version: int | None = Field(default=None, description=(
         'The alert version the person saw; if the alert changed since, the answer is 409 with the current one.'))
 
@@ -70,7 +97,8 @@ def alert_from(events: Sequence[BaseEvent], *types: type[AlertEventBase]) -> Ale
 
 
 def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency: IdempotencyService,
-                  reader: Authenticate, raiser: Authenticate, responder: Authenticate) -> APIRouter:
+                  reader: Authenticate, raiser: Authenticate, responder: Authenticate, snoozer: Authenticate
+                  ) -> APIRouter:
     """Return the router of the alert routes."""
     router = APIRouter(prefix='/api/v1/alerts', tags=['alerts'], route_class=DomainErrorRoute)
 
@@ -127,15 +155,10 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
         """Every recorded step of the alert, oldest first."""
         return await alerts.audit_trail(actor, alert_id)
 
-    Action = Callable[..., Awaitable[AlertView]]
-
-    async def act(request: Request, actor: Actor, alert_id: int, body: AlertActionIn | None, key: str | None,
-                  action: Action, event_type: type[AlertEventBase]) -> Response:
-        body = body or AlertActionIn()
-
+    async def act(request: Request, actor: Actor, alert_id: int, key: str | None,
+                  action: Callable[[], Awaitable[AlertView]], event_type: type[AlertEventBase]) -> Response:
         async def run() -> StoredResponse:
-            return alert_answer(await action(actor, alert_id, expected_version=body.expected_version,
-                                             note=body.note, on_behalf_of=body.acted_by))
+            return alert_answer(await action())
 
         def respond(events: Sequence[BaseEvent]) -> StoredResponse | None:
             event = alert_from(events, event_type)
@@ -156,13 +179,36 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
     async def acknowledge(request: Request, alert_id: int, actor: Annotated[Actor, Depends(responder)],
                           body: AlertActionIn | None = None, idempotency_key: IdempotencyKey = None) -> Response:
         """Someone is on it: the alert stops escalating. Recorded in the audit trail under acted_by."""
-        return await act(request, actor, alert_id, body, idempotency_key, alerts.acknowledge, AlertAcknowledged)
+        given = body or AlertActionIn()
+        return await act(request, actor, alert_id, idempotency_key, lambda: alerts.acknowledge(
+            actor, alert_id, expected_version=given.expected_version, note=given.note, on_behalf_of=given.acted_by),
+            AlertAcknowledged)
 
     @router.post('/{alert_id}/resolve', response_model=AlertView, summary='Resolve an alert',
                  responses={**ERRORS, **conflict})
     async def resolve(request: Request, alert_id: int, actor: Annotated[Actor, Depends(responder)],
                       body: AlertActionIn | None = None, idempotency_key: IdempotencyKey = None) -> Response:
         """Close an open alert (acknowledged or not). Recorded in the audit trail under acted_by."""
-        return await act(request, actor, alert_id, body, idempotency_key, alerts.resolve, AlertResolved)
+        given = body or AlertActionIn()
+        return await act(request, actor, alert_id, idempotency_key, lambda: alerts.resolve(
+            actor, alert_id, expected_version=given.expected_version, note=given.note, on_behalf_of=given.acted_by),
+            AlertResolved)
+
+    @router.post('/{alert_id}/snooze', response_model=AlertView, summary="Snooze a detected alert's trigger",
+                 responses={**ERRORS, **conflict, 422: {'description': 'Bad input, or not a detected alert of a '
+                                                                       'patient; nothing changed'}})
+    async def snooze(request: Request, alert_id: int, body: SnoozeIn, actor: Annotated[Actor, Depends(snoozer)],
+                     idempotency_key: IdempotencyKey = None) -> Response:
+        """Pause re-alerting of a NEWS2 or critical-value alert's trigger for its patient, for 5-240 minutes.
+
+        A clinical decision of a charge nurse, physician or administrator, named in acted_by and recorded in the
+        audit trail with the reason. The alert stays visible and open: new occurrences are still counted, an
+        unacknowledged alert still escalates, and a worse NEWS2 level breaks through the snooze. A new snooze
+        replaces the previous one. Manual, external and heartbeat alerts cannot be snoozed (422); a resolved
+        alert is a conflict (409).
+        """
+        return await act(request, actor, alert_id, idempotency_key, lambda: alerts.snooze(
+            actor, alert_id, body.minutes, body.reason, expected_version=body.expected_version,
+            on_behalf_of=body.acted_by), AlertSnoozed)
 
     return router

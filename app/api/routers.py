@@ -15,6 +15,7 @@ from .auth import authenticator, permitting
 from .events import events_router
 from .fhir import fhir_router
 from .patients import patients_router
+from .rules import rules_router
 from .vitals import vitals_router
 
 EVERY_KIND = tuple(TokenKind)
@@ -32,12 +33,15 @@ def api_routers(vigil: Vigil, *, stopping: Callable[[], bool] = never) -> list[A
     writer = permitting(authenticate, WRITERS, 'record vitals')
     raiser = permitting(authenticate, WRITERS, 'raise alerts')
     responder = permitting(authenticate, (TokenKind.INTEGRATION,), 'acknowledge or resolve alerts')
+    snoozer = permitting(authenticate, (TokenKind.INTEGRATION,), 'snooze alerts')
+    configurer = permitting(authenticate, (TokenKind.INTEGRATION,), 'change alarm rules')
     directory = DirectoryService(vigil.db, vigil.clock)
     idempotency = IdempotencyService(vigil.db, vigil.clock)
     return [
         vitals_router(vigil.patients, directory, idempotency, writer, vigil.clock),
-        alerts_router(vigil.alerts, directory, idempotency, reader, raiser, responder),
+        alerts_router(vigil.alerts, directory, idempotency, reader, raiser, responder, snoozer),
         patients_router(vigil.patients, directory, reader),
+        rules_router(vigil.rules, reader, configurer),
         events_router(EventLogService(vigil.db, vigil.clock), vigil.bus, reader, stopping),
         fhir_router(vigil.patients, directory, idempotency, writer, vigil.clock),
     ]

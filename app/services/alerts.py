@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
-from app.domain import OPEN_STATUSES, AlertEventType, AlertKind, AlertStatus, Priority, Role
+from app.domain import OPEN_STATUSES, AlertEventType, AlertKind, AlertStatus, Priority, Role, TokenKind
 from app.domain.alerts import (
     can_see,
     check_can_acknowledge,
@@ -29,7 +29,7 @@ from data.queries import alerts_with_context, claim_due_alert, due_alert_ids
 # NOTE: alert_view is re-exported: other services build alert views through this module.
 from .alert_writes import alert_view as alert_view
 from .alert_writes import audit, open_alert, publish, retrigger
-from .common import patient_in, require_hospital, ward_in
+from .common import acting_name, patient_in, require_hospital, ward_in
 from .rules import RulesService
 
 PRIORITY_ORDER = case({p.value: p.rank for p in Priority}, value=Alert.priority)
@@ -54,16 +54,6 @@ def scope_clause(actor: Actor) -> ColumnElement[bool]:
         case Role.NURSE:
             return in_wards
     return false()
-
-
-def acting_name(actor: Actor, on_behalf_of: str | None) -> str:
-    """Name recorded in the audit trail; integrations must say which person acted."""
-    if actor.kind == 'token':
-        person = (on_behalf_of or '').strip()
-        if not person:
-            raise InvalidInput('An integration must name the person who acted (on_behalf_of).')
-        return f'{person} (via {actor.name})'[:200]
-    return actor.name
 
 
 class AlertService:
@@ -161,15 +151,19 @@ class AlertService:
             return await self._escalate(uow, alert, actor, self._clock(), note or 'escalated by hand', name)
 
     async def snooze(self, actor: Actor, alert_id: int, minutes: int, reason: str, *,
-                     expected_version: int | None = None) -> AlertView:
+                     expected_version: int | None = None, on_behalf_of: str | None = None) -> AlertView:
         """Pause re-alerting of a detected alert's trigger for its patient; the alert itself stays visible.
 
-        Only charge nurses, physicians and admins snooze, for 5-240 minutes, with a reason for the audit trail.
-        A new snooze replaces the previous one of the same trigger. Acknowledging remains separate: a snoozed
-        alert that nobody acknowledged still escalates.
+        Only charge nurses, physicians and admins snooze, for 5-240 minutes, with a reason for the audit trail;
+        an integration snoozes on behalf of such a person, whom it must name (it vouches for their role, as it does
+        for who acknowledges). A new snooze replaces the previous one of the same trigger. Acknowledging remains
+        separate: a snoozed alert that nobody acknowledged still escalates.
         """
-        if actor.kind != 'user' or actor.role not in SNOOZING_ROLES:
-            raise NotAllowed('Only a charge nurse, a physician or an administrator can snooze an alert.')
+        integration = actor.kind == 'token' and actor.token_kind is TokenKind.INTEGRATION
+        if not integration and (actor.kind != 'user' or actor.role not in SNOOZING_ROLES):
+            raise NotAllowed('Only a charge nurse, a physician or an administrator can snooze an alert '
+                             '(or an integration on behalf of one).')
+        name = acting_name(actor, on_behalf_of)
         low, high = SNOOZE_MINUTES
         if isinstance(minutes, bool) or not isinstance(minutes, int) or not low <= minutes <= high:
             raise InvalidInput(f'A snooze lasts {low}-{high} whole minutes, not {minutes!r}.')
@@ -192,11 +186,11 @@ class AlertService:
                                      Snooze.until > now)
                 .values(until=now).execution_options(synchronize_session=False))
             uow.session.add(Snooze(hospital_id=alert.hospital_id, patient_id=alert.patient_id, trigger=trigger,
-                                   until=until, created_at=now, created_by=actor.name, reason=reason))
+                                   until=until, created_at=now, created_by=name, reason=reason))
             alert.snoozed_until = until
             note = f'snoozed for {minutes} min, until {until:%H:%M} UTC: {reason}'
-            self._audit(uow, alert, AlertEventType.SNOOZED, actor, AlertStatus(alert.status), now, note)
-            return await self._finish(uow, AlertSnoozed, alert, actor, now)
+            self._audit(uow, alert, AlertEventType.SNOOZED, actor, AlertStatus(alert.status), now, note, name)
+            return await self._finish(uow, AlertSnoozed, alert, actor, now, name)
 
     async def escalate_due(self, now: datetime | None = None, limit: int = 200) -> list[AlertView]:
         """Escalate every active alert whose escalation time has come; each alert is claimed exactly once."""

@@ -4,7 +4,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import AlreadyExists, HospitalNotFound, NotAllowed, PatientNotFound, WardNotFound
+from app.errors import AlreadyExists, HospitalNotFound, InvalidInput, NotAllowed, PatientNotFound, WardNotFound
 from app.schemas import Actor
 from data.models import Hospital, Patient, Ward
 
@@ -14,6 +14,16 @@ def require_hospital(actor: Actor) -> int:
     if actor.hospital_id is None:
         raise NotAllowed('This action needs a hospital: it cannot be done on behalf of the whole system.')
     return actor.hospital_id
+
+
+def acting_name(actor: Actor, on_behalf_of: str | None) -> str:
+    """Return the name recorded for an action; integrations must say which person acted."""
+    if actor.kind == 'token':
+        person = (on_behalf_of or '').strip()
+        if not person:
+            raise InvalidInput('An integration must name the person who acted (acted_by).')
+        return f'{person} (via {actor.name})'[:200]
+    return actor.name
 
 
 async def hospital_by_slug(session: AsyncSession, slug: str) -> Hospital:

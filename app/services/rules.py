@@ -4,13 +4,14 @@ Detection reads these on every batch of readings, so each process keeps them in 
 seen at once by this process and within `cache_seconds` by the others.
 """
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
-from app.domain import Priority, Role
+from app.domain import Priority, Role, TokenKind
 from app.domain.alerts import DEFAULT_ESCALATION_MINUTES
 from app.domain.limits import (
     DEFAULT_LIMITS,
@@ -27,17 +28,25 @@ from app.uow import Database, UnitOfWork
 from data.models import CriticalLimit as CriticalLimitRow
 from data.models import EscalationPolicy, Hospital
 
-from .common import require_hospital
+from .common import acting_name, require_hospital
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_SECONDS = 10.0
 PARAMETER_NAMES = frozenset(p.value for p in LimitParameter)
 
 
 def check_can_configure(actor: Actor) -> None:
-    """Only a hospital's administrators (or the operator, as the system) change its alarm rules."""
+    """Only a hospital's administrators (or the operator, as the system) change its alarm rules.
+
+    An integration token changes them on behalf of an administrator whom it names (see acting_name).
+    """
     if actor.kind == 'system' or (actor.kind == 'user' and actor.role is Role.ADMIN):
         return
-    raise NotAllowed("Only an administrator of the hospital can change its alarm rules.")
+    if actor.kind == 'token' and actor.token_kind is TokenKind.INTEGRATION:
+        return
+    raise NotAllowed('Only an administrator of the hospital (or an integration on behalf of one) can change its '
+                     'alarm rules.')
 
 
 def parse_parameter(parameter: str) -> LimitParameter:
@@ -126,9 +135,11 @@ class RulesService:
                                  alarms_latch=hospital.alarms_latch)
 
     async def set_limit(self, actor: Actor, parameter: str, *, low: float | None, high: float | None,
-                        persistence_seconds: int, persistence_readings: int = 1) -> HospitalRulesView:
+                        persistence_seconds: int, persistence_readings: int = 1,
+                        on_behalf_of: str | None = None) -> HospitalRulesView:
         """Override one parameter's critical limits and persistence delay for the actor's hospital."""
         check_can_configure(actor)
+        name = acting_name(actor, on_behalf_of)
         hospital_id = require_hospital(actor)
         key = parse_parameter(parameter)
         limit = CriticalLimit(low, high, persistence_seconds, persistence_readings)
@@ -141,24 +152,29 @@ class RulesService:
                 uow.session.add(row)
             row.low, row.high = low, high
             row.persistence_seconds, row.persistence_readings = persistence_seconds, persistence_readings
-            row.updated_at, row.updated_by = self._clock(), actor.name
-            return await self._commit(uow, hospital_id)
+            row.updated_at, row.updated_by = self._clock(), name
+            change = (f'{key.value} limits set to low {low}, high {high}, delay {persistence_seconds} s and '
+                      f'{persistence_readings} readings')
+            return await self._commit(uow, hospital_id, change, name)
 
-    async def reset_limit(self, actor: Actor, parameter: str) -> HospitalRulesView:
+    async def reset_limit(self, actor: Actor, parameter: str, *, on_behalf_of: str | None = None
+                          ) -> HospitalRulesView:
         """Return one parameter to the default limits."""
         check_can_configure(actor)
+        name = acting_name(actor, on_behalf_of)
         hospital_id = require_hospital(actor)
         key = parse_parameter(parameter)
         async with self._db.uow() as uow:
             await self._hospital(uow.session, hospital_id)
             await uow.session.execute(delete(CriticalLimitRow).where(
                 CriticalLimitRow.hospital_id == hospital_id, CriticalLimitRow.kind == key.value))
-            return await self._commit(uow, hospital_id)
+            return await self._commit(uow, hospital_id, f'{key.value} limits reset to the default', name)
 
-    async def set_escalation(self, actor: Actor, priority: Priority | str, minutes: tuple[int, ...] | list[int]
-                             ) -> HospitalRulesView:
+    async def set_escalation(self, actor: Actor, priority: Priority | str, minutes: tuple[int, ...] | list[int], *,
+                             on_behalf_of: str | None = None) -> HospitalRulesView:
         """Set the escalation steps of one priority; they apply to alerts raised or escalated from now on."""
         check_can_configure(actor)
+        name = acting_name(actor, on_behalf_of)
         hospital_id = require_hospital(actor)
         try:
             level = Priority(priority)
@@ -173,12 +189,14 @@ class RulesService:
                 row = EscalationPolicy(hospital_id=hospital_id, priority=level.value)
                 uow.session.add(row)
             row.minutes = list(steps)
-            row.updated_at, row.updated_by = self._clock(), actor.name
-            return await self._commit(uow, hospital_id)
+            row.updated_at, row.updated_by = self._clock(), name
+            return await self._commit(uow, hospital_id, f'{level.value} escalation set to {list(steps)} min', name)
 
-    async def reset_escalation(self, actor: Actor, priority: Priority | str) -> HospitalRulesView:
+    async def reset_escalation(self, actor: Actor, priority: Priority | str, *, on_behalf_of: str | None = None
+                               ) -> HospitalRulesView:
         """Return one priority to the default escalation steps."""
         check_can_configure(actor)
+        name = acting_name(actor, on_behalf_of)
         hospital_id = require_hospital(actor)
         try:
             level = Priority(priority)
@@ -188,12 +206,13 @@ class RulesService:
             await self._hospital(uow.session, hospital_id)
             await uow.session.execute(delete(EscalationPolicy).where(
                 EscalationPolicy.hospital_id == hospital_id, EscalationPolicy.priority == level.value))
-            return await self._commit(uow, hospital_id)
+            return await self._commit(uow, hospital_id, f'{level.value} escalation reset to the default', name)
 
     async def update_settings(self, actor: Actor, *, device_silence_seconds: int | None = None,
-                              alarms_latch: bool | None = None) -> HospitalRulesView:
+                              alarms_latch: bool | None = None, on_behalf_of: str | None = None) -> HospitalRulesView:
         """Change the device heartbeat timeout and whether detected alarms latch (a hospital-wide decision)."""
         check_can_configure(actor)
+        name = acting_name(actor, on_behalf_of)
         hospital_id = require_hospital(actor)
         if device_silence_seconds is not None:
             check_device_silence(device_silence_seconds)
@@ -205,7 +224,8 @@ class RulesService:
                 hospital.device_silence_seconds = device_silence_seconds
             if alarms_latch is not None:
                 hospital.alarms_latch = alarms_latch
-            return await self._commit(uow, hospital_id)
+            change = f'device_silence_seconds {hospital.device_silence_seconds}, alarms_latch {hospital.alarms_latch}'
+            return await self._commit(uow, hospital_id, change, name)
 
     @staticmethod
     async def _hospital(session: AsyncSession, hospital_id: int) -> Hospital:
@@ -214,9 +234,11 @@ class RulesService:
             raise HospitalNotFound(f'Hospital {hospital_id} not found.')
         return hospital
 
-    async def _commit(self, uow: UnitOfWork, hospital_id: int) -> HospitalRulesView:
+    async def _commit(self, uow: UnitOfWork, hospital_id: int, change: str, name: str) -> HospitalRulesView:
         await uow.session.flush()
         view = await self._view(uow.session, hospital_id)
         await uow.commit()
         self.forget(hospital_id)
+        # Overrides keep their updated_by, but a reset or a setting leaves no row behind: the log keeps who did it.
+        log.info('hospital %d alarm rules: %s, by %s', hospital_id, change, name)
         return view

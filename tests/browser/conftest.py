@@ -15,11 +15,16 @@ expect.set_options(timeout=10_000)
 OpenAs = Callable[..., Page]
 
 
+@pytest.fixture(scope='package', autouse=True)
+def chromium_installed() -> None:
+    """Skip (fail in CI) before any server starts when there is no browser to drive."""
+    if chromium_path() is None:
+        unavailable('Chromium is not installed (apt-get install chromium chromium-driver)')
+
+
 @pytest.fixture(scope='package')
 def playwright() -> Iterator[Playwright]:
     """Playwright's driver; package scope, so it is gone before the asyncio tests of other packages run."""
-    if chromium_path() is None:
-        unavailable('Chromium is not installed (apt-get install chromium chromium-driver)')
     with sync_playwright() as driver:
         yield driver
 

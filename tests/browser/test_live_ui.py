@@ -73,7 +73,8 @@ def test_an_alert_raised_by_hand_reaches_the_other_user_in_red_and_their_resolve
         server: VigilServer, open_as: OpenAs) -> None:
     charge = open_as(server, 'charge')
     doctor = open_as(server, 'doctor')
-    expect(connection(doctor)).to_have_text('Live')
+    for page in (charge, doctor):
+        expect(connection(page)).to_have_text('Live')
 
     charge.get_by_role('button', name='Raise alert for Eleanor Whitfield').click()
     charge.get_by_role('dialog').get_by_role('button', name='Code Blue').click()
@@ -98,7 +99,10 @@ def test_an_alert_posted_through_the_api_reaches_both_users_and_the_kiosk_and_so
         server: VigilServer, open_as: OpenAs, anonymous: Page) -> None:
     charge = open_as(server, 'charge')
     doctor = open_as(server, 'doctor')
+    elsewhere = open_as(server, 'rnurse')  # Riverside Community Hospital
     kiosk = open_kiosk(anonymous, server)
+    for page in (charge, doctor, elsewhere):
+        expect(connection(page)).to_have_text('Live')
     token = server.create_token('integration', 'Infusion pump gateway')
 
     posted: dict[str, Any] = server.post_alert(token, patient_mrn='G100103', priority='high',
@@ -108,6 +112,9 @@ def test_an_alert_posted_through_the_api_reaches_both_users_and_the_kiosk_and_so
         expect(alert_row(page, 'Priya Raman', 'Infusion pump occlusion on line 2')).to_contain_text('Active')
     expect(kiosk_row(kiosk, 'Infusion pump occlusion on line 2')).to_contain_text('Not acknowledged')
     assert posted['status'] == 'active'
+    # Delivered by now to every page of the process: the other hospital's page shows nothing of it.
+    expect(elsewhere.get_by_text('Infusion pump occlusion')).to_have_count(0)
+    expect(elsewhere.get_by_text('Priya Raman')).to_have_count(0)
 
     alert_row(charge, 'Infusion pump occlusion').get_by_role('button', name='Acknowledge').click()
 
