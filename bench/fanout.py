@@ -34,6 +34,7 @@ from bench.browser import BrowserError, Page, Tab, load_page, sign_in
 from bench.server import ServerProcess, pin
 
 PRIORITIES = ('low', 'medium', 'high', 'critical')
+RELOADS = 3
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Run:
     post_ms: list[float] = field(default_factory=list)
     expected: int = 0
     dropped: int = 0
+    failed_loads: int = 0
     rss_idle_kib: int = 0
     rss_open_kib: int = 0
     cpu_idle_share: float = 0.0
@@ -99,14 +101,26 @@ async def patients_of(http: aiohttp.ClientSession, base: str, token: str) -> lis
 
 async def open_tabs(http: aiohttp.ClientSession, base: str, cookies: list[str], count: int, stamps: Stamps,
                     run: Run, parallel: int) -> list[Tab]:
-    """Open `count` dashboard tabs, the users taking turns, at most `parallel` loading at once."""
+    """Open `count` dashboard tabs, the users taking turns, at most `parallel` loading at once.
+
+    A page that fails to load is reloaded after a second, as NiceGUI's browser code does, at most RELOADS times;
+    each failed load is counted.
+    """
     gate = asyncio.Semaphore(parallel)
     tabs: list[Tab] = []
 
     async def one(index: int) -> None:
         async with gate:
             began = time.perf_counter()
-            page = await load_page(http, base, '/', cookies[index % len(cookies)])
+            for attempt in range(RELOADS + 1):
+                try:
+                    page = await load_page(http, base, '/', cookies[index % len(cookies)])
+                    break
+                except BrowserError:
+                    run.failed_loads += 1
+                    if attempt == RELOADS:
+                        raise
+                    await asyncio.sleep(1.0)
             tab = Tab(http, base, page, stamps.on_frame)
             tabs.append(tab)
             await tab.connect()
@@ -221,13 +235,13 @@ def print_tables(runs: list[Run], args: argparse.Namespace, cores: tuple[int, in
     pinning = f'server on core {cores[0]}, load client on core {cores[1]}' if cores else 'not pinned'
     print(f'\nDashboard fan-out: {args.alerts} {args.priority} alerts per N through POST /api/v1/alerts, '
           f'users {", ".join(args.users)}; {pinning}; load client on {loop_name}.\n')
-    print('| sessions | dashboard: patients shown / elements / HTML KiB | open tab p50 / p99 / max ms '
+    print('| sessions | dashboard: patients shown / elements / HTML KiB | open tab p50 / p99 / max ms (failed loads) '
           '| delivered | from POST p50 / p99 / max ms | from 201 p50 / p99 / max ms | POST p50 ms |')
     print('|---|---|---|---|---|---|---|')
     for r in runs:
         page = f'{r.patients_shown} of {r.patients_total} / {len(r.page.elements)} / {r.page.html_bytes / 1024:.0f}' \
             if r.page else '-'
-        print(f'| {r.sessions} | {page} | {ms(r.open_ms)} | {len(r.from_post_ms)} of {r.expected}'
+        print(f'| {r.sessions} | {page} | {ms(r.open_ms)} ({r.failed_loads}) | {len(r.from_post_ms)} of {r.expected}'
               f'{f", {r.dropped} tabs dropped" if r.dropped else ""} | {ms(r.from_post_ms)} | {ms(r.from_201_ms)} '
               f'| {statistics.median(r.post_ms) if r.post_ms else math.nan:.1f} |')
     print('\n| sessions | server RSS idle MiB | RSS with N open MiB | KiB per session | server CPU, N open idle '
@@ -265,7 +279,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--timeout', type=float, default=15.0, help='seconds to wait for an alert on every tab')
     parser.add_argument('--settle', type=float, default=3.0, help='seconds to let the server settle between phases')
     parser.add_argument('--idle', type=float, default=5.0, help='seconds over which idle server CPU is measured')
-    parser.add_argument('--parallel', type=int, default=8, help='tabs loading at once while opening')
+    parser.add_argument('--parallel', type=int, default=4, help='tabs loading at once while opening')
     parser.add_argument('--py-spy', metavar='PATH', help='py-spy executable: record the server while alerting')
     parser.add_argument('--profile-dir', default='.', help='where py-spy writes fanout-N.txt (collapsed stacks)')
     args = parser.parse_args(argv)

@@ -12,8 +12,10 @@ so its stacks lose the Vigil function that issued the statement. Complements `py
 
 import argparse
 import asyncio
+import cProfile
 import functools
 import json
+import pstats
 import re
 import tempfile
 import time
@@ -129,14 +131,23 @@ async def main(args: argparse.Namespace) -> None:
                 statements.clear()
                 rows_per_statement.clear()
                 total = []
+                profiler = cProfile.Profile() if args.cprofile else None
+                if profiler is not None:
+                    profiler.enable()
                 for body in bodies[20:]:
                     began = time.perf_counter()
                     response = await request(body)
                     total.append((time.perf_counter() - began) * 1000)
                     assert response.status_code == 201, response.text
+                if profiler is not None:
+                    profiler.disable()
         finally:
             await vigil.close()
     report(args, total, timings, statements, rows_per_statement)
+    if profiler is not None:
+        print()
+        print(f'cProfile, top {args.cprofile} functions by own time (timings above are then inflated):')
+        pstats.Stats(profiler).sort_stats('tottime').print_stats(args.cprofile)
 
 
 def report(args: argparse.Namespace, total: list[float], timings: Timings, statements: dict[str, list[float]],
@@ -167,4 +178,5 @@ if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--batches', type=int, default=200)
     parser.add_argument('--batch-size', type=int, default=100)
+    parser.add_argument('--cprofile', type=int, default=0, metavar='N', help='also print the N hottest functions')
     asyncio.run(main(parser.parse_args()))

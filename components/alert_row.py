@@ -87,8 +87,9 @@ class AlertRow:
         self._html = ''
         self._classes = ''
         # NOTE: sanitize=False is safe here: alert_html escapes every value that comes from outside.
-        self.element = ui.html('', sanitize=False).props(f'role=listitem data-alert={alert_id}') \
-            .mark(f'alert-{alert_id}')
+        self.element = ui.html('', sanitize=False).mark(f'alert-{alert_id}')
+        # Set directly: parsing a props string costs about a millisecond, on every open page, for every new alert.
+        self.element.props['role'] = 'listitem'
 
     def show(self, alert: AlertView, now: datetime, pending: AlertStatus | None, error: str | None) -> None:
         """Make the row say what `alert` (with a pending action, or an error) says."""

@@ -1,7 +1,7 @@
 """Patient Cards: one card per patient in scope with the latest vitals, each coloured by its NEWS2 band.
 
-A card is three elements (the card, one HTML block, the raise-alert button); a vitals update re-sends the one
-HTML block of each changed card, at most once per second (the hub coalesces), and nothing else.
+A card is one HTML element, its raise-alert button included (one listener on the grid takes every card's clicks);
+a vitals update re-sends that one element of each changed card, at most once per second (the hub coalesces).
 """
 
 from collections.abc import Callable
@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from nicegui import ui
+from nicegui.events import GenericEventArguments
 
 from app.clock import Clock
 from app.domain import Priority, VitalKind
@@ -21,6 +22,10 @@ from .theme import DASH
 from .times import age_html
 
 ACVPU = 'ACVPU'  # the stored consciousness ordinal 0-4 indexes this
+CLICK_JS = '''(event) => {
+  const button = event.target.closest('button[data-vigil-raise]');
+  if (button) emit({patient: Number(button.dataset.vigilRaise)});
+}'''
 RISK_LABELS = {'low': 'Low', 'low-medium': 'Low\N{EN DASH}medium', 'medium': 'Medium', 'high': 'High'}
 
 
@@ -79,34 +84,38 @@ def card_html(patient: PatientView, alerts: list[AlertView], now: datetime) -> s
             f'<div class="vigil-card-foot">{last}</div>')
 
 
-class PatientCard:
-    """One patient's card, patched in place."""
+def raise_button_html(patient: PatientView) -> str:
+    """Return the card's raise-alert button (a plain button: the grid's one listener takes its clicks)."""
+    label = escape(f'Raise alert for {patient.name}')
+    return (f'<button type="button" class="vigil-btn vigil-card-raise" data-vigil-raise="{patient.id}" '
+            f'title="Raise alert" aria-label="{label}"><i class="q-icon notranslate material-icons" '
+            'aria-hidden="true">campaign</i></button>')
 
-    def __init__(self, patient: PatientView, on_raise: Callable[[PatientView], Any]) -> None:
+
+class PatientCard:
+    """One patient's card: a single HTML element (with its button), patched in place."""
+
+    def __init__(self, patient: PatientView) -> None:
         self.patient = patient
         self.alerts: list[AlertView] = []
         self._html = ''
         self._classes = ''
-        with ui.element('article').props(f'aria-label="{escape(patient.bed)} {escape(patient.name)}"') \
-                as self.element:
-            # NOTE: sanitize=False is safe here: card_html escapes every value that comes from outside.
-            self._body = ui.html('', sanitize=False).mark(f'patient-{patient.id}')
-            ui.button(icon='campaign', on_click=lambda: on_raise(self.patient)) \
-                .props(f'flat round color=negative title="Raise alert" '
-                       f'aria-label="Raise alert for {escape(patient.name)}"') \
-                .classes('vigil-card-raise vigil-touch').mark(f'raise-{patient.id}')
+        # NOTE: sanitize=False is safe here: card_html escapes every value that comes from outside.
+        self.element = ui.html('', sanitize=False, tag='article').mark(f'patient-{patient.id}')
+        # Set directly, not as a props string: parsing one costs about a millisecond, per card, per page.
+        self.element.props['aria-label'] = f'{patient.bed} {patient.name}'
 
     def show(self, now: datetime) -> None:
         """Re-render from the held patient and alerts, sending only what changed."""
-        html = card_html(self.patient, self.alerts, now)
-        if html != self._html:
-            self._html = html
-            self._body.set_content(html)
+        html = card_html(self.patient, self.alerts, now) + raise_button_html(self.patient)
         top = self.alerts[0].priority if self.alerts else None
         classes = 'vigil-card' + (f' vigil-card-{top.value}' if top in (Priority.CRITICAL, Priority.HIGH) else '')
         if classes != self._classes:
             self._classes = classes
             self.element.classes(replace=classes)
+        if html != self._html:
+            self._html = html
+            self.element.set_content(html)
 
 
 def _newest(patient: PatientView) -> datetime | None:
@@ -131,7 +140,8 @@ class PatientCards:
                 ui.label('Patients').classes('vigil-panel-title')
                 self._count = ui.label().classes('text-grey-8').mark('patient-count')
             self._empty = ui.label('No patients on your wards.').classes('text-grey-7 q-pa-md')
-            self._grid = ui.element('div').classes('vigil-cards w-full')
+            self._grid = ui.element('div').classes('vigil-cards w-full').mark('patient-grid') \
+                .on('click', self._clicked, js_handler=CLICK_JS)
 
     async def reload(self) -> None:
         """Load the patients in scope from the database and make the cards match."""
@@ -148,7 +158,7 @@ class PatientCards:
             card = self._cards.get(patient.id)
             if card is None:
                 with self._grid:
-                    card = self._cards[patient.id] = PatientCard(patient, self._on_raise)
+                    card = self._cards[patient.id] = PatientCard(patient)
             else:
                 newest, held = _newest(patient), _newest(card.patient)
                 if newest is not None and held is not None and newest < held:
@@ -177,6 +187,13 @@ class PatientCards:
                 continue
             card.patient = patient
             card.show(now)
+
+    async def _clicked(self, event: GenericEventArguments) -> None:
+        """A card's raise-alert button was pressed (the browser sends which patient)."""
+        patient_id = event.args.get('patient') if isinstance(event.args, dict) else None
+        card = self._cards.get(patient_id) if isinstance(patient_id, int) else None
+        if card is not None:
+            await self._on_raise(card.patient)
 
     def alerts_changed(self, patient_id: int) -> None:
         """Refresh one card's open-alert badge."""

@@ -100,7 +100,9 @@ _CSS = '''
 .vigil-risk-unknown { background: #eeeeee; color: #616161; }
 .vigil-card-foot { font-size: .8rem; color: #616161; min-height: 44px; display: flex; align-items: center;
   gap: .3em; padding-right: 48px; }
-.vigil-card-raise { position: absolute; right: 4px; bottom: 4px; }
+.vigil-card-raise { position: absolute; right: 4px; bottom: 4px; padding: 0; border-radius: 50%; background: none;
+  color: #c10015; font-size: 1.5rem; display: inline-flex; align-items: center; justify-content: center; }
+.vigil-card-raise:hover { background: #fdecea; }
 
 .vigil-metrics { display: grid; gap: 8px; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); }
 .vigil-metric { background: #fff; border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.12); padding: 8px 12px; }

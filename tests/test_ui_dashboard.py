@@ -169,7 +169,7 @@ async def test_rows_are_most_urgent_then_newest_first(user: User) -> None:
 
     await user.should_see(marker=f'alert-{high_new.id}')
     rows = user.find(marker='alert-rows').elements.pop()
-    listed = [int(row.props['data-alert']) for row in rows.default_slot.children]
+    listed = [int(marker[6:]) for row in rows.default_slot.children for marker in row._markers]
     assert listed == [a.id for a in (critical, high_new, high_old, low)]
 
 
@@ -275,6 +275,24 @@ async def test_a_refused_acknowledge_is_rolled_back_with_the_reason(user: User) 
     assert 'Acknowledged' not in html_of(user, f'alert-{alert.id}')
 
 
+async def test_a_forged_click_for_an_alert_outside_the_scope_changes_nothing(user: User) -> None:
+    await sign_in(user, 'nurse')
+    cardiology = await raise_for('CAR-05', 'Cardiology only', Priority.HIGH)
+    own = await raise_for('AMU-05', 'On the nurse\'s ward', Priority.HIGH)
+    await user.should_see(marker=f'alert-{own.id}')
+    rows = user.find(marker='alert-rows')
+
+    rows.trigger('click', {'action': 'resolve', 'alert': cardiology.id})  # what a tampered browser could send
+    rows.trigger('click', {'action': 'delete', 'alert': own.id})
+    rows.trigger('click', {'action': 'resolve', 'alert': 'everything'})
+    press(user, 'acknowledge', own.id)  # handled after the forged ones
+
+    await user.should_see(marker=f'alert-{own.id}', content='Acknowledged by nurse')
+    vigil, _, _ = running()
+    assert (await vigil.alerts.get(await clerk(), cardiology.id)).status is AlertStatus.ACTIVE
+    await user.should_not_see(marker=f'alert-{cardiology.id}')
+
+
 async def test_an_acknowledge_shows_at_once_before_the_server_answers(user: User) -> None:
     await sign_in(user, 'nurse')
     alert = await raise_for('AMU-07', 'Pain 8/10', Priority.MEDIUM)
@@ -369,7 +387,8 @@ async def test_a_patient_card_raises_an_alert_for_its_patient(user: User) -> Non
     await sign_in(user, 'nurse')
     bed = await patient('AMU-02')
 
-    user.find(marker=f'raise-{bed.id}').click()
+    assert f'data-vigil-raise="{bed.id}"' in html_of(user, f'patient-{bed.id}')
+    user.find(marker='patient-grid').trigger('click', {'patient': bed.id})
     await user.should_see(marker='raise-message')
     with user:
         assert user.find(marker='raise-patient').elements.pop().value == bed.id  # type: ignore[attr-defined]

@@ -6,8 +6,9 @@ with retries and idempotency keys; `runner` ties them to the clock; `demo` runs 
 
 from .demo import run_demo_simulator
 from .gateway import SimulatorStopped
+from .options import Rate, Report, Scenario
 from .physiology import Eventfulness, PatientModel, as_number, baseline_for
-from .runner import Rate, Report, Scenario, Simulator
+from .runner import Simulator
 
 __all__ = [
     'Eventfulness',

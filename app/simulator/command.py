@@ -8,12 +8,14 @@ import signal
 import sys
 
 from .gateway import SimulatorStopped
-from .runner import Rate, Report, Scenario, Simulator
+from .options import Rate, Report, Scenario
+from .runner import Simulator
 
 
 def simulate(args: argparse.Namespace) -> int:
     """Run the simulate verb with checked arguments and return the exit code."""
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', stream=sys.stderr)
+    logging.getLogger('httpx').setLevel(logging.WARNING)  # one line per request would drown the simulator's own
     simulator = Simulator(args.url, args.token, seed=args.seed,
                           rate=Rate(interval=args.interval, full_set_every=args.full_set_every),
                           scenario=Scenario.calm() if args.calm else Scenario())

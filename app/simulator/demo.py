@@ -10,7 +10,8 @@ from app.domain import TokenKind
 from app.errors import NotFound
 
 from .gateway import SimulatorStopped
-from .runner import Rate, Simulator
+from .options import Rate
+from .runner import Simulator
 
 log = logging.getLogger('vigil.simulator')
 
@@ -59,6 +60,8 @@ async def run_demo_simulator(vigil: Vigil, base_url: str, *, seed: int = 0, rate
     Call it once the database is migrated and seeded, as a task of the server's own event loop; it waits until
     base_url answers /healthz. A transport stands in for the network in tests.
     """
+    # The server logs at INFO; httpx would add a line for each of the simulator's requests.
+    logging.getLogger('httpx').setLevel(max(logging.WARNING, logging.getLogger('httpx').level))
     simulators = []
     for slug in DEMO_HOSPITALS:
         try:

@@ -5,7 +5,6 @@ import logging
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -17,67 +16,14 @@ from app.domain import VitalKind
 from app.domain.vitals import VITAL_SPECS
 
 from .gateway import Gateway, SimulatorStopped
+from .options import Rate, Report, Scenario
 from .patients import SimulatedPatient, fetch_patients
-from .physiology import Eventfulness, PatientModel
+from .physiology import PatientModel
 
 log = logging.getLogger('vigil.simulator')
 
 FAST: tuple[VitalKind, ...] = (VitalKind.SPO2, VitalKind.HEART_RATE)  # what a bedside monitor reports continuously
 FULL_SET = tuple(VitalKind)
-
-
-@dataclass(frozen=True)
-class Rate:
-    """How often readings go out: SpO2 and heart rate every `interval` seconds, every parameter less often."""
-
-    interval: float = 1.0
-    full_set_every: float = 5.0
-
-    def __post_init__(self) -> None:
-        if not self.interval > 0:
-            raise ValueError(f'the interval must be more than 0 seconds, not {self.interval:g}')
-        if self.full_set_every < self.interval:
-            raise ValueError(f'a full set every {self.full_set_every:g} s cannot come more often than the '
-                             f'interval of {self.interval:g} s')
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """What happens besides the random walks (mean intervals in seconds; 0 turns a kind of event off)."""
-
-    patients: Eventfulness = field(default_factory=Eventfulness)
-    # A gateway goes silent this often, for a duration between the two bounds (longer than the heartbeat limit).
-    outage_every: float = 45 * 60
-    outage_seconds: tuple[float, float] = (150.0, 300.0)
-    # At most this share of the patients (and at least one) deteriorates at the same time.
-    max_deteriorating: float = 1 / 8
-    # Begin one deterioration at the start, so a demo shows something within minutes.
-    first_episode: bool = True
-
-    @classmethod
-    def calm(cls) -> 'Scenario':
-        """Return a scenario with random walks only: no deterioration, no artefacts, no outages."""
-        return cls(patients=Eventfulness(episode_every=0, artefact_every=0), outage_every=0, first_episode=False)
-
-
-@dataclass
-class Report:
-    """Counters of a run, for the operator's summary line."""
-
-    patients: int = 0
-    sent: int = 0
-    dropped: int = 0
-    buffered: int = 0
-    retries: int = 0
-    episodes: int = 0
-    artefacts: int = 0
-    outages: int = 0
-
-    def line(self) -> str:
-        """Return the counters as one line."""
-        return (f'{self.sent:,} readings sent for {self.patients} patients ({self.buffered:,} buffered, '
-                f'{self.dropped:,} refused or lost, {self.retries:,} retries); {self.episodes} deteriorations, '
-                f'{self.artefacts} SpO2 artefacts, {self.outages} gateway outages simulated')
 
 
 class Simulator:
@@ -87,7 +33,7 @@ class Simulator:
     `run()` calls it every `rate.interval` seconds until cancelled or `stop_after` seconds have passed.
     """
 
-    def __init__(self, base_url: str, tokens: Sequence[str], *, seed: int = 0, rate: Rate = Rate(),
+    def __init__(self, base_url: str, tokens: Sequence[str], *, seed: int = 0, rate: Rate | None = None,
                  scenario: Scenario | None = None, clock: Clock = system_clock,
                  transport: httpx.AsyncBaseTransport | None = None, timeout: float = 10.0,
                  refresh_every: float = 300.0, name: str = 'simulator') -> None:
@@ -95,7 +41,7 @@ class Simulator:
             raise ValueError('the simulator needs at least one device token')
         self.name = name
         self.seed = seed
-        self.rate = rate
+        self.rate = rate or Rate()
         self.scenario = scenario or Scenario()
         self._clock = clock
         self._tokens = list(tokens)
@@ -214,6 +160,8 @@ class Simulator:
             if patient.model.episode is not None and patient.model.episode is not before:
                 deteriorating += 1
                 log.info('%s: %s (bed %s) begins to deteriorate', self.name, patient.mrn, patient.bed)
+            elif before is not None and patient.model.episode is None:
+                log.info('%s: %s (bed %s) has recovered', self.name, patient.mrn, patient.bed)
 
     def _outages(self, now: datetime) -> None:
         scenario = self.scenario
@@ -245,7 +193,8 @@ class Simulator:
         self._refresh_at = t + self._refresh_every
         try:
             await self.load_patients()
-        except httpx.TransportError as error:
+        except httpx.HTTPError as error:
+            # The stream goes on with the patients it has; the next refresh tries again.
             log.debug('%s: patient list not refreshed: %s', self.name, error)
 
     async def run(self, stop_after: float | None = None, *, status_every: float = 60.0) -> Report:

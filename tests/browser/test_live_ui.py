@@ -45,7 +45,7 @@ def rgb(locator: Locator, css_property: str) -> tuple[int, ...]:
 
 
 def open_kiosk(page: Page, server: VigilServer) -> Page:
-    page.goto(f'{server.url}/kiosk?token={server.create_token("kiosk", "AMU corridor display")}')
+    page.goto(f'{server.url}/kiosk?token={server.create_token("kiosk", "Corridor wall display")}')
     expect(page.frame_locator('#display').locator('.vigil-conn-live')).to_be_visible()
     return page
 
