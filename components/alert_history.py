@@ -5,6 +5,7 @@ from html import escape
 from nicegui import ui
 
 from app.domain import AlertEventType, AlertStatus, Priority
+from app.domain.actors import display_actor
 from app.schemas import AuditEntryView
 from app.services.audit import AlertHistory
 
@@ -34,11 +35,12 @@ _STYLE = '''
 .vigil-history-msg { font-weight: 600; overflow-wrap: anywhere; }
 .vigil-history-meta { font-size: .85rem; color: #616161; }
 .vigil-trail { margin-top: 6px; font-size: .86rem; }
-.vigil-trail-row { display: grid; grid-template-columns: 10.5rem 7.5rem 6.5rem minmax(0, 1fr); gap: 0 8px;
-  padding: 3px 0; border-top: 1px solid #f0f0f0; }
+/* When and What are short and fixed; Who and Note share the rest and wrap rather than cut a name off. */
+.vigil-trail-row { display: grid; grid-template-columns: 9.6rem 7.2rem minmax(7rem, 1fr) minmax(0, 1.2fr);
+  gap: 0 8px; padding: 3px 0; border-top: 1px solid #f0f0f0; }
 .vigil-trail-head { font-weight: 600; color: #616161; border-top: 0; }
-.vigil-trail-row > span { overflow-wrap: anywhere; }
-.vigil-trail-row > span:nth-child(-n+3) { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.vigil-trail-row > span { overflow-wrap: break-word; min-width: 0; }
+.vigil-trail-row > span:nth-child(-n+2) { white-space: nowrap; font-variant-numeric: tabular-nums; }
 .vigil-trail details > summary { cursor: pointer; color: #0b5cad; line-height: 44px; list-style: none;
   border-top: 1px solid #f0f0f0; }
 .vigil-trail details > summary::before { content: '▸ '; }
@@ -57,11 +59,20 @@ def install() -> None:
     ui.add_head_html(_STYLE)
 
 
-def trail_row(entry: AuditEntryView) -> str:
+def shown_note(note: str | None, message: str) -> str:
+    """Return a step's note as the screens show it: nothing when it only repeats the alert's message.
+
+    Raising an alert records its message as the note of the first step, which the message column shows already.
+    """
+    text = (note or '').strip()
+    return '' if text == message.strip() else text
+
+
+def trail_row(entry: AuditEntryView, message: str) -> str:
     """Return one step of an alert's trail."""
     return (f'<div class="vigil-trail-row"><span>{datetime_html(entry.at)}</span>'
-            f'<span>{EVENT_LABELS[entry.type]}</span><span title="{escape(entry.actor)}">{escape(entry.actor)}</span>'
-            f'<span>{escape(entry.note or "")}</span></div>')
+            f'<span>{EVENT_LABELS[entry.type]}</span><span>{escape(display_actor(entry.actor))}</span>'
+            f'<span>{escape(shown_note(entry.note, message))}</span></div>')
 
 
 def history_html(history: AlertHistory) -> str:
@@ -71,7 +82,7 @@ def history_html(history: AlertHistory) -> str:
     extra = [f'{alert.occurrences} occurrences'] if alert.occurrences > 1 else []
     if alert.escalation_level:
         extra.append(f'escalation level {alert.escalation_level}')
-    steps = [trail_row(entry) for entry in history.trail]
+    steps = [trail_row(entry, alert.message) for entry in history.trail]
     if len(steps) > SHOWN_STEPS + 1:
         folded = steps[1:-SHOWN_STEPS]
         more = f'{len(folded)} more step{"s" if len(folded) > 1 else ""}'

@@ -16,6 +16,7 @@ from nicegui import ui
 
 from app.clock import Clock
 from app.domain import AlertStatus, Priority
+from app.domain.actors import display_actor
 from app.schemas import AlertView
 from app.services.kiosk import urgency_key
 
@@ -55,12 +56,19 @@ body { background: #0b0f14; }
 .vigil-kiosk-prio small { font-size: 2.1vh; font-weight: 800; letter-spacing: 0; text-transform: none; }
 .vigil-kiosk-row > * { min-height: 0; overflow: hidden; }
 .vigil-kiosk-main { padding: .6vh 1.4vw; min-width: 0; display: flex; flex-direction: column; justify-content: center; }
-.vigil-kiosk-who { font-size: 3.9vh; font-weight: 800; line-height: 1.15; white-space: nowrap; overflow: hidden;
-  text-overflow: ellipsis; }
+/* Bed, patient and message come first: the ward gives way before the patient's name does, and the status column
+   never takes more than its share (a long "Acknowledged · ..." is cut there, not in the patient's name). */
+.vigil-kiosk-who { font-size: 3.9vh; font-weight: 800; line-height: 1.15; white-space: nowrap; display: flex;
+  align-items: baseline; gap: .7vw; min-width: 0; }
+.vigil-kiosk-patient { flex: 0 1 auto; min-width: 0; overflow: hidden; text-overflow: ellipsis; }
+.vigil-kiosk-ward { flex: 0 100000 auto; min-width: 0; overflow: hidden; text-overflow: ellipsis; font-size: 3vh;
+  font-weight: 700; opacity: .7; }
 .vigil-kiosk-msg { font-size: 3.2vh; line-height: 1.15; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; }
 .vigil-kiosk-side { padding: .6vh 1.4vw; display: flex; flex-direction: column; justify-content: center;
-  align-items: flex-end; gap: .4vh; font-size: 2.6vh; line-height: 1.15; white-space: nowrap; }
+  align-items: flex-end; gap: .4vh; font-size: 2.6vh; line-height: 1.15; white-space: nowrap; max-width: 26vw;
+  min-width: 0; }
+.vigil-kiosk-side > * { max-width: 100%; overflow: hidden; text-overflow: ellipsis; }
 .vigil-kiosk-age { font-size: 3.2vh; line-height: 1.15; font-weight: 800; font-variant-numeric: tabular-nums; }
 .vigil-kiosk-state-active { color: #ff8a80; font-weight: 800; }
 .vigil-kiosk-critical.vigil-kiosk-active .vigil-kiosk-state-active { color: #fff; }
@@ -140,18 +148,18 @@ def invalid_token_screen() -> None:
 def row_html(alert: AlertView, now: datetime) -> str:
     """Return what one row of the board says (every value from outside is escaped)."""
     if alert.patient_id is not None:
-        who = f'{escape(alert.bed or "?")} · {escape(alert.patient_name or "")}'
+        who = (f'<span class="vigil-kiosk-patient">{escape(alert.bed or "?")} · {escape(alert.patient_name or "")}'
+               f'</span><span class="vigil-kiosk-ward">({escape(alert.ward_name)})</span>')
     else:
-        who = f'{escape(alert.ward_name)} · whole ward'
+        who = f'<span class="vigil-kiosk-patient">{escape(alert.ward_name)} · whole ward</span>'
     if alert.status is AlertStatus.ACKNOWLEDGED:
-        state = f'<span class="vigil-kiosk-state-acknowledged">Acknowledged · {escape(alert.acknowledged_by or "")}' \
-                '</span>'
+        by = escape(display_actor(alert.acknowledged_by))
+        state = f'<span class="vigil-kiosk-state-acknowledged" title="{by}">Acknowledged · {by}</span>'
     else:
         state = '<span class="vigil-kiosk-state-active">Not acknowledged</span>'
     escalated = f'<small>escalated · level {alert.escalation_level}</small>' if alert.escalation_level else ''
-    ward = f' <span style="opacity:.7">({escape(alert.ward_name)})</span>' if alert.patient_id is not None else ''
     return (f'<div class="vigil-kiosk-prio">{PRIORITY_LABELS[alert.priority]}{escalated}</div>'
-            f'<div class="vigil-kiosk-main"><div class="vigil-kiosk-who">{who}{ward}</div>'
+            f'<div class="vigil-kiosk-main"><div class="vigil-kiosk-who">{who}</div>'
             f'<div class="vigil-kiosk-msg">{escape(alert.message)}</div></div>'
             f'<div class="vigil-kiosk-side">{age_html(alert.created_at, now, "vigil-kiosk-age")}{state}'
             '</div>')

@@ -1,4 +1,4 @@
-"""Dates with times, shown in the browser's own time zone (as components/times.py does for clock times).
+"""Dates with times, shown in the browser's own time zone as YYYY-MM-DD HH:MM:SS (24-hour, whatever its locale).
 
 The server writes UTC into the page, which is what tests and a browser without JavaScript see; a small script
 rewrites every `[data-vigil-datetime]` in the local zone of the reader, once when it appears.
@@ -12,11 +12,16 @@ from nicegui import ui
 _SCRIPT = '''
 <script>
 (() => {
-  const format = new Intl.DateTimeFormat([], {year: 'numeric', month: 'short', day: '2-digit', hour: '2-digit',
-                                              minute: '2-digit', second: '2-digit'});
+  // YYYY-MM-DD HH:MM:SS in 24-hour time whatever the browser's locale (a US locale would say "03:44:32 PM"),
+  // as the charts, the kiosk and clinical records write it.
+  const two = (n) => String(n).padStart(2, '0');
+  function format(at) {
+    return `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())} ` +
+           `${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}`;
+  }
   function paint() {
     for (const element of document.querySelectorAll('[data-vigil-datetime]:not([data-vigil-local])')) {
-      element.textContent = format.format(new Date(element.dataset.vigilDatetime));
+      element.textContent = format(new Date(element.dataset.vigilDatetime));
       element.dataset.vigilLocal = '1';
     }
   }

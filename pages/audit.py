@@ -15,12 +15,13 @@ from nicegui import context, ui
 
 from app.bootstrap import Vigil
 from app.domain import AlertEventType
+from app.domain.actors import display_actor
 from app.errors import DomainError
 from app.events.models import AlertEventBase
 from app.services.audit import AuditPage, AuditQuery, AuditRow, readable
 from app.services.audit_csv import audit_csv
 from components import timestamps
-from components.alert_history import EVENT_LABELS
+from components.alert_history import EVENT_LABELS, shown_note
 from components.live import LiveHub
 from components.session import StaffSession
 from components.theme import priority_chip
@@ -65,10 +66,10 @@ def row_html(row: AuditRow) -> str:
     return (f'<tr><td class="vigil-audit-when">{timestamps.datetime_html(row.at)}</td>'
             f'<td><span class="vigil-audit-event">{EVENT_LABELS[row.type]}</span>'
             f'<span class="vigil-audit-sub">{escape(status)}{level}</span></td>'
-            f'<td>{escape(row.actor)}</td><td>{patient}</td><td>{escape(row.ward_name)}</td>'
+            f'<td>{escape(display_actor(row.actor))}</td><td>{patient}</td><td>{escape(row.ward_name)}</td>'
             f'<td>{priority_chip(row.priority)} {escape(row.message)}'
             f'<span class="vigil-audit-sub">Alert {row.alert_id} · {escape(row.alert_kind.value.replace("_", " "))}'
-            f'</span></td><td>{escape(row.note or "")}</td></tr>')
+            f'</span></td><td>{escape(shown_note(row.note, row.message))}</td></tr>')
 
 
 def table_html(page: AuditPage) -> str:
@@ -76,6 +77,24 @@ def table_html(page: AuditPage) -> str:
     head = ''.join(f'<th>{name}</th>' for name in ('When', 'What', 'Who', 'Patient', 'Ward', 'Alert', 'Note'))
     return (f'<table class="vigil-audit"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(row_html(row) for row in page.rows)}</tbody></table>')
+
+
+def date_field(label: str, marker: str) -> ui.input:
+    """Return a date field written YYYY-MM-DD, typed or picked from a calendar (whatever the browser's locale).
+
+    A native `type=date` field shows the browser's locale (mm/dd/yyyy in a US one); Quasar's picker keeps ISO dates.
+    """
+    field = ui.input(label, placeholder='YYYY-MM-DD').props('outlined stack-label clearable mask="####-##-##"') \
+        .classes('grow min-w-[10rem]').mark(marker)
+    with field:
+        with ui.menu().props('no-parent-event') as menu:
+            # first-day-of-week 1: Monday, as ISO 8601 and most hospitals' rotas count weeks.
+            ui.date(mask='YYYY-MM-DD', on_change=menu.close).bind_value(field) \
+                .props('first-day-of-week=1 today-btn').mark(f'{marker}-picker')
+        with field.add_slot('append'):
+            ui.button(icon='event', on_click=menu.open).props(f'flat round aria-label="Pick the {label} date"') \
+                .classes('vigil-touch')
+    return field
 
 
 def register(vigil: Vigil, hub: LiveHub) -> None:
@@ -118,10 +137,8 @@ class AuditTrail:
                         .props('outlined use-chips clearable options-dense').classes('grow min-w-[12rem]') \
                         .mark('audit-types')
                     with ui.row().classes('gap-2 no-wrap grow'):
-                        self._since = ui.input('From').props('outlined type=date stack-label clearable') \
-                            .classes('grow min-w-[8.5rem]').mark('audit-from')
-                        self._until = ui.input('To').props('outlined type=date stack-label clearable') \
-                            .classes('grow min-w-[8.5rem]').mark('audit-to')
+                        self._since = date_field('From', 'audit-from')
+                        self._until = date_field('To', 'audit-to')
                 with ui.row().classes('w-full gap-2 items-center'):
                     ui.button('Search', icon='search', on_click=self._first_page) \
                         .props('unelevated no-caps').classes('vigil-touch').mark('audit-search')

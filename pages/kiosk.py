@@ -19,6 +19,7 @@ from nicegui import context, ui
 from pydantic import BaseModel, Field
 
 from app.bootstrap import Vigil
+from app.domain.actors import display_actor
 from app.domain.alerts import can_see
 from app.errors import TokenInvalid
 from app.events.models import AlertEventBase
@@ -68,7 +69,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
             return
         hospital = await vigil.hospitals.by_id(actor.hospital_id)
         times.install(vigil.clock())
-        board = KioskBoard(hospital.name, actor.name.removeprefix('token:'), vigil.clock)
+        board = KioskBoard(hospital.name, board_name(actor), vigil.clock)
         channel = hub.channel(hospital.id)
         client = context.client
         token_id = actor.token_id
@@ -118,7 +119,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
 
 def board_name(actor: Actor) -> str:
     """Return the name a display goes by in the presence list (its token's name)."""
-    return actor.name.removeprefix('token:')
+    return display_actor(actor.name)
 
 
 async def _resume(vigil: Vigil, token_id: object) -> Actor | None:

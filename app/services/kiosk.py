@@ -6,6 +6,7 @@ and re-checks it, so a revoked token stops the display at its next check.
 
 from app.clock import Clock
 from app.domain import AlertStatus, TokenKind
+from app.domain.actors import TOKEN_PREFIX
 from app.errors import TokenInvalid
 from app.schemas import Actor, AlertView
 from app.uow import Database
@@ -25,7 +26,7 @@ def urgency_key(alert: AlertView) -> tuple[int, int, int, float]:
 
 def kiosk_actor(token_id: int, hospital_id: int, name: str) -> Actor:
     """Return the actor a kiosk display acts as."""
-    return Actor(kind='token', hospital_id=hospital_id, name=f'token:{name}', token_id=token_id,
+    return Actor(kind='token', hospital_id=hospital_id, name=f'{TOKEN_PREFIX}{name}', token_id=token_id,
                  token_kind=TokenKind.KIOSK)
 
 
