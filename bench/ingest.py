@@ -1,7 +1,7 @@
 """Ingest throughput through the real HTTP API on the embedded SQLite, with detection on, beside the raw floor.
 
     python -m bench.ingest [--single 2000] [--batches 300] [--batch-size 100] [--clients 4]
-                           [--py-spy PATH --profile-dir DIR]
+                           [--py-spy PATH [--profile-dir bench/out]]
 
 A fresh demo server (its own SQLite under a temporary folder, a free port on 127.0.0.1, quiet patients) is
 started as a child process and a device token is created with `token create`. Readings come from the simulator's
@@ -12,8 +12,10 @@ batches, and batches with an Idempotency-Key. Every response must be 201 with th
 The floor is measured in the same run: the same rows inserted straight through SQLAlchemy Core (one executemany in
 one transaction per mode) into a copy of the server's database, with Vigil's engine settings (WAL, synchronous
 NORMAL). Server and load client are pinned to their own cores where the OS allows; both CPU shares are reported.
-With --py-spy the server is sampled during the batch modes and the time per layer is summarised (raw collapsed
-stacks land in --profile-dir). Nothing is asserted; machines are shared and noisy, read the ratios.
+With --py-spy (`pip install py-spy`; not a dependency of Vigil) the server is sampled during the plain batch mode
+and the time per layer is summarised (raw collapsed stacks land in --profile-dir); `python -m bench.ingest_profile`
+splits one batch's time by step and SQL statement. Nothing is asserted; machines are shared and noisy, read the
+ratios.
 """
 
 import argparse
@@ -167,7 +169,7 @@ async def main(args: argparse.Namespace) -> None:
                 offset += len(readings)
                 profiler = None
                 if args.py_spy and mode.batch > 1 and not mode.idempotency_keys:
-                    profile = Path(args.profile_dir) / 'ingest-server.txt'
+                    profile = args.profile_dir / 'ingest-server.txt'
                     profiler = server.profile(args.py_spy, profile)
                     await asyncio.sleep(1.0)  # py-spy attaches
                 results.append(await measure(server, token, mode, readings, args.clients))
@@ -220,8 +222,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--clients', type=int, default=4, help='concurrent keep-alive connections')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--py-spy', metavar='PATH', help='py-spy executable: sample the server in the batch modes')
-    parser.add_argument('--profile-dir', default='.', help='where py-spy writes ingest-server.txt (collapsed stacks)')
-    return parser.parse_args(argv)
+    parser.add_argument('--profile-dir', default='bench/out',
+                        help='where py-spy writes ingest-server.txt, collapsed stacks (default: %(default)s)')
+    args = parser.parse_args(argv)
+    args.profile_dir = Path(args.profile_dir).resolve()  # the server runs in another working directory
+    if args.py_spy:
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
+    return args
 
 
 if __name__ == '__main__':

@@ -49,15 +49,17 @@ body { background: #0b0f14; }
 .vigil-kiosk .vigil-conn { font-size: 2.4vh; min-height: 4.4vh; padding: .6vh 1.2vw; }
 .vigil-kiosk .vigil-conn-dot { width: 1.6vh; height: 1.6vh; }
 .vigil-kiosk-list { flex: 1; display: grid; grid-template-rows: repeat(8, minmax(0, 1fr)); gap: .8vh; min-height: 0; }
-.vigil-kiosk-row { display: grid; grid-template-columns: 15vw minmax(0, 1fr) auto; align-items: stretch;
+.vigil-kiosk-row { display: flex; align-items: stretch;
   border-radius: 1vh; background: #161d27; overflow: hidden; min-height: 0; }
-.vigil-kiosk-prio { display: flex; flex-direction: column; align-items: center; justify-content: center;
+.vigil-kiosk-prio { flex: 0 0 15vw; display: flex; flex-direction: column; align-items: center; justify-content: center;
   font-size: 3.4vh; font-weight: 900; letter-spacing: .05em; text-transform: uppercase; line-height: 1.1; }
 .vigil-kiosk-prio small { font-size: 2.1vh; font-weight: 800; letter-spacing: 0; text-transform: none; }
 .vigil-kiosk-row > * { min-height: 0; overflow: hidden; }
-.vigil-kiosk-main { padding: .6vh 1.4vw; min-width: 0; display: flex; flex-direction: column; justify-content: center; }
-/* Bed, patient and message come first: the ward gives way before the patient's name does, and the status column
-   never takes more than its share (a long "Acknowledged · ..." is cut there, not in the patient's name). */
+.vigil-kiosk-main { flex: 0 1 auto; padding: .6vh 1.4vw; min-width: 0; display: flex; flex-direction: column;
+  justify-content: center; }
+/* Bed, patient and message come first: the main column takes the width its text needs, the status column the
+   rest (at least what "Not acknowledged" and the age need; a long "Acknowledged · ..." is cut there). Only when
+   even that does not fit does the main column give way: the ward first, then the message and the name. */
 .vigil-kiosk-who { font-size: 3.9vh; font-weight: 800; line-height: 1.15; white-space: nowrap; display: flex;
   align-items: baseline; gap: .7vw; min-width: 0; }
 .vigil-kiosk-patient { flex: 0 1 auto; min-width: 0; overflow: hidden; text-overflow: ellipsis; }
@@ -66,8 +68,8 @@ body { background: #0b0f14; }
 .vigil-kiosk-msg { font-size: 3.2vh; line-height: 1.15; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; }
 .vigil-kiosk-side { padding: .6vh 1.4vw; display: flex; flex-direction: column; justify-content: center;
-  align-items: flex-end; gap: .4vh; font-size: 2.6vh; line-height: 1.15; white-space: nowrap; max-width: 26vw;
-  min-width: 0; }
+  align-items: flex-end; gap: .4vh; font-size: 2.6vh; line-height: 1.15; white-space: nowrap;
+  flex: 1 1 19vw; min-width: 19vw; max-width: 42vw; margin-left: auto; }
 .vigil-kiosk-side > * { max-width: 100%; overflow: hidden; text-overflow: ellipsis; }
 .vigil-kiosk-age { font-size: 3.2vh; line-height: 1.15; font-weight: 800; font-variant-numeric: tabular-nums; }
 .vigil-kiosk-state-active { color: #ff8a80; font-weight: 800; }
@@ -96,10 +98,24 @@ body { background: #0b0f14; }
   justify-content: center; text-align: center; background: #0b0f14; color: #e8edf2; padding: 5vh 5vw; gap: 2vh; }
 .vigil-kiosk-invalid h1 { font-size: 6vh; font-weight: 800; margin: 0; line-height: 1.2; }
 .vigil-kiosk-invalid p { font-size: 3vh; color: #8b98a8; margin: 0; }
-@media (max-aspect-ratio: 1/1) {  /* a display on its side: fewer, taller rows and a stacked row layout */
-  .vigil-kiosk-row { grid-template-columns: 22vw minmax(0, 1fr); }
-  .vigil-kiosk-side { display: none; }
-  .vigil-kiosk-top { height: 7vh; } .vigil-kiosk-counts { display: none; }
+/* A display on its side: the width is the scarce dimension, so type follows it (vw); the status goes under the
+   patient, and the message may take two lines. */
+@media (max-aspect-ratio: 1/1) {
+  .vigil-kiosk-top { height: 7vh; gap: 3vw; } .vigil-kiosk-counts { display: none; }
+  .vigil-kiosk-name { font-size: 4.6vw; } .vigil-kiosk-clock { font-size: 8vw; }
+  .vigil-kiosk-date { font-size: 2.6vw; white-space: nowrap; }
+  .vigil-kiosk .vigil-conn { font-size: 3vw; }
+  .vigil-kiosk-row { display: grid; grid-template-columns: 20vw minmax(0, 1fr);
+    grid-template-rows: minmax(0, 1fr) auto; }
+  .vigil-kiosk-prio { grid-row: 1 / span 2; font-size: 3.6vw; }
+  .vigil-kiosk-prio small { font-size: 2.6vw; }
+  .vigil-kiosk-main { padding: .4vh 2.4vw 0; }
+  .vigil-kiosk-who { font-size: 4.4vw; } .vigil-kiosk-ward { font-size: 3.2vw; }
+  .vigil-kiosk-msg { font-size: 3.6vw; white-space: normal; display: -webkit-box; -webkit-line-clamp: 2;
+    -webkit-box-orient: vertical; }
+  .vigil-kiosk-side { flex-direction: row; justify-content: flex-start; align-items: baseline; gap: 3vw;
+    padding: 0 2.4vw .4vh; min-width: 0; max-width: none; margin: 0; font-size: 2.8vw; }
+  .vigil-kiosk-age { font-size: 2.8vw; }
 }
 </style>
 '''

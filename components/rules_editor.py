@@ -24,8 +24,19 @@ PARAMETERS = {
     'heart_rate': ('Heart rate', '/min'), 'resp_rate': ('Respiratory rate', '/min'),
     'spo2': ('SpO₂, scale 1', '%'), 'spo2_scale2': ('SpO₂, scale 2 patients', '%'),
     'systolic_bp': ('Systolic blood pressure', 'mmHg'), 'diastolic_bp': ('Diastolic blood pressure', 'mmHg'),
-    'temperature': ('Temperature', '°C'), 'consciousness': ('Consciousness (0 Alert … 4 Unresponsive)', 'ACVPU'),
+    'temperature': ('Temperature', '°C'), 'consciousness': ('Consciousness', 'ACVPU'),
 }
+# Consciousness is stored as the ACVPU ordinal (0 Alert ... 4 Unresponsive) and only has a high limit: the level
+# from which on it alerts. People choose it by its letter.
+ACVPU = 'ACVPU'
+ACVPU_NAMES = ('alert', 'new confusion', 'responds to voice', 'responds to pain', 'unresponsive')
+
+
+def acvpu_options(current: float | None) -> dict[int, str]:
+    """Return the levels a consciousness limit can start at (Alert only if it is stored already: it alarms on all)."""
+    levels = range(0 if current == 0 else 1, len(ACVPU))
+    return {level: f'{ACVPU[level]} ({ACVPU_NAMES[level]})' + (' or worse' if level < len(ACVPU) - 1 else '')
+            for level in levels}
 
 _STYLE = '''
 <style>
@@ -83,10 +94,16 @@ class LimitRow:
             with ui.element('div').classes('vigil-rule-name'):
                 ui.label(f'{name} ({unit})')
                 self._origin = ui.html('', sanitize=False)  # NOTE: origin_html escapes what comes from outside
-            self.low = ui.number('Low limit', format='%g').props('outlined clearable') \
-                .mark(f'limit-{limit.parameter}-low')
-            self.high = ui.number('High limit', format='%g').props('outlined clearable') \
-                .mark(f'limit-{limit.parameter}-high')
+            self.low: ui.number | None = None
+            self.high: ui.number | ui.select
+            if limit.parameter == 'consciousness':
+                self.high = ui.select(acvpu_options(limit.high), label='Alert from', clearable=True) \
+                    .props('outlined').style('grid-column: span 2').mark(f'limit-{limit.parameter}-high')
+            else:
+                self.low = ui.number('Low limit', format='%g').props('outlined clearable') \
+                    .mark(f'limit-{limit.parameter}-low')
+                self.high = ui.number('High limit', format='%g').props('outlined clearable') \
+                    .mark(f'limit-{limit.parameter}-high')
             self.seconds = ui.number('Delay (s)', min=0, step=1).props('outlined') \
                 .mark(f'limit-{limit.parameter}-seconds')
             self.readings = ui.number('Readings', min=1, step=1).props('outlined') \
@@ -102,8 +119,13 @@ class LimitRow:
 
     def show(self, limit: CriticalLimitView) -> None:
         """Show the stored state of this parameter (after loading or saving)."""
-        self.low.set_value(limit.low)
-        self.high.set_value(limit.high)
+        if self.low is not None:
+            self.low.set_value(limit.low)
+        if isinstance(self.high, ui.select):
+            self.high.set_options(acvpu_options(limit.high))
+            self.high.set_value(None if limit.high is None else int(limit.high))
+        else:
+            self.high.set_value(limit.high)
         self.seconds.set_value(limit.persistence_seconds)
         self.readings.set_value(limit.persistence_readings)
         self._origin.set_content(origin_html(limit.is_default, limit.updated_by, limit.updated_at))
@@ -113,7 +135,8 @@ class LimitRow:
         try:
             seconds = whole(self.seconds.value, 'the delay in seconds (0 for none)')
             readings = whole(self.readings.value, 'the number of consecutive readings (1 for none)')
-            saved = await self._rules.set_limit(await self._acting(), self.parameter, low=self.low.value,
+            saved = await self._rules.set_limit(await self._acting(), self.parameter,
+                                                low=None if self.low is None else self.low.value,
                                                 high=self.high.value, persistence_seconds=seconds,
                                                 persistence_readings=readings)
         except (ValueError, DomainError) as error:

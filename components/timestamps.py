@@ -15,13 +15,14 @@ _SCRIPT = '''
   // YYYY-MM-DD HH:MM:SS in 24-hour time whatever the browser's locale (a US locale would say "03:44:32 PM"),
   // as the charts, the kiosk and clinical records write it.
   const two = (n) => String(n).padStart(2, '0');
-  function format(at) {
-    return `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())} ` +
-           `${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}`;
+  function format(at, timeOnly) {
+    const time = `${two(at.getHours())}:${two(at.getMinutes())}`;
+    if (timeOnly) return time;
+    return `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())} ${time}:${two(at.getSeconds())}`;
   }
   function paint() {
     for (const element of document.querySelectorAll('[data-vigil-datetime]:not([data-vigil-local])')) {
-      element.textContent = format(new Date(element.dataset.vigilDatetime));
+      element.textContent = format(new Date(element.dataset.vigilDatetime), 'vigilTimeOnly' in element.dataset);
       element.dataset.vigilLocal = '1';
     }
   }
@@ -56,3 +57,10 @@ def datetime_html(at: datetime) -> str:
     """Return a <time> element the browser shows in its own zone."""
     iso = at.astimezone(UTC).isoformat()
     return f'<time datetime="{iso}" data-vigil-datetime="{iso}">{escape(utc_text(at))}</time>'
+
+
+def time_html(at: datetime) -> str:
+    """Return a <time> element the browser shows as HH:MM in its own zone (for times of the last hours)."""
+    iso = at.astimezone(UTC).isoformat()
+    return (f'<time datetime="{iso}" data-vigil-datetime="{iso}" data-vigil-time-only>'
+            f'{at.astimezone(UTC):%H:%M} UTC</time>')

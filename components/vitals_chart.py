@@ -20,6 +20,7 @@ from app.services.vitals_history import VitalsTrend
 
 PUSH_SECONDS = 3.0
 NEWS2 = 'news2'
+NEWS2_AXIS_MAX = 8
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ class VitalsChart:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._width = 60
-        self._window = timedelta(hours=6)
+        self._hours = timedelta(hours=6)
+        self._since = clock() - self._hours
+        self._loaded_span = self._hours
         self._buckets: dict[str, dict[int, list[float]]] = {kind: {} for kind in SERIES}
         self._seen: dict[str, datetime] = {}
         self._last_push = 0.0
@@ -67,7 +70,9 @@ class VitalsChart:
     def load(self, trend: VitalsTrend, limits: tuple[CriticalLimitView, ...], spo2_scale: int) -> None:
         """Show a trend freshly loaded from the database (replacing what was shown)."""
         self._width = trend.bucket_seconds
-        self._window = trend.until - trend.since
+        self._hours = timedelta(hours=trend.hours)
+        self._since = trend.since
+        self._loaded_span = trend.until - trend.since
         self._buckets = {kind: {} for kind in SERIES}
         for kind, points in trend.series.items():
             if kind in self._buckets:
@@ -99,6 +104,13 @@ class VitalsChart:
             self._refresh_data()
             self._schedule_push()
 
+    def outgrown(self) -> bool:
+        """Tell whether a window fitted to the data has grown to twice its loaded span (time to fetch it anew).
+
+        A fitted window keeps its start while time passes, so its buckets, sized for the loaded span, add up.
+        """
+        return self._loaded_span < self._hours and self._clock() - self._since > 2 * self._loaded_span
+
     def _fold(self, kind: str, at: datetime, value: float) -> None:
         seconds = int(at.timestamp())
         start = seconds - seconds % self._width
@@ -110,7 +122,8 @@ class VitalsChart:
 
     def _refresh_data(self) -> None:
         now = self._clock()
-        since = int((now - self._window).timestamp())
+        # A fitted window keeps its start until it spans the hours asked for, then scrolls like a fixed one.
+        since = int(max(self._since, now - self._hours).timestamp())
         for axis in self.chart.options['xAxis']:
             axis['min'], axis['max'] = _ms(since), _ms(now.timestamp())
         for index, kind in enumerate(SERIES):
@@ -125,6 +138,10 @@ class VitalsChart:
                 if high != low:
                     data.append([middle, high])
             self.chart.options['series'][index]['data'] = data
+        # The NEWS2 axis always reaches into the shaded medium and high bands, so that a low score reads as low
+        # (on an axis of 0-1 a score of 0 would vanish into the axis line).
+        highest = max((high for _, high in self._buckets[NEWS2].values()), default=0)
+        self.chart.options['yAxis'][-1]['max'] = max(NEWS2_AXIS_MAX, int(highest) + 1)
 
     def _schedule_push(self) -> None:
         if self._push_task is not None:

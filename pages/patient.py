@@ -2,15 +2,17 @@
 
 import asyncio
 import logging
+from datetime import timedelta
 from html import escape
 
 from fastapi.responses import RedirectResponse
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from app.bootstrap import Vigil
 from app.errors import NotAllowed, NotFound
 from app.events.models import AlertEventBase
 from app.schemas import PatientView
+from app.services.vitals_history import VitalsTrend
 from components import alert_history, timestamps
 from components.alert_history import AlertHistoryList
 from components.live import LiveHub
@@ -24,7 +26,11 @@ from .frame import reload_after_reconnect, staff_page, staff_session
 
 log = logging.getLogger(__name__)
 
-WINDOWS = {1: '1 h', 6: '6 h', 24: '24 h'}
+# Trend windows in hours; AUTO starts at the first reading of the last FIT_HOURS (a patient monitored for minutes
+# fills the chart instead of a sliver at its right edge) and grows with the data up to FIT_HOURS.
+AUTO = 0
+FIT_HOURS = 6
+WINDOWS = {AUTO: 'Auto', 1: '1 h', 6: '6 h', 24: '24 h'}
 
 _STYLE = '''
 <style>
@@ -73,6 +79,13 @@ def now_html(patient: PatientView, now_text: str) -> str:
             f'<div class="vigil-now-foot">{now_text}</div>')
 
 
+def window_html(trend: VitalsTrend) -> str:
+    """Say which time the trend chart shows: a window fitted to the data names its start."""
+    if trend.until - trend.since < timedelta(hours=trend.hours):
+        return f'From {timestamps.time_html(trend.since)} to now'
+    return f'Last {trend.hours:g} h'
+
+
 def message_page(title: str, text: str) -> None:
     """Show a page-sized message instead of the patient (not found, not allowed)."""
     with ui.column().classes('vigil-message items-center gap-3').props('role=alert'):
@@ -115,7 +128,8 @@ class PatientPage:
         self._vigil = vigil
         self._session = session
         self.patient = patient
-        self._hours = 6
+        self._hours = AUTO
+        self._refitting = False
         self._reloading = asyncio.Lock()
         ui.page_title(f'{patient.bed} {patient.name} · Vigil')
         raise_dialog = RaiseAlertDialog(vigil.alerts, vigil.patients, session)
@@ -137,9 +151,11 @@ class PatientPage:
                     ui.label('lowest and highest value per interval; dashed red: critical limits') \
                         .classes('text-caption text-grey-7 gt-xs')
                     ui.space()
+                    # NOTE: sanitize=False is safe: window_html writes only times and numbers.
+                    self._span = ui.html('', sanitize=False).classes('text-grey-8').mark('trend-span')
                     ui.toggle(WINDOWS, value=self._hours, on_change=lambda e: self._set_window(e.value)) \
                         .props('no-caps unelevated toggle-color=primary').classes('vigil-trend-window') \
-                        .mark('trend-window')
+                        .tooltip(f'Auto: from the first reading of the last {FIT_HOURS} hours').mark('trend-window')
                 self._chart = VitalsChart(vigil.clock)
             with ui.element('div').classes('vigil-patient-side'):
                 with ui.element('section').classes('vigil-patient-now vigil-panel vigil-now') \
@@ -177,9 +193,12 @@ class PatientPage:
                           type='negative')
 
     async def _load_trend(self) -> None:
-        trend = await self._vigil.vitals_history.trend(self._session.actor, self.patient.id, self._hours)
+        fit = self._hours == AUTO
+        trend = await self._vigil.vitals_history.trend(self._session.actor, self.patient.id,
+                                                       FIT_HOURS if fit else self._hours, fit=fit)
         rules = await self._vigil.rules.get(self._session.actor)
         self._chart.load(trend, rules.limits, self.patient.spo2_scale)
+        self._span.set_content(window_html(trend))
 
     async def _set_window(self, hours: int) -> None:
         self._hours = hours
@@ -200,6 +219,17 @@ class PatientPage:
                 self.patient = patient
                 self._show_now()
                 self._chart.add(patient)
+                if self._chart.outgrown() and not self._refitting:
+                    self._refitting = True
+                    background_tasks.create(self._refit(), name='patient trend refit')
+
+    async def _refit(self) -> None:
+        try:
+            await self._load_trend()
+        except Exception:
+            log.exception('could not refit the trend of patient %d', self.patient.id)
+        finally:
+            self._refitting = False
 
     async def _on_alert(self, event: AlertEventBase) -> None:
         if event.alert.patient_id != self.patient.id:

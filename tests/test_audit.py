@@ -9,6 +9,7 @@ import pytest
 
 from app.bootstrap import Vigil
 from app.domain import AlertEventType, Priority, TokenKind
+from app.domain.actors import display_actor
 from app.errors import InvalidInput, NotAllowed, PatientNotFound
 from app.schemas import Actor, AlertFilter, AlertView, NewAlert
 from app.services.audit import AuditQuery, readable
@@ -189,7 +190,39 @@ async def test_csv_round_trips_through_a_csv_reader_and_defuses_formulas(
     ]
     assert parsed[3][0] == '2026-03-02T09:00:00+01:00'  # 08:00 UTC in Berlin, with its offset
     assert parsed[3][2:6] == ['alpha-admin', '', 'active', '0']
-    assert parsed[3][11:] == ['North', 'Patient North-2', 'alpha-North-2', 'North-2']
+    assert parsed[3][11:] == ['North', 'Patient North-2', 'alpha-North-2', 'North-2', 'alpha-admin']
+
+
+async def test_csv_names_tokens_as_people_read_them_and_keeps_the_recorded_actor(
+        vigil: Vigil, world: World) -> None:
+    secret = (await vigil.tokens.create(hospital_slug='alpha', kind=TokenKind.INTEGRATION, name='Nurse call')).secret
+    integration = await vigil.tokens.verify(secret)
+    alert = await vigil.alerts.raise_alert(integration, NewAlert(priority=Priority.HIGH, message='Call bell',
+                                                                 patient_id=world.a.patient_ids['North-1']))
+    await vigil.alerts.acknowledge(integration, alert.id, on_behalf_of='Jordan Ellis')
+
+    data = audit_csv(await vigil.audit.export(world.a.actor('admin'), AuditQuery()), ZoneInfo('UTC'))
+
+    parsed = list(csv.reader(io.StringIO(data.decode('utf-8-sig'), newline='')))
+    assert parsed[0][2] == 'By' and parsed[0][-1] == 'Recorded actor'
+    assert [(r[1], r[2], r[-1]) for r in parsed[1:]] == [
+        ('acknowledged', 'Jordan Ellis (via Nurse call)', 'Jordan Ellis (via token:Nurse call)'),
+        ('raised', 'Nurse call', 'token:Nurse call'),
+    ]
+
+
+@pytest.mark.parametrize('recorded, shown', [
+    ('token:Nurse call system', 'Nurse call system'),
+    ('Jordan Ellis (via token:Nurse call system)', 'Jordan Ellis (via Nurse call system)'),
+    ('token:token:odd name', 'token:odd name'),  # only the prefix the record added goes
+    ('alpha-nurse', 'alpha-nurse'),
+    ('escalation', 'escalation'),
+    ('Sam token:Patel', 'Sam token:Patel'),  # "token:" inside a person's own name stays
+    ('', ''),
+    (None, ''),
+])
+def test_recorded_actors_read_without_the_token_prefix(recorded: str | None, shown: str) -> None:
+    assert display_actor(recorded) == shown
 
 
 @pytest.mark.parametrize('value, cell', [

@@ -4,7 +4,7 @@ import csv
 import io
 import os
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -170,6 +170,33 @@ async def test_the_display_follows_new_alerts_acknowledgements_and_resolutions(u
     await user.should_see('No open alerts')
 
 
+async def integration(name: str = 'Nurse call system') -> Actor:
+    vigil, _ = running()
+    return await vigil.tokens.verify(await kiosk_token(TokenKind.INTEGRATION, name=name))
+
+
+async def acknowledged_through_nurse_call(patient: str, message: str, note: str | None = None) -> AlertView:
+    """Raise an alert as the nurse call system and acknowledge it there on behalf of Jordan Ellis."""
+    vigil, _ = running()
+    nurse_call = await integration()
+    alert = await vigil.alerts.raise_alert(nurse_call, NewAlert(priority=Priority.HIGH, message=message,
+                                                                patient_id=await patient_id(patient)))
+    return await vigil.alerts.acknowledge(nurse_call, alert.id, on_behalf_of='Jordan Ellis', note=note)
+
+
+async def test_the_display_names_who_acknowledged_as_people_read_it(user: User) -> None:
+    await user.open('/login')
+    alert = await acknowledged_through_nurse_call('Priya Raman', 'Patient fall beside the bed, head wound')
+
+    await open_display(user, await kiosk_token())
+
+    await user.should_see('Acknowledged · Jordan Ellis (via Nurse call system)')
+    row = str(user.find(marker=f'kiosk-alert-{alert.id}').elements.pop().content)  # type: ignore[attr-defined]
+    assert 'token:' not in row
+    # Bed and patient stay together in their own span: the ward and the status give way before them.
+    assert '<span class="vigil-kiosk-patient">AMU-03 · Priya Raman</span>' in row
+
+
 async def test_the_display_reloads_the_database_state_when_it_reconnects(user: User) -> None:
     await user.open('/login')
     _, hub = running()
@@ -259,6 +286,47 @@ async def test_the_patient_page_follows_new_readings_and_alerts_live(user: User)
     await user.should_see('no injury found')
 
 
+async def test_the_patient_history_names_people_and_leaves_out_notes_that_repeat_the_message(user: User) -> None:
+    await user.open('/login')
+    alert = await acknowledged_through_nurse_call('Marcus Okafor', 'Suspected sepsis', note='doctor informed')
+    patient = await patient_id('Marcus Okafor')
+
+    await sign_in(user, 'nurse', f'/patients/{patient}')
+
+    await user.should_see(marker=f'history-{alert.id}', retries=SIGN_IN_RETRIES)
+    history = str(user.find(marker=f'history-{alert.id}').elements.pop().content)  # type: ignore[attr-defined]
+    assert 'Jordan Ellis (via Nurse call system)' in history and 'token:' not in history
+    assert 'doctor informed' in history
+    assert history.count('Suspected sepsis') == 1  # the message heads the alert; the raise's note repeats it
+
+
+def axis_start(user: User) -> datetime:
+    chart = user.find(marker='vitals-chart').elements.pop()
+    return datetime.fromtimestamp(chart.options['xAxis'][0]['min'] / 1000, UTC)  # type: ignore[attr-defined]
+
+
+async def test_the_trend_window_fits_the_data_and_the_user_can_choose_hours(user: User) -> None:
+    await user.open('/login')
+    vigil, _ = running()
+    now = vigil.clock()
+    await record('Marcus Okafor', now - timedelta(minutes=20), heart_rate=82)
+    await record('Marcus Okafor', now - timedelta(minutes=1), heart_rate=95)
+    patient = await patient_id('Marcus Okafor')
+
+    await sign_in(user, 'nurse', f'/patients/{patient}')
+
+    await user.should_see('to now', retries=SIGN_IN_RETRIES)  # "From 07:39 to now": fitted to the readings
+    # 20 minutes of readings and a 5 % lead: the chart starts 21 minutes back, not 6 hours.
+    assert abs(axis_start(user) - (now - timedelta(minutes=21))) < timedelta(seconds=30)
+    assert chart_values(user, 0) == [82, 95]
+
+    with user:
+        user.find(marker='trend-window').elements.pop().set_value(6)  # type: ignore[attr-defined]
+    await user.should_see('Last 6 h')
+    assert abs(axis_start(user) - (vigil.clock() - timedelta(hours=6))) < timedelta(seconds=30)
+    assert chart_values(user, 0) == [82, 95]
+
+
 async def test_raising_an_alert_from_the_patient_page(user: User) -> None:
     await user.open('/login')
     vigil, _ = running()
@@ -326,6 +394,25 @@ async def test_the_audit_trail_lists_who_did_what_newest_first(user: User) -> No
     assert entries(user) == [('Raised', 'charge', 'Chest pain'), ('Acknowledged', 'charge', 'Patient fall'),
                              ('Raised', 'nurse', 'Patient fall')]
     assert 'on my way' in table(user) and 'active → acknowledged' in table(user)
+
+
+def notes(user: User) -> list[str]:
+    """Return the Note cell of each row on the page, top to bottom."""
+    return re.findall(r'<td>([^<]*)</td></tr>', table(user))
+
+
+async def test_the_audit_trail_names_tokens_as_people_read_them_and_shows_notes_that_add_something(
+        user: User) -> None:
+    await user.open('/login')
+    await acknowledged_through_nurse_call('Marcus Okafor', 'Patient fall', note='on my way')
+
+    await sign_in(user, 'admin', '/audit')
+
+    await user.should_see('2 entries', retries=SIGN_IN_RETRIES)
+    assert entries(user) == [('Acknowledged', 'Jordan Ellis (via Nurse call system)', 'Patient fall'),
+                             ('Raised', 'Nurse call system', 'Patient fall')]
+    assert notes(user) == ['on my way', '']  # the raise's note only repeats the message
+    assert 'token:' not in table(user)
 
 
 async def test_a_nurse_reads_only_her_wards_trail(user: User) -> None:
@@ -403,6 +490,24 @@ async def test_a_reversed_date_range_gets_a_clear_message(user: User) -> None:
     assert 'Patient fall' in table(user)  # the last good result stays
 
 
+async def test_dates_are_picked_as_iso_days(user: User) -> None:
+    await user.open('/login')
+    await raise_for('Marcus Okafor', 'Patient fall')
+    await sign_in(user, 'admin', '/audit')
+    await user.should_see('1 entry', retries=SIGN_IN_RETRIES)
+    vigil, _ = running()
+    tomorrow = (vigil.clock() + timedelta(days=1)).date().isoformat()
+
+    picker = user.find(marker='audit-from-picker').elements.pop()
+    assert picker.props['mask'] == 'YYYY-MM-DD'
+    with user:
+        picker.set_value(tomorrow)  # type: ignore[attr-defined]
+    assert user.find(marker='audit-from').elements.pop().value == tomorrow  # type: ignore[attr-defined]
+    user.find(marker='audit-search').click()
+
+    await user.should_see('No entries match.')
+
+
 async def test_the_csv_export_holds_the_filtered_trail_with_formulas_defused(user: User) -> None:
     await user.open('/login')
     await raise_for('Marcus Okafor', '=HYPERLINK("http://evil.example","help")', by='nurse')
@@ -417,7 +522,7 @@ async def test_the_csv_export_holds_the_filtered_trail_with_formulas_defused(use
     response = await user.download.next()
 
     rows = list(csv.reader(io.StringIO(response.content.decode('utf-8-sig'), newline='')))
-    assert rows[0][:3] == ['Time', 'Event', 'By']
+    assert rows[0][:3] == ['Time', 'Event', 'By'] and rows[0][-1] == 'Recorded actor'
     assert [(r[1], r[2], r[10], r[12]) for r in rows[1:]] == [
         ('raised', 'nurse', 'Patient fall, "unwitnessed"', 'Marcus Okafor'),
         ('raised', 'nurse', '\'=HYPERLINK("http://evil.example","help")', 'Marcus Okafor'),
@@ -460,6 +565,31 @@ async def test_an_admin_changes_a_critical_limit(user: User) -> None:
     await user.should_see('Saved the limits of heart rate.')
     assert await heart_rate_limit() == (45, 131, 10, False)
     await user.should_see('set by admin')
+
+
+async def consciousness_limit() -> tuple[float | None, float | None, bool]:
+    vigil, _ = running()
+    rules = await vigil.rules.get(await staff('admin'))
+    limit = next(lim for lim in rules.limits if lim.parameter == 'consciousness')
+    return limit.low, limit.high, limit.is_default
+
+
+async def test_the_consciousness_limit_is_chosen_by_its_acvpu_level(user: User) -> None:
+    await sign_in(user, 'admin', '/admin')
+    await user.should_see(marker='limit-consciousness-high', retries=SIGN_IN_RETRIES)
+    await user.should_not_see(marker='limit-consciousness-low')  # Alert is the lowest level: no low limit
+    level = user.find(marker='limit-consciousness-high').elements.pop()
+    assert level.options == {  # type: ignore[attr-defined]
+        1: 'C (new confusion) or worse', 2: 'V (responds to voice) or worse', 3: 'P (responds to pain) or worse',
+        4: 'U (unresponsive)'}
+    assert level.value == 1  # type: ignore[attr-defined]
+
+    user.find(marker='limit-consciousness-high').click()
+    user.find('P (responds to pain) or worse').click()
+    user.find(marker='limit-consciousness-save').click()
+
+    await user.should_see('Saved the limits of consciousness.')
+    assert await consciousness_limit() == (None, 3, False)
 
 
 @pytest.mark.parametrize('field, text, error', [

@@ -100,3 +100,38 @@ def test_oxygen_in_a_bucket_scores_and_selects_the_scale_2_oxygen_bands() -> Non
     assert news2_over_time(buckets, {}, 2) == [(0, 0), (60, 5)]
     # Scale 1: oxygen scores 2, SpO2 97 % stays 0.
     assert news2_over_time(buckets, {}, 1) == [(0, 0), (60, 2)]
+
+
+async def test_a_fitted_trend_starts_shortly_before_the_first_reading_of_the_window(
+        vigil: Vigil, world: World, clock: FakeClock) -> None:
+    now = clock()
+    await record(vigil, world, now - timedelta(hours=8), heart_rate=70)  # before the 6 hours: not fitted to
+    await record(vigil, world, now - timedelta(minutes=40), heart_rate=80)
+    await record(vigil, world, now - timedelta(minutes=1), heart_rate=90)
+
+    trend = await vigil.vitals_history.trend(world.a.actor('nurse'), world.a.patient_ids['North-1'], 6, fit=True)
+
+    # 40 minutes of data and a 5 % lead: 42 minutes in buckets of 7 seconds, the start on a bucket boundary.
+    assert (trend.hours, trend.bucket_seconds, trend.until) == (6, 7, now)
+    assert now - timedelta(minutes=42, seconds=7) < trend.since <= now - timedelta(minutes=42)
+    assert [(p.low, p.high) for p in trend.series[HR]] == [(80, 80), (90, 90)]
+
+
+async def test_a_fitted_trend_spans_at_least_five_minutes(vigil: Vigil, world: World, clock: FakeClock) -> None:
+    now = clock()
+    await record(vigil, world, now - timedelta(seconds=30), heart_rate=80)
+
+    trend = await vigil.vitals_history.trend(world.a.actor('nurse'), world.a.patient_ids['North-1'], 6, fit=True)
+
+    assert (trend.since, trend.bucket_seconds) == (now - timedelta(minutes=5), 1)
+
+
+@pytest.mark.parametrize('minutes', [None, 7 * 60, 5 * 60 + 50])
+async def test_a_fitted_trend_without_recent_or_with_old_data_covers_the_whole_window(
+        vigil: Vigil, world: World, clock: FakeClock, minutes: int | None) -> None:
+    if minutes is not None:  # 7 h ago: outside the window; 5 h 50 min ago: the lead reaches past the 6 hours
+        await record(vigil, world, clock() - timedelta(minutes=minutes), heart_rate=80)
+
+    trend = await vigil.vitals_history.trend(world.a.actor('nurse'), world.a.patient_ids['North-1'], 6, fit=True)
+
+    assert (trend.since, trend.bucket_seconds) == (clock() - timedelta(hours=6), 60)

@@ -8,12 +8,13 @@ record; screens and exports for people show the same names without it.
 
 import re
 
-TOKEN_PREFIX = 'token:'  # NOTE: app/services/tokens.py and app/services/kiosk.py record token actors with it
+# NOTE: app/services/tokens.py and app/services/kiosk.py record token actors with this prefix.
+TOKEN_PREFIX = 'token:'  # noqa: S105 (a name prefix, not a secret)
 # Only where a recorded name starts with the prefix: at the start, or right after "(via " (app/services/common.py
 # acting_name); a person's own name that merely contains "token:" stays as it is.
 _TOKEN_NAME = re.compile(rf'(^|\(via ){re.escape(TOKEN_PREFIX)}')
 
 
 def display_actor(recorded: str | None) -> str:
-    """Return a recorded actor as people read it: "token:Nurse call" -> "Nurse call", "A (via token:B)" -> "A (via B)"."""
+    """Return a recorded actor as people read it ("A (via token:B)" -> "A (via B)")."""
     return _TOKEN_NAME.sub(r'\1', recorded or '')

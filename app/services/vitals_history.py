@@ -25,6 +25,10 @@ from .patients import sees_all_wards
 
 BUCKETS = 360
 MAX_HOURS = 72
+# A fitted window (see trend) spans at least this long, so that a few readings do not fill the chart edge to edge,
+# and starts this share of its span before the first reading, so that the first values do not sit on the axis.
+MIN_FIT_SPAN = timedelta(minutes=5)
+FIT_LEAD = 0.05
 
 Bucket = tuple[float, float]  # lowest and highest value of one parameter in one bucket
 
@@ -42,6 +46,7 @@ class News2Point(View):
 
 class VitalsTrend(View):
     patient_id: int
+    hours: float  # the longest window asked for; a fitted trend starts later and grows towards it
     since: datetime
     until: datetime
     bucket_seconds: int
@@ -90,22 +95,33 @@ class VitalsHistoryService:
         self._db = db
         self._clock = clock
 
-    async def trend(self, actor: Actor, patient_id: int, hours: float = 6) -> VitalsTrend:
-        """Return the patient's trends over the last hours, if the actor may open the patient."""
+    async def trend(self, actor: Actor, patient_id: int, hours: float = 6, *, fit: bool = False) -> VitalsTrend:
+        """Return the patient's trends over the last hours, if the actor may open the patient.
+
+        With `fit`, the window starts shortly before the patient's first reading within those hours (spanning at
+        least MIN_FIT_SPAN), so that a patient monitored for minutes fills the chart instead of its right edge.
+        """
         if not 0 < hours <= MAX_HOURS:
             raise InvalidInput(f'A trend covers more than 0 and at most {MAX_HOURS} hours.')
         hospital_id = require_hospital(actor)
-        width = bucket_seconds_for(hours)
         until = self._clock()
-        first = int((until - timedelta(hours=hours)).timestamp()) // width * width
-        since = datetime.fromtimestamp(first, UTC)
-        epoch = extract('epoch', VitalReading.measured_at)
-        start = (epoch - epoch % width).label('start')
+        window = timedelta(hours=hours)
         async with self._db.read() as session:
             patient = await patient_in(session, hospital_id, patient_id)
             if not sees_all_wards(actor) and patient.ward_id not in actor.ward_ids:
                 raise NotAllowed(f'Patient {patient_id} is not on one of your wards.')
             spo2_scale = patient.spo2_scale
+            if fit:
+                oldest = await session.scalar(
+                    select(func.min(VitalReading.measured_at))
+                    .where(VitalReading.patient_id == patient_id, VitalReading.measured_at >= until - window))
+                if oldest is not None:
+                    window = min(window, max(MIN_FIT_SPAN, (until - oldest) * (1 + FIT_LEAD)))
+            width = bucket_seconds_for(window.total_seconds() / 3600)
+            first = int((until - window).timestamp()) // width * width
+            since = datetime.fromtimestamp(first, UTC)
+            epoch = extract('epoch', VitalReading.measured_at)
+            start = (epoch - epoch % width).label('start')
             rows = (await session.execute(
                 select(VitalReading.kind, start, func.min(VitalReading.value), func.max(VitalReading.value))
                 .where(VitalReading.patient_id == patient_id, VitalReading.measured_at >= since)
@@ -127,7 +143,7 @@ class VitalsHistoryService:
             return datetime.fromtimestamp(seconds, UTC)
 
         return VitalsTrend(
-            patient_id=patient_id, since=since, until=until, bucket_seconds=width,
+            patient_id=patient_id, hours=hours, since=since, until=until, bucket_seconds=width,
             series={kind: tuple(TrendPoint(at=at(s), low=low, high=high) for s, (low, high) in sorted(b.items()))
                     for kind, b in buckets.items()},
             news2=tuple(News2Point(at=at(s), total=total)
