@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
-from app.bootstrap import StartupError, build, migrate, seed
+from app.bootstrap import StartupError, Vigil, build, migrate, seed
 from app.cli import parse_args, run_verb
 from app.config import Settings, SettingsError, settings_or_exit
 
@@ -43,6 +43,28 @@ async def prepare(settings: Settings) -> None:
             await seed(vigil)
         finally:
             await vigil.close()
+
+
+def start_demo_simulator(vigil: Vigil, settings: Settings) -> None:
+    """Stream simulated vital signs for the demo patients into this server through its own HTTP API."""
+    from nicegui import app as nicegui_app
+    from nicegui import background_tasks
+
+    from app.simulator import run_demo_simulator
+
+    tasks: list[asyncio.Task[None]] = []
+
+    def start() -> None:
+        # NOTE: the loopback address even when serving 0.0.0.0; the simulator waits until /healthz answers.
+        tasks.append(background_tasks.create(run_demo_simulator(vigil, f'http://127.0.0.1:{settings.port}'),
+                                             name='vigil-demo-simulator'))
+
+    def stop() -> None:
+        for task in tasks:
+            task.cancel()
+
+    nicegui_app.on_startup(start)
+    nicegui_app.on_shutdown(stop)
 
 
 def serve(settings: Settings) -> None:
@@ -93,6 +115,8 @@ def serve(settings: Settings) -> None:
     watchdog = Watchdog(vigil.db, vigil.clock, vigil.alerts, vigil.rules, interval_seconds=settings.watchdog_seconds)
     nicegui_app.on_startup(watchdog.start)
     nicegui_app.on_shutdown(watchdog.stop)
+    if settings.demo and settings.demo_simulator:
+        start_demo_simulator(vigil, settings)
     nicegui_app.on_shutdown(vigil.close)
     if settings.demo:
         nicegui_app.on_startup(lambda: print(

@@ -34,7 +34,7 @@ _STYLE = '''
 .vigil-history-head { display: flex; flex-wrap: wrap; gap: 4px 10px; align-items: center; }
 .vigil-history-msg { font-weight: 600; overflow-wrap: anywhere; }
 .vigil-history-meta { font-size: .85rem; color: #616161; }
-.vigil-trail { margin-top: 6px; font-size: .86rem; }
+.vigil-trail { margin-top: 6px; font-size: .86rem; container-type: inline-size; }
 /* When and What are short and fixed; Who and Note share the rest and wrap rather than cut a name off. */
 .vigil-trail-row { display: grid; grid-template-columns: 9.6rem 7.2rem minmax(7rem, 1fr) minmax(0, 1.2fr);
   gap: 0 8px; padding: 3px 0; border-top: 1px solid #f0f0f0; }
@@ -45,7 +45,14 @@ _STYLE = '''
   border-top: 1px solid #f0f0f0; }
 .vigil-trail details > summary::before { content: '▸ '; }
 .vigil-trail details[open] > summary::before { content: '▾ '; }
-@media (max-width: 599px) {
+/* The history sits in a side column or fills a phone: its own width decides. Narrow: the note goes under What
+   and Who; very narrow: no headings, and the note under the whole step. */
+@container (max-width: 38rem) {
+  .vigil-trail-row { grid-template-columns: 9.6rem 7.2rem minmax(0, 1fr); }
+  .vigil-trail-row > span:nth-child(4) { grid-column: 2 / -1; color: #424242; }
+  .vigil-trail-head > span:nth-child(4) { display: none; }
+}
+@container (max-width: 24rem) {
   .vigil-trail-head { display: none; }
   .vigil-trail-row { grid-template-columns: auto auto minmax(0, 1fr); }
   .vigil-trail-row > span:nth-child(4) { grid-column: 1 / -1; }

@@ -115,7 +115,8 @@ body { background: #0b0f14; }
     -webkit-box-orient: vertical; }
   .vigil-kiosk-side { flex-direction: row; justify-content: flex-start; align-items: baseline; gap: 3vw;
     padding: 0 2.4vw .4vh; min-width: 0; max-width: none; margin: 0; font-size: 2.8vw; }
-  .vigil-kiosk-age { font-size: 2.8vw; }
+  .vigil-kiosk-age { font-size: 2.8vw; flex: none; }
+  .vigil-kiosk-foot { font-size: 2.6vw; }
 }
 </style>
 '''

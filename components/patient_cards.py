@@ -76,7 +76,7 @@ def card_html(patient: PatientView, alerts: list[AlertView], now: datetime) -> s
         cells.append(f'<div class="{css}"><span class="vigil-vital-label">{label}</span>'
                      f'<span class="vigil-vital-value">{value}</span></div>')
     newest = max((v.measured_at for v in patient.latest.values()), default=None)
-    last = f'Last reading {age_html(newest, now, "")}' if newest else 'No readings yet'
+    last = f'<span>Last reading {age_html(newest, now, "")}</span>' if newest else '<span>No readings yet</span>'
     return (f'<div class="vigil-card-head"><span class="vigil-card-bed">{escape(patient.bed)}</span>'
             f'<a class="vigil-card-name" href="/patients/{patient.id}">{escape(patient.name)}</a>{badge}'
             f'<span class="vigil-card-news">{score}</span></div>'

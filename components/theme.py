@@ -99,7 +99,7 @@ _CSS = '''
 .vigil-risk-medium { background: #ffb74d; } .vigil-risk-high { background: #e53935; color: #fff; }
 .vigil-risk-unknown { background: #eeeeee; color: #616161; }
 .vigil-card-foot { font-size: .8rem; color: #616161; min-height: 44px; display: flex; align-items: center;
-  gap: .3em; padding-right: 48px; }
+  padding-right: 48px; }
 .vigil-card-raise { position: absolute; right: 4px; bottom: 4px; padding: 0; border-radius: 50%; background: none;
   color: #c10015; font-size: 1.5rem; display: inline-flex; align-items: center; justify-content: center; }
 .vigil-card-raise:hover { background: #fdecea; }

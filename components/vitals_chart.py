@@ -20,7 +20,7 @@ from app.services.vitals_history import VitalsTrend
 
 PUSH_SECONDS = 3.0
 NEWS2 = 'news2'
-NEWS2_AXIS_MAX = 8
+NEWS2_AXIS_MAX = 9
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,8 @@ class VitalsChart:
             self.chart.options['series'][index]['data'] = data
         # The NEWS2 axis always reaches into the shaded medium and high bands, so that a low score reads as low
         # (on an axis of 0-1 a score of 0 would vanish into the axis line).
-        highest = max((high for _, high in self._buckets[NEWS2].values()), default=0)
-        self.chart.options['yAxis'][-1]['max'] = max(NEWS2_AXIS_MAX, int(highest) + 1)
+        highest = int(max((high for _, high in self._buckets[NEWS2].values()), default=0))
+        self.chart.options['yAxis'][-1]['max'] = max(NEWS2_AXIS_MAX, -(-(highest + 1) // 3) * 3)  # ticks every 3
 
     def _schedule_push(self) -> None:
         if self._push_task is not None:

@@ -90,7 +90,7 @@ def date_field(label: str, marker: str) -> ui.input:
         with ui.menu().props('no-parent-event') as menu:
             # first-day-of-week 1: Monday, as ISO 8601 and most hospitals' rotas count weeks.
             ui.date(mask='YYYY-MM-DD', on_change=menu.close).bind_value(field) \
-                .props('first-day-of-week=1 today-btn').mark(f'{marker}-picker')
+                .props('first-day-of-week=1 minimal').mark(f'{marker}-picker')
         with field.add_slot('append'):
             ui.button(icon='event', on_click=menu.open).props(f'flat round aria-label="Pick the {label} date"') \
                 .classes('vigil-touch')
@@ -136,7 +136,7 @@ class AuditTrail:
                                             label='Event', on_change=self._first_page) \
                         .props('outlined use-chips clearable options-dense').classes('grow min-w-[12rem]') \
                         .mark('audit-types')
-                    with ui.row().classes('gap-2 no-wrap grow'):
+                    with ui.row().classes('gap-2 grow'):
                         self._since = date_field('From', 'audit-from')
                         self._until = date_field('To', 'audit-to')
                 with ui.row().classes('w-full gap-2 items-center'):

@@ -21,6 +21,7 @@ def vigil_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .env of the repository
     monkeypatch.setenv('VIGIL_DATA_DIR', str(tmp_path))
     monkeypatch.setenv('VIGIL_DEMO', 'true')
+    monkeypatch.setenv('VIGIL_DEMO_SIMULATOR', 'false')  # quiet patients: tests post the vitals they need
 
 
 async def sign_in(user: User, username: str, password: str) -> None:

@@ -87,6 +87,7 @@ class Episode:
 
     @property
     def end(self) -> float:
+        """Return the model time at which the patient is back at baseline."""
         return self.start + self.onset + self.plateau + self.recovery
 
     def severity(self, t: float) -> float:
@@ -110,6 +111,7 @@ class Artefact:
     spo2: int
 
     def active(self, t: float) -> bool:
+        """Tell whether the probe still reads wrong at model time t."""
         return self.start <= t < self.start + self.seconds
 
 
@@ -144,6 +146,7 @@ class PatientModel:
         return self.episode.severity(self.t) if self.episode else 0.0
 
     def may_start_episode(self) -> bool:
+        """Tell whether a new deterioration may begin (none under way, the quiet period after the last is over)."""
         return self.episode is None and self.t >= self._quiet_until
 
     def start_episode(self, peak: float | None = None) -> Episode:

@@ -69,6 +69,7 @@ class Simulator:
 
     @property
     def url(self) -> str:
+        """Return the server's base URL."""
         return str(self._client.base_url)
 
     async def load_patients(self) -> int:
