@@ -267,3 +267,13 @@ class MetricsView(View):
     @property
     def open_total(self) -> int:
         return sum(self.open_by_priority.values())
+
+
+class RuleChangeView(View):
+    """One change of a hospital's alarm rules."""
+
+    id: int
+    hospital_id: int
+    at: datetime
+    actor: str
+    change: str

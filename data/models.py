@@ -300,3 +300,15 @@ class IdempotencyKey(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, object] | list[object]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RuleChange(Base):
+    """One change of a hospital's alarm rules (who, when, what). Append-only like the alert audit trail."""
+
+    __tablename__ = 'rule_changes'
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    change: Mapped[str] = mapped_column(Text)

@@ -4,6 +4,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from app.bootstrap import Vigil, build
 from app.config import Settings
@@ -237,3 +239,51 @@ async def test_other_processes_see_a_change_within_the_cache_time(
         assert (await other.rules.rules(world.a.hospital_id)).alarms_latch is False
     finally:
         await other.close()
+
+
+# --- who changed the rules -----------------------------------------------------------------------------------------
+
+async def test_every_rule_change_is_recorded_with_who_and_what(vigil: Vigil, world: World, clock: FakeClock) -> None:
+    admin = world.a.actor('admin')
+    await vigil.rules.set_limit(admin, 'spo2', low=88, high=None, persistence_seconds=20)
+    clock.advance(minutes=1)
+    await vigil.rules.reset_limit(admin, 'spo2')
+    await vigil.rules.set_escalation(admin, Priority.HIGH, (3, 10))
+    await vigil.rules.update_settings(admin, alarms_latch=False)
+
+    history = await vigil.rules.history(admin)
+
+    assert [c.change for c in history] == [
+        'device_silence_seconds 120, alarms_latch False',
+        'high escalation set to [3, 10] min',
+        'spo2 limits reset to the default',
+        'spo2 limits set to low 88, high None, delay 20 s and 1 readings',
+    ]
+    assert {c.actor for c in history} == {'alpha-admin'}
+    assert history[-1].at == clock() - timedelta(minutes=1)
+    # The other hospital's history is its own.
+    assert await vigil.rules.history(world.b.actor('admin')) == []
+
+
+async def test_a_refused_change_leaves_no_record_and_only_admins_read_the_record(vigil: Vigil, world: World) -> None:
+    admin = world.a.actor('admin')
+    with pytest.raises(InvalidInput):
+        await vigil.rules.set_limit(admin, 'heart_rate', low=150, high=40, persistence_seconds=0)
+    with pytest.raises(NotAllowed):
+        await vigil.rules.set_limit(world.a.actor('charge'), 'heart_rate', low=30, high=None, persistence_seconds=0)
+    assert await vigil.rules.history(admin) == []
+    with pytest.raises(NotAllowed):
+        await vigil.rules.history(world.a.actor('nurse'))
+
+
+async def test_the_record_of_rule_changes_cannot_be_rewritten(vigil: Vigil, world: World) -> None:
+    await vigil.rules.update_settings(world.a.actor('admin'), device_silence_seconds=300)
+    statements = ["UPDATE rule_changes SET actor = 'someone else'", 'DELETE FROM rule_changes']
+    if vigil.engine.dialect.name == 'postgresql':
+        statements.append('TRUNCATE rule_changes')
+    for statement in statements:
+        with pytest.raises(DBAPIError, match='append-only'):
+            async with vigil.engine.begin() as connection:
+                await connection.execute(text(statement))
+    [change] = await vigil.rules.history(world.a.actor('admin'))
+    assert change.actor == 'alpha-admin'

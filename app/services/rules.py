@@ -23,10 +23,10 @@ from app.domain.limits import (
     check_limit,
 )
 from app.errors import HospitalNotFound, InvalidInput, NotAllowed
-from app.schemas import Actor, CriticalLimitView, EscalationStepsView, HospitalRulesView
+from app.schemas import Actor, CriticalLimitView, EscalationStepsView, HospitalRulesView, RuleChangeView
 from app.uow import Database, UnitOfWork
 from data.models import CriticalLimit as CriticalLimitRow
-from data.models import EscalationPolicy, Hospital
+from data.models import EscalationPolicy, Hospital, RuleChange
 
 from .common import acting_name, require_hospital
 
@@ -234,11 +234,21 @@ class RulesService:
             raise HospitalNotFound(f'Hospital {hospital_id} not found.')
         return hospital
 
+    async def history(self, actor: Actor, limit: int = 100) -> list[RuleChangeView]:
+        """Return the latest changes of the actor's hospital's alarm rules, newest first (administrators only)."""
+        check_can_configure(actor)
+        hospital_id = require_hospital(actor)
+        async with self._db.read() as session:
+            rows = await session.scalars(select(RuleChange).where(RuleChange.hospital_id == hospital_id)
+                                         .order_by(RuleChange.id.desc()).limit(max(1, min(limit, 1000))))
+            return [RuleChangeView.model_validate(row) for row in rows]
+
     async def _commit(self, uow: UnitOfWork, hospital_id: int, change: str, name: str) -> HospitalRulesView:
+        # Who changed an alarm limit, and when, is part of the record: an append-only row in the same transaction.
+        uow.session.add(RuleChange(hospital_id=hospital_id, at=self._clock(), actor=name, change=change))
         await uow.session.flush()
         view = await self._view(uow.session, hospital_id)
         await uow.commit()
         self.forget(hospital_id)
-        # Overrides keep their updated_by, but a reset or a setting leaves no row behind: the log keeps who did it.
         log.info('hospital %d alarm rules: %s, by %s', hospital_id, change, name)
         return view

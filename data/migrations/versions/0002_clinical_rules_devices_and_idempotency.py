@@ -99,13 +99,52 @@ def upgrade() -> None:
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sessions_revoked_at', UTCDateTime(), nullable=True))
 
+    op.create_table('rule_changes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('hospital_id', sa.Integer(), nullable=False),
+    sa.Column('at', UTCDateTime(), nullable=False),
+    sa.Column('actor', sa.String(length=200), nullable=False),
+    sa.Column('change', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['hospital_id'], ['hospitals.id'], name=op.f('fk_rule_changes_hospital_id_hospitals'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rule_changes'))
+    )
+    with op.batch_alter_table('rule_changes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rule_changes_hospital_id'), ['hospital_id'], unique=False)
+    _make_rule_changes_append_only()
+
     with op.batch_alter_table('hospitals', schema=None) as batch_op:
         batch_op.add_column(sa.Column('device_silence_seconds', sa.Integer(), server_default=sa.text('120'), nullable=False))
         batch_op.add_column(sa.Column('alarms_latch', sa.Boolean(), server_default=sa.true(), nullable=False))
 
 
 
+def _make_rule_changes_append_only() -> None:
+    """Who changed an alarm limit is evidence: the database refuses UPDATE and DELETE on rule_changes."""
+    if op.get_bind().dialect.name == 'sqlite':
+        for verb in ('UPDATE', 'DELETE'):
+            op.execute(
+                f"CREATE TRIGGER rule_changes_no_{verb.lower()} BEFORE {verb} ON rule_changes "
+                "BEGIN SELECT RAISE(ABORT, 'rule_changes is append-only'); END"
+            )
+        return
+    op.execute(
+        "CREATE FUNCTION rule_changes_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN RAISE EXCEPTION 'rule_changes is append-only'; END $$"
+    )
+    op.execute(
+        "CREATE TRIGGER rule_changes_append_only BEFORE UPDATE OR DELETE ON rule_changes "
+        "FOR EACH ROW EXECUTE FUNCTION rule_changes_append_only()"
+    )
+    op.execute(
+        "CREATE TRIGGER rule_changes_no_truncate BEFORE TRUNCATE ON rule_changes "
+        "FOR EACH STATEMENT EXECUTE FUNCTION rule_changes_append_only()"
+    )
+
+
 def downgrade() -> None:
+    op.drop_table('rule_changes')
+    if op.get_bind().dialect.name != 'sqlite':
+        op.execute('DROP FUNCTION rule_changes_append_only()')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_column('sessions_revoked_at')
 
