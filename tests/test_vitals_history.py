@@ -117,13 +117,13 @@ async def test_a_fitted_trend_starts_shortly_before_the_first_reading_of_the_win
     assert [(p.low, p.high) for p in trend.series[HR]] == [(80, 80), (90, 90)]
 
 
-async def test_a_fitted_trend_spans_at_least_five_minutes(vigil: Vigil, world: World, clock: FakeClock) -> None:
+async def test_a_fitted_trend_spans_at_least_two_minutes(vigil: Vigil, world: World, clock: FakeClock) -> None:
     now = clock()
     await record(vigil, world, now - timedelta(seconds=30), heart_rate=80)
 
     trend = await vigil.vitals_history.trend(world.a.actor('nurse'), world.a.patient_ids['North-1'], 6, fit=True)
 
-    assert (trend.since, trend.bucket_seconds) == (now - timedelta(minutes=5), 1)
+    assert (trend.since, trend.bucket_seconds) == (now - timedelta(minutes=2), 1)
 
 
 @pytest.mark.parametrize('minutes', [None, 7 * 60, 5 * 60 + 50])

@@ -27,7 +27,7 @@ BUCKETS = 360
 MAX_HOURS = 72
 # A fitted window (see trend) spans at least this long, so that a few readings do not fill the chart edge to edge,
 # and starts this share of its span before the first reading, so that the first values do not sit on the axis.
-MIN_FIT_SPAN = timedelta(minutes=5)
+MIN_FIT_SPAN = timedelta(minutes=2)
 FIT_LEAD = 0.05
 
 Bucket = tuple[float, float]  # lowest and highest value of one parameter in one bucket
