@@ -12,7 +12,8 @@ from nicegui import ui
 
 from app.bootstrap import Vigil
 from app.domain import Role
-from app.schemas import TokenView, UserView, WardView
+from app.domain.actors import display_actor
+from app.schemas import RuleChangeView, TokenView, UserView, WardView
 from components import rules_editor, timestamps
 from components.live import LiveHub
 from components.rules_editor import RulesEditor
@@ -74,6 +75,16 @@ def tokens_html(tokens: list[TokenView]) -> str:
     return f'<table class="vigil-admin-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def changes_html(changes: list[RuleChangeView]) -> str:
+    """Return the latest alarm-rule changes as a table: when, who, what (every value from outside is escaped)."""
+    if not changes:
+        return '<p class="text-grey-7">The alarm rules have not been changed: the defaults apply.</p>'
+    rows = [f'<tr><td>{timestamps.datetime_html(c.at)}</td><td>{escape(display_actor(c.actor))}</td>'
+            f'<td>{escape(c.change)}</td></tr>' for c in changes]
+    head = ''.join(f'<th>{h}</th>' for h in ('When', 'Who', 'Change'))
+    return f'<table class="vigil-admin-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
 def register(vigil: Vigil, hub: LiveHub) -> None:
     """Add the admin page to the app."""
 
@@ -99,6 +110,19 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
         with ui.element('div').classes('vigil-page column gap-3 q-pa-md'):
             ui.label(f'Administration · {session.hospital.name}').classes('text-h5')
             RulesEditor(vigil.rules, session.acting, rules)
+            with ui.element('section').classes('vigil-panel w-full column gap-2') \
+                    .props('aria-label="Rule changes"'):
+                with ui.row().classes('items-center w-full'):
+                    ui.label('Recent rule changes').classes('vigil-panel-title')
+                    ui.space()
+                    ui.button('Refresh', icon='refresh', on_click=lambda: show_changes()) \
+                        .props('flat no-caps').classes('min-h-[44px]')
+                changes = ui.html('', sanitize=False).classes('w-full overflow-x-auto').mark('admin-rule-changes')
+
+                async def show_changes() -> None:
+                    changes.set_content(changes_html(await vigil.rules.history(session.actor, limit=50)))
+
+                await show_changes()
             with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="Staff"'):
                 ui.label(f'Staff accounts ({len(users)})').classes('vigil-panel-title')
                 # NOTE: sanitize=False is safe: users_html and tokens_html escape every value from outside.

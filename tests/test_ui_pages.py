@@ -567,6 +567,20 @@ async def test_an_admin_changes_a_critical_limit(user: User) -> None:
     await user.should_see('set by admin')
 
 
+async def test_the_admin_page_shows_who_changed_the_rules(user: User) -> None:
+    await sign_in(user, 'admin', '/admin')
+    await user.should_see('The alarm rules have not been changed', retries=SIGN_IN_RETRIES)
+
+    user.find(marker='limit-heart_rate-low').clear().type('45')
+    user.find(marker='limit-heart_rate-save').click()
+    await user.should_see('Saved the limits of heart rate.')
+    user.find('Refresh').click()
+
+    await user.should_see('heart_rate limits set to low 45')
+    changes = str(user.find(marker='admin-rule-changes').elements.pop().content)  # type: ignore[attr-defined]
+    assert 'admin' in changes and 'heart_rate limits set to low 45' in changes
+
+
 async def consciousness_limit() -> tuple[float | None, float | None, bool]:
     vigil, _ = running()
     rules = await vigil.rules.get(await staff('admin'))
