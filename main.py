@@ -14,6 +14,8 @@ from app.cli import parse_args, run_verb
 from app.config import Settings, SettingsError, settings_or_exit
 
 log = logging.getLogger('vigil')
+# NiceGUI derives the socket ping timeout from this (0.4x): a busy moment of a few seconds must not drop every page.
+RECONNECT_SECONDS = 10.0
 
 
 def vigil_version() -> str:
@@ -79,6 +81,7 @@ def serve(settings: Settings) -> None:
     import pages
     from app.api.health import health_router
     from app.api.routers import api_routers
+    from app.gc_tuning import GcTuner
     from app.services.escalation import Watchdog
     from components.live import LiveHub
     from pages.frame import AuthMiddleware
@@ -111,6 +114,9 @@ def serve(settings: Settings) -> None:
     pages.register(vigil, hub)
     nicegui_app.on_startup(hub.start)
     nicegui_app.on_shutdown(hub.stop)
+    gc_tuner = GcTuner()
+    nicegui_app.on_startup(gc_tuner.start)
+    nicegui_app.on_shutdown(gc_tuner.stop)
     # Escalation and device-silence checks; each step is claimed in the database, so several processes may run it.
     watchdog = Watchdog(vigil.db, vigil.clock, vigil.alerts, vigil.rules, interval_seconds=settings.watchdog_seconds)
     nicegui_app.on_startup(watchdog.start)
@@ -127,7 +133,7 @@ def serve(settings: Settings) -> None:
     cookie = {'same_site': 'strict', 'max_age': int(settings.session_hours * 3600), 'https_only': settings.https_only}
     ui.run(host=settings.host, port=settings.port, title='Vigil', storage_secret=settings.resolved_storage_secret(),
            session_middleware_kwargs=cookie, reload=False, show=False, show_welcome_message=not settings.demo,
-           fastapi_docs=True)
+           fastapi_docs=True, reconnect_timeout=RECONNECT_SECONDS)
 
 
 def main(argv: list[str]) -> None:

@@ -6,6 +6,7 @@ element: the hub itself never sends anything to a browser.
 """
 
 import asyncio
+import inspect
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -64,6 +65,27 @@ class HospitalChannel:
         return (self.alerts, self.vitals, self.presence, self.resync, self.tick, self.signed_out)
 
 
+# Pages served between two yields to the event loop while fanning out one alert.
+FAN_OUT_SLICE = 20
+
+
+async def emit_in_slices(event: Event[AlertEventBase], value: AlertEventBase) -> None:
+    """Run every page's callback like `Event.emit`, yielding to the event loop every few pages.
+
+    NOTE: `Event.emit` runs all callbacks back to back; with hundreds of open pages that blocks the loop (HTTP
+    requests, socket pings, other hospitals) for the whole fan-out. Slicing keeps the server responsive.
+    """
+    for index, callback in enumerate(list(event.callbacks)):
+        if index and index % FAN_OUT_SLICE == 0:
+            await asyncio.sleep(0)
+        try:
+            result = callback.run(value)
+            if inspect.isawaitable(result):
+                background_tasks.create(callback.await_result(result), name='vigil-live-alert')
+        except Exception:
+            log.exception('a page failed to apply %s of alert %d', value.type, value.alert.id)
+
+
 class LiveHub:
     """Subscribes once to the bus and fans events out to the pages of each hospital."""
 
@@ -106,7 +128,7 @@ class LiveHub:
         """Return how many page callbacks are subscribed across all hospitals (a leak shows here)."""
         return sum(len(e.callbacks) for c in self._channels.values() for e in c.events)
 
-    def _on_event(self, event: BaseEvent) -> None:
+    async def _on_event(self, event: BaseEvent) -> None:
         channel = self.channel(event.hospital_id)
         if channel.last_seq and event.seq > channel.last_seq + 1:
             log.warning('live UI missed events %d-%d of hospital %d: pages reload their state',
@@ -114,7 +136,7 @@ class LiveHub:
             channel.resync.emit()
         channel.last_seq = max(channel.last_seq, event.seq)
         if isinstance(event, AlertEventBase):
-            channel.alerts.emit(event)
+            await emit_in_slices(channel.alerts, event)
         elif isinstance(event, VitalsRecorded):
             self._pending_vitals[event.hospital_id][event.patient.id] = event.patient
 
