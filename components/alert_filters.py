@@ -61,15 +61,15 @@ class FilterBar:
         with ui.row().classes('w-full gap-2 items-center'):
             self._ward = ui.select({ALL_WARDS: 'All wards', **{w.id: w.name for w in wards}}, label='Ward',
                                    value=self.filters.ward_id or ALL_WARDS, on_change=self._changed) \
-                .props('outlined options-dense').classes('min-w-[150px] grow').mark('filter-ward')
+                .props('outlined options-dense').classes('min-w-[130px] grow basis-0').mark('filter-ward')
             self._priority = ui.select({p.value: PRIORITY_LABELS[p] for p in Priority}, multiple=True,
                                        label='Priority', value=[p.value for p in self.filters.priorities],
                                        on_change=self._changed) \
-                .props('outlined options-dense use-chips clearable').classes('min-w-[150px] grow') \
+                .props('outlined options-dense use-chips clearable').classes('min-w-[130px] grow basis-0') \
                 .mark('filter-priority')
             self._status = ui.select(STATUS_OPTIONS, value=self.filters.status, label='Status',
                                      on_change=self._changed) \
-                .props('outlined options-dense').classes('min-w-[150px] grow').mark('filter-status')
+                .props('outlined options-dense').classes('min-w-[130px] grow basis-0').mark('filter-status')
 
     def _changed(self) -> None:
         self.filters = AlertFilters(ward_id=self._ward.value or None,

@@ -7,7 +7,7 @@ one changed element. See components/alert_row.py for the row itself.
 import bisect
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from nicegui import ui
@@ -20,9 +20,11 @@ from app.schemas import AlertFilter, AlertView
 from app.services.alerts import AlertService
 
 from .alert_filters import FilterBar
-from .alert_row import ACTIONS, CLICK_JS, AlertRow
+from .alert_row import ACTIONS, CLICK_JS, SNOOZE, AlertRow, can_snooze
+from .more_below import more_below_cue
 from .preferences import Preferences
 from .session import StaffSession
+from .snooze_dialog import SnoozeDialog
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,8 @@ class AlertList:
             self._empty = ui.label().classes('text-grey-7 q-pa-md text-center w-full').mark('alerts-empty')
             self._list = ui.element('div').classes('vigil-alerts w-full').props('role=list').mark('alert-rows') \
                 .on('click', self._clicked, js_handler=CLICK_JS)
+            more_below_cue()
+        self._snooze = SnoozeDialog(service, session, latest=self._alerts.get, on_snoozed=self._snoozed)
         self._paint_summary()
 
     # --- state in, from events and from the database ----------------------------------------------------------
@@ -188,7 +192,7 @@ class AlertList:
                     row = self._rows[alert_id] = AlertRow(alert_id)
                 changed.add(alert_id)
             if alert_id in changed:
-                row.show(self._alerts[alert_id], now, self._pending.get(alert_id), self._errors.get(alert_id))
+                self._show(row, self._alerts[alert_id], now)
             if children[index] is not row.element:
                 row.element.move(target_index=index)
 
@@ -217,9 +221,25 @@ class AlertList:
     async def _clicked(self, event: GenericEventArguments) -> None:
         """A row's button was pressed (the browser sends which one; anything else is ignored)."""
         args = event.args if isinstance(event.args, dict) else {}
-        target, alert_id = ACTIONS.get(args.get('action')), args.get('alert')
-        if target is not None and isinstance(alert_id, int):
+        action, alert_id = args.get('action'), args.get('alert')
+        if not isinstance(alert_id, int):
+            return
+        if action == SNOOZE:
+            alert = self._alerts.get(alert_id)
+            # Only for rows that show the button; the service checks the role again when the snooze is saved.
+            if alert is not None and alert_id not in self._pending and can_snooze(self._session.user.role, alert):
+                self._snooze.open(alert)
+            return
+        target = ACTIONS.get(action) if isinstance(action, str) else None
+        if target is not None:
             await self._act(alert_id, target)
+
+    def _snoozed(self, view: AlertView) -> None:
+        self._upsert(view)
+        self._refresh_row(view.id)
+        # The row shows the time in the browser's time zone; the server's may differ, so this says how long.
+        minutes = round((view.snoozed_until - self._clock()).total_seconds() / 60) if view.snoozed_until else 0
+        ui.notify(f'Snoozed for {minutes} min: this condition raises no new alert meanwhile.', type='positive')
 
     async def _act(self, alert_id: int, target: AlertStatus) -> None:
         """Show the outcome at once, ask the service, and roll back with the service's reason if it refuses."""
@@ -272,4 +292,8 @@ class AlertList:
         row = self._rows.get(alert_id)
         alert = self._alerts.get(alert_id)
         if row is not None and alert is not None:
-            row.show(alert, self._clock(), self._pending.get(alert_id), self._errors.get(alert_id))
+            self._show(row, alert, self._clock())
+
+    def _show(self, row: AlertRow, alert: AlertView, now: datetime) -> None:
+        row.show(alert, now, self._pending.get(alert.id), self._errors.get(alert.id),
+                 snooze=can_snooze(self._session.user.role, alert))

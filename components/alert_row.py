@@ -1,4 +1,4 @@
-"""One row of the Alert List: a single HTML element that says everything and carries its two buttons.
+"""One row of the Alert List: a single HTML element that says everything and carries its buttons.
 
 Every open page pays for every element a new alert creates (about 0.1 ms of server time each, per page), so a row
 is one element: its buttons are plain HTML buttons whose clicks the list receives through one delegated listener
@@ -10,13 +10,17 @@ from html import escape
 
 from nicegui import ui
 
-from app.domain import AlertKind, AlertStatus, Priority
+from app.domain import AlertKind, AlertStatus, Priority, Role
+from app.domain.actors import display_actor
+from app.domain.limits import trigger_of
 from app.schemas import AlertView
+from app.services.alerts import SNOOZABLE_KINDS, SNOOZING_ROLES
 
 from .theme import priority_chip
 from .times import age_html, clock_html
 
 ACTIONS = {'acknowledge': AlertStatus.ACKNOWLEDGED, 'resolve': AlertStatus.RESOLVED}
+SNOOZE = 'snooze'
 # The list's click listener: only clicks on an enabled row button reach the server, with just what it needs.
 CLICK_JS = '''(event) => {
   const button = event.target.closest('button[data-vigil-action]');
@@ -35,9 +39,9 @@ def _state(alert: AlertView, pending: AlertStatus | None) -> str:
     if pending is not None:
         return f'{"Acknowledged" if pending is AlertStatus.ACKNOWLEDGED else "Resolved"} · saving…'
     if alert.status is AlertStatus.ACKNOWLEDGED:
-        return f'Acknowledged by {escape(alert.acknowledged_by or "?")}'
+        return f'Acknowledged by {escape(display_actor(alert.acknowledged_by) or "?")}'
     if alert.status is AlertStatus.RESOLVED:
-        return f'Resolved by {escape(alert.resolved_by or "?")}'
+        return f'Resolved by {escape(display_actor(alert.resolved_by) or "?")}'
     return 'Active'
 
 
@@ -47,8 +51,27 @@ def _button(action: str, label: str, alert_id: int, css: str, enabled: bool) -> 
             f'{disabled}>{label}</button>')
 
 
-def alert_html(alert: AlertView, now: datetime, pending: AlertStatus | None = None, error: str | None = None) -> str:
-    """Return what a row says about an alert; `pending` is an action shown before the server confirmed it."""
+def _snooze_button(alert_id: int, enabled: bool) -> str:
+    # On a narrow list only the icon shows (theme.py); the accessible name stays "Snooze".
+    disabled = '' if enabled else ' disabled'
+    return (f'<button type="button" class="vigil-btn vigil-btn-quiet vigil-alert-snooze" data-vigil-action="{SNOOZE}" '
+            f'data-alert="{alert_id}" aria-label="Snooze" title="Snooze re-alerting of this condition"{disabled}>'
+            '<i class="q-icon notranslate material-icons" aria-hidden="true">snooze</i>'
+            '<span class="vigil-btn-label">Snooze</span></button>')
+
+
+def can_snooze(role: Role | None, alert: AlertView) -> bool:
+    """Tell whether someone of this role may snooze this alert (the service checks again, and has the last word)."""
+    return (role in SNOOZING_ROLES and alert.is_open and alert.kind in SNOOZABLE_KINDS
+            and trigger_of(alert.dedup_key, alert.patient_id) is not None)
+
+
+def alert_html(alert: AlertView, now: datetime, pending: AlertStatus | None = None, error: str | None = None, *,
+               snooze: bool = False) -> str:
+    """Return what a row says about an alert; `pending` is an action shown before the server confirmed it.
+
+    `snooze` adds the Snooze button (for the roles and alerts `can_snooze` admits).
+    """
     status = pending or alert.status
     flash = alert.priority is Priority.CRITICAL and status is AlertStatus.ACTIVE
     meta = [f'<span class="vigil-status-{status.value}">{_state(alert, pending)}</span>']
@@ -61,7 +84,7 @@ def alert_html(alert: AlertView, now: datetime, pending: AlertStatus | None = No
     if alert.snoozed_until is not None and alert.snoozed_until > now:
         meta.append(f'<span>Snoozed until {clock_html(alert.snoozed_until)}</span>')
     if alert.kind is AlertKind.MANUAL:
-        meta.append(f'<span>Raised by {escape(alert.created_by)}</span>')
+        meta.append(f'<span>Raised by {escape(display_actor(alert.created_by))}</span>')
     parts = [
         '<div class="vigil-alert-body">'
         f'<div class="vigil-alert-head">{priority_chip(alert.priority, flash=flash)}'
@@ -72,11 +95,17 @@ def alert_html(alert: AlertView, now: datetime, pending: AlertStatus | None = No
     if error:
         parts.append(f'<div class="vigil-alert-error" role="alert">{escape(error)}</div>')
     parts.append('</div>')
+    buttons = []
     if status is AlertStatus.ACTIVE:
-        parts.append(_button('acknowledge', 'Acknowledge', alert.id, 'vigil-btn-primary vigil-alert-acknowledge',
-                             pending is None))
+        buttons.append(_button('acknowledge', 'Acknowledge', alert.id, 'vigil-btn-primary vigil-alert-acknowledge',
+                               pending is None))
     if status is not AlertStatus.RESOLVED:
-        parts.append(_button('resolve', 'Resolve', alert.id, 'vigil-btn-outline vigil-alert-resolve', pending is None))
+        buttons.append(_button('resolve', 'Resolve', alert.id, 'vigil-btn-outline vigil-alert-resolve',
+                               pending is None))
+        if snooze:
+            buttons.append(_snooze_button(alert.id, pending is None))
+    if buttons:
+        parts.append(f'<div class="vigil-alert-actions">{"".join(buttons)}</div>')
     return ''.join(parts)
 
 
@@ -89,10 +118,11 @@ class AlertRow:
         # NOTE: sanitize=False is safe here: alert_html escapes every value that comes from outside.
         self.element = ui.html('', sanitize=False).props('role=listitem').mark(f'alert-{alert_id}')
 
-    def show(self, alert: AlertView, now: datetime, pending: AlertStatus | None, error: str | None) -> None:
+    def show(self, alert: AlertView, now: datetime, pending: AlertStatus | None, error: str | None, *,
+             snooze: bool = False) -> None:
         """Make the row say what `alert` (with a pending action, or an error) says."""
         status = pending or alert.status
-        html = alert_html(alert, now, pending, error)
+        html = alert_html(alert, now, pending, error, snooze=snooze)
         classes = f'vigil-alert vigil-alert-{alert.priority.value} vigil-alert-{status.value}'
         if classes != self._classes:
             self._classes = classes

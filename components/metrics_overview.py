@@ -125,8 +125,9 @@ class MetricsOverview:
         with ui.element('section').classes('vigil-metrics w-full').props('aria-label="Metrics"'):
             for name in ('open', 'critical', 'ack', 'resolve', 'hour', 'patients', 'staff'):
                 # NOTE: sanitize=False is safe here: tiles show numbers and fixed words only.
-                tile = ui.html('', sanitize=False).classes('vigil-metric').mark(f'metric-{name}')
-                self._tiles[name] = (tile, ['', ''])
+                css = f'vigil-metric vigil-metric-{name}'
+                tile = ui.html('', sanitize=False).classes(css).mark(f'metric-{name}')
+                self._tiles[name] = (tile, ['', css])
         self.staff_changed()
 
     def subscribe(self) -> None:
@@ -160,7 +161,7 @@ class MetricsOverview:
     def _tile(self, name: str, value: str, label: str, extra: str = '', *, alarm: bool = False) -> None:
         element, held = self._tiles[name]
         html = f'<div class="vigil-metric-value">{value}</div><div class="vigil-metric-label">{label}</div>{extra}'
-        classes = 'vigil-metric vigil-metric-alarm' if alarm else 'vigil-metric'
+        classes = f'vigil-metric vigil-metric-{name}' + (' vigil-metric-alarm' if alarm else '')
         if html != held[0]:
             held[0] = html
             element.set_content(html)

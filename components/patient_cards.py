@@ -78,8 +78,9 @@ def card_html(patient: PatientView, alerts: list[AlertView], now: datetime) -> s
     newest = max((v.measured_at for v in patient.latest.values()), default=None)
     last = f'<span>Last reading {age_html(newest, now, "")}</span>' if newest else '<span>No readings yet</span>'
     return (f'<div class="vigil-card-head"><span class="vigil-card-bed">{escape(patient.bed)}</span>'
-            f'<a class="vigil-card-name" href="/patients/{patient.id}">{escape(patient.name)}</a>{badge}'
-            f'<span class="vigil-card-news">{score}</span></div>'
+            f'<a class="vigil-card-name" href="/patients/{patient.id}" title="{escape(patient.name)}">'
+            f'{escape(patient.name)}</a></div>'
+            f'<div class="vigil-card-status">{score}{badge}</div>'
             f'<div class="vigil-vitals">{"".join(cells)}</div>'
             f'<div class="vigil-card-foot">{last}</div>')
 

@@ -17,12 +17,14 @@ _CSS = '''
 :root { --vigil-critical: #c62828; --vigil-high: #e65100; --vigil-medium: #f9a825; --vigil-low: #00acc1; }
 .vigil-page { width: 100%; max-width: 1920px; margin: 0 auto; }
 .vigil-dash { display: grid; gap: 16px; width: 100%; align-items: start;
-  grid-template-columns: minmax(0, 5fr) minmax(0, 7fr);
-  grid-template-areas: "metrics metrics" "alerts patients" "presence patients"; }
+  grid-template-columns: minmax(0, 5fr) minmax(0, 7fr); grid-template-areas: "metrics metrics" "side patients"; }
+/* The alerts and who is online stack in one column beside the patients: a grid area spanning two rows would share
+   the patients' height between both rows and open a gap above "Staff online". */
+.vigil-area-side { grid-area: side; display: flex; flex-direction: column; gap: 16px; min-width: 0; }
 .vigil-area-metrics { grid-area: metrics; } .vigil-area-alerts { grid-area: alerts; }
 .vigil-area-patients { grid-area: patients; } .vigil-area-presence { grid-area: presence; }
 @media (max-width: 1023px) { .vigil-dash { grid-template-columns: minmax(0, 1fr);
-  grid-template-areas: "metrics" "alerts" "patients" "presence"; } }
+  grid-template-areas: "metrics" "alerts" "patients" "presence"; } .vigil-area-side { display: contents; } }
 @media (max-width: 599px) { .vigil-dash { grid-template-areas: "alerts" "patients" "metrics" "presence"; } }
 .vigil-panel { background: #fff; border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.12); padding: 12px;
   min-width: 0; }
@@ -42,18 +44,29 @@ _CSS = '''
   50% { background: #fff; color: var(--vigil-critical); box-shadow: inset 0 0 0 2px var(--vigil-critical); } }
 @media (prefers-reduced-motion: reduce) { .vigil-flash { animation: none; } }
 
-.vigil-alerts { display: flex; flex-direction: column; gap: 8px; }
-.vigil-alert { display: grid; grid-template-columns: minmax(0, 1fr) auto auto; gap: 6px 8px; align-items: center;
+.vigil-alerts { display: flex; flex-direction: column; gap: 8px; position: relative; container-type: inline-size; }
+/* Buttons beside the text wherever the row is wide enough; below it only on a phone-narrow list. */
+.vigil-alert { display: grid; grid-template-columns: minmax(0, 1fr) auto; gap: 6px 10px; align-items: center;
   padding: 8px 10px; border-radius: 8px; border: 1px solid #e0e0e0; border-left: 8px solid #9e9e9e;
   background: #fff; }
+.vigil-alert-actions { display: flex; gap: 6px; justify-content: flex-end; }
+/* A list of tablet width: the first line (priority, who, age) spans the row, the buttons sit beside the message. */
+@container (max-width: 639px) { .vigil-alert { grid-template-rows: auto auto auto; row-gap: 0; }
+  .vigil-alert-body { display: contents; } .vigil-alert-head { grid-column: 1 / -1; margin-bottom: 2px; }
+  .vigil-alert-msg, .vigil-alert-meta, .vigil-alert-error { grid-column: 1; }
+  .vigil-alert-actions { grid-column: 2; grid-row: 2 / 4; align-self: center; }
+  .vigil-alert-actions .vigil-btn { padding: 0 12px; } .vigil-btn-label { display: none; } }
+/* A phone: the buttons share a line below the text. */
+@container (max-width: 379px) { .vigil-alert { grid-template-columns: minmax(0, 1fr); grid-template-rows: none; }
+  .vigil-alert-body { display: block; } .vigil-alert-actions { grid-column: 1; grid-row: auto; }
+  .vigil-alert-actions .vigil-btn { flex: 1 1 auto; } .vigil-btn-label { display: inline; } }
 .vigil-alert-critical { border-left-color: var(--vigil-critical); }
 .vigil-alert-critical.vigil-alert-active { background: #fdecea; }
 .vigil-alert-high { border-left-color: var(--vigil-high); }
 .vigil-alert-medium { border-left-color: var(--vigil-medium); }
 .vigil-alert-low { border-left-color: var(--vigil-low); }
 .vigil-alert-resolved { opacity: .55; }
-.vigil-alert-body { grid-column: 1 / -1; min-width: 0; }
-.vigil-alert-acknowledge { grid-column: 2; } .vigil-alert-resolve { grid-column: 3; }
+.vigil-alert-body { min-width: 0; }
 .vigil-btn { min-height: 44px; min-width: 44px; padding: 0 16px; border-radius: 4px; font: inherit; font-weight: 500;
   font-size: .9rem; cursor: pointer; border: 1px solid transparent; }
 .vigil-btn:focus-visible { outline: 3px solid #90caf9; outline-offset: 2px; }
@@ -62,6 +75,10 @@ _CSS = '''
 .vigil-btn-primary:hover:enabled { background: #094a8c; }
 .vigil-btn-outline { background: #fff; color: #1b7f2b; border-color: #1b7f2b; }
 .vigil-btn-outline:hover:enabled { background: #e8f5e9; }
+.vigil-btn-quiet { background: #fff; color: #5e35b1; border-color: #9575cd; display: inline-flex; align-items: center;
+  justify-content: center; gap: 4px; }
+.vigil-btn-quiet:hover:enabled { background: #ede7f6; }
+.vigil-btn-quiet .material-icons { font-size: 1.25rem; }
 .vigil-alert-head { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 8px; }
 .vigil-alert-who { font-weight: 600; overflow-wrap: anywhere; }
 .vigil-alert-who a { color: inherit; }
@@ -72,21 +89,27 @@ _CSS = '''
 .vigil-status-acknowledged { color: #1565c0; font-weight: 700; }
 .vigil-status-resolved { color: #2e7d32; font-weight: 700; }
 .vigil-age { color: #616161; font-size: .85rem; margin-left: auto; }
-@media (max-width: 599px) { .vigil-alert { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); }
-  .vigil-alert-acknowledge { grid-column: 1; } .vigil-alert-resolve { grid-column: 2; } }
-/* Side by side with the patients, the list scrolls on its own so that it never pushes the rest off screen. */
-@media (min-width: 1024px) { .vigil-alerts { max-height: calc(100vh - 290px); overflow-y: auto;
+/* Side by side with the patients, the list scrolls on its own so that it never pushes the rest off screen; the cue
+   below it says how many rows are hidden further down (components/alert_list.py keeps it current in the browser). */
+@media (min-width: 1024px) { .vigil-alerts { max-height: max(320px, calc(100vh - 330px)); overflow-y: auto;
   padding-right: 4px; } }
+.vigil-more { width: 100%; min-height: 44px; border: 0; border-radius: 8px; background: #e3f2fd; color: #0b3d73;
+  font: inherit; font-weight: 600; cursor: pointer; display: flex; align-items: center; justify-content: center;
+  gap: 6px; }
+.vigil-more:hover { background: #bbdefb; }
+.vigil-more[hidden] { display: none; }
 
 .vigil-cards { display: grid; gap: 10px; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); }
 .vigil-card { position: relative; border: 1px solid #e0e0e0; border-radius: 10px; background: #fff; padding: 10px;
   min-width: 0; }
 .vigil-card-critical { border: 2px solid var(--vigil-critical); }
 .vigil-card-high { border: 2px solid var(--vigil-high); }
-.vigil-card-head { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; padding-right: 4px; }
+/* Bed and name on the first line, NEWS2 and the open-alert badge always on the second, whatever the name's length. */
+.vigil-card-head { display: flex; align-items: baseline; gap: 6px; min-width: 0; white-space: nowrap; }
 .vigil-card-bed { font-weight: 700; color: #0b5cad; }
-.vigil-card-name { font-weight: 600; color: inherit; overflow-wrap: anywhere; }
-.vigil-card-news { margin-left: auto; }
+.vigil-card-name { font-weight: 600; color: inherit; overflow: hidden; text-overflow: ellipsis; }
+.vigil-card-status { display: flex; align-items: center; gap: 6px; margin-top: 4px; min-height: 24px; }
+.vigil-card-status .vigil-chip { margin-left: auto; }
 .vigil-vitals { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 4px; margin: 8px 0 4px; }
 .vigil-vital { border-radius: 6px; padding: 2px 6px; background: #f5f5f5; line-height: 1.2; }
 .vigil-vital-label { display: block; font-size: .7rem; opacity: .8; }
@@ -104,13 +127,14 @@ _CSS = '''
   color: #c10015; font-size: 1.5rem; display: inline-flex; align-items: center; justify-content: center; }
 .vigil-card-raise:hover { background: #fdecea; }
 
-.vigil-metrics { display: grid; gap: 8px; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); }
+.vigil-metrics { display: grid; gap: 8px; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); }
+.vigil-metric-open { grid-column: span 2; }  /* room for its four priority chips on one line */
 .vigil-metric { background: #fff; border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.12); padding: 8px 12px; }
 .vigil-metric-value { font-size: 1.6rem; font-weight: 700; line-height: 1.2; }
 .vigil-metric-label { font-size: .8rem; color: #616161; }
 .vigil-metric-alarm { background: var(--vigil-critical); color: #fff; }
 .vigil-metric-alarm .vigil-metric-label { color: #fff; }
-.vigil-metric-split { display: flex; gap: 6px; flex-wrap: wrap; margin-top: 2px; }
+.vigil-metric-split { display: flex; gap: 6px; flex-wrap: wrap; margin-top: 4px; }
 
 .vigil-people { display: flex; flex-wrap: wrap; gap: 6px; }
 .vigil-person { border: 1px solid #e0e0e0; border-radius: 8px; padding: 4px 8px; line-height: 1.25; }

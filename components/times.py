@@ -24,7 +24,7 @@ _SCRIPT = '''
     if (hours < 24) return rest ? hours + ' h ' + rest + ' min ago' : hours + ' h ago';
     return Math.floor(hours / 24) + ' d ago';
   }
-  const clock = new Intl.DateTimeFormat([], {hour: '2-digit', minute: '2-digit'});
+  const clock = new Intl.DateTimeFormat([], {hour: '2-digit', minute: '2-digit', hourCycle: 'h23'});
   function paint() {
     const now = Date.now() + skew;
     for (const element of document.querySelectorAll('[data-vigil-since]')) {

@@ -55,8 +55,17 @@ _SOUND_SCRIPT = '''
 })();
 </script>
 '''
-# NOTE: Quasar draws a toast's Close/Dismiss button 36 px tall; touch targets must be at least 44 px.
-_STYLE = '<style>.q-notification .q-btn { min-height: 44px; min-width: 44px; }</style>'
+# NOTE: Quasar draws a toast's Close/Dismiss button 36 px tall; touch targets must be at least 44 px. Its flat button
+# would take the theme's primary blue, unreadable on red: Dismiss is white with the toast's own red as text instead.
+_STYLE = '''<style>
+.vigil-toast .q-btn { min-height: 44px; min-width: 44px; color: inherit !important; }
+.vigil-toast-critical .q-btn { background: #fff !important; color: #b71c1c !important; font-weight: 700; }
+.vigil-toast-critical .q-btn:focus-visible { outline: 3px solid #fff; outline-offset: 2px; }
+.q-notifications__list--bottom .vigil-toast { max-width: min(440px, calc(100vw - 24px)); }
+</style>'''
+# Bottom right: the header (connection indicator, account menu) and the metrics stay visible while a critical
+# toast waits for someone to dismiss it.
+TOAST_POSITION = 'bottom-right'
 
 
 def toast_text(event: AlertEventBase) -> str:
@@ -102,8 +111,9 @@ class AlertToasts:
             self._shown.remove(oldest)
             oldest.dismiss()
         toast = ui.notification(
-            toast_text(event), position='top-right', multi_line=True, close_button='Dismiss' if critical else True,
+            toast_text(event), position=TOAST_POSITION, multi_line=True, close_button='Dismiss' if critical else True,
             timeout=None if critical else TOAST_SECONDS, color=background, textColor=text,
+            classes=f'vigil-toast vigil-toast-{alert.priority.value}',
             icon='notification_important' if critical else 'notifications').mark('toast')
         self._shown.append(toast)
         if critical and self.sound:

@@ -33,15 +33,17 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
         with ui.element('div').classes('vigil-page'), ui.element('div').classes('vigil-dash'):
             with ui.element('div').classes('vigil-area-metrics min-w-0'):
                 metrics = MetricsOverview(feed, hub, session)
-            with ui.element('div').classes('vigil-area-alerts min-w-0'):
-                alerts = AlertList(vigil.alerts, session, vigil.clock, frame.prefs,
-                                   on_patient_alerts=lambda patient_id: cards.alerts_changed(patient_id),
-                                   on_raise=raise_dialog.open)
+            # Alerts and presence share one column beside the patients (on narrow screens they join the grid).
+            with ui.element('div').classes('vigil-area-side'):
+                with ui.element('div').classes('vigil-area-alerts min-w-0'):
+                    alerts = AlertList(vigil.alerts, session, vigil.clock, frame.prefs,
+                                       on_patient_alerts=lambda patient_id: cards.alerts_changed(patient_id),
+                                       on_raise=raise_dialog.open)
+                with ui.element('div').classes('vigil-area-presence min-w-0'):
+                    presence = PresenceList(hub, session)
             with ui.element('div').classes('vigil-area-patients min-w-0'):
                 cards = PatientCards(vigil.patients, session, vigil.clock, on_raise=raise_dialog.open,
                                      alerts_of=alerts.open_alerts_of)
-            with ui.element('div').classes('vigil-area-presence min-w-0'):
-                presence = PresenceList(hub, session)
 
         actor, channel = session.actor, session.channel
 

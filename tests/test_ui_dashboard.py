@@ -18,6 +18,7 @@ from nicegui.testing import User
 
 from app.bootstrap import Vigil
 from app.domain import AlertKind, AlertStatus, Priority, VitalKind
+from app.errors import NotAllowed
 from app.schemas import Actor, AlertView, NewAlert, PatientView, VitalReadingIn
 from components.alert_row import alert_html
 from components.live import LiveHub
@@ -205,6 +206,90 @@ def test_a_row_says_when_the_condition_recovered_and_until_when_it_is_snoozed() 
     assert 'Ravi &lt;b&gt;Chandran&lt;/b&gt;' in html  # names are text, never markup
     assert 'Snoozed' not in alert_html(alert, now + timedelta(hours=1))  # a snooze that ended says nothing
     assert 'Resolved · saving…' in alert_html(alert, now, pending=AlertStatus.RESOLVED)
+
+
+def test_a_row_names_people_who_acted_through_an_integration_without_the_token_prefix() -> None:
+    now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    alert = AlertView(
+        id=8, hospital_id=1, ward_id=1, ward_name='Acute Medical Unit', patient_id=3, patient_name='Priya Raman',
+        patient_mrn='G100103', bed='AMU-03', kind=AlertKind.MANUAL, priority=Priority.HIGH,
+        status=AlertStatus.ACKNOWLEDGED, message='Patient fall', dedup_key=None, occurrences=1, escalation_level=0,
+        next_escalation_at=None, created_at=now, created_by='token:Nurse call system', last_triggered_at=now,
+        acknowledged_at=now, acknowledged_by='Jordan Ellis (via token:Nurse call system)', resolved_at=None,
+        resolved_by=None, version=2)
+
+    html = alert_html(alert, now)
+
+    assert 'Acknowledged by Jordan Ellis (via Nurse call system)' in html
+    assert 'Raised by Nurse call system' in html
+    assert 'token:' not in html
+
+
+async def critical_heart_rate(bed: str) -> AlertView:
+    """Send a heart rate above the critical limit for a patient and return the critical-value alert it raised."""
+    vigil, _, _ = running()
+    patient_ = await patient(bed)
+    await vigil.patients.record_vitals(await clerk(), [VitalReadingIn(
+        patient_mrn=patient_.mrn, kind=VitalKind.HEART_RATE, value=142, unit='/min', measured_at=datetime.now(UTC))])
+    alerts = await vigil.alerts.list_alerts(await clerk())
+    return next(a for a in alerts if a.kind is AlertKind.CRITICAL_VALUE and a.patient_id == patient_.id)
+
+
+SNOOZE_BUTTON = 'data-vigil-action="snooze"'
+
+
+async def test_a_charge_nurse_snoozes_a_detected_alert_with_a_reason_and_every_screen_shows_until_when(
+        user: User, create_user: type[User]) -> None:
+    doctor = create_user()  # type: ignore[operator]
+    await sign_in(user, 'charge')
+    await sign_in(doctor, 'doctor')
+    alert = await critical_heart_rate('AMU-02')
+    manual = await raise_for('AMU-02', 'Wants a word with the doctor', Priority.HIGH)
+    await user.should_see(marker=f'alert-{alert.id}', content=SNOOZE_BUTTON)
+    await user.should_see(marker=f'alert-{manual.id}')
+    assert SNOOZE_BUTTON not in html_of(user, f'alert-{manual.id}')  # only detected alerts pause re-alerting
+
+    user.find(marker='alert-rows').trigger('click', {'action': 'snooze', 'alert': alert.id})
+    await user.should_see(marker='snooze-reason')
+    user.find(marker='snooze-submit').click()
+    await user.should_see('Say why (a few words), so that the next person knows.')
+    vigil, _, _ = running()
+    assert (await vigil.alerts.get(await clerk(), alert.id)).snoozed_until is None  # nothing saved without a reason
+
+    with user:
+        user.find(marker='snooze-minutes').elements.pop().set_value(60)  # type: ignore[attr-defined]
+    user.find(marker='snooze-reason').type('Known tachycardia, cardiology reviewed')
+    before = datetime.now(UTC)
+    user.find(marker='snooze-submit').click()
+
+    await doctor.should_see(marker=f'alert-{alert.id}', content='Snoozed until')
+    await user.should_see(marker=f'alert-{alert.id}', content='Snoozed until')
+    snoozed = await vigil.alerts.get(await clerk(), alert.id)
+    assert snoozed.snoozed_until is not None
+    assert timedelta(minutes=59) < snoozed.snoozed_until - before < timedelta(minutes=61)
+    assert snoozed.status is AlertStatus.ACTIVE  # a snooze is no acknowledgement
+    [entry] = [e for e in await vigil.alerts.audit_trail(await clerk(), alert.id) if e.type.value == 'snoozed']
+    assert entry.actor == 'charge' and entry.note is not None and 'Known tachycardia' in entry.note
+    dialog = user.find(marker='snooze-dialog').elements.pop()
+    await eventually(lambda: not dialog.value)  # type: ignore[attr-defined]
+
+
+async def test_nurses_get_no_snooze_button_and_the_service_refuses_their_snooze(user: User) -> None:
+    await sign_in(user, 'nurse')
+    alert = await critical_heart_rate('AMU-03')
+    await user.should_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
+    assert SNOOZE_BUTTON not in html_of(user, f'alert-{alert.id}')
+
+    user.find(marker='alert-rows').trigger('click', {'action': 'snooze', 'alert': alert.id})  # a tampered browser
+    press(user, 'acknowledge', alert.id)  # handled after the forged click
+    await user.should_see(marker=f'alert-{alert.id}', content='Acknowledged by nurse')
+    await user.should_not_see(marker='snooze-dialog')
+
+    vigil, _, _ = running()
+    nurse = Actor.for_user(await vigil.users.authenticate('nurse', DEMO_PASSWORD))
+    with pytest.raises(NotAllowed):
+        await vigil.alerts.snooze(nurse, alert.id, 30, 'Patient is asleep')
+    assert (await vigil.alerts.get(await clerk(), alert.id)).snoozed_until is None
 
 
 # --- two users, two hospitals, roles --------------------------------------------------------------------------
@@ -459,7 +544,11 @@ async def test_the_alert_badge_of_a_card_follows_its_patients_open_alerts(user: 
     first = await raise_for('AMU-01', 'Fall risk', Priority.MEDIUM)
     await raise_for('AMU-01', 'Code Blue', Priority.CRITICAL)
     await user.should_see(marker=f'patient-{bed.id}', content='2 open alerts')
-    assert 'vigil-chip-critical">2 open alerts' in html_of(user, f'patient-{bed.id}')
+    html = html_of(user, f'patient-{bed.id}')
+    assert 'vigil-chip-critical">2 open alerts' in html
+    # Always on the NEWS2 line, whatever the length of the name, so every card reads the same.
+    status_line = html.split('<div class="vigil-card-status">', 1)[1].split('</div>', 1)[0]
+    assert 'NEWS2' in status_line and '2 open alerts' in status_line
 
     vigil, _, _ = running()
     await vigil.alerts.resolve(await clerk(), first.id)
