@@ -6,8 +6,9 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from types import TracebackType
+from typing import cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.clock import Clock
@@ -16,6 +17,12 @@ from app.events.models import event_payload
 from data.models import EventLogEntry, Hospital
 
 log = logging.getLogger(__name__)
+EVENT_LOG = cast(Table, EventLogEntry.__table__)
+HOSPITALS = cast(Table, Hospital.__table__)
+# Built once (Core, bound parameters): every commit that emits events runs these two.
+LOG_EVENTS = insert(EVENT_LOG)
+TAKE_SEQS = (update(HOSPITALS).where(HOSPITALS.c.id == bindparam('hospital'))
+             .values(event_seq=HOSPITALS.c.event_seq + bindparam('count')).returning(HOSPITALS.c.event_seq))
 
 # Called inside the transaction, just before the commit, with the numbered events of that unit of work.
 CommitHook = Callable[[AsyncSession, Sequence[BaseEvent]], Awaitable[None]]
@@ -85,16 +92,13 @@ class UnitOfWork:
             by_hospital[event.hospital_id].append(index)
         numbered: list[BaseEvent] = list(events)
         now = self._clock()
+        connection = await self.session.connection()  # Core: the hospital row is not loaded in this session
         for hospital_id, indexes in by_hospital.items():
-            # synchronize_session=False: no ORM bookkeeping, the hospital row is not loaded in this session.
-            last = (await self.session.execute(
-                update(Hospital).where(Hospital.id == hospital_id)
-                .values(event_seq=Hospital.event_seq + len(indexes)).returning(Hospital.event_seq)
-                .execution_options(synchronize_session=False)
-            )).scalar_one()
+            last = (await connection.execute(TAKE_SEQS, {'hospital': hospital_id, 'count': len(indexes)})).scalar_one()
             for offset, index in enumerate(indexes):
                 numbered[index] = events[index].model_copy(update={'seq': last - len(indexes) + 1 + offset})
-        await self.session.execute(insert(EventLogEntry), [  # ORM bulk insert: one executemany
+        # Core executemany on the table: the ORM's bulk path only adds bookkeeping here.
+        await connection.execute(LOG_EVENTS, [
             {'hospital_id': e.hospital_id, 'seq': e.seq, 'type': type(e).__name__, 'payload': event_payload(e),
              'created_at': now} for e in numbered])
         return numbered

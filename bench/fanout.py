@@ -1,64 +1,45 @@
 """Dashboard fan-out: how long an alert takes from the HTTP API to every open dashboard, at N open dashboards.
 
-    python -m bench.fanout [--sessions 10,100,300] [--alerts 20] [--users doctor,admin]
+    python -m bench.fanout [--sessions 10,100,300] [--alerts 20] [--users doctor,admin] [--py-spy PATH]
 
 For each N a fresh demo server (its own SQLite under a temporary folder, a free port on 127.0.0.1, quiet patients)
 is started; each user signs in once through the real sign-in page and N dashboard tabs are opened the way a
 browser opens them (GET /, then NiceGUI's Socket.IO on a new TCP connection, pings answered, acknowledgements
 sent). Alerts are then raised one at a time through POST /api/v1/alerts, each with a unique stamp in its message,
 and every tab records when the first `update` message carrying that stamp arrives. Latency is counted from just
-before the POST and from the 201 response (the alert is committed before the response goes out).
+before the POST and from the 201 response (the alert is committed before the response goes out, so a negative
+"from 201" means the pages had it before the device had its answer). The POST time with no page open, measured
+in the same run, is the floor of the API itself. A tab whose socket the server closes is counted as dropped and
+not reconnected (a browser would reconnect, or reload the page).
 
 Server and load client share the machine: each is pinned to its own core where the OS allows it, and both CPU
-shares are reported. Nothing is asserted; read the numbers beside NiceGUI's own floor, measured for one label
-updated on N pages (p50 / p99 ms): 10 pages 3 / 9, 100 pages 26 / 38, 500 pages 164 / 646; about 0.3-0.4 ms of
-server CPU per page per update, about 110 KiB per open page plus about 4 KiB per element on it.
+shares are reported, with the machine's load average. Nothing is asserted; read the numbers beside NiceGUI's own
+floor, measured for one label updated on N pages (p50 / p99 ms): 10 pages 3 / 9, 100 pages 26 / 38, 500 pages
+164 / 646; about 0.3-0.4 ms of server CPU per page per update (compare "server CPU ms per alert per session"),
+about 110 KiB per open page plus about 4 KiB per element on it. With --py-spy, the server is sampled while the
+alerts go out and the collapsed stacks are written to --profile-dir.
 """
 
 import argparse
 import asyncio
-import math
+import contextlib
 import os
 import resource
-import statistics
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
 from bench.browser import BrowserError, Page, Tab, load_page, sign_in
+from bench.fanout_report import Run, ms, print_tables
 from bench.server import ServerProcess, pin
 
 PRIORITIES = ('low', 'medium', 'high', 'critical')
 RELOADS = 3
-
-
-@dataclass
-class Run:
-    """What one N measured."""
-
-    sessions: int
-    page: Page | None = None
-    patients_shown: int = 0
-    patients_total: int = 0
-    open_ms: list[float] = field(default_factory=list)
-    from_post_ms: list[float] = field(default_factory=list)
-    from_201_ms: list[float] = field(default_factory=list)
-    post_ms: list[float] = field(default_factory=list)
-    expected: int = 0
-    dropped: int = 0
-    failed_loads: int = 0
-    rss_idle_kib: int = 0
-    rss_open_kib: int = 0
-    cpu_idle_share: float = 0.0
-    cpu_alert_share: float = 0.0
-    cpu_ms_per_alert_session: float = 0.0
-    client_cpu_share: float = 0.0
-    load_average: float = 0.0
+FLOOR_ALERTS = 5  # raised before any dashboard is open: what the API takes on its own
 
 
 class Stamps:
@@ -79,14 +60,6 @@ class Stamps:
             self.arrivals[tab] = received
             if len(self.arrivals) >= self.expected:
                 self.complete.set()
-
-
-def percentile(values: list[float], share: float) -> float:
-    """Return the nearest-rank percentile (share 0.99 is p99) of the values, NaN for none."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 async def patients_of(http: aiohttp.ClientSession, base: str, token: str) -> list[dict[str, str]]:
@@ -142,26 +115,29 @@ async def raise_alerts(http: aiohttp.ClientSession, base: str, token: str, patie
         stamp = f'FX{run.sessions}-{index}-{uuid.uuid4().hex[:8]}'
         live = [t for t in tabs if t.is_open]
         stamps.expect(stamp, len(live))
-        body = {'patient_mrn': patients[index % len(patients)]['mrn'], 'priority': args.priority,
-                'message': f'Fan-out check {stamp}'}
-        posted = time.perf_counter()
-        async with http.post(f'{base}/api/v1/alerts', json=body,
-                             headers={'Authorization': f'Bearer {token}'}) as response:
-            created = time.perf_counter()
-            if response.status != 201:
-                raise BrowserError(f'POST /api/v1/alerts: HTTP {response.status} {(await response.text())[:200]}')
+        posted, created = await post_alert(http, base, token, patients[index % len(patients)]['mrn'], stamp, args)
         run.post_ms.append((created - posted) * 1000)
-        try:
+        with contextlib.suppress(TimeoutError):  # tabs that did not get it count as not delivered
             async with asyncio.timeout(args.timeout):
                 await stamps.complete.wait()
-        except TimeoutError:
-            pass  # tabs that did not get it count as not delivered
         run.expected += len(live)
         for arrived in stamps.arrivals.values():
             run.from_post_ms.append((arrived - posted) * 1000)
             run.from_201_ms.append((arrived - created) * 1000)
         stamps.expect('', 0)
         await asyncio.sleep(args.gap)
+
+
+async def post_alert(http: aiohttp.ClientSession, base: str, token: str, mrn: str, stamp: str,
+                     args: argparse.Namespace) -> tuple[float, float]:
+    """Raise one alert through the API; return the clock just before the request and when the 201 arrived."""
+    body = {'patient_mrn': mrn, 'priority': args.priority, 'message': f'Fan-out check {stamp}'}
+    posted = time.perf_counter()
+    async with http.post(f'{base}/api/v1/alerts', json=body, headers={'Authorization': f'Bearer {token}'}) as response:
+        created = time.perf_counter()
+        if response.status != 201:
+            raise BrowserError(f'POST /api/v1/alerts: HTTP {response.status} {(await response.text())[:200]}')
+    return posted, created
 
 
 def shown(page: Page | None, patients: list[dict[str, str]]) -> int:
@@ -176,83 +152,63 @@ def client_cpu_seconds() -> float:
 
 
 async def measure(sessions: int, args: argparse.Namespace, cores: tuple[int, int] | None) -> Run:
-    """Start a fresh server, open the sessions, raise the alerts, and return what was measured."""
+    """Start a fresh server, open the sessions, raise the alerts, stop the server, and return what was measured."""
     run = Run(sessions)
     with tempfile.TemporaryDirectory(prefix='vigil-fanout-') as folder:
         server = ServerProcess(Path(folder), core=cores[0] if cores else None)
         connector = aiohttp.TCPConnector(force_close=True, limit=0)  # a new TCP connection per request and socket
-        async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                         timeout=aiohttp.ClientTimeout(total=60)) as http:
-            try:
+        try:
+            async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                             timeout=aiohttp.ClientTimeout(total=60)) as http:
                 await server.start()
-                token = await server.create_token('general', 'integration', 'fan-out benchmark')
-                patients = await patients_of(http, server.base, token)
-                cookies = [await sign_in(http, server.base, user, args.password) for user in args.users]
-                await asyncio.sleep(args.settle)
-                run.rss_idle_kib = server.rss_kib()
-
-                stamps = Stamps()
-                tabs = await open_tabs(http, server.base, cookies, sessions, stamps, run, args.parallel)
-                try:
-                    run.patients_total, run.patients_shown = len(patients), shown(run.page, patients)
-                    await asyncio.sleep(args.settle)
-                    run.rss_open_kib = server.rss_kib()
-                    cpu, wall = server.cpu_seconds(), time.perf_counter()
-                    await asyncio.sleep(args.idle)
-                    idle_rate = (server.cpu_seconds() - cpu) / (time.perf_counter() - wall)
-                    run.cpu_idle_share = idle_rate
-
-                    cpu, own, wall = server.cpu_seconds(), client_cpu_seconds(), time.perf_counter()
-                    profiler = server.profile(args.py_spy, Path(args.profile_dir) / f'fanout-{sessions}.txt') \
-                        if args.py_spy else None
-                    try:
-                        await raise_alerts(http, server.base, token, patients, tabs, stamps, run, args)
-                    finally:
-                        if profiler is not None:
-                            await profiler.stop()
-                    elapsed = time.perf_counter() - wall
-                    spent = server.cpu_seconds() - cpu
-                    run.cpu_alert_share = spent / elapsed
-                    run.cpu_ms_per_alert_session = max(0.0, spent - idle_rate * elapsed) * 1000 / args.alerts / sessions
-                    run.client_cpu_share = (client_cpu_seconds() - own) / elapsed
-                    run.load_average = os.getloadavg()[0]
-                    run.dropped = sum(1 for t in tabs if not t.is_open)
-                finally:
-                    await asyncio.gather(*(t.close() for t in tabs), return_exceptions=True)
-            except Exception:
-                print(f'server log (last lines):\n{server.log_tail()}', file=sys.stderr)
-                raise
-            finally:
-                await server.stop()
+                await exercise(server, http, run, args)
+        except Exception:
+            print(f'server log (last lines):\n{server.log_tail()}', file=sys.stderr)
+            raise
+        finally:
+            await server.stop()
     return run
 
 
-def ms(values: list[float]) -> str:
-    return ' / '.join(f'{percentile(values, q):.0f}' for q in (0.5, 0.99, 1.0))
+async def exercise(server: ServerProcess, http: aiohttp.ClientSession, run: Run, args: argparse.Namespace) -> None:
+    """Sign in, measure the floor with no page open, open the tabs, measure them idle, then raise the alerts."""
+    token = await server.create_token('general', 'integration', 'fan-out benchmark')
+    patients = await patients_of(http, server.base, token)
+    cookies = [await sign_in(http, server.base, user, args.password) for user in args.users]
+    for index in range(FLOOR_ALERTS):  # the API alone: nothing is open that would have to show the alert
+        posted, created = await post_alert(http, server.base, token, patients[index]['mrn'], f'floor-{index}', args)
+        run.floor_post_ms.append((created - posted) * 1000)
+    await asyncio.sleep(args.settle)
+    run.rss_idle_kib = server.rss_kib()
 
+    stamps = Stamps()
+    tabs = await open_tabs(http, server.base, cookies, run.sessions, stamps, run, args.parallel)
+    try:
+        run.patients_total, run.patients_shown = len(patients), shown(run.page, patients)
+        await asyncio.sleep(args.settle)
+        run.rss_open_kib = server.rss_kib()
+        cpu, wall = server.cpu_seconds(), time.perf_counter()
+        await asyncio.sleep(args.idle)
+        idle_rate = run.cpu_idle_share = (server.cpu_seconds() - cpu) / (time.perf_counter() - wall)
 
-def print_tables(runs: list[Run], args: argparse.Namespace, cores: tuple[int, int] | None, loop_name: str) -> None:
-    pinning = f'server on core {cores[0]}, load client on core {cores[1]}' if cores else 'not pinned'
-    print(f'\nDashboard fan-out: {args.alerts} {args.priority} alerts per N through POST /api/v1/alerts, '
-          f'users {", ".join(args.users)}; {pinning}; load client on {loop_name}.\n')
-    print('| sessions | dashboard: patients shown / elements / HTML KiB | open tab p50 / p99 / max ms (failed loads) '
-          '| delivered | from POST p50 / p99 / max ms | from 201 p50 / p99 / max ms | POST p50 ms |')
-    print('|---|---|---|---|---|---|---|')
-    for r in runs:
-        page = f'{r.patients_shown} of {r.patients_total} / {len(r.page.elements)} / {r.page.html_bytes / 1024:.0f}' \
-            if r.page else '-'
-        print(f'| {r.sessions} | {page} | {ms(r.open_ms)} ({r.failed_loads}) | {len(r.from_post_ms)} of {r.expected}'
-              f'{f", {r.dropped} tabs dropped" if r.dropped else ""} | {ms(r.from_post_ms)} | {ms(r.from_201_ms)} '
-              f'| {statistics.median(r.post_ms) if r.post_ms else math.nan:.1f} |')
-    print('\n| sessions | server RSS idle MiB | RSS with N open MiB | KiB per session | server CPU, N open idle '
-          '| server CPU while alerting | server CPU ms per alert: per session / all sessions | load client CPU '
-          '| machine load average |')
-    print('|---|---|---|---|---|---|---|---|---|')
-    for r in runs:
-        per_session = (r.rss_open_kib - r.rss_idle_kib) / r.sessions
-        print(f'| {r.sessions} | {r.rss_idle_kib / 1024:.0f} | {r.rss_open_kib / 1024:.0f} | {per_session:.0f} '
-              f'| {r.cpu_idle_share:.0%} | {r.cpu_alert_share:.0%} | {r.cpu_ms_per_alert_session:.2f} / '
-              f'{r.cpu_ms_per_alert_session * r.sessions:.0f} | {r.client_cpu_share:.0%} | {r.load_average:.1f} |')
+        cpu, own, wall = server.cpu_seconds(), client_cpu_seconds(), time.perf_counter()
+        profile = Path(args.profile_dir) / f'fanout-{run.sessions}.txt'
+        profiler = server.profile(args.py_spy, profile) if args.py_spy else None
+        try:
+            await raise_alerts(http, server.base, token, patients, tabs, stamps, run, args)
+        finally:
+            if profiler is not None:
+                await profiler.stop()
+                print(f'N={run.sessions}: py-spy wrote {profile}', file=sys.stderr)
+        elapsed, spent = time.perf_counter() - wall, server.cpu_seconds() - cpu
+        run.cpu_alert_share = spent / elapsed
+        # What the alerts cost beyond idling, per alert and open page (comparable to NiceGUI's floor per page).
+        run.cpu_ms_per_alert_session = max(0.0, spent - idle_rate * elapsed) * 1000 / args.alerts / run.sessions
+        run.client_cpu_share = (client_cpu_seconds() - own) / elapsed
+        run.load_average = os.getloadavg()[0]
+        run.dropped = sum(1 for t in tabs if not t.is_open)
+    finally:
+        await asyncio.gather(*(t.close() for t in tabs), return_exceptions=True)
 
 
 async def main(args: argparse.Namespace, loop_name: str) -> None:
@@ -281,7 +237,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--idle', type=float, default=5.0, help='seconds over which idle server CPU is measured')
     parser.add_argument('--parallel', type=int, default=4, help='tabs loading at once while opening')
     parser.add_argument('--py-spy', metavar='PATH', help='py-spy executable: record the server while alerting')
-    parser.add_argument('--profile-dir', default='.', help='where py-spy writes fanout-N.txt (collapsed stacks)')
+    parser.add_argument('--profile-dir', default=tempfile.gettempdir(),
+                        help='where py-spy writes fanout-N.txt (collapsed stacks)')
     args = parser.parse_args(argv)
     args.sessions = [int(n) for n in args.sessions.split(',') if n.strip()]
     args.users = [u.strip() for u in args.users.split(',') if u.strip()]

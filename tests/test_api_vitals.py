@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.api.errors import MAX_BODY_BYTES
 from app.bootstrap import Vigil
+from app.services.tokens import TokenService
 from data.models import VitalReading
 
 from .api_support import Api, counts, open_api, reading
@@ -176,6 +177,21 @@ async def test_a_revoked_token_is_refused_from_then_on(api: Api, vigil: Vigil) -
     assert response.status_code == 401
     assert response.json() == {'detail': 'The API token is unknown or has been revoked.'}
     assert len(await stored(vigil)) == 1
+
+
+async def test_a_token_revoked_by_another_process_is_refused_within_five_seconds(
+        api: Api, vigil: Vigil, clock: FakeClock) -> None:
+    assert (await api.post('/api/v1/vitals', reading())).status_code == 201
+    # Another process (the `token revoke` command) has its own token service: this one learns of it on its next check.
+    await TokenService(vigil.db, clock).revoke(hospital_slug='alpha', name='alpha device')
+    clock.advance(seconds=4.9)
+    assert (await api.post('/api/v1/vitals', reading(value=90))).status_code == 201
+
+    clock.advance(seconds=0.1)
+    response = await api.post('/api/v1/vitals', reading(value=91))
+
+    assert response.status_code == 401
+    assert [value for *_, value, _ in await stored(vigil)] == [88.0, 90.0]
 
 
 async def test_readings_are_committed_and_published_before_the_answer(api: Api, vigil: Vigil) -> None:

@@ -241,6 +241,24 @@ async def test_a_device_that_stops_sending_raises_one_heartbeat_alert(
     assert start < again.last_triggered_at
 
 
+@pytest.mark.parametrize(('silence', 'every'), [(120, 10), (30, 7.5)])
+async def test_a_busy_device_has_its_last_seen_time_written_every_few_seconds(
+        vigil: Vigil, world: World, clock: FakeClock, silence: int, every: float) -> None:
+    await vigil.rules.update_settings(world.a.actor('admin'), device_silence_seconds=silence)
+    monitor = await device(vigil)
+    await send(vigil, clock, monitor)
+    first = clock()
+    clock.advance(seconds=every - 0.5)
+    await send(vigil, clock, monitor, 'alpha-North-1')
+    assert (await token_row(vigil, monitor.token_id)).last_seen_at == first  # a quarter of the timeout at most
+
+    clock.advance(seconds=0.5)
+    await send(vigil, clock, monitor, 'alpha-North-1')
+
+    seen = await token_row(vigil, monitor.token_id)
+    assert (seen.last_seen_at, seen.last_ward_id) == (clock(), world.a.ward_ids['North'])
+
+
 async def test_a_hospital_that_does_not_latch_resolves_the_heartbeat_alert(
         vigil: Vigil, world: World, clock: FakeClock) -> None:
     await vigil.rules.update_settings(world.a.actor('admin'), alarms_latch=False, device_silence_seconds=60)

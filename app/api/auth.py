@@ -28,7 +28,8 @@ def authenticator(tokens: TokenService) -> Authenticate:
     async def authenticate(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
         if credentials is None or not credentials.credentials.strip():
             raise AuthenticationFailed(MISSING_TOKEN)
-        return await tokens.verify(credentials.credentials)
+        # A short in-process cache: a device posting every second need not pay a read transaction each time.
+        return await tokens.verify(credentials.credentials, cached=True)
 
     return authenticate
 

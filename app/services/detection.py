@@ -397,7 +397,8 @@ async def load_context(uow: UnitOfWork, patient_ids: Collection[int]
     connection = await uow.session.connection()  # Core: the ORM's per-statement work is not needed here
     for patient_id, name, number, unit, at, since in await connection.execute(statement):
         if since is None:
-            latest[patient_id][VitalKind(name)] = VitalValue(value=number, unit=unit, measured_at=at)
+            # Stored rows are trusted (typed columns): not validated again, it runs for every reading of a batch.
+            latest[patient_id][VitalKind(name)] = VitalValue.model_construct(value=number, unit=unit, measured_at=at)
         else:
             states[(patient_id, name)] = _State(since, int(number), at)
     return latest, states

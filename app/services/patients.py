@@ -2,10 +2,9 @@
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
@@ -16,8 +15,8 @@ from app.errors import InvalidInput, NotAllowed, PatientNotFound
 from app.events import VitalsRecorded
 from app.schemas import Actor, PatientView, VitalReadingIn, VitalReadingView, VitalValue
 from app.uow import Database
-from data.models import Patient, VitalReading
-from data.queries import latest_vital_rows, patients_with_ward, upsert_latest_vitals
+from data.models import Patient
+from data.queries import INSERT_READINGS, latest_vital_rows, patients_with_ward, upsert_latest_vitals
 
 from .common import patient_in, require_hospital
 from .detection import detect, load_context
@@ -25,6 +24,10 @@ from .escalation import device_seen
 from .rules import RulesService
 
 MAX_FUTURE_SKEW = timedelta(minutes=5)
+# A device's last-seen time is written at most this often per token (and at most every quarter of the hospital's
+# silence timeout): a monitor posting every second would otherwise add an UPDATE to every request, for a watchdog
+# that counts in minutes.
+SEEN_EVERY = timedelta(seconds=10)
 LATEST_COLUMNS = ('patient_id', 'kind', 'value', 'unit', 'measured_at')
 
 
@@ -55,6 +58,7 @@ class PatientService:
         self._clock = clock
         # NOTE: share one RulesService per process (bootstrap does), so changed limits apply at once.
         self._rules = rules or RulesService(db, clock)
+        self._seen: dict[int, datetime] = {}  # device token id -> when this process last wrote its last-seen time
 
     async def list_patients(self, actor: Actor, ward_id: int | None = None) -> list[PatientView]:
         """Return the patients in the actor's scope with their latest vitals, by ward and bed."""
@@ -109,9 +113,14 @@ class PatientService:
                 {'hospital_id': hospital_id, 'patient_id': patients[r.patient_mrn].id, 'kind': r.kind.value,
                  'value': r.value, 'unit': r.unit, 'measured_at': r.measured_at, 'recorded_at': now,
                  'source': actor.name} for r in readings]
-            # Plain executemany: RETURNING the ids in parameter order would make SQLite insert row by row.
-            await session.execute(insert(VitalReading), rows)
-            views = [VitalReadingView.model_validate(row) for row in rows]
+            # Core executemany on the table: the ORM's bulk path adds only bookkeeping, and RETURNING the ids in
+            # parameter order would make SQLite insert row by row.
+            await (await session.connection()).execute(INSERT_READINGS, rows)
+            # Built from readings validated above, so not validated again.
+            views = [VitalReadingView.model_construct(
+                patient_id=row['patient_id'], kind=reading.kind, value=row['value'], unit=row['unit'],
+                measured_at=row['measured_at'], source=row['source'])
+                for reading, row in zip(readings, rows, strict=True)]
             by_patient: dict[int, list[dict[str, Any]]] = defaultdict(list)
             for row in rows:
                 by_patient[row['patient_id']].append(row)
@@ -121,9 +130,10 @@ class PatientService:
             for row in rows:  # the same rule as the upsert: a reading at least as new as the stored one wins
                 kind, current = VitalKind(row['kind']), after[row['patient_id']]
                 if kind not in current or row['measured_at'] >= current[kind].measured_at:
-                    current[kind] = VitalValue(value=row['value'], unit=row['unit'], measured_at=row['measured_at'])
+                    current[kind] = VitalValue.model_construct(value=row['value'], unit=row['unit'],
+                                                               measured_at=row['measured_at'])
                     newest.append(row)
-            await upsert_latest_vitals(session, list({
+            await upsert_latest_vitals(await session.connection(), list({
                 (row['patient_id'], row['kind']): {k: row[k] for k in LATEST_COLUMNS} for row in newest}.values()))
             touched = [p for p in patients.values() if p.id in by_patient]
             views_of: dict[int, list[VitalReadingView]] = defaultdict(list)
@@ -135,10 +145,24 @@ class PatientService:
                                         readings=tuple(views_of[patient.id])))
             rules = await self._rules.rules(hospital_id, session)
             await detect(uow, rules, now, touched, before, by_patient, states)
-            if actor.kind == 'token' and actor.token_kind is TokenKind.DEVICE and actor.token_id is not None:
+            token_id = actor.token_id if actor.kind == 'token' and actor.token_kind is TokenKind.DEVICE else None
+            seen = token_id is not None and self._seen_lately(token_id, now, rules.device_silence_seconds)
+            if token_id is not None and not seen:
                 # The device's ward is that of the patient it measured last (a heartbeat alert goes there).
                 last = max(rows, key=lambda row: row['measured_at'])
                 ward_id = next(p.ward_id for p in touched if p.id == last['patient_id'])
-                await device_seen(uow, rules, actor.token_id, ward_id, now)
+                await device_seen(uow, rules, token_id, ward_id, now)
             await uow.commit()
+            if token_id is not None and not seen:
+                self._seen[token_id] = now
             return views
+
+    def _seen_lately(self, token_id: int, now: datetime, silence_seconds: int) -> bool:
+        """Tell whether this process wrote the device's last-seen time so recently that it can skip it this time.
+
+        A device reported silent has not been written for longer than the silence timeout, so it is never
+        skipped: its heartbeat alert clears on its first readings.
+        """
+        last = self._seen.get(token_id)
+        every = min(SEEN_EVERY, timedelta(seconds=silence_seconds / 4))
+        return last is not None and last <= now < last + every

@@ -1,5 +1,7 @@
 """API tokens for devices, kiosks and integrations: created once, stored hashed, revocable."""
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import select
 
 from app.clock import Clock
@@ -13,12 +15,19 @@ from data.models import ApiToken
 from .common import add_unique, hospital_by_slug
 
 INVALID_TOKEN = 'The API token is unknown or has been revoked.'  # noqa: S105 (a message)
+# How long verify(cached=True) trusts an answer. A device posts every second or faster: without the cache each
+# request pays a read transaction for the token. A revocation here clears the cache at once; one made by another
+# process (the `token revoke` command, a second server) takes effect here within this time.
+VERIFIED_FOR = timedelta(seconds=5)
+MAX_CACHED = 1000
 
 
 class TokenService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._verified: dict[str, tuple[datetime, Actor]] = {}  # token digest -> (when checked, actor)
+        self._revocations = 0  # a check that overlapped a revocation is not cached
 
     async def create(self, *, hospital_slug: str, kind: TokenKind, name: str) -> CreatedToken:
         """Create a token; its secret is returned this once and only its digest is stored."""
@@ -35,14 +44,26 @@ class TokenService:
             await uow.commit()
         return CreatedToken(token=view, secret=secret)
 
-    async def verify(self, secret: str) -> Actor:
-        """Return the actor for a valid, unrevoked token secret."""
+    async def verify(self, secret: str, *, cached: bool = False) -> Actor:
+        """Return the actor for a valid, unrevoked token secret; cached=True may reuse a check of the last seconds."""
+        digest, now = token_digest(secret.strip()), self._clock()
+        if cached and (hit := self._verified.get(digest)) is not None and hit[0] <= now < hit[0] + VERIFIED_FOR:
+            return hit[1]
+        revocations = self._revocations
         async with self._db.read() as session:
-            token = await session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(secret.strip())))
+            token = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
         if token is None or token.revoked_at is not None:
+            self._verified.pop(digest, None)
             raise TokenInvalid(INVALID_TOKEN)
-        return Actor(kind='token', hospital_id=token.hospital_id, name=f'token:{token.name}', token_id=token.id,
-                     token_kind=TokenKind(token.kind))
+        actor = Actor(kind='token', hospital_id=token.hospital_id, name=f'token:{token.name}', token_id=token.id,
+                      token_kind=TokenKind(token.kind))
+        if cached and revocations == self._revocations:
+            if len(self._verified) >= MAX_CACHED:  # bounded: drop what has expired, or everything
+                self._verified = {d: hit for d, hit in self._verified.items() if hit[0] <= now < hit[0] + VERIFIED_FOR}
+                if len(self._verified) >= MAX_CACHED:
+                    self._verified.clear()
+            self._verified[digest] = (now, actor)
+        return actor
 
     async def revoke(self, *, hospital_slug: str, name: str) -> TokenView:
         """Revoke a token by name; a revoked token is refused from then on. Revoking twice is harmless."""
@@ -56,7 +77,9 @@ class TokenService:
                 token.revoked_at = self._clock()
             view = TokenView.model_validate(token)
             await uow.commit()
-            return view
+        self._revocations += 1
+        self._verified.pop(token.token_hash, None)  # refused from the next request on, not after the cache time
+        return view
 
     async def list_tokens(self, *, hospital_slug: str) -> list[TokenView]:
         """Return every token of a hospital, revoked ones included (never the secrets)."""
