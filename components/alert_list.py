@@ -20,7 +20,7 @@ from app.schemas import AlertFilter, AlertView
 from app.services.alerts import AlertService
 
 from .alert_filters import FilterBar
-from .alert_row import ACTIONS, CLICK_JS, SNOOZE, AlertRow, can_snooze, row_classes, row_html
+from .alert_row import ACTIONS, CLICK_JS, SNOOZE, AlertRow, can_snooze
 from .more_below import more_below_cue
 from .preferences import Preferences
 from .session import StaffSession
@@ -188,10 +188,11 @@ class AlertList:
         for index, alert_id in enumerate(wanted):
             row = self._rows.get(alert_id)
             if row is None:
-                with self._list:  # created with its content and classes: no second round of changes
-                    row = self._rows[alert_id] = AlertRow(alert_id, *self._render(self._alerts[alert_id], now))
-            elif alert_id in changed:
-                row.show(*self._render(self._alerts[alert_id], now))
+                with self._list:
+                    row = self._rows[alert_id] = AlertRow(alert_id)
+                changed.add(alert_id)
+            if alert_id in changed:
+                self._show(row, self._alerts[alert_id], now)
             if children[index] is not row.element:
                 row.element.move(target_index=index)
 
@@ -291,11 +292,8 @@ class AlertList:
         row = self._rows.get(alert_id)
         alert = self._alerts.get(alert_id)
         if row is not None and alert is not None:
-            row.show(*self._render(alert, self._clock()))
+            self._show(row, alert, self._clock())
 
-    def _render(self, alert: AlertView, now: datetime) -> tuple[str, str]:
-        """Return a row's HTML and classes for this page's user, with its pending action or error."""
-        pending = self._pending.get(alert.id)
-        html = row_html(self._session.channel.renders, alert, now, pending, self._errors.get(alert.id),
-                        snooze=can_snooze(self._session.user.role, alert))
-        return html, row_classes(alert, pending)
+    def _show(self, row: AlertRow, alert: AlertView, now: datetime) -> None:
+        row.show(alert, now, self._pending.get(alert.id), self._errors.get(alert.id),
+                 snooze=can_snooze(self._session.user.role, alert))

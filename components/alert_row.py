@@ -16,9 +16,8 @@ from app.domain.limits import trigger_of
 from app.schemas import AlertView
 from app.services.alerts import SNOOZABLE_KINDS, SNOOZING_ROLES
 
-from .render_cache import RenderCache
 from .theme import priority_chip
-from .times import age_html, age_text, clock_html
+from .times import age_html, clock_html
 
 ACTIONS = {'acknowledge': AlertStatus.ACKNOWLEDGED, 'resolve': AlertStatus.RESOLVED}
 SNOOZE = 'snooze'
@@ -110,37 +109,21 @@ def alert_html(alert: AlertView, now: datetime, pending: AlertStatus | None = No
     return ''.join(parts)
 
 
-def row_classes(alert: AlertView, pending: AlertStatus | None) -> str:
-    """Return the classes of an alert's row (priority colour, status)."""
-    return f'vigil-alert vigil-alert-{alert.priority.value} vigil-alert-{(pending or alert.status).value}'
-
-
-def row_html(renders: RenderCache, alert: AlertView, now: datetime, pending: AlertStatus | None, error: str | None,
-             *, snooze: bool) -> str:
-    """Return `alert_html`, rendered once per process for all pages that show this snapshot alike."""
-    if pending is not None or error is not None:
-        return alert_html(alert, now, pending, error, snooze=snooze)  # this page's own action: nobody shares it
-    # The key names everything alert_html reads besides the snapshot: the variant and what `now` changes.
-    snoozing = alert.snoozed_until is not None and alert.snoozed_until > now
-    key = ('alert-row', alert.id, alert.version, snooze, snoozing, age_text(alert.created_at, now))
-    return renders.html(key, alert, lambda: alert_html(alert, now, snooze=snooze))
-
-
-class _RowElement(ui.html, default_props='role=listitem'):
-    """A row's element; its role is a class default, not parsed again for every row of every page."""
-
-
 class AlertRow:
     """A row patched in place: `show` re-sends its one element only when what it says has changed."""
 
-    def __init__(self, alert_id: int, html: str, classes: str) -> None:
-        self._html = html
-        self._classes = classes
+    def __init__(self, alert_id: int) -> None:
+        self._html = ''
+        self._classes = ''
         # NOTE: sanitize=False is safe here: alert_html escapes every value that comes from outside.
-        self.element = _RowElement(html, sanitize=False).classes(classes).mark(f'alert-{alert_id}')
+        self.element = ui.html('', sanitize=False).props('role=listitem').mark(f'alert-{alert_id}')
 
-    def show(self, html: str, classes: str) -> None:
-        """Make the row say `html` with `classes`, sending only what changed."""
+    def show(self, alert: AlertView, now: datetime, pending: AlertStatus | None, error: str | None, *,
+             snooze: bool = False) -> None:
+        """Make the row say what `alert` (with a pending action, or an error) says."""
+        status = pending or alert.status
+        html = alert_html(alert, now, pending, error, snooze=snooze)
+        classes = f'vigil-alert vigil-alert-{alert.priority.value} vigil-alert-{status.value}'
         if classes != self._classes:
             self._classes = classes
             self.element.classes(replace=classes)

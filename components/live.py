@@ -19,8 +19,6 @@ from app.events import BaseEvent, EventBus, Subscription, VitalsRecorded
 from app.events.models import AlertEventBase
 from app.schemas import PatientView
 
-from .render_cache import RenderCache
-
 log = logging.getLogger(__name__)
 
 # NOTE: the issue asks for at most one visible vitals update per patient card per second.
@@ -60,8 +58,6 @@ class HospitalChannel:
     tick: Event[[]] = field(default_factory=Event)
     # A user ended all their sessions ("log out on all devices"): their open pages leave at once.
     signed_out: Event[int] = field(default_factory=Event)
-    # HTML that all its pages show alike (a new alert's row), rendered once instead of once per page.
-    renders: RenderCache = field(default_factory=RenderCache)
     last_seq: int = 0
 
     @property

@@ -110,14 +110,11 @@ class AlertToasts:
             oldest = passing.pop(0)
             self._shown.remove(oldest)
             oldest.dismiss()
-        # All of Quasar's options in one dict: the keyword form changes them one by one, and every change costs each
-        # open page another round of change handling (the options are those the keywords would have set).
-        toast = ui.notification(options={
-            'message': toast_text(event), 'position': TOAST_POSITION, 'multiLine': True, 'spinner': False,
-            'closeBtn': 'Dismiss' if critical else True, 'timeout': 0 if critical else TOAST_SECONDS * 1000,
-            'group': False, 'color': background, 'textColor': text,
-            'classes': f'vigil-toast vigil-toast-{alert.priority.value}',
-            'icon': 'notification_important' if critical else 'notifications'}).mark('toast')
+        toast = ui.notification(
+            toast_text(event), position=TOAST_POSITION, multi_line=True, close_button='Dismiss' if critical else True,
+            timeout=None if critical else TOAST_SECONDS, color=background, textColor=text,
+            classes=f'vigil-toast vigil-toast-{alert.priority.value}',
+            icon='notification_important' if critical else 'notifications').mark('toast')
         self._shown.append(toast)
         if critical and self.sound:
             ui.run_javascript('window.vigilBeep && window.vigilBeep(3)')

@@ -20,10 +20,9 @@ from app.bootstrap import Vigil
 from app.domain import AlertKind, AlertStatus, Priority, VitalKind
 from app.errors import NotAllowed
 from app.schemas import Actor, AlertView, NewAlert, PatientView, VitalReadingIn
-from components.alert_row import alert_html, row_html
+from components.alert_row import alert_html
 from components.live import LiveHub
 from components.metrics_overview import MetricsFeed
-from components.render_cache import RenderCache
 from components.theme import DASH
 
 # NOTE: every sign-in spends ~0.2 s on argon2 in a thread; should_see polls every 0.1 s, so give it time.
@@ -207,41 +206,6 @@ def test_a_row_says_when_the_condition_recovered_and_until_when_it_is_snoozed() 
     assert 'Ravi &lt;b&gt;Chandran&lt;/b&gt;' in html  # names are text, never markup
     assert 'Snoozed' not in alert_html(alert, now + timedelta(hours=1))  # a snooze that ended says nothing
     assert 'Resolved · saving…' in alert_html(alert, now, pending=AlertStatus.RESOLVED)
-
-
-def test_pages_showing_the_same_snapshot_alike_share_one_rendering_of_its_row() -> None:
-    now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-    alert = AlertView(
-        id=9, hospital_id=1, ward_id=1, ward_name='Respiratory', patient_id=3, patient_name='Ravi Chandran',
-        patient_mrn='G100304', bed='RES-04', kind=AlertKind.CRITICAL_VALUE, priority=Priority.CRITICAL,
-        status=AlertStatus.ACTIVE, message='SpO2 84 %', dedup_key='critical:spo2:3', occurrences=1,
-        escalation_level=0, next_escalation_at=None, created_at=now, created_by='detection', last_triggered_at=now,
-        acknowledged_at=None, acknowledged_by=None, resolved_at=None, resolved_by=None, version=1)
-    renders = RenderCache()
-
-    first = row_html(renders, alert, now, None, None, snooze=True)
-    again = row_html(renders, alert, now + timedelta(seconds=10), None, None, snooze=True)
-
-    assert again is first and (renders.hits, renders.misses) == (1, 1)  # rendered once for both pages
-    assert row_html(renders, alert, now, None, None, snooze=False) == alert_html(alert, now)  # another variant
-    assert row_html(renders, alert, now + timedelta(minutes=2), None, None, snooze=True) == \
-        alert_html(alert, now + timedelta(minutes=2), snooze=True)  # "2 min ago", not the held "just now"
-    copy = alert.model_copy(update={'message': 'SpO2 83 %'})  # same id and version, another object
-    assert 'SpO2 83 %' in row_html(renders, copy, now, None, None, snooze=True)
-    assert 'Acknowledged · saving…' in row_html(renders, alert, now, AlertStatus.ACKNOWLEDGED, None, snooze=True)
-    assert 'Not acknowledged: taken' in row_html(renders, alert, now, None, 'Not acknowledged: taken', snooze=True)
-    assert renders.hits == 1  # a page's own pending action or error is never shared
-
-
-def test_shared_renderings_are_bounded_and_the_oldest_go_first() -> None:
-    renders = RenderCache(max_entries=2)
-    sources = [object(), object(), object()]
-    for index, source in enumerate(sources):
-        renders.html(index, source, lambda: 'html')
-
-    assert len(renders) == 2
-    renders.html(0, sources[0], lambda: 'html')
-    assert renders.hits == 0  # the first entry was dropped when the third came
 
 
 def test_a_row_names_people_who_acted_through_an_integration_without_the_token_prefix() -> None:
