@@ -96,6 +96,10 @@ def serve(settings: Settings) -> None:
     except StartupError as error:
         print(f'vigil: {error}', file=sys.stderr)
         raise SystemExit(1) from None
+    # NOTE: FastAPI wraps the app's lifespan in every include_router call. Our routers have no lifespan of their
+    # own, and NiceGUI's test runner executes this function once per test: without the restore, the wrapping nests
+    # deeper with every test until the stack overflows.
+    lifespan = nicegui_app.router.lifespan_context
     nicegui_app.include_router(health_router())
 
     def stopping() -> bool:
@@ -104,6 +108,7 @@ def serve(settings: Settings) -> None:
 
     for router in api_routers(vigil, stopping=stopping):
         nicegui_app.include_router(router)
+    nicegui_app.router.lifespan_context = lifespan
     nicegui_app.title = 'Vigil API'
     nicegui_app.version = vigil_version()
     hub = LiveHub(vigil.bus)
