@@ -241,3 +241,17 @@ async def world(vigil: Vigil, password_hash: str, clock: FakeClock) -> World:
             sides.append(side)
         await uow.commit()
     return World(*sides)
+
+
+# --- the served app ------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def quiet_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """main.py (run by NiceGUI's `user` fixture) serves the demo, without its simulator, from a fresh SQLite file."""
+    for name in list(os.environ):
+        if name.upper().startswith('VIGIL_'):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env of the repository
+    monkeypatch.setenv('VIGIL_DATA_DIR', str(tmp_path))
+    monkeypatch.setenv('VIGIL_DEMO', 'true')
+    monkeypatch.setenv('VIGIL_DEMO_SIMULATOR', 'false')  # quiet patients: tests post the vitals they need

@@ -1,7 +1,5 @@
 """The served app through NiceGUI's simulated user: sign-in page, redirect and the health check."""
 
-import os
-from pathlib import Path
 
 import pytest
 from nicegui import Client, ui
@@ -12,16 +10,7 @@ INVALID_CREDENTIALS = 'Unknown username or wrong password.'
 SIGN_IN_RETRIES = 50
 
 
-@pytest.fixture(autouse=True)
-def vigil_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """main.py (run by the `user` fixture) serves the demo from a fresh SQLite file in tmp_path."""
-    for name in list(os.environ):
-        if name.upper().startswith('VIGIL_'):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no .env of the repository
-    monkeypatch.setenv('VIGIL_DATA_DIR', str(tmp_path))
-    monkeypatch.setenv('VIGIL_DEMO', 'true')
-    monkeypatch.setenv('VIGIL_DEMO_SIMULATOR', 'false')  # quiet patients: tests post the vitals they need
+pytestmark = pytest.mark.usefixtures('quiet_demo')
 
 
 async def sign_in(user: User, username: str, password: str) -> None:

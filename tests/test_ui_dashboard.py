@@ -6,10 +6,8 @@ the running server, as the HTTP API or the detection would.
 """
 
 import asyncio
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from nicegui import app as nicegui_app
@@ -34,16 +32,7 @@ METRICS_RETRIES = 60
 DEMO_PASSWORD = 'demo'
 
 
-@pytest.fixture(autouse=True)
-def vigil_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """main.py (run by the `user` fixture) serves the demo, without its simulator, from a fresh SQLite file."""
-    for name in list(os.environ):
-        if name.upper().startswith('VIGIL_'):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv('VIGIL_DATA_DIR', str(tmp_path))
-    monkeypatch.setenv('VIGIL_DEMO', 'true')
-    monkeypatch.setenv('VIGIL_DEMO_SIMULATOR', 'false')
+pytestmark = pytest.mark.usefixtures('quiet_demo')
 
 
 def running() -> tuple[Vigil, LiveHub, MetricsFeed]:

@@ -18,10 +18,9 @@ from .test_ui_dashboard import (
     raise_for,
     running,
     sign_in,
-    vigil_environment,
 )
 
-__all__ = ['vigil_environment']  # the autouse fixture: a fresh demo server per test
+pytestmark = pytest.mark.usefixtures('quiet_demo')
 
 
 async def test_every_staff_page_needs_a_session(user: User) -> None:

@@ -2,10 +2,8 @@
 
 import csv
 import io
-import os
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from nicegui import Client, ElementFilter, ui
@@ -21,20 +19,11 @@ from components.live import LiveHub
 SIGN_IN_RETRIES = 50
 
 
-@pytest.fixture(autouse=True)
-def vigil_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """main.py (run by the `user` fixture) serves the quiet demo (no simulator) from a fresh SQLite file."""
-    for name in list(os.environ):
-        if name.upper().startswith('VIGIL_'):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no .env of the repository
-    monkeypatch.setenv('VIGIL_DATA_DIR', str(tmp_path))
-    monkeypatch.setenv('VIGIL_DEMO', 'true')
-    monkeypatch.setenv('VIGIL_DEMO_SIMULATOR', 'false')
+pytestmark = pytest.mark.usefixtures('quiet_demo')
 
 
 @pytest.fixture(autouse=True)
-def browser_zone(vigil_environment: None, user: User) -> None:
+def browser_zone(quiet_demo: None, user: User) -> None:
     """The simulated browser answers the pages' question for its time zone (after the environment is set)."""
     user.javascript_rules[re.compile('.*resolvedOptions')] = lambda _: 'Europe/Berlin'
 

@@ -36,6 +36,14 @@ DEFAULT_CACHE_SECONDS = 10.0
 PARAMETER_NAMES = frozenset(p.value for p in LimitParameter)
 
 
+def parse_priority(priority: Priority | str) -> Priority:
+    """Return the priority named, or refuse an unknown one."""
+    try:
+        return Priority(priority)
+    except ValueError:
+        raise InvalidInput(f'Unknown priority "{priority}".') from None
+
+
 def check_can_configure(actor: Actor) -> None:
     """Only a hospital's administrators (or the operator, as the system) change its alarm rules.
 
@@ -176,10 +184,7 @@ class RulesService:
         check_can_configure(actor)
         name = acting_name(actor, on_behalf_of)
         hospital_id = require_hospital(actor)
-        try:
-            level = Priority(priority)
-        except ValueError:
-            raise InvalidInput(f'Unknown priority "{priority}".') from None
+        level = parse_priority(priority)
         steps = tuple(minutes)
         check_escalation_steps(level, steps)
         async with self._db.uow() as uow:
@@ -198,10 +203,7 @@ class RulesService:
         check_can_configure(actor)
         name = acting_name(actor, on_behalf_of)
         hospital_id = require_hospital(actor)
-        try:
-            level = Priority(priority)
-        except ValueError:
-            raise InvalidInput(f'Unknown priority "{priority}".') from None
+        level = parse_priority(priority)
         async with self._db.uow() as uow:
             await self._hospital(uow.session, hospital_id)
             await uow.session.execute(delete(EscalationPolicy).where(
