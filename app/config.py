@@ -21,6 +21,11 @@ class LogLevel(StrEnum):
     ERROR = 'ERROR'
 
 
+class LogFormat(StrEnum):
+    TEXT = 'text'
+    JSON = 'json'
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix='VIGIL_', env_file='.env', env_file_encoding='utf-8',
                                       extra='ignore', frozen=True)
@@ -29,10 +34,13 @@ class Settings(BaseSettings):
                            description='Folder for the SQLite database and the generated storage secret.')
     database_url: str | None = Field(default=None, description='SQLAlchemy async URL; default: SQLite in data_dir.')
     redis_url: str | None = Field(default=None, description='Redis URL for the multi-process event bus (optional).')
+    redis_prefix: Annotated[str, Field(min_length=1, max_length=64, pattern=r'^[A-Za-z0-9_.-]+$')] = Field(
+        default='vigil', description='Prefix of Vigil\'s Redis channels and keys (one per Vigil installation).')
     host: str = Field(default='127.0.0.1', description='Interface to listen on (0.0.0.0 for the whole network).')
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     storage_secret: SecretStr | None = Field(default=None, description='Signs session cookies; generated if unset.')
     log_level: LogLevel = LogLevel.INFO
+    log_format: LogFormat = Field(default=LogFormat.TEXT, description='text, or json: one JSON object per line.')
     demo: bool = Field(default=False, description='Seed the demo hospitals and accounts at start-up.')
     demo_password: SecretStr = Field(default=SecretStr('demo'), description='Password of the demo accounts.')
     demo_simulator: bool = Field(default=True, description='With the demo: stream simulated vital signs.')
@@ -46,6 +54,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator('log_format', mode='before')
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator('database_url')
     @classmethod

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from pydantic import ValidationError
 
 from .models import BaseEvent, Event, from_json, to_json
-from .transport import MemoryTransport, Transport
+from .transport import MemoryTransport, Resync, Transport
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ class EventBus:
         self._queue_size = queue_size
         self._subscriptions: list[Subscription] = []
         self._started = False
+        self._delivery_listeners: list[Callable[[BaseEvent], None]] = []
         self.published = 0
         self.delivered = 0
 
@@ -114,6 +115,18 @@ class EventBus:
         subscription = Subscription(self, handler, hospital_id, label, queue_size or self._queue_size)
         self._subscriptions.append(subscription)
         return subscription
+
+    def on_resync(self, callback: Resync) -> None:
+        """Call callback when the transport may have lost events (after a Redis reconnect): pages must reload."""
+        self._transport.on_resync(callback)
+
+    def on_delivery(self, callback: Callable[[BaseEvent], None]) -> None:
+        """Call callback once for every event this process receives, before subscribers handle it (metrics)."""
+        self._delivery_listeners.append(callback)
+
+    async def problem(self) -> str | None:
+        """Return why events cannot travel right now, or None when they can (readiness)."""
+        return await self._transport.problem()
 
     @property
     def subscriber_count(self) -> int:
@@ -145,6 +158,11 @@ class EventBus:
         except ValidationError as error:
             log.error('dropping an event that does not parse: %s', error.errors()[:1])
             return
+        for listener in self._delivery_listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception('event delivery listener failed on %s', event.type)
         for subscription in list(self._subscriptions):
             if subscription.matches(event):
                 subscription.offer(event)

@@ -4,6 +4,8 @@ import abc
 from collections.abc import Callable
 
 Deliver = Callable[[str], None]
+# Called after the transport reconnected: events may have been missed, every page must reload from the database.
+Resync = Callable[[], None]
 
 
 class Transport(abc.ABC):
@@ -20,6 +22,13 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop delivering and release resources; idempotent."""
+
+    def on_resync(self, callback: Resync) -> None:
+        """Call callback whenever events may have been lost in transit (the memory transport never loses any)."""
+
+    async def problem(self) -> str | None:
+        """Return why the transport cannot carry events right now, or None when it can (for /readyz)."""
+        return None
 
 
 class MemoryTransport(Transport):
