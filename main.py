@@ -77,6 +77,7 @@ def serve(settings: Settings) -> None:
     from nicegui import app as nicegui_app
     from nicegui import ui
     from nicegui.server import Server
+    from nicegui.storage import Storage
 
     import pages
     from app.api.health import health_router
@@ -96,6 +97,13 @@ def serve(settings: Settings) -> None:
     except StartupError as error:
         print(f'vigil: {error}', file=sys.stderr)
         raise SystemExit(1) from None
+    # With Redis, NiceGUI's per-user storage lives there too, so preferences follow a user to any process. Set on
+    # every start (not only through the environment, which NiceGUI reads once at import).
+    Storage.redis_url = settings.redis_url or os.environ.get('NICEGUI_REDIS_URL') or None
+    Storage.redis_key_prefix = f'{settings.redis_prefix}:nicegui:'
+    if settings.redis_url and settings.storage_secret is None:
+        log.warning('VIGIL_REDIS_URL is set but VIGIL_STORAGE_SECRET is not: every process behind the load balancer '
+                    'must sign sessions with the same secret, or a user signed in on one is a stranger to the others')
     # NOTE: FastAPI wraps the app's lifespan in every include_router call. Our routers have no lifespan of their
     # own, and NiceGUI's test runner executes this function once per test: without the restore, the wrapping nests
     # deeper with every test until the stack overflows.
@@ -117,6 +125,9 @@ def serve(settings: Settings) -> None:
     # NOTE: added before ui.run, so NiceGUI's session middleware (added by ui.run) wraps it and storage works.
     nicegui_app.add_middleware(AuthMiddleware)
     pages.register(vigil, hub)
+    # Connect the bus at start (with Redis: subscribe), not at the first publish: a process that writes nothing
+    # must still hear the others.
+    nicegui_app.on_startup(vigil.bus.start)
     nicegui_app.on_startup(hub.start)
     nicegui_app.on_shutdown(hub.stop)
     gc_tuner = GcTuner()

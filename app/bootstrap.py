@@ -8,8 +8,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clock import Clock, system_clock
-from app.config import Settings, SettingsError
+from app.config import Settings
 from app.events import EventBus, Transport
+from app.events.redis_transport import RedisTransport
 from app.security import PasswordHasher
 from app.services.alerts import AlertService
 from app.services.audit import AuditService
@@ -59,8 +60,7 @@ class Vigil:
 def build(settings: Settings, *, clock: Clock = system_clock, transport: Transport | None = None) -> Vigil:
     """Create the services for one process (connects lazily: nothing touches the database yet)."""
     if settings.redis_url and transport is None:
-        raise SettingsError('invalid setting VIGIL_REDIS_URL: the Redis event bus is not part of this version yet; '
-                            'unset it to run on the in-process bus')
+        transport = RedisTransport(settings.redis_url, prefix=settings.redis_prefix)
     engine = create_engine(settings.db_url)
     writer, reader = session_factories(engine)
     bus = EventBus(transport)

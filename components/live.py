@@ -26,6 +26,11 @@ VITALS_COALESCE_SECONDS = 1.0
 # One shared clock tick per process for slow chores of open pages (expired sign-ins, sliding metric windows,
 # clearing resolved rows): pages never run timers of their own.
 TICK_SECONDS = 30.0
+# With several processes, two events of one hospital committed by different processes can arrive in either order:
+# a sequence number that is missing for this long was really lost, and pages reload from the database.
+GAP_GRACE_SECONDS = 2.0
+# A gap this large is not waited for: pages reload at once.
+GAP_WAIT_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class HospitalChannel:
     # A user ended all their sessions ("log out on all devices"): their open pages leave at once.
     signed_out: Event[int] = field(default_factory=Event)
     last_seq: int = 0
+    # Sequence numbers skipped so far, with the loop time they were first missed.
+    missing: dict[int, float] = field(default_factory=dict)
 
     @property
     def events(self) -> tuple[Event[Any], ...]:
@@ -90,8 +97,9 @@ class LiveHub:
     """Subscribes once to the bus and fans events out to the pages of each hospital."""
 
     def __init__(self, bus: EventBus, *, coalesce_seconds: float = VITALS_COALESCE_SECONDS,
-                 tick_seconds: float = TICK_SECONDS) -> None:
+                 tick_seconds: float = TICK_SECONDS, gap_grace_seconds: float = GAP_GRACE_SECONDS) -> None:
         self._bus = bus
+        self._gap_grace_seconds = gap_grace_seconds
         self._coalesce_seconds = coalesce_seconds
         self._tick_seconds = tick_seconds
         self._presence_changed: set[int] = set()
@@ -112,6 +120,8 @@ class LiveHub:
         """Subscribe to the bus and start the vitals coalescer; call once the event loop runs."""
         if self._subscription is None:
             self._subscription = self._bus.subscribe(self._on_event, name='live-ui', queue_size=10_000)
+            # After a Redis outage events may be lost for good: every page reloads from the database.
+            self._bus.on_resync(self.request_resync)
             self._flusher = background_tasks.create(self._flush_vitals_forever(), name='vigil-vitals-coalescer')
 
     def stop(self) -> None:
@@ -131,9 +141,16 @@ class LiveHub:
     async def _on_event(self, event: BaseEvent) -> None:
         channel = self.channel(event.hospital_id)
         if channel.last_seq and event.seq > channel.last_seq + 1:
-            log.warning('live UI missed events %d-%d of hospital %d: pages reload their state',
-                        channel.last_seq + 1, event.seq - 1, event.hospital_id)
-            channel.resync.emit()
+            if event.seq - channel.last_seq > GAP_WAIT_LIMIT:
+                log.warning('live UI missed events %d-%d of hospital %d: pages reload their state',
+                            channel.last_seq + 1, event.seq - 1, event.hospital_id)
+                self._resync_channel(channel)
+            else:
+                noticed = asyncio.get_running_loop().time()
+                for seq in range(channel.last_seq + 1, event.seq):
+                    channel.missing.setdefault(seq, noticed)
+        else:
+            channel.missing.pop(event.seq, None)
         channel.last_seq = max(channel.last_seq, event.seq)
         if isinstance(event, AlertEventBase):
             await emit_in_slices(channel.alerts, event)
@@ -144,7 +161,21 @@ class LiveHub:
         """Tell pages (of one hospital, or all) to reload their state from the database."""
         for channel in list(self._channels.values()):
             if hospital_id is None or channel.hospital_id == hospital_id:
-                channel.resync.emit()
+                self._resync_channel(channel)
+
+    def _resync_channel(self, channel: HospitalChannel) -> None:
+        channel.missing.clear()
+        channel.resync.emit()
+
+    def check_gaps(self) -> None:
+        """Resync the pages of every hospital with a sequence number still missing after the grace period."""
+        now = asyncio.get_running_loop().time()
+        for channel in list(self._channels.values()):
+            if channel.missing and now - min(channel.missing.values()) >= self._gap_grace_seconds:
+                lost = sorted(channel.missing)
+                log.warning('live UI missed %d event(s) of hospital %d (seq %d-%d): pages reload their state',
+                            len(lost), channel.hospital_id, lost[0], lost[-1])
+                self._resync_channel(channel)
 
     async def _flush_vitals_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -154,6 +185,7 @@ class LiveHub:
             try:
                 self.flush_vitals()
                 self.flush_presence()
+                self.check_gaps()
                 if loop.time() >= next_tick:
                     next_tick = loop.time() + self._tick_seconds
                     self.tick()

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+import redis
 from sqlalchemy.engine import make_url
 
 from app.bootstrap import Vigil, build
@@ -27,6 +28,7 @@ from data.models import Hospital, Patient, User, Ward
 
 IN_CI = os.environ.get('CI', '').lower() in {'1', 'true', 'yes'}
 POSTGRES_URL = os.environ.get('VIGIL_TEST_POSTGRES_URL', 'postgresql+asyncpg://postgres@127.0.0.1:5432/test')
+REDIS_URL = os.environ.get('VIGIL_TEST_REDIS_URL', 'redis://127.0.0.1:6379/0')
 T = TypeVar('T')
 TEST_PASSWORD = 'correct horse battery'
 
@@ -145,6 +147,33 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     target = tmp_path / 'vigil.db'
     shutil.copy(sqlite_template, target)
     return f'sqlite+aiosqlite:///{target}'
+
+
+# --- Redis ---------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='session')
+def redis_run_prefix() -> Iterator[str]:
+    """A Redis key and channel prefix of this test run; the run's keys are deleted at the end."""
+    prefix = f'vigil-test-{os.getpid()}-{uuid.uuid4().hex[:8]}'
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as error:
+        client.close()
+        unavailable(f'Redis at {REDIS_URL} unreachable: {error}')
+    yield prefix
+    try:
+        keys = list(client.scan_iter(match=f'{prefix}*', count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_prefix(redis_run_prefix: str) -> str:
+    """A prefix of this test alone, inside the run's prefix, so tests never hear each other's events."""
+    return f'{redis_run_prefix}-{uuid.uuid4().hex[:6]}'
 
 
 # --- the system under test ------------------------------------------------------------------------------------------

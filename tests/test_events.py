@@ -32,10 +32,11 @@ from app.events import (
     to_json,
 )
 from app.events.models import event_payload
+from app.events.redis_transport import RedisTransport
 from app.schemas import Actor, AlertView, NewAlert, PatientView, VitalReadingIn, VitalReadingView, VitalValue
 from data.models import EventLogEntry, Hospital, Ward
 
-from .conftest import World
+from .conftest import REDIS_URL, World
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 GUARD_SECONDS = 10  # fails a hung test fast; never waited for when things work
@@ -97,12 +98,24 @@ def seqs(events: list[Event]) -> list[int]:
     return [e.seq for e in events]
 
 
-@pytest.fixture
-async def bus() -> AsyncIterator[EventBus]:
-    """A bus of its own on the memory transport, for tests that need no database."""
-    bus = EventBus()
+@pytest.fixture(params=['memory', pytest.param('redis', marks=pytest.mark.redis)])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[EventBus]:
+    """A bus of its own on each transport (Redis: a channel prefix of this test alone); no database needed."""
+    if request.param == 'memory':
+        bus = EventBus()
+    else:
+        bus = EventBus(RedisTransport(REDIS_URL, prefix=request.getfixturevalue('redis_prefix')))
+    await bus.start()
+    await connected(bus)
     yield bus
     await bus.close()
+
+
+async def connected(bus: EventBus) -> None:
+    """Wait until the bus's transport carries events (the Redis subscription is confirmed)."""
+    async with asyncio.timeout(GUARD_SECONDS):
+        while await bus.problem() is not None:  # noqa: ASYNC110 (the listener task subscribes)
+            await asyncio.sleep(0.02)
 
 
 # --- serialisation ----------------------------------------------------------------------------------------------------
@@ -186,6 +199,7 @@ async def test_slow_subscriber_never_blocks_and_drops_its_oldest_events(
     async with asyncio.timeout(GUARD_SECONDS):
         for seq in range(2, 11):
             await bus.publish(raised(seq))  # returns although the slow subscriber takes nothing
+        await bus.flush()
         await fast_subscription.queue.join()
 
     assert seqs(fast) == list(range(1, 11))
@@ -221,14 +235,25 @@ async def test_unsubscribe_stops_delivery_and_is_idempotent(bus: EventBus) -> No
 
 
 async def test_unsubscribe_discards_queued_events_without_hanging_drain(bus: EventBus) -> None:
-    seen: list[Event] = []
-    subscription = bus.subscribe(seen.append)
+    seen: list[int] = []
+    busy = asyncio.Event()
+
+    async def stuck(event: Event) -> None:
+        seen.append(event.seq)
+        busy.set()
+        await asyncio.Event().wait()  # a handler that never finishes (a hung page)
+
+    subscription = bus.subscribe(stuck)
     for seq in (1, 2, 3):
         await bus.publish(raised(seq))
-    subscription()  # before its task had a chance to run
+    await bus.flush()
+    async with asyncio.timeout(GUARD_SECONDS):
+        await busy.wait()
+    assert subscription.queue.qsize() == 2  # events 2 and 3 wait behind the stuck one
+    subscription()
     async with asyncio.timeout(GUARD_SECONDS):
         await bus.drain()
-    assert seen == []
+    assert seen == [1]
 
 
 async def test_close_stops_every_subscriber(bus: EventBus) -> None:

@@ -4,7 +4,9 @@ import asyncio
 import inspect
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
+from uuid import UUID
 
 from pydantic import ValidationError
 
@@ -15,6 +17,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None] | None]
 SLOW_HANDLER_SECONDS = 1.0
+# Event ids remembered to drop a second copy of the same event (a Redis publish that timed out after all arrived,
+# while the process had already delivered it locally).
+RECENT_EVENT_IDS = 4096
 
 
 class Subscription:
@@ -93,6 +98,9 @@ class EventBus:
         self._subscriptions: list[Subscription] = []
         self._started = False
         self._delivery_listeners: list[Callable[[BaseEvent], None]] = []
+        self._recent: deque[UUID] = deque(maxlen=RECENT_EVENT_IDS)
+        self._recent_set: set[UUID] = set()
+        self.duplicates = 0
         self.published = 0
         self.delivered = 0
 
@@ -132,10 +140,15 @@ class EventBus:
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
+    async def flush(self) -> None:
+        """Wait until the events this process published so far have reached its subscribers' queues."""
+        await self._transport.flush()
+
     async def drain(self) -> None:
         """Wait until every event delivered so far has been handled by every subscriber."""
         while True:  # handlers may publish again: repeat until a pass in which nothing new was delivered
             # NOTE: an empty queue is not an idle one (its handler may still hold the last event): count deliveries.
+            await self._transport.flush()  # with Redis, our own events may still be on their way back
             delivered = self.delivered
             await asyncio.gather(*(s.queue.join() for s in list(self._subscriptions)))
             if self.delivered == delivered:
@@ -158,6 +171,14 @@ class EventBus:
         except ValidationError as error:
             log.error('dropping an event that does not parse: %s', error.errors()[:1])
             return
+        if event.event_id in self._recent_set:
+            self.duplicates += 1
+            log.debug('dropping a second copy of event %s', event.event_id)
+            return
+        if len(self._recent) == self._recent.maxlen:
+            self._recent_set.discard(self._recent[0])
+        self._recent.append(event.event_id)
+        self._recent_set.add(event.event_id)
         for listener in self._delivery_listeners:
             try:
                 listener(event)

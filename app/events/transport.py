@@ -23,8 +23,11 @@ class Transport(abc.ABC):
     async def close(self) -> None:
         """Stop delivering and release resources; idempotent."""
 
-    def on_resync(self, callback: Resync) -> None:
+    def on_resync(self, callback: Resync) -> None:  # noqa: B027 (optional: only lossy transports call it)
         """Call callback whenever events may have been lost in transit (the memory transport never loses any)."""
+
+    async def flush(self) -> None:  # noqa: B027 (optional: the memory transport delivers synchronously)
+        """Wait until every payload this process published so far has come back to deliver (tests, shutdown)."""
 
     async def problem(self) -> str | None:
         """Return why the transport cannot carry events right now, or None when it can (for /readyz)."""
