@@ -73,6 +73,11 @@ def serve(settings: Settings) -> None:
     """Prepare the database, wire the services and pages, and run the server."""
     # NiceGUI keeps per-user storage in files; they belong with Vigil's other runtime data, not in the cwd.
     os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'nicegui'))
+    if settings.redis_url and 'nicegui' not in sys.modules:
+        # With Redis, NiceGUI's general and per-user storage live there, so preferences follow a user to any process.
+        # NOTE: NiceGUI reads these once, at import, and sets up its general storage then: set them before importing.
+        os.environ.setdefault('NICEGUI_REDIS_URL', settings.redis_url)
+        os.environ.setdefault('NICEGUI_REDIS_KEY_PREFIX', f'{settings.redis_prefix}:nicegui:')
     # The UI stack is imported here, not at the top: CLI verbs start about a second faster without it.
     from nicegui import app as nicegui_app
     from nicegui import ui
@@ -97,10 +102,17 @@ def serve(settings: Settings) -> None:
     except StartupError as error:
         print(f'vigil: {error}', file=sys.stderr)
         raise SystemExit(1) from None
-    # With Redis, NiceGUI's per-user storage lives there too, so preferences follow a user to any process. Set on
-    # every start (not only through the environment, which NiceGUI reads once at import).
-    Storage.redis_url = settings.redis_url or os.environ.get('NICEGUI_REDIS_URL') or None
-    Storage.redis_key_prefix = f'{settings.redis_prefix}:nicegui:'
+    # Again for user and tab storage, in case NiceGUI was imported before (its test runner serves many times).
+    Storage.redis_url = os.environ.get('NICEGUI_REDIS_URL') or settings.redis_url or None
+    Storage.redis_key_prefix = os.environ.get('NICEGUI_REDIS_KEY_PREFIX') or f'{settings.redis_prefix}:nicegui:'
+    if Storage.redis_url:
+        async def close_tab_storage() -> None:
+            # NOTE: NiceGUI 3.18 closes Redis-backed user storage at shutdown but not tab storage: close it, so its
+            # Redis connections end cleanly instead of being dropped at exit.
+            for tab_id in list(getattr(nicegui_app.storage, '_tabs', {})):
+                await nicegui_app.storage.close_tab(tab_id)
+
+        nicegui_app.on_shutdown(close_tab_storage)
     if settings.redis_url and settings.storage_secret is None:
         log.warning('VIGIL_REDIS_URL is set but VIGIL_STORAGE_SECRET is not: every process behind the load balancer '
                     'must sign sessions with the same secret, or a user signed in on one is a stranger to the others')
