@@ -72,6 +72,9 @@ class HospitalChannel:
         return (self.alerts, self.vitals, self.presence, self.resync, self.tick, self.signed_out)
 
 
+# The bus signal sent when a user logs out on all devices.
+SIGNED_OUT = 'signed_out'
+
 # Pages served between two yields to the event loop while fanning out one alert.
 FAN_OUT_SLICE = 20
 
@@ -122,6 +125,7 @@ class LiveHub:
             self._subscription = self._bus.subscribe(self._on_event, name='live-ui', queue_size=10_000)
             # After a Redis outage events may be lost for good: every page reloads from the database.
             self._bus.on_resync(self.request_resync)
+            self._bus.on_signal(self._on_signal)
             self._flusher = background_tasks.create(self._flush_vitals_forever(), name='vigil-vitals-coalescer')
 
     def stop(self) -> None:
@@ -213,6 +217,16 @@ class LiveHub:
     def end_sessions(self, hospital_id: int, user_id: int) -> None:
         """Send every open page of this user (in this process) back to the sign-in page."""
         self.channel(hospital_id).signed_out.emit(user_id)
+
+    async def announce_sign_out(self, hospital_id: int, user_id: int) -> None:
+        """Send every open page of this user, in every process, back to the sign-in page."""
+        await self._bus.signal(SIGNED_OUT, hospital_id=hospital_id, user_id=user_id)
+
+    def _on_signal(self, message: dict[str, Any]) -> None:
+        if message.get('kind') == SIGNED_OUT:
+            hospital_id, user_id = message.get('hospital_id'), message.get('user_id')
+            if isinstance(hospital_id, int) and isinstance(user_id, int):
+                self.end_sessions(hospital_id, user_id)
 
     # --- presence ------------------------------------------------------------------------------------------------
 

@@ -128,7 +128,7 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
             await vigil.users.end_all_sessions(session.actor)
         sign_out_session()
         if everywhere:
-            hub.end_sessions(session.hospital.id, session.user.id)
+            await hub.announce_sign_out(session.hospital.id, session.user.id)  # pages on every process leave
         ui.navigate.to('/login')
 
     def toggle_sound() -> None:

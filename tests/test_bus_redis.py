@@ -84,6 +84,25 @@ async def test_every_process_hears_every_event_once_its_own_included(processes: 
     assert a.bus.duplicates == b.bus.duplicates == 0
 
 
+async def test_a_signal_reaches_every_process_once_and_this_one_during_an_outage(
+        processes: tuple[Process, Process], proxy: RedisProxy) -> None:
+    a, b = processes
+    heard_a: list[dict[str, object]] = []
+    heard_b: list[dict[str, object]] = []
+    a.bus.on_signal(heard_a.append)
+    b.bus.on_signal(heard_b.append)
+    await b.bus.signal('signed_out', hospital_id=1, user_id=3)
+    await a.bus.flush()
+    await b.bus.flush()
+    assert heard_a == heard_b == [{'kind': 'signed_out', 'hospital_id': 1, 'user_id': 3}]
+
+    proxy.cut()
+    await until(lambda: not a.transport.connected, 'A notices the cut')
+    await a.bus.signal('signed_out', hospital_id=1, user_id=4)
+    assert heard_a[-1] == {'kind': 'signed_out', 'hospital_id': 1, 'user_id': 4}
+    assert len(heard_b) == 1
+
+
 async def test_events_travel_as_json_on_one_channel_per_hospital(redis_prefix: str) -> None:
     """What an operator sees with `redis-cli psubscribe '<prefix>:events:*'`."""
     client = redis.Redis.from_url(REDIS_URL)

@@ -286,6 +286,15 @@ async def test_subscriber_sees_only_its_hospital(bus: EventBus) -> None:
     assert len(everything) == 6
 
 
+async def test_a_signal_reaches_every_signal_handler_once(bus: EventBus) -> None:
+    heard: list[dict[str, object]] = []
+    bus.on_signal(heard.append)
+    bus.on_signal(lambda message: 1 / 0)  # a broken handler is logged and harms no one
+    await bus.signal('signed_out', hospital_id=1, user_id=7)
+    await bus.flush()
+    assert heard == [{'kind': 'signed_out', 'hospital_id': 1, 'user_id': 7}]
+
+
 async def test_drain_waits_for_events_that_handlers_publish(bus: EventBus) -> None:
     """drain() returns only when events published by handlers themselves have been handled by everyone."""
     handled: list[int] = []

@@ -45,7 +45,7 @@ def on_redis(monkeypatch: pytest.MonkeyPatch, quiet_demo: None, proxy: RedisProx
 
 def transport() -> RedisTransport:
     vigil, _, _ = running()
-    carrier = vigil.bus._transport  # noqa: SLF001 (the test checks which transport main.py chose)
+    carrier = vigil.bus._transport  # the test checks which transport main.py chose
     assert isinstance(carrier, RedisTransport)
     return carrier
 

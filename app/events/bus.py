@@ -6,12 +6,13 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
 
 from .models import BaseEvent, Event, from_json, to_json
-from .transport import MemoryTransport, Resync, Transport
+from .transport import MemoryTransport, Resync, SignalHandler, Transport
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,22 @@ class EventBus:
     def on_resync(self, callback: Resync) -> None:
         """Call callback when the transport may have lost events (after a Redis reconnect): pages must reload."""
         self._transport.on_resync(callback)
+
+    def on_signal(self, handler: SignalHandler) -> None:
+        """Call handler with every signal sent by any process (sign-outs and other notices that are no events)."""
+
+        def safe(message: dict[str, Any]) -> None:
+            try:
+                handler(message)
+            except Exception:
+                log.exception('signal handler failed on %s', message.get('kind'))
+
+        self._transport.on_signal(safe)
+
+    async def signal(self, kind: str, **data: Any) -> None:
+        """Send a short-lived notice to every process (its own included); lost if the transport is down."""
+        await self.start()
+        await self._transport.signal({'kind': kind, **data})
 
     def on_delivery(self, callback: Callable[[BaseEvent], None]) -> None:
         """Call callback once for every event this process receives, before subscribers handle it (metrics)."""

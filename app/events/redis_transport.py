@@ -26,7 +26,7 @@ from redis.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from .transport import Deliver, Resync, Transport
+from .transport import Deliver, Resync, SignalHandler, Transport
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ RECONNECT_FIRST_SECONDS = 0.2
 RECONNECT_MAX_SECONDS = 5.0
 RESYNC = 'resync'
 FLUSH = 'flush'
+SIGNAL = 'signal'
 
 
 def redis_location(url: str) -> str:
@@ -61,6 +62,7 @@ class RedisTransport(Transport):
         self._client: redis.Redis | None = None
         self._deliver: Deliver | None = None
         self._resync_callbacks: list[Resync] = []
+        self._signal_handlers: list[SignalHandler] = []
         self._listener: asyncio.Task[None] | None = None
         self._connected = False
         self._down_since: float | None = None
@@ -97,6 +99,18 @@ class RedisTransport(Transport):
 
     def on_resync(self, callback: Resync) -> None:
         self._resync_callbacks.append(callback)
+
+    def on_signal(self, handler: SignalHandler) -> None:
+        self._signal_handlers.append(handler)
+
+    async def signal(self, message: dict[str, Any]) -> None:
+        if self._connected and self._client is not None:
+            try:
+                await self._client.publish(self.control_channel, json.dumps({'type': SIGNAL, 'signal': message}))
+                return
+            except (RedisError, OSError) as error:
+                self._lost(error)
+        self._signalled(message)  # Redis is away: at least this process hears it
 
     async def publish(self, hospital_id: int, payload: str) -> None:
         if self._connected and self._client is not None:
@@ -240,10 +254,16 @@ class RedisTransport(Transport):
         if message.get('type') == RESYNC:
             log.info('event bus: resync requested by %s', message.get('origin', '?'))
             self._resync()
+        elif message.get('type') == SIGNAL and isinstance(message.get('signal'), dict):
+            self._signalled(message['signal'])
         elif message.get('type') == FLUSH and message.get('origin') == self._origin:
             arrived = self._flushes.get(str(message.get('token')))
             if arrived is not None and not arrived.done():
                 arrived.set_result(None)
+
+    def _signalled(self, signal: dict[str, Any]) -> None:
+        for handler in list(self._signal_handlers):
+            handler(signal)
 
     def _resync(self) -> None:
         for callback in list(self._resync_callbacks):

@@ -2,10 +2,13 @@
 
 import abc
 from collections.abc import Callable
+from typing import Any
 
 Deliver = Callable[[str], None]
 # Called after the transport reconnected: events may have been missed, every page must reload from the database.
 Resync = Callable[[], None]
+# Called with a signal's JSON object: short-lived notices between processes that are no domain event (never logged).
+SignalHandler = Callable[[dict[str, Any]], None]
 
 
 class Transport(abc.ABC):
@@ -23,6 +26,14 @@ class Transport(abc.ABC):
     async def close(self) -> None:
         """Stop delivering and release resources; idempotent."""
 
+    @abc.abstractmethod
+    def on_signal(self, handler: SignalHandler) -> None:
+        """Call handler with every signal any process sends (its own included, once)."""
+
+    @abc.abstractmethod
+    async def signal(self, message: dict[str, Any]) -> None:
+        """Send a signal (a JSON object) to every process of this installation."""
+
     def on_resync(self, callback: Resync) -> None:  # noqa: B027 (optional: only lossy transports call it)
         """Call callback whenever events may have been lost in transit (the memory transport never loses any)."""
 
@@ -39,6 +50,7 @@ class MemoryTransport(Transport):
 
     def __init__(self) -> None:
         self._deliver: Deliver | None = None
+        self._signal_handlers: list[SignalHandler] = []
 
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
@@ -46,6 +58,13 @@ class MemoryTransport(Transport):
     async def publish(self, hospital_id: int, payload: str) -> None:
         if self._deliver is not None:
             self._deliver(payload)
+
+    def on_signal(self, handler: SignalHandler) -> None:
+        self._signal_handlers.append(handler)
+
+    async def signal(self, message: dict[str, Any]) -> None:
+        for handler in list(self._signal_handlers):
+            handler(message)
 
     async def close(self) -> None:
         self._deliver = None
