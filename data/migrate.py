@@ -6,11 +6,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from .engine import create_engine, is_sqlite
 
 MIGRATIONS = Path(__file__).resolve().parent / 'migrations'
+# An arbitrary constant naming Vigil's migration lock among PostgreSQL advisory locks ("vigil" in ASCII).
+MIGRATION_LOCK_KEY = 0x766967696C
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -42,6 +45,10 @@ async def upgrade_to_head(url: str) -> None:
 
 
 def _upgrade(connection: Connection, config: Config) -> None:
+    if connection.dialect.name == 'postgresql':
+        # Several processes starting at once on a new database: one migrates, the others wait here, then find the
+        # schema at head and do nothing. (SQLite serialises writers itself.) Released when the transaction ends.
+        connection.execute(text('SELECT pg_advisory_xact_lock(:key)'), {'key': MIGRATION_LOCK_KEY})
     config.attributes['connection'] = connection
     command.upgrade(config, 'head')
 

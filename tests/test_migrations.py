@@ -1,6 +1,7 @@
 """Schema migrations on SQLite and PostgreSQL, SQLite's connection settings, the append-only audit trail and the
 idempotent demo seed (in process and through a real `python main.py --demo` server)."""
 
+import asyncio
 import os
 import signal
 import socket
@@ -94,6 +95,20 @@ async def test_upgrading_an_up_to_date_database_again_is_harmless(empty_database
 
     assert await current_revision(empty_database) == head_revision()
     assert await table_names(empty_database) == tables
+
+
+async def test_processes_starting_at_once_on_a_new_database_migrate_it_once(empty_database: str) -> None:
+    """Several Vigil processes started together (a deployment) all come up; the schema is built once."""
+    async with asyncio.timeout(60):  # without the migration lock, PostgreSQL leaves them waiting on each other
+        await asyncio.gather(*(upgrade_to_head(empty_database) for _ in range(3)))
+
+    assert await current_revision(empty_database) == head_revision()
+    engine = create_engine(empty_database)
+    try:
+        async with engine.connect() as connection:
+            assert (await connection.execute(text('SELECT count(*) FROM alembic_version'))).scalar_one() == 1
+    finally:
+        await engine.dispose()
 
 
 async def test_sqlite_connections_use_wal_a_busy_timeout_and_foreign_keys(sqlite_url: str) -> None:
