@@ -12,6 +12,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STORAGE_SECRET_FILE = '.storage_secret'  # noqa: S105 (a file name, not a secret)
+FROZEN_DATA_DIR = 'vigil-data'
+
+
+def default_data_dir() -> Path:
+    """Return data/ in the repository, or, in the one-file binary, a vigil-data folder next to the executable."""
+    if getattr(sys, 'frozen', False):
+        # NOTE: the binary runs from a temporary unpack folder (sys._MEIPASS) that is deleted at exit: data kept there
+        # would vanish with every restart. Symlinks resolved: the data sits next to the real file.
+        return Path(sys.executable).resolve().parent / FROZEN_DATA_DIR
+    return PROJECT_DIR / 'data'
 
 
 class LogLevel(StrEnum):
@@ -30,7 +40,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix='VIGIL_', env_file='.env', env_file_encoding='utf-8',
                                       extra='ignore', frozen=True)
 
-    data_dir: Path = Field(default=PROJECT_DIR / 'data',
+    data_dir: Path = Field(default_factory=default_data_dir,
                            description='Folder for the SQLite database and the generated storage secret.')
     database_url: str | None = Field(default=None, description='SQLAlchemy async URL; default: SQLite in data_dir.')
     redis_url: str | None = Field(default=None, description='Redis URL for the multi-process event bus (optional).')
