@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,12 @@ class VigilServer:
     """`python main.py --demo` as a child process on its own port and data folder; restartable in place."""
 
     def __init__(self, data_dir: Path, *, simulator: bool = False, storage_secret: str = STORAGE_SECRET,
-                 port: int | None = None) -> None:
+                 port: int | None = None, env: Mapping[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.simulator = simulator
-        self.env = clean_environment(data_dir, self.port, storage_secret)
+        # `env` adds or overrides VIGIL_* settings, e.g. a shared PostgreSQL database and Redis for several servers.
+        self.env = clean_environment(data_dir, self.port, storage_secret) | dict(env or {})
         self.log_path = data_dir / 'server.log'
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -153,12 +155,13 @@ class VigilServer:
         return result
 
 
-def sign_in(page: Page, server: VigilServer, username: str, password: str = DEMO_PASSWORD,
+def sign_in(page: Page, server: VigilServer | str, username: str, password: str = DEMO_PASSWORD,
             next_path: str = '/') -> None:
-    """Sign in through the login page like a person, and wait for the page behind it."""
+    """Sign in through the login page like a person, and wait for the page behind it (server: or a proxy's URL)."""
+    base = server if isinstance(server, str) else server.url
     query = '' if next_path == '/' else f'?next={next_path}'
-    page.goto(f'{server.url}/login{query}')
+    page.goto(f'{base}/login{query}')
     page.get_by_label('Username').fill(username)
     page.get_by_label('Password').fill(password)
     page.get_by_role('button', name='Log in').click()
-    page.wait_for_url(f'{server.url}{next_path}', timeout=15_000)
+    page.wait_for_url(f'{base}{next_path}', timeout=15_000)
