@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Coroutine
@@ -12,6 +13,7 @@ from typing import Any
 from app.bootstrap import StartupError, Vigil, build, migrate, seed
 from app.cli import parse_args, run_verb
 from app.config import Settings, SettingsError, settings_or_exit
+from app.lifecycle import GracefulStop
 
 log = logging.getLogger('vigil')
 # NiceGUI derives the socket ping timeout from this (0.4x): a busy moment of a few seconds must not drop every page.
@@ -159,9 +161,18 @@ def serve(settings: Settings) -> None:
             f'{"set by VIGIL_DEMO_PASSWORD" if "demo_password" in settings.model_fields_set else "demo"}.', flush=True))
     # Session cookie: HttpOnly (always, Starlette), SameSite strict, a shift-long lifetime, HTTPS-only behind TLS.
     cookie = {'same_site': 'strict', 'max_age': int(settings.session_hours * 3600), 'https_only': settings.https_only}
+    # SIGTERM and SIGINT: open requests get a bounded grace period, then exit 0 after a clean stop (app/lifecycle.py).
+    # NOTE: not under NiceGUI's test runner (ui.run returns at once there): pytest keeps its own Ctrl+C.
+    stop = GracefulStop()
+    serving = not os.environ.get('NICEGUI_USER_SIMULATION')
+    if serving:
+        stop.install()
+        nicegui_app.on_startup(stop.chain)
     ui.run(host=settings.host, port=settings.port, title='Vigil', storage_secret=settings.resolved_storage_secret(),
            session_middleware_kwargs=cookie, reload=False, show=False, show_welcome_message=not settings.demo,
-           fastapi_docs=True, reconnect_timeout=RECONNECT_SECONDS)
+           fastapi_docs=True, reconnect_timeout=RECONNECT_SECONDS, timeout_graceful_shutdown=stop.grace_seconds)
+    if serving:
+        raise SystemExit(stop.finish(forced=Server.instance.force_exit))
 
 
 def main(argv: list[str]) -> None:
@@ -178,5 +189,8 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ in {'__main__', '__mp_main__'}:
+    # In the one-file binary a worker process (NiceGUI's process pool) re-runs the executable: it must do its task
+    # here, not parse the command line. A no-op when not frozen.
+    multiprocessing.freeze_support()
     # NOTE: NiceGUI's user-simulation test fixture runs this file with pytest's argv; tests configure via VIGIL_*.
     main([] if os.environ.get('NICEGUI_USER_SIMULATION') else sys.argv[1:])

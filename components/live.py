@@ -9,8 +9,8 @@ import asyncio
 import inspect
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from nicegui import Event, background_tasks
@@ -44,6 +44,8 @@ class PresenceEntry:
     wards: tuple[str, ...]
     page: str
     since: datetime
+    # When the browser last sent an event (a click, a keystroke); filled in by `LiveHub.sessions`.
+    last_activity: datetime | None = None
 
 
 @dataclass
@@ -109,6 +111,8 @@ class LiveHub:
         self._channels: dict[int, HospitalChannel] = {}
         self._pending_vitals: dict[int, dict[int, PatientView]] = defaultdict(dict)
         self._presence: dict[int, dict[str, PresenceEntry]] = defaultdict(dict)
+        # Last event per client, apart from the (frozen, shared) entries: written on every browser event.
+        self._activity: dict[str, datetime] = {}
         self._subscription: Subscription | None = None
         self._flusher: asyncio.Task[None] | None = None
 
@@ -237,8 +241,14 @@ class LiveHub:
 
     def leave(self, hospital_id: int, client_id: str) -> None:
         """Record that a page is gone for good (the tab was closed, not a socket blip)."""
+        self._activity.pop(client_id, None)
         if self._presence[hospital_id].pop(client_id, None) is not None:
             self._presence_changed.add(hospital_id)
+
+    def touch(self, client_id: str) -> None:
+        """Record that this page's browser just sent an event (one dict write: it runs on every click)."""
+        # NOTE: no presence event on purpose: repainting every presence list on every click would cost far more.
+        self._activity[client_id] = datetime.now(UTC)
 
     def online(self, hospital_id: int) -> list[PresenceEntry]:
         """Return one entry per signed-in person with a page open (their earliest), by name; kiosks excluded."""
@@ -251,6 +261,11 @@ class LiveHub:
                 people[entry.user_id] = entry
         return sorted(people.values(), key=lambda e: e.name.lower())
 
+    def hospitals_present(self) -> list[int]:
+        """Return the hospitals with at least one page open in this process."""
+        return [hospital_id for hospital_id, entries in self._presence.items() if entries]
+
     def sessions(self, hospital_id: int) -> list[PresenceEntry]:
-        """Return every open page of a hospital, kiosks included."""
-        return list(self._presence[hospital_id].values())
+        """Return every open page of a hospital, kiosks included, with its last activity (its opening if none)."""
+        return [replace(e, last_activity=self._activity.get(e.client_id, e.since))
+                for e in self._presence[hospital_id].values()]

@@ -9,7 +9,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
     from components.metrics_overview import MetricsFeed
 
     # NOTE: imported here so that importing `pages` stays cheap for CLI verbs
-    from . import admin, audit, dashboard, kiosk, login, patient
+    from . import admin, audit, connections, dashboard, kiosk, login, patient
 
     login.register(vigil)
     dashboard.register(vigil, hub, MetricsFeed(vigil.metrics))
@@ -17,3 +17,4 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
     patient.register(vigil, hub)
     audit.register(vigil, hub)
     admin.register(vigil, hub)
+    connections.register(vigil, hub)

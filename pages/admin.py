@@ -17,13 +17,13 @@ from app.schemas import RuleChangeView, TokenView, UserView, WardView
 from components import rules_editor, timestamps
 from components.live import LiveHub
 from components.rules_editor import RulesEditor
-from components.session import ROLE_LABELS
+from components.session import ROLE_LABELS, StaffSession
 
 from .frame import staff_page, staff_session
 
 TOKEN_KINDS = {'device': 'Device', 'kiosk': 'Wall display', 'integration': 'Integration'}
 
-_STYLE = '''
+STYLE = '''
 <style>
 .vigil-admin-table { width: 100%; border-collapse: collapse; font-size: .92rem; }
 .vigil-admin-table th { text-align: left; font-weight: 600; color: #546e7a; padding: 6px 8px;
@@ -85,6 +85,15 @@ def changes_html(changes: list[RuleChangeView]) -> str:
     return f'<table class="vigil-admin-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def administrators_only(session: StaffSession) -> None:
+    """Show, instead of an admin page, that it is for administrators."""
+    with ui.column().classes('items-center gap-3 q-pa-xl w-full text-center').props('role=alert'):
+        ui.icon('lock', size='3rem').classes('text-grey-6')
+        ui.label('Administrators only').classes('text-h5').mark('page-message')
+        ui.label(f'This page is for the administrators of {session.hospital.name}. Ask one of them if a '
+                 'rule or an account needs changing.').classes('text-grey-8')
+
+
 def register(vigil: Vigil, hub: LiveHub) -> None:
     """Add the admin page to the app."""
 
@@ -95,20 +104,20 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
             return RedirectResponse('/login')
         staff_page(vigil, hub, session, 'Administration', 'admin')
         if session.user.role is not Role.ADMIN:
-            with ui.column().classes('items-center gap-3 q-pa-xl w-full text-center').props('role=alert'):
-                ui.icon('lock', size='3rem').classes('text-grey-6')
-                ui.label('Administrators only').classes('text-h5').mark('page-message')
-                ui.label(f'This page is for the administrators of {session.hospital.name}. Ask one of them if a '
-                         'rule or an account needs changing.').classes('text-grey-8')
+            administrators_only(session)
             return None
-        ui.add_head_html(_STYLE)
+        ui.add_head_html(STYLE)
         rules_editor.install()
         timestamps.install()
         users = await vigil.users.list_users(session.actor)
         tokens = await vigil.tokens.list_tokens(hospital_slug=session.hospital.slug)
         rules = await vigil.rules.get(session.actor)
         with ui.element('div').classes('vigil-page column gap-3 q-pa-md'):
-            ui.label(f'Administration · {session.hospital.name}').classes('text-h5')
+            with ui.row().classes('items-center w-full gap-2'):
+                ui.label(f'Administration · {session.hospital.name}').classes('text-h5')
+                ui.space()
+                ui.button('Connections', icon='lan', on_click=lambda: ui.navigate.to('/admin/connections')) \
+                    .props('outline no-caps').classes('min-h-[44px]').mark('admin-connections')
             RulesEditor(vigil.rules, session.acting, rules)
             with ui.element('section').classes('vigil-panel w-full column gap-2') \
                     .props('aria-label="Rule changes"'):

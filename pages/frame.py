@@ -15,6 +15,7 @@ from app.bootstrap import Vigil
 from app.domain import Role
 from app.schemas import Actor, UserView
 from components import theme, times
+from components.activity import track_activity
 from components.connection import connection_indicator
 from components.live import LiveHub, PresenceEntry
 from components.preferences import Preferences
@@ -106,6 +107,7 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
         client_id=client.id, user_id=session.user.id, name=session.user.display_name, role=session.role_label,
         wards=session.own_ward_names, page=page_name, since=datetime.now(UTC)))
     client.on_delete(lambda: hub.leave(session.hospital.id, client.id))
+    track_activity(client, hub)  # the connections page shows when each browser last did something
     prefs = Preferences(session.user.id)
     toasts = AlertToasts(session, prefs)
     session.channel.alerts.subscribe(toasts.receive)
