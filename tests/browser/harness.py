@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run']
 DEMO_PASSWORD = 'demo'  # the demo accounts' password when VIGIL_DEMO_PASSWORD is unset, as it is here
 START_TIMEOUT = 60.0
-STOP_TIMEOUT = 15.0
+STOP_TIMEOUT = 25.0  # above the server's own bound for a graceful stop (20 s, app/lifecycle.py)
 # Fixed, so sessions signed in before a restart stay valid after it (the cookie is signed with it).
 STORAGE_SECRET = 'browser-tests-storage-secret'
 
