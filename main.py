@@ -10,9 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from app.bootstrap import StartupError, Vigil, build, migrate, seed
 from app.cli import parse_args, run_verb
-from app.config import Settings, SettingsError, settings_or_exit
+from app.config import LogFormat, Settings, SettingsError, settings_or_exit
+from app.events.redis_transport import redis_location
 from app.lifecycle import GracefulStop
 
 log = logging.getLogger('vigil')
@@ -71,6 +74,19 @@ def start_demo_simulator(vigil: Vigil, settings: Settings) -> None:
     nicegui_app.on_shutdown(stop)
 
 
+def log_server_start(settings: Settings) -> None:
+    """Log the one line that says this process serves, where, on which database and bus (no passwords)."""
+    database = make_url(settings.db_url)
+    bus = 'memory'
+    if settings.redis_url:
+        bus = f'redis {redis_location(settings.redis_url)} prefix {settings.redis_prefix}'
+    log.info('Vigil %s serving on http://%s:%d (database %s, event bus %s)', vigil_version(), settings.host,
+             settings.port, database.render_as_string(hide_password=True), bus,
+             extra={'event': 'server.start', 'version': vigil_version(), 'host': settings.host, 'port': settings.port,
+                    'database': database.get_backend_name(), 'bus': 'redis' if settings.redis_url else 'memory',
+                    'pid': os.getpid()})
+
+
 def serve(settings: Settings) -> None:
     """Prepare the database, wire the services and pages, and run the server."""
     # NiceGUI keeps per-user storage in files; they belong with Vigil's other runtime data, not in the cwd.
@@ -90,11 +106,13 @@ def serve(settings: Settings) -> None:
     from app.api.health import health_router
     from app.api.routers import api_routers
     from app.gc_tuning import GcTuner
+    from app.observability.http import HttpMetricsMiddleware
+    from app.observability.logs import configure_logging, web_server_logging
     from app.services.escalation import Watchdog
     from components.live import LiveHub
     from pages.frame import AuthMiddleware
 
-    logging.basicConfig(level=settings.log_level.value, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    configure_logging(settings.log_level, settings.log_format)
     try:
         run_now(lambda: prepare(settings))
         vigil = build(settings)
@@ -122,11 +140,12 @@ def serve(settings: Settings) -> None:
     # own, and NiceGUI's test runner executes this function once per test: without the restore, the wrapping nests
     # deeper with every test until the stack overflows.
     lifespan = nicegui_app.router.lifespan_context
-    nicegui_app.include_router(health_router())
 
     def stopping() -> bool:
         # NOTE: uvicorn waits for open responses before NiceGUI's shutdown handlers run: event streams poll this.
         return bool(getattr(getattr(Server, 'instance', None), 'should_exit', False))
+
+    nicegui_app.include_router(health_router(vigil, stopping))
 
     for router in api_routers(vigil, stopping=stopping):
         nicegui_app.include_router(router)
@@ -138,11 +157,14 @@ def serve(settings: Settings) -> None:
     nicegui_app.state.hub = hub
     # NOTE: added before ui.run, so NiceGUI's session middleware (added by ui.run) wraps it and storage works.
     nicegui_app.add_middleware(AuthMiddleware)
+    nicegui_app.add_middleware(HttpMetricsMiddleware, telemetry=vigil.telemetry)  # outermost: times everything
     pages.register(vigil, hub)
     # Connect the bus at start (with Redis: subscribe), not at the first publish: a process that writes nothing
     # must still hear the others.
     nicegui_app.on_startup(vigil.bus.start)
     nicegui_app.on_startup(hub.start)
+    vigil.telemetry.session_counts = lambda: {h: len(hub.sessions(h)) for h in hub.hospitals_present()}
+    nicegui_app.on_startup(lambda: log_server_start(settings))
     nicegui_app.on_shutdown(hub.stop)
     gc_tuner = GcTuner()
     nicegui_app.on_startup(gc_tuner.start)
@@ -154,11 +176,14 @@ def serve(settings: Settings) -> None:
     if settings.demo and settings.demo_simulator:
         start_demo_simulator(vigil, settings)
     nicegui_app.on_shutdown(vigil.close)
+    json_logs = settings.log_format is LogFormat.JSON
     if settings.demo:
-        nicegui_app.on_startup(lambda: print(
-            f'Vigil demo ready: open http://{settings.host}:{settings.port}/login and sign in as admin, charge, '
-            'nurse or doctor (Vigil General Hospital) or rnurse (Riverside Community Hospital); the password is '
-            f'{"set by VIGIL_DEMO_PASSWORD" if "demo_password" in settings.model_fields_set else "demo"}.', flush=True))
+        ready = (f'Vigil demo ready: open http://{settings.host}:{settings.port}/login and sign in as admin, charge, '
+                 'nurse or doctor (Vigil General Hospital) or rnurse (Riverside Community Hospital); the password is '
+                 f'{"set by VIGIL_DEMO_PASSWORD" if "demo_password" in settings.model_fields_set else "demo"}.')
+        # With JSON logs every line of output is a JSON object, this one included.
+        nicegui_app.on_startup(lambda: log.info(ready, extra={'event': 'server.demo'}) if json_logs
+                               else print(ready, flush=True))
     # Session cookie: HttpOnly (always, Starlette), SameSite strict, a shift-long lifetime, HTTPS-only behind TLS.
     cookie = {'same_site': 'strict', 'max_age': int(settings.session_hours * 3600), 'https_only': settings.https_only}
     # SIGTERM and SIGINT: open requests get a bounded grace period, then exit 0 after a clean stop (app/lifecycle.py).
@@ -169,8 +194,10 @@ def serve(settings: Settings) -> None:
         stop.install()
         nicegui_app.on_startup(stop.chain)
     ui.run(host=settings.host, port=settings.port, title='Vigil', storage_secret=settings.resolved_storage_secret(),
-           session_middleware_kwargs=cookie, reload=False, show=False, show_welcome_message=not settings.demo,
-           fastapi_docs=True, reconnect_timeout=RECONNECT_SECONDS, timeout_graceful_shutdown=stop.grace_seconds)
+           session_middleware_kwargs=cookie, reload=False, show=False,
+           show_welcome_message=not (settings.demo or json_logs), fastapi_docs=True,
+           reconnect_timeout=RECONNECT_SECONDS, timeout_graceful_shutdown=stop.grace_seconds,
+           **web_server_logging(settings.log_format))
     if serving:
         raise SystemExit(stop.finish(forced=Server.instance.force_exit))
 

@@ -11,6 +11,8 @@ from app.clock import Clock, system_clock
 from app.config import Settings
 from app.events import EventBus, Transport
 from app.events.redis_transport import RedisTransport
+from app.observability.alert_log import log_alert_transition
+from app.observability.metrics import Telemetry
 from app.security import PasswordHasher
 from app.services.alerts import AlertService
 from app.services.audit import AuditService
@@ -50,6 +52,7 @@ class Vigil:
     vitals_history: VitalsHistoryService
     kiosk: KioskService
     rules: RulesService
+    telemetry: Telemetry
 
     async def close(self) -> None:
         """Stop the bus and close every database connection."""
@@ -67,13 +70,15 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
     db = Database(writer, reader, bus, clock)
     hasher = PasswordHasher()
     rules = RulesService(db, clock)  # one per process: its cache is shared by detection and escalation
+    patients = PatientService(db, clock, rules)
+    bus.on_publish(log_alert_transition)
     return Vigil(
         settings=settings, engine=engine, bus=bus, db=db, clock=clock, hasher=hasher,
-        alerts=AlertService(db, clock, rules), patients=PatientService(db, clock, rules),
+        alerts=AlertService(db, clock, rules), patients=patients,
         users=UserService(db, clock, hasher), tokens=TokenService(db, clock), hospitals=HospitalService(db, clock),
         metrics=MetricsService(db, clock),
         audit=AuditService(db), vitals_history=VitalsHistoryService(db, clock), kiosk=KioskService(db, clock),
-        rules=rules,
+        rules=rules, telemetry=Telemetry(bus, lambda: patients.readings_stored),
     )
 
 

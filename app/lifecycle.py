@@ -103,7 +103,9 @@ class GracefulStop:
         took = '' if self._requested_at is None else f' in {time.monotonic() - self._requested_at:.1f} s'
         cause = ', '.join(dict.fromkeys(signal.Signals(s).name for s in self.received)) or 'server exit'
         if forced:
-            log.warning('Vigil stopped%s (%s): forced, shutdown handlers skipped', took, cause)
+            log.warning('Vigil stopped%s (%s): forced, shutdown handlers skipped', took, cause,
+                        extra={'event': 'server.stop', 'cause': cause, 'forced': True})
             return EXIT_FORCED
-        log.info('Vigil stopped%s (%s): requests finished, bus and database closed', took, cause)
+        log.info('Vigil stopped%s (%s): requests finished, bus and database closed', took, cause,
+                 extra={'event': 'server.stop', 'cause': cause, 'forced': False})
         return EXIT_CLEAN

@@ -238,12 +238,20 @@ class LiveHub:
         """Record that a page of this hospital is open."""
         self._presence[hospital_id][entry.client_id] = entry
         self._presence_changed.add(hospital_id)
+        log.info('page %s opened by %s (%s)', entry.page, entry.name, entry.role,
+                 extra={'event': 'connection.opened', 'hospital_id': hospital_id, 'user_id': entry.user_id,
+                        'role': entry.role, 'page': entry.page, 'client_id': entry.client_id})
 
     def leave(self, hospital_id: int, client_id: str) -> None:
         """Record that a page is gone for good (the tab was closed, not a socket blip)."""
         self._activity.pop(client_id, None)
-        if self._presence[hospital_id].pop(client_id, None) is not None:
+        entry = self._presence[hospital_id].pop(client_id, None)
+        if entry is not None:
             self._presence_changed.add(hospital_id)
+            log.info('page %s closed by %s (%s) after %.0f s', entry.page, entry.name, entry.role,
+                     (datetime.now(UTC) - entry.since).total_seconds(),
+                     extra={'event': 'connection.closed', 'hospital_id': hospital_id, 'user_id': entry.user_id,
+                            'role': entry.role, 'page': entry.page, 'client_id': client_id})
 
     def touch(self, client_id: str) -> None:
         """Record that this page's browser just sent an event (one dict write: it runs on every click)."""

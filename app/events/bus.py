@@ -4,7 +4,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
@@ -102,7 +102,9 @@ class EventBus:
         self._recent: deque[UUID] = deque(maxlen=RECENT_EVENT_IDS)
         self._recent_set: set[UUID] = set()
         self.duplicates = 0
+        self._publish_listeners: list[Callable[[BaseEvent], None]] = []
         self.published = 0
+        self.published_by_type: Counter[str] = Counter()
         self.delivered = 0
 
     async def start(self) -> None:
@@ -116,6 +118,12 @@ class EventBus:
         await self.start()
         await self._transport.publish(event.hospital_id, to_json(event))
         self.published += 1
+        self.published_by_type[type(event).__name__] += 1
+        for listener in self._publish_listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception('event publish listener failed on %s', type(event).__name__)
 
     def subscribe(self, handler: Handler, *, hospital_id: int | None = None, name: str | None = None,
                   queue_size: int | None = None) -> Subscription:
@@ -144,6 +152,10 @@ class EventBus:
         """Send a short-lived notice to every process (its own included); lost if the transport is down."""
         await self.start()
         await self._transport.signal({'kind': kind, **data})
+
+    def on_publish(self, callback: Callable[[BaseEvent], None]) -> None:
+        """Call callback for every event this process published (once across all processes: logs, counters)."""
+        self._publish_listeners.append(callback)
 
     def on_delivery(self, callback: Callable[[BaseEvent], None]) -> None:
         """Call callback once for every event this process receives, before subscribers handle it (metrics)."""

@@ -59,6 +59,7 @@ class PatientService:
         # NOTE: share one RulesService per process (bootstrap does), so changed limits apply at once.
         self._rules = rules or RulesService(db, clock)
         self._seen: dict[int, datetime] = {}  # device token id -> when this process last wrote its last-seen time
+        self.readings_stored = 0  # by this process since it started (the /metrics counter)
 
     async def list_patients(self, actor: Actor, ward_id: int | None = None) -> list[PatientView]:
         """Return the patients in the actor's scope with their latest vitals, by ward and bed."""
@@ -153,6 +154,7 @@ class PatientService:
                 ward_id = next(p.ward_id for p in touched if p.id == last['patient_id'])
                 await device_seen(uow, rules, token_id, ward_id, now)
             await uow.commit()
+            self.readings_stored += len(rows)
             if token_id is not None and not seen:
                 self._seen[token_id] = now
             return views
