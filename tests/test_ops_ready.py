@@ -2,6 +2,7 @@
 with the reason otherwise, never with a password in it."""
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from app.api.health import health_router
@@ -59,6 +61,25 @@ async def test_not_ready_when_the_database_is_unreachable_and_the_password_stays
     assert body['status'] == 'not ready'
     assert body['checks']['database'].startswith('postgresql 127.0.0.1/vigil: ')
     assert 's3cret' not in response.text
+
+
+async def test_a_database_that_never_answers_makes_readyz_say_so_and_metrics_still_answer(
+        system: Callable[..., Vigil]) -> None:
+    # A listening socket nobody reads from: the TCP connection opens, the driver's greeting gets no reply (a hung
+    # server, or a firewall that swallows packets). The driver alone would wait 60 s.
+    with socket.create_server(('127.0.0.1', 0)) as silent:
+        vigil = system(database_url=f'postgresql+asyncpg://vigil:s3cret@127.0.0.1:{silent.getsockname()[1]}/vigil')
+        app = FastAPI()
+        app.include_router(health_router(vigil))
+        async with (httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url='http://vigil') as client,
+                    asyncio.timeout(GUARD_SECONDS)):
+            ready = await client.get('/readyz')
+            metrics = await client.get('/metrics')
+    assert ready.status_code == 503
+    assert ready.json()['checks']['database'] == 'postgresql 127.0.0.1/vigil: no answer within 2 s'
+    assert metrics.status_code == 200
+    names = {family.name for family in text_string_to_metric_families(metrics.text)}
+    assert {'vigil_http_request_duration_seconds', 'vigil_events_published', 'vigil_alerts'} <= names
 
 
 # A database server can go away under a running process; a SQLite file cannot in the same way.

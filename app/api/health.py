@@ -60,9 +60,11 @@ def health_router(vigil: Vigil | None = None, stopping: Callable[[], bool] = lam
                 responses={200: {'content': {CONTENT_TYPE: {}}}})
     async def metrics() -> Response:
         # The other metrics still matter while the database is away (the alert counts keep their last values);
-        # /readyz says why it is away.
+        # /readyz says why it is away. Bounded: a database that never answers would hold the scrape for the
+        # driver's connect timeout (60 s), past Prometheus' own (10 s), and every metric would go missing.
         with contextlib.suppress(Exception):
-            await vigil.telemetry.refresh(vigil.db)
+            async with asyncio.timeout(CHECK_SECONDS):
+                await vigil.telemetry.refresh(vigil.db)
         return Response(vigil.telemetry.render(), media_type=CONTENT_TYPE)
 
     return router
