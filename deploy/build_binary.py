@@ -1,7 +1,9 @@
 """Build Vigil's one-file binary: `python deploy/build_binary.py` writes dist/vigil (vigil.exe on Windows).
 
-Run it with the Python of the virtualenv that has Vigil and its dev extra installed (`pip install -e '.[dev]'`
-brings PyInstaller): the binary holds that interpreter and those packages, for this operating system only.
+Run it with the Python of the virtualenv installed from the lock (`pip install --require-hashes -r
+deploy/requirements-dev.txt` brings PyInstaller): the binary holds that interpreter and those packages, for this
+operating system only. The release binary is built with CPython 3.11, as CI tests; an interpreter older than
+`requires-python` is refused.
 Nothing is downloaded while building.
 """
 
@@ -14,6 +16,7 @@ from pathlib import Path
 DEPLOY = Path(__file__).resolve().parent
 REPO = DEPLOY.parent
 SPEC = DEPLOY / 'vigil.spec'
+MINIMUM_PYTHON = (3, 11)  # requires-python in pyproject.toml
 
 
 def build(dist: Path, work: Path) -> Path:
@@ -32,6 +35,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument('--work', type=Path, default=REPO / 'build',
                         help="PyInstaller's work folder, reused by the next build (default: build/)")
     args = parser.parse_args(argv)
+    print(f'build_binary: Python {sys.version.split()[0]} at {sys.executable}', flush=True)
+    if sys.version_info < MINIMUM_PYTHON:
+        print(f'build_binary: Python {".".join(map(str, MINIMUM_PYTHON))} or newer is required', file=sys.stderr)
+        return 2
     started = time.monotonic()
     try:
         binary = build(args.dist.resolve(), args.work.resolve())

@@ -57,7 +57,7 @@ class BinaryServer(VigilServer):
 def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the binary once for this module; PyInstaller's work and output folders are temporary."""
     if importlib.util.find_spec('PyInstaller') is None:
-        unavailable("PyInstaller is not installed (pip install -e '.[dev]')")
+        unavailable('PyInstaller is not installed (pip install --require-hashes -r deploy/requirements-dev.txt)')
     out = tmp_path_factory.mktemp('binary')
     result = subprocess.run(
         [sys.executable, str(REPO / 'deploy' / 'build_binary.py'), '--dist', str(out / 'dist'),

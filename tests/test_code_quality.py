@@ -14,7 +14,7 @@ BIN = Path(sys.executable).parent
 def run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     executable = shutil.which(tool, path=str(BIN)) or shutil.which(tool)
     if executable is None:
-        pytest.fail(f'{tool} is not installed: pip install -e ".[dev]"')
+        pytest.fail(f'{tool} is not installed: pip install --require-hashes -r deploy/requirements-dev.txt')
     return subprocess.run([executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
 
 
@@ -32,3 +32,33 @@ def test_ruff_is_clean() -> None:
 def test_mypy_strict_on_the_core() -> None:
     result = run('mypy')
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_lock_matches_pyproject_and_its_exports() -> None:
+    """uv.lock resolves pyproject.toml as it is, and deploy/requirements*.txt are exactly what the lock exports."""
+    result = subprocess.run([sys.executable, 'deploy/lock.py', '--check'], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_lock_check_notices_a_range_edited_without_the_lock(tmp_path: Path) -> None:
+    """The check is not a formality: a copy whose pyproject.toml asks for another range fails it."""
+    for name in ('pyproject.toml', 'uv.lock'):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / 'deploy').mkdir()
+    for name in ('lock.py', 'requirements.txt', 'requirements-dev.txt'):
+        shutil.copy(ROOT / 'deploy' / name, tmp_path / 'deploy' / name)
+    pyproject = tmp_path / 'pyproject.toml'
+    pyproject.write_text(pyproject.read_text().replace('"hypothesis>=6.100,<7"', '"hypothesis>=6.100,<6.101"'))
+    edited = subprocess.run([sys.executable, 'deploy/lock.py', '--check'], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert edited.returncode == 1
+    assert 'uv.lock does not match pyproject.toml' in edited.stderr
+    # And an export edited by hand is caught too.
+    shutil.copy(ROOT / 'pyproject.toml', pyproject)
+    export = tmp_path / 'deploy' / 'requirements.txt'
+    export.write_text(export.read_text().replace('aiofiles==', 'aiofiles>=', 1))
+    tampered = subprocess.run([sys.executable, 'deploy/lock.py', '--check'], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300, check=False)
+    assert tampered.returncode == 1
+    assert 'deploy/requirements.txt is not what uv.lock exports' in tampered.stderr

@@ -178,7 +178,7 @@ class RedisTransport(Transport):
                 self._lost(error)
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             if self._subscribed_this_round:
                 delay = RECONNECT_FIRST_SECONDS
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # jitter, not cryptography
