@@ -40,6 +40,8 @@ class AlertKind(StrEnum):
     CRITICAL_VALUE = 'critical_value'
     HEARTBEAT = 'heartbeat'
     EXTERNAL = 'external'
+    # A patient's next full set of NEWS2 observations is overdue past the hospital's grace period.
+    OBSERVATIONS_OVERDUE = 'observations_overdue'
 
 
 class AlertEventType(StrEnum):
@@ -52,6 +54,9 @@ class AlertEventType(StrEnum):
     SNOOZED = 'snoozed'
     # The condition that raised a latched alert has recovered; the alert stays open until a person resolves it.
     CLEARED = 'cleared'
+    # The alert's priority rose (a worse NEWS2 band, an upgraded limit or external alert) after someone had
+    # acknowledged or snoozed it: the acknowledgement covered the milder condition, so it is active again.
+    REACTIVATED = 'reactivated'
 
 
 class TokenKind(StrEnum):

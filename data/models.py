@@ -31,6 +31,8 @@ NAMING = {
 
 # NOTE: the partial-index predicate below must match OPEN_STATUSES in data/enums.py.
 OPEN_ALERT_PREDICATE = "status IN ('active', 'acknowledged')"
+OPEN_PATIENT_ALERT_PREDICATE = f'{OPEN_ALERT_PREDICATE} AND patient_id IS NOT NULL'
+OPEN_WARD_ALERT_PREDICATE = f'{OPEN_ALERT_PREDICATE} AND patient_id IS NULL'
 
 
 class Base(DeclarativeBase):
@@ -51,6 +53,13 @@ class Hospital(Base):
     device_silence_seconds: Mapped[int] = mapped_column(Integer, default=120, server_default=text('120'))
     # Whether detected alerts latch (stay until a person resolves them) is the hospital's decision, not a user's.
     alarms_latch: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # A reading measured longer ago than this when it arrives is history only: never "latest", never alerting.
+    stale_reading_hours: Mapped[int] = mapped_column(Integer, default=24, server_default=text('24'))
+    # NEWS2: the hospital's maximum age per parameter, {vital kind: minutes} over the defaults (None: defaults).
+    news2_max_age_minutes: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    # Observation frequency by NEWS2 band, {band: minutes} over the defaults (None: defaults); grace before alerting.
+    observation_minutes: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    observation_grace_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default=text('30'))
 
     wards: Mapped[list['Ward']] = relationship(back_populates='hospital', order_by='Ward.name')
 
@@ -105,7 +114,13 @@ class Patient(Base):
     bed: Mapped[str] = mapped_column(String(32))
     # NEWS2 SpO2 scale 2 is a clinician's decision per patient (hypercapnic respiratory failure).
     spo2_scale: Mapped[int] = mapped_column(Integer, default=1, server_default=text('1'))
+    # Who prescribed the current scale, when and why (None: never changed since admission; scale 1 by default).
+    spo2_scale_set_at: Mapped[datetime | None]
+    spo2_scale_set_by: Mapped[str | None] = mapped_column(String(200))
+    spo2_scale_reason: Mapped[str | None] = mapped_column(Text)
     admitted_at: Mapped[datetime]
+    # When the next full set of NEWS2 observations is due (from the last full set and its score; None: not known).
+    observations_due_at: Mapped[datetime | None] = mapped_column(index=True)
 
     ward: Mapped[Ward] = relationship()
 
@@ -141,10 +156,15 @@ class Alert(Base):
     __tablename__ = 'alerts'
     __table_args__ = (
         Index('ix_alerts_hospital_status', 'hospital_id', 'status'),
-        # At most one open alert per dedup key and hospital, even under concurrent writers.
+        # At most one open alert per dedup key and patient (or ward, for ward alerts), even under concurrent
+        # writers: the same key for another patient or ward is another alert, never an occurrence of this one.
         Index(
-            'uq_alerts_open_dedup', 'hospital_id', 'dedup_key', unique=True,
-            sqlite_where=text(OPEN_ALERT_PREDICATE), postgresql_where=text(OPEN_ALERT_PREDICATE),
+            'uq_alerts_open_dedup_patient', 'hospital_id', 'patient_id', 'dedup_key', unique=True,
+            sqlite_where=text(OPEN_PATIENT_ALERT_PREDICATE), postgresql_where=text(OPEN_PATIENT_ALERT_PREDICATE),
+        ),
+        Index(
+            'uq_alerts_open_dedup_ward', 'hospital_id', 'ward_id', 'dedup_key', unique=True,
+            sqlite_where=text(OPEN_WARD_ALERT_PREDICATE), postgresql_where=text(OPEN_WARD_ALERT_PREDICATE),
         ),
         Index(
             'ix_alerts_escalation_due', 'next_escalation_at',
@@ -199,6 +219,21 @@ class AlertEvent(Base):
     to_status: Mapped[str] = mapped_column(String(15))
     escalation_level: Mapped[int] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class PatientEvent(Base):
+    """One line of a patient's clinical record trail (e.g. an SpO2 scale prescribed). Append-only, like alerts'."""
+
+    __tablename__ = 'patient_events'
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, 'sqlite'), primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id'), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey('patients.id'), index=True)
+    type: Mapped[str] = mapped_column(String(30))
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey('users.id', ondelete='SET NULL'))
+    note: Mapped[str] = mapped_column(Text)
 
 
 class ApiToken(Base):

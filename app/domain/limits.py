@@ -12,6 +12,13 @@ from data.enums import Priority, VitalKind
 
 from .alerts import DEFAULT_ESCALATION_MINUTES
 from .news2 import chart_steps, chart_units
+from .observations import (
+    DEFAULT_NEWS2_MAX_AGE_MINUTES,
+    DEFAULT_OBSERVATION_GRACE_MINUTES,
+    DEFAULT_OBSERVATION_MINUTES,
+    DEFAULT_STALE_READING_HOURS,
+    ObservationBand,
+)
 from .vitals import VITAL_SPECS
 
 Direction = Literal['low', 'high']
@@ -105,6 +112,11 @@ class HospitalRules:
     escalation: Mapping[Priority, tuple[int, ...]] = field(default_factory=lambda: dict(DEFAULT_ESCALATION_MINUTES))
     alarms_latch: bool = True
     device_silence_seconds: int = 120
+    stale_reading_hours: int = DEFAULT_STALE_READING_HOURS
+    news2_max_age_minutes: Mapping[VitalKind, int] = field(default_factory=lambda: dict(DEFAULT_NEWS2_MAX_AGE_MINUTES))
+    observation_minutes: Mapping[ObservationBand, int] = field(
+        default_factory=lambda: dict(DEFAULT_OBSERVATION_MINUTES))
+    observation_grace_minutes: int = DEFAULT_OBSERVATION_GRACE_MINUTES
 
 
 def check_limit(parameter: LimitParameter, limit: CriticalLimit) -> None:

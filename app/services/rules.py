@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
-from app.domain import Priority, Role, TokenKind
+from app.domain import Priority, Role, TokenKind, VitalKind
 from app.domain.alerts import DEFAULT_ESCALATION_MINUTES
 from app.domain.limits import (
     DEFAULT_LIMITS,
@@ -22,6 +22,7 @@ from app.domain.limits import (
     check_escalation_steps,
     check_limit,
 )
+from app.domain.observations import DEFAULT_NEWS2_MAX_AGE_MINUTES, DEFAULT_OBSERVATION_MINUTES, ObservationBand
 from app.errors import HospitalNotFound, InvalidInput, NotAllowed
 from app.schemas import Actor, CriticalLimitView, EscalationStepsView, HospitalRulesView, RuleChangeView
 from app.uow import Database, UnitOfWork
@@ -104,8 +105,18 @@ class RulesService:
         policies = await session.scalars(select(EscalationPolicy).where(EscalationPolicy.hospital_id == hospital_id))
         for policy in policies:
             escalation[Priority(policy.priority)] = tuple(policy.minutes)
+        # Stored overrides were checked when they were set; one this version no longer knows is ignored.
+        max_age = dict(DEFAULT_NEWS2_MAX_AGE_MINUTES)
+        max_age.update({VitalKind(k): int(v) for k, v in (hospital.news2_max_age_minutes or {}).items()
+                        if k in max_age})
+        observation = dict(DEFAULT_OBSERVATION_MINUTES)
+        observation.update({ObservationBand(k): int(v) for k, v in (hospital.observation_minutes or {}).items()
+                            if k in observation})
         return HospitalRules(hospital_id=hospital_id, limits=limits, escalation=escalation,
-                             alarms_latch=hospital.alarms_latch, device_silence_seconds=hospital.device_silence_seconds)
+                             alarms_latch=hospital.alarms_latch, device_silence_seconds=hospital.device_silence_seconds,
+                             stale_reading_hours=hospital.stale_reading_hours, news2_max_age_minutes=max_age,
+                             observation_minutes=observation,
+                             observation_grace_minutes=hospital.observation_grace_minutes)
 
     async def get(self, actor: Actor) -> HospitalRulesView:
         """Return the actor's hospital's rules, each marked as the default or the hospital's own."""
