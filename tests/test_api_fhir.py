@@ -64,6 +64,31 @@ BLOOD_PRESSURE_EXAMPLE: dict[str, Any] = {
              'display': 'low'}], 'text': 'Below low normal'}]},
     ],
 }
+SNOMED = 'http://snomed.info/sct'
+# NHS England's NEWS2 FHIR guidance examples (ACPVU.xml and InspiredOxygen.xml of nhsconnect/FHIR-NEWS2), in R4 JSON
+# with UK Core's profiles: the ACVPU answer is a valueCodeableConcept, air or oxygen a code-only Observation.
+ACVPU_EXAMPLE: dict[str, Any] = {
+    'resourceType': 'Observation',
+    'id': '9011b916-b541-4907-9d7a-2d675eccba60',
+    'meta': {'profile': ['https://fhir.hl7.org.uk/StructureDefinition/UKCore-Observation-ACVPU']},
+    'status': 'final',
+    'code': {'coding': [{'system': SNOMED, 'code': '1104441000000107',
+                         'display': 'Alert Confusion Voice Pain Unresponsive scale score'}]},
+    'subject': {'reference': 'Patient/example'},
+    'effectiveDateTime': '2018-10-04T14:17:59+01:00',
+    'performer': [{'reference': 'Practitioner/example'}, {'reference': 'Organization/example'}],
+    'valueCodeableConcept': {'coding': [{'system': SNOMED, 'code': '300202002', 'display': 'Responds to voice'}]},
+}
+AIR_EXAMPLE: dict[str, Any] = {
+    'resourceType': 'Observation',
+    'id': '97fc0792-7d1d-4b21-aa5e-1805ec29c77e',
+    'meta': {'profile': ['https://fhir.hl7.org.uk/StructureDefinition/UKCore-Observation-InspiredOxygen']},
+    'status': 'final',
+    'code': {'coding': [{'system': SNOMED, 'code': '722742002', 'display': 'Breathing room air'}]},
+    'subject': {'reference': 'Patient/example'},
+    'effectiveDateTime': '2018-10-04T14:17:59+01:00',
+    'performer': [{'reference': 'Practitioner/example'}, {'reference': 'Organization/example'}],
+}
 MEASURED = '2026-03-02T08:55:00+01:00'  # 07:55 UTC, five minutes before the test clock
 FHIR_JSON = 'application/fhir+json'
 
@@ -294,3 +319,138 @@ async def test_a_retried_bundle_is_stored_once(api: Api, vigil: Vigil) -> None:
     assert retry.headers['Idempotent-Replayed'] == 'true'
     assert retry.headers['content-type'].startswith(FHIR_JSON)
     assert len(await stored(vigil)) == 3
+
+
+
+def answer(code: str, system: str = SNOMED) -> dict[str, Any]:
+    return {'coding': [{'system': system, 'code': code}]}
+
+
+def loinc(code: str, value: float, unit: str) -> dict[str, Any]:
+    """An Observation of our patient with one LOINC code and a UCUM valueQuantity."""
+    return for_patient(AIR_EXAMPLE, code=answer(code, 'http://loinc.org'),
+                       valueQuantity={'value': value, 'system': 'http://unitsofmeasure.org', 'code': unit})
+
+
+@pytest.mark.parametrize('code, letter, ordinal', [
+    ('248234008', 'A', 0), ('130987000', 'C', 1), ('300202002', 'V', 2), ('450847001', 'P', 3), ('422768004', 'U', 4),
+])
+async def test_each_acvpu_answer_is_stored_as_its_ordinal(
+        api: Api, vigil: Vigil, world: World, code: str, letter: str, ordinal: int) -> None:
+    resource = for_patient(ACVPU_EXAMPLE, valueCodeableConcept=answer(code))
+
+    response = await api.post('/api/fhir/r4/Observation', resource, headers={'Content-Type': FHIR_JSON})
+
+    assert response.status_code == 201, response.text
+    assert response.json()['valueCodeableConcept'] == resource['valueCodeableConcept']
+    assert await stored(vigil) == [(world.a.patient_ids['North-1'], 'consciousness', float(ordinal), '{ACVPU}',
+                                    '2026-03-02T07:55:00+00:00')]
+    patient = (await api.get('/api/v1/patients/alpha-North-1')).json()
+    assert patient['latest']['consciousness']['value'] == letter
+    assert patient['news2']['sub_scores']['consciousness'] == (0 if letter == 'A' else 3)
+
+
+@pytest.mark.parametrize('resource, on_oxygen', [
+    (for_patient(AIR_EXAMPLE), 0),  # the NEWS2 guidance's code-only form
+    (for_patient(AIR_EXAMPLE, code=answer('371825009')), 1),
+    (for_patient(AIR_EXAMPLE, code=answer('371825009'),  # UK Core's example: the flow as the value
+                 valueQuantity={'value': 2, 'system': 'http://unitsofmeasure.org', 'code': 'L/min'}), 1),
+    (for_patient(AIR_EXAMPLE, valueQuantity={'value': 0, 'system': 'http://unitsofmeasure.org', 'code': 'L/min'}), 0),
+    (loinc('3151-8', 0, 'L/min'), 0),
+    (loinc('3151-8', 0.5, 'l/min'), 1),
+    (loinc('3150-0', 21, '%'), 0),
+    (loinc('3150-0', 20.9, '%'), 0),
+    (loinc('3150-0', 28, '%'), 1),
+])
+async def test_air_or_oxygen_is_stored_as_0_or_1(
+        api: Api, vigil: Vigil, resource: dict[str, Any], on_oxygen: int) -> None:
+    response = await api.post('/api/fhir/r4/Observation', resource)
+
+    assert response.status_code == 201, response.text
+    assert [row[1:4] for row in await stored(vigil)] == [('on_oxygen', float(on_oxygen), '{bool}')]
+    patient = (await api.get('/api/v1/patients/alpha-North-1')).json()
+    assert patient['latest']['on_oxygen']['value'] is bool(on_oxygen)
+    assert patient['news2']['sub_scores']['on_oxygen'] == 2 * on_oxygen
+
+
+L_MIN = {'system': 'http://unitsofmeasure.org', 'code': 'L/min'}
+
+
+@pytest.mark.parametrize('resource, code, expression, message', [
+    (for_patient(ACVPU_EXAMPLE, valueCodeableConcept=answer('255373000')), 'value', 'Observation.valueCodeableConcept',
+     'SNOMED CT 255373000 is not an ACVPU answer'),  # "Verbal", an AVPU code other value sets use: not UK Core's
+    (for_patient(ACVPU_EXAMPLE, valueCodeableConcept=answer('300202002', 'http://loinc.org')), 'value',
+     'Observation.valueCodeableConcept', 'needs a SNOMED CT coding (system http://snomed.info/sct)'),
+    (for_patient(ACVPU_EXAMPLE, valueCodeableConcept={'text': 'V'}), 'value', 'Observation.valueCodeableConcept',
+     'needs a SNOMED CT coding'),
+    (for_patient(ACVPU_EXAMPLE, valueCodeableConcept={'coding': [{'system': SNOMED, 'code': '248234008'},
+                                                                 {'system': SNOMED, 'code': '422768004'}]}),
+     'value', 'Observation.valueCodeableConcept', 'codings of different levels (A, U)'),
+    (for_patient(ACVPU_EXAMPLE, code=answer('1104441000000107', 'http://loinc.org')), 'not-supported',
+     'Observation.code', 'nor a SNOMED CT code of ACVPU (1104441000000107)'),
+    (for_patient(ACVPU_EXAMPLE, code=answer('67775-7', 'http://loinc.org')), 'not-supported', 'Observation.code',
+     'no LOINC code of a vital sign'),  # AVPU, without new confusion: its "alert" could hide a confused patient
+    (for_patient(ACVPU_EXAMPLE, valueCodeableConcept=None), 'required', 'Observation.value',
+     'needs its answer as a valueCodeableConcept'),
+    (for_patient(ACVPU_EXAMPLE, valueCodeableConcept=None, valueQuantity={'value': 2, 'code': '{ACVPU}'}), 'required',
+     'Observation.value', 'needs its answer as a valueCodeableConcept'),
+    (for_patient(AIR_EXAMPLE, code=answer('722742002', 'http://loinc.org')), 'not-supported', 'Observation.code',
+     'or of air or oxygen (722742002, 371825009)'),
+    (for_patient(AIR_EXAMPLE, code={'coding': [{'system': SNOMED, 'code': '722742002'},
+                                               {'system': SNOMED, 'code': '371825009'}]}),
+     'value', 'Observation.code', 'both breathing room air and on oxygen'),
+    (for_patient(AIR_EXAMPLE, valueQuantity={'value': 2, **L_MIN}), 'value', 'Observation.valueQuantity',
+     'valueQuantity 2 L/min contradicts Observation.code (breathing room air)'),
+    (for_patient(AIR_EXAMPLE, code=answer('371825009'), valueQuantity={'value': 0, **L_MIN}), 'value',
+     'Observation.valueQuantity', 'contradicts Observation.code (on oxygen)'),
+    (for_patient(AIR_EXAMPLE, code=answer('3151-8', 'http://loinc.org')), 'required', 'Observation.value',
+     'needs a valueQuantity'),
+    (loinc('3151-8', 2, '%'), 'value', 'Observation.valueQuantity', 'must be sent in "L/min", not "%"'),
+    (loinc('3151-8', -1, 'L/min'), 'value', 'Observation.valueQuantity', 'flow rate of -1 L/min is not possible'),
+    (loinc('3150-0', 0.28, '1'), 'value', 'Observation.valueQuantity', 'must be sent in "%", not "1"'),
+    (loinc('3150-0', 15, '%'), 'value', 'Observation.valueQuantity', 'concentration of 15 % is not possible'),
+    (for_patient(AIR_EXAMPLE, valueQuantity={'value': 0, 'unit': 'L/min'}), 'value', 'Observation.valueQuantity',
+     'UCUM code'),
+])
+async def test_an_acvpu_or_oxygen_observation_vigil_cannot_map_is_refused_and_stores_nothing(
+        api: Api, vigil: Vigil, resource: dict[str, Any], code: str, expression: str, message: str) -> None:
+    before = await counts(vigil)
+
+    response = await api.post('/api/fhir/r4/Observation', resource)
+
+    assert response.status_code == 422
+    [(found_code, diagnostics, found_expression)] = issues(response)
+    assert (found_code, found_expression) == (code, [expression])
+    assert message in diagnostics
+    assert await counts(vigil) == before
+
+
+async def test_a_transaction_with_an_unknown_acvpu_answer_stores_none_of_its_entries(api: Api, vigil: Vigil) -> None:
+    request = bundle('transaction', for_patient(HEART_RATE_EXAMPLE), for_patient(AIR_EXAMPLE),
+                     for_patient(ACVPU_EXAMPLE, valueCodeableConcept=answer('130987000', 'http://acme.org/acvpu')))
+    before = await counts(vigil)
+
+    response = await api.post('/api/fhir/r4', request)
+
+    assert response.status_code == 422
+    assert [expression for _, _, expression in issues(response)] == [
+        ['Bundle.entry[2].resource.valueCodeableConcept']]
+    assert await counts(vigil) == before
+
+
+async def test_a_bundle_of_all_seven_news2_parameters_gives_a_complete_news2(api: Api, vigil: Vigil) -> None:
+    def quantity(code: str, value: float, unit: str) -> dict[str, Any]:
+        return for_patient(HEART_RATE_EXAMPLE, code=answer(code, 'http://loinc.org'),
+                           valueQuantity={'value': value, 'system': 'http://unitsofmeasure.org', 'code': unit})
+    request = bundle('transaction', quantity('9279-1', 22, '/min'), quantity('59408-5', 95, '%'),
+                     for_patient(AIR_EXAMPLE, code=answer('371825009')), for_patient(BLOOD_PRESSURE_EXAMPLE),
+                     for_patient(HEART_RATE_EXAMPLE), for_patient(ACVPU_EXAMPLE), quantity('8310-5', 38.5, 'Cel'))
+
+    response = await api.post('/api/fhir/r4', request)
+
+    assert response.status_code == 200, response.text
+    news2 = (await api.get('/api/v1/patients/alpha-North-1')).json()['news2']
+    assert news2['missing'] == []
+    assert news2['sub_scores'] == {'resp_rate': 2, 'spo2': 1, 'on_oxygen': 2, 'systolic_bp': 1, 'heart_rate': 1,
+                                   'consciousness': 3, 'temperature': 1}
+    assert (news2['total'], news2['risk']) == (11, 'high')

@@ -1,4 +1,4 @@
-"""FHIR R4 vital-sign Observations to Vigil readings (LOINC codes, UCUM units, the patient by MRN)."""
+"""FHIR R4 vital-sign Observations to Vigil readings (LOINC and SNOMED CT codes, UCUM units, the patient by MRN)."""
 
 
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ from app.domain import VitalKind
 from app.errors import InvalidInput
 from app.schemas import VitalReadingIn
 
-from .readings import ReadingIn, to_domain
+from .readings import ReadingIn, WireValue, to_domain
 
 ACCEPTED_OBSERVATIONS = """Record the reading(s) of one vital-sign Observation.
 
@@ -27,7 +27,15 @@ the UCUM unit in `code`; effectiveDateTime with time and timezone, or effectiveI
 `subject.identifier` whose value is the MRN, or `subject.reference` "Patient?identifier=[system|]MRN".
 Temperatures in [degF] are stored in Cel, rounded to 0.01. Answers: 201 with the Observation as accepted (Vigil
 keeps readings, not resources: no server id), 400 OperationOutcome for invalid FHIR, 422 for valid FHIR that
-Vigil cannot accept (unknown code, unit or patient, an impossible value, a time without timezone).
+Vigil cannot accept (unknown code, answer, unit or patient, an impossible value, a time without timezone).
+
+NEWS2's other two parameters are coded as NHS England's NEWS2 FHIR guidance and UK Core code them, in SNOMED CT
+(system http://snomed.info/sct). Level of consciousness: code 1104441000000107 (ACVPU scale) with a
+valueCodeableConcept of 248234008 (alert), 130987000 (acute confusion, NEWS2's new confusion), 300202002 (responds
+to voice), 450847001 (responds to pain) or 422768004 (unresponsive). Air or oxygen: code 722742002 (breathing room
+air) or 371825009 (patient on oxygen), with no value or with the oxygen flow as valueQuantity in "L/min" (which must
+agree with the code). Oxygen may also be sent as LOINC 3151-8, inhaled oxygen flow rate in "L/min" (above 0 is on
+oxygen), or 3150-0, inhaled oxygen concentration in "%" (above 21 is on oxygen).
 """
 
 LOINC = 'http://loinc.org'
@@ -43,6 +51,31 @@ LOINC_KINDS: dict[str, VitalKind] = {
     '8310-5': VitalKind.TEMPERATURE,
 }
 MEASURED_STATUSES = ('final', 'amended', 'corrected', 'preliminary')
+
+# The two NEWS2 parameters that are not measured quantities, coded as NHS England's NEWS2 FHIR guidance
+# (https://nhsconnect.github.io/FHIR-NEWS2/news2_acvpu_guidance.html and news2_inspiredoxygen_guidance.html, STU3
+# CareConnect) and its R4 successor UK Core (UKCore-Observation-ACVPU and UKCore-Observation-InspiredOxygen, value
+# sets https://fhir.hl7.org.uk/ValueSet/UKCore-ACVPU and UKCore-InspiredOxygen) code them.
+SNOMED = 'http://snomed.info/sct'
+ACVPU_SCALE = '1104441000000107'  # Alert Confusion Voice Pain Unresponsive scale score; the answer is the value
+ACVPU_ANSWERS: dict[str, tuple[str, str]] = {  # SNOMED CT answer: the ACVPU letter Vigil receives, and its meaning
+    '248234008': ('A', 'mentally alert'),
+    '130987000': ('C', 'acute confusion'),  # NEWS2's "new confusion"
+    '300202002': ('V', 'responds to voice'),
+    '450847001': ('P', 'responds to pain'),
+    '422768004': ('U', 'unresponsive'),
+}
+# Not LOINC 67775-7 (level of responsiveness): its answers are AVPU, without new confusion, so its "alert" cannot
+# tell a newly confused patient (NEWS2 3 points) from an alert one.
+# A "code-only" Observation in the NEWS2 guidance; UK Core adds the flow as an optional valueQuantity in L/min.
+AIR_OR_OXYGEN: dict[str, bool] = {'722742002': False, '371825009': True}  # breathing room air, patient on oxygen
+# LOINC alternatives (the inspired-oxygen components of HL7's US Core pulse-oximetry profile): any oxygen flow, or an
+# inspired concentration above room air's 21 %, is supplemental oxygen.
+O2_FLOW, O2_CONCENTRATION = '3151-8', '3150-0'
+FLOW_UNITS = ('L/min', 'l/min')  # UCUM has both symbols for the litre
+ROOM_AIR_FIO2 = 21.0
+LOWEST_FIO2 = 20.0  # room air is 20.9 %; a lower value is a hypoxic mixture no ward gives: refused as wrong
+Value = tuple[VitalKind, Quantity | WireValue, str]  # a reading's kind, its value as sent, and where it is (FHIRPath)
 
 
 @dataclass(frozen=True)
@@ -95,20 +128,25 @@ def readings_of(observation: Observation, now: datetime, where: str = 'Observati
     if issues or mrn is None or measured_at is None:
         raise FhirRejected(issues)
     readings = []
-    for kind, quantity, path in values:
+    for kind, value, path in values:
         try:
-            unit = quantity.code if quantity.system in (None, UCUM) else None
-            if unit is None:
-                raise ValueError(f'the unit must be a UCUM code in valueQuantity.code (system {UCUM})')
-            if quantity.value is None:
-                raise ValueError('valueQuantity has no value')
-            readings.append(to_domain(ReadingIn(patient_mrn=mrn, kind=kind, value=float(quantity.value), unit=unit,
+            wire, unit = _number(value) if isinstance(value, Quantity) else (value, None)
+            readings.append(to_domain(ReadingIn(patient_mrn=mrn, kind=kind, value=wire, unit=unit,
                                                 measured_at=measured_at), now))
         except ValueError as error:
             issues.append(Issue('value', _sentence(error), path))
     if issues:
         raise FhirRejected(issues)
     return readings
+
+
+def _number(quantity: Quantity) -> tuple[float, str]:
+    unit = quantity.code if quantity.system in (None, UCUM) else None
+    if unit is None:
+        raise ValueError(f'the unit must be a UCUM code in valueQuantity.code (system {UCUM})')
+    if quantity.value is None:
+        raise ValueError('valueQuantity has no value')
+    return float(quantity.value), unit
 
 
 def _sentence(error: ValueError) -> str:
@@ -143,12 +181,12 @@ def _effective(observation: Observation, issues: list[Issue], where: str) -> dat
     return None
 
 
-def _values(observation: Observation, issues: list[Issue], where: str) -> list[tuple[VitalKind, Quantity, str]]:
-    codes = _loinc(observation.code)
+def _values(observation: Observation, issues: list[Issue], where: str) -> list[Value]:
+    codes = _codes(observation.code)
     if BP_PANEL in codes:
-        found = []
+        found: list[Value] = []
         for index, component in enumerate(observation.component or []):
-            kind = next((LOINC_KINDS[c] for c in _loinc(component.code) if c in ('8480-6', '8462-4')), None)
+            kind = next((LOINC_KINDS[c] for c in _codes(component.code) if c in ('8480-6', '8462-4')), None)
             path = f'{where}.component[{index}]'
             if kind is None:
                 continue  # other components (mean pressure, cuff size) are not part of Vigil's vitals
@@ -162,14 +200,88 @@ def _values(observation: Observation, issues: list[Issue], where: str) -> list[t
         return found
     kind = next((LOINC_KINDS[c] for c in codes if c in LOINC_KINDS), None)
     if kind is None:
-        issues.append(Issue('not-supported', 'Observation.code has no LOINC code of a vital sign Vigil records: '
-                                             'one of ' + ', '.join([*LOINC_KINDS, BP_PANEL]) + '.', f'{where}.code'))
-        return []
+        return _coded_parameter(observation, codes, issues, where)
     if observation.valueQuantity is None:
         issues.append(Issue('required', 'A vital sign needs a valueQuantity.', f'{where}.value'))
         return []
     return [(kind, observation.valueQuantity, f'{where}.valueQuantity')]
 
 
-def _loinc(concept: CodeableConcept | None) -> list[str]:
-    return [str(c.code) for c in (concept.coding or []) if c.system == LOINC and c.code] if concept else []
+def _coded_parameter(observation: Observation, loinc: list[str], issues: list[Issue], where: str) -> list[Value]:
+    """Return consciousness or air or oxygen, the NEWS2 parameters sent as codes, or refuse an unknown code."""
+    snomed = _codes(observation.code, SNOMED)
+    if ACVPU_SCALE in snomed:
+        return _consciousness(observation, issues, where)
+    if {O2_FLOW, O2_CONCENTRATION} & set(loinc) or AIR_OR_OXYGEN.keys() & set(snomed):
+        return _oxygen(observation, O2_CONCENTRATION in loinc, issues, where)
+    issues.append(Issue('not-supported', 'Observation.code has no LOINC code of a vital sign Vigil records (one of '
+                                         f'{", ".join([*LOINC_KINDS, BP_PANEL, O2_FLOW, O2_CONCENTRATION])}) nor a '
+                                         f'SNOMED CT code of ACVPU ({ACVPU_SCALE}) or of air or oxygen '
+                                         f'({", ".join(AIR_OR_OXYGEN)}).', f'{where}.code'))
+    return []
+
+
+def _consciousness(observation: Observation, issues: list[Issue], where: str) -> list[Value]:
+    """Return the ACVPU letter of an ACVPU scale Observation, whose answer is a SNOMED CT valueCodeableConcept."""
+    choices = ', '.join(f'{code} ({meaning})' for code, (_, meaning) in ACVPU_ANSWERS.items())
+    if observation.valueCodeableConcept is None:
+        issues.append(Issue('required', f'An ACVPU Observation ({ACVPU_SCALE}) needs its answer as a '
+                                        f'valueCodeableConcept: one of {choices}.', f'{where}.value'))
+        return []
+    answers = _codes(observation.valueCodeableConcept, SNOMED)
+    unknown = [code for code in answers if code not in ACVPU_ANSWERS]
+    letters = {ACVPU_ANSWERS[code][0] for code in answers if code in ACVPU_ANSWERS}
+    problem = (f'The ACVPU answer needs a SNOMED CT coding (system {SNOMED})' if not answers
+               else f'SNOMED CT {", ".join(unknown)} is not an ACVPU answer Vigil can score' if unknown
+               else f'The ACVPU answer has codings of different levels ({", ".join(sorted(letters))})'
+               if len(letters) > 1 else None)
+    if problem:
+        issues.append(Issue('value', f'{problem}; send one of {choices}.', f'{where}.valueCodeableConcept'))
+        return []
+    return [(VitalKind.CONSCIOUSNESS, letters.pop(), f'{where}.valueCodeableConcept')]
+
+
+def _oxygen(observation: Observation, concentration: bool, issues: list[Issue], where: str) -> list[Value]:
+    """Return whether the patient is on oxygen: by SNOMED CT code (the NEWS2 guidance's code-only Observation, or UK
+    Core's with the flow as its value), or by an inhaled oxygen flow rate (LOINC 3151-8) or concentration (3150-0)."""
+    stated = {AIR_OR_OXYGEN[code] for code in _codes(observation.code, SNOMED) if code in AIR_OR_OXYGEN}
+    if len(stated) > 1:
+        issues.append(Issue('value', 'Observation.code says both breathing room air and on oxygen.', f'{where}.code'))
+        return []
+    quantity = observation.valueQuantity
+    if quantity is None:
+        if not stated:
+            issues.append(Issue('required', 'An inhaled oxygen flow rate or concentration needs a valueQuantity.',
+                                f'{where}.value'))
+        return [(VitalKind.ON_OXYGEN, stated.pop(), f'{where}.code')] if stated else []
+    path = f'{where}.valueQuantity'
+    try:
+        measured = _supplemental(quantity, concentration)
+    except ValueError as error:
+        issues.append(Issue('value', _sentence(error), path))
+        return []
+    if stated and measured not in stated:
+        issues.append(Issue('value', f'valueQuantity {quantity.value} {quantity.code} contradicts Observation.code ('
+                                     f'{"on oxygen" if stated.pop() else "breathing room air"}).', path))
+        return []
+    return [(VitalKind.ON_OXYGEN, measured, path)]
+
+
+def _supplemental(quantity: Quantity, concentration: bool) -> bool:
+    """Return whether an inhaled oxygen flow ("L/min") or concentration ("%") means supplemental oxygen."""
+    value, unit = _number(quantity)  # finite: fhir.resources refuses NaN and Infinity as decimals (400)
+    if concentration:
+        if unit != '%':
+            raise ValueError(f'an inhaled oxygen concentration must be sent in "%", not "{unit}"')
+        if not LOWEST_FIO2 <= value <= 100:
+            raise ValueError(f'an inhaled oxygen concentration of {value:g} % is not possible (room air is 21 %)')
+        return value > ROOM_AIR_FIO2
+    if unit not in FLOW_UNITS:
+        raise ValueError(f'an inhaled oxygen flow rate must be sent in "L/min", not "{unit}"')
+    if value < 0:
+        raise ValueError(f'an inhaled oxygen flow rate of {value:g} L/min is not possible')
+    return value > 0
+
+
+def _codes(concept: CodeableConcept | None, system: str = LOINC) -> list[str]:
+    return [str(c.code) for c in (concept.coding or []) if c.system == system and c.code] if concept else []
