@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from app.domain import AlertEventType, AlertKind, AlertStatus, Priority, Role, TokenKind, VitalKind
+from app.domain.observations import ObservationBand
 
 
 class View(BaseModel):
@@ -136,17 +137,32 @@ class VitalValue(View):
     measured_at: datetime
 
 
-class News2View(View):
-    """A patient's NEWS2 from the latest reading of each parameter (RCP 2017)."""
+class PendingScore(View):
+    """A parameter whose new value is still inside its persistence delay: shown, not yet counted at its new points."""
 
-    # Sum of the parameters present: while any is missing this is a lower bound, never a full score.
+    points: int  # what the value would score
+    counted: int  # what counts until it has lasted the delay (the level that has persisted)
+    seconds_left: float | None  # of the delay's time, as of the latest reading (None: it waits for more readings)
+
+
+class News2View(View):
+    """A patient's NEWS2 from the latest reading of each parameter (RCP 2017), built by domain.news2.explain only."""
+
+    # Sum of the parameters counted: while any is missing or stale this is a lower bound, never a full score.
     total: int
-    # Points per scored parameter present (heart_rate, resp_rate, spo2, on_oxygen, systolic_bp, temperature,
-    # consciousness); diastolic pressure is not part of NEWS2.
+    # Points counted per parameter (heart_rate, resp_rate, spo2, on_oxygen, systolic_bp, temperature,
+    # consciousness); diastolic pressure is not part of NEWS2. A pending parameter counts its persisted level.
     sub_scores: dict[VitalKind, int] = Field(default_factory=dict)
+    # Never measured, or (also listed in `stale`) measured too long ago to count.
     missing: tuple[VitalKind, ...] = ()
+    # Parameters whose latest value is older than the hospital's maximum age: age in seconds.
+    stale: dict[VitalKind, float] = Field(default_factory=dict)
+    pending: dict[VitalKind, PendingScore] = Field(default_factory=dict)
     # 'low' (0-4), 'low-medium' (a single parameter scoring 3), 'medium' (5-6), 'high' (7+).
     risk: Literal['low', 'low-medium', 'medium', 'high']
+    # The one explanation staff read everywhere (alert headline, card, patient page, API), e.g.
+    # "NEWS2 7 (high risk, emergency response): SpO2 88 % (3), ...; stale: temperature (14 h)".
+    explanation: str = ''
 
     @property
     def complete(self) -> bool:
@@ -165,6 +181,25 @@ class PatientView(View):
     latest: dict[VitalKind, VitalValue] = Field(default_factory=dict)
     # Filled by the patient service from `latest` (None only where a caller builds a view by hand).
     news2: News2View | None = None
+    # When the next full set of NEWS2 observations is due (RCP chart 4); None before the first reading.
+    observations_due_at: datetime | None = None
+    # Who prescribed the current SpO2 scale, when and why (None: never changed since admission).
+    spo2_scale_set_at: datetime | None = None
+    spo2_scale_set_by: str | None = None
+    spo2_scale_reason: str | None = None
+
+
+class PatientEventView(View):
+    """One line of a patient's trail (e.g. an SpO2 scale prescribed), as recorded."""
+
+    id: int
+    hospital_id: int
+    patient_id: int
+    type: str
+    at: datetime
+    actor: str
+    actor_user_id: int | None
+    note: str
 
 
 class VitalReadingIn(BaseModel):
@@ -195,6 +230,9 @@ class VitalReadingView(View):
     unit: str
     measured_at: datetime
     source: str
+    # Measured longer before it arrived than the hospital's stale-reading age: stored as history only (never the
+    # patient's latest value, never scored or alerted on).
+    history_only: bool = False
 
 
 class TokenView(View):
@@ -238,14 +276,39 @@ class EscalationStepsView(View):
     updated_by: str | None = None
 
 
+class News2MaxAgeView(View):
+    """How old a NEWS2 parameter's latest value may be before NEWS2 counts it as missing (and screens say stale)."""
+
+    parameter: VitalKind
+    minutes: int
+    is_default: bool
+
+
+class ObservationIntervalView(View):
+    """When the next full set of observations is due after a full set scoring in this NEWS2 band (RCP chart 4)."""
+
+    band: ObservationBand
+    minutes: int
+    is_default: bool
+
+
 class HospitalRulesView(View):
-    """A hospital's alarm rules: critical limits, escalation policy, device heartbeat and latching."""
+    """A hospital's alarm rules: critical limits, escalation policy, device heartbeat, latching, data age and
+    observation frequency."""
 
     hospital_id: int
     limits: tuple[CriticalLimitView, ...]
     escalation: tuple[EscalationStepsView, ...]
     device_silence_seconds: int
     alarms_latch: bool
+    # A reading measured longer ago than this when it arrives is kept as history only.
+    stale_reading_hours: int
+    # One per NEWS2 parameter, in chart order.
+    news2_max_age_minutes: tuple[News2MaxAgeView, ...]
+    # One per band, mildest first.
+    observation_minutes: tuple[ObservationIntervalView, ...]
+    # How late the next full set may be before an "observations overdue" alert.
+    observation_grace_minutes: int
 
 
 class MetricsView(View):

@@ -61,6 +61,15 @@ class UnitOfWork:
             self._events = []
             await session.close()
 
+    @property
+    def queued(self) -> int:
+        """Return how many events are queued (a position for emit_at)."""
+        return len(self._events)
+
+    def emit_at(self, position: int, events: Sequence[BaseEvent]) -> None:
+        """Queue events before those queued since `position` (readings before the alerts they caused)."""
+        self._events[position:position] = events
+
     def emit(self, event: BaseEvent) -> None:
         """Queue an event; it gets its sequence number at commit and is published only if the commit succeeds."""
         self._events.append(event)

@@ -10,7 +10,7 @@ from nicegui import ui
 
 from app.domain import Priority
 from app.domain.alerts import can_see
-from app.events import AlertEscalated, AlertRaised
+from app.events import AlertEscalated, AlertRaised, AlertReactivated
 from app.events.models import AlertEventBase
 
 from .preferences import Preferences
@@ -72,7 +72,8 @@ def toast_text(event: AlertEventBase) -> str:
     """Return what a toast says about an alert event."""
     alert = event.alert
     where = f'{alert.bed} {alert.patient_name}' if alert.patient_id else f'{alert.ward_name} (ward)'
-    prefix = f'Escalated to level {alert.escalation_level} · ' if isinstance(event, AlertEscalated) else ''
+    prefix = (f'Escalated to level {alert.escalation_level} · ' if isinstance(event, AlertEscalated)
+              else 'Worse, waiting again · ' if isinstance(event, AlertReactivated) else '')
     return f'{prefix}{PRIORITY_LABELS[alert.priority]} · {where} · {alert.message}'
 
 
@@ -95,8 +96,8 @@ class AlertToasts:
             ui.run_javascript('window.vigilBeep && window.vigilBeep(1)')
 
     def receive(self, event: AlertEventBase) -> None:
-        """Toast an event if it brings a new or escalated alert into this user's scope."""
-        if not isinstance(event, AlertRaised | AlertEscalated):
+        """Toast an event if it brings a new, escalated or re-alarmed (worse) alert into this user's scope."""
+        if not isinstance(event, AlertRaised | AlertEscalated | AlertReactivated):
             return
         alert, actor = event.alert, self._session.actor
         if not alert.is_open or not can_see(actor, alert.hospital_id, alert.ward_id, alert.priority,

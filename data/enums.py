@@ -57,6 +57,8 @@ class AlertEventType(StrEnum):
     # The alert's priority rose (a worse NEWS2 band, an upgraded limit or external alert) after someone had
     # acknowledged or snoozed it: the acknowledgement covered the milder condition, so it is active again.
     REACTIVATED = 'reactivated'
+    # The alert's headline was brought up to date with the patient's current state (no re-alarm).
+    UPDATED = 'updated'
 
 
 class TokenKind(StrEnum):

@@ -196,6 +196,13 @@ class Alert(Base):
     cleared_at: Mapped[datetime | None]
     # Re-alerting of this trigger is paused until then; the alert itself stays visible.
     snoozed_until: Mapped[datetime | None]
+    # The escalation ladder runs from here: raising, or a re-alarm (priority rose), which restarts it at the
+    # escalation level the alert had then (None, 0: from created_at and level 0).
+    escalation_anchor_at: Mapped[datetime | None]
+    escalation_anchor_level: Mapped[int] = mapped_column(Integer, default=0, server_default=text('0'))
+    # What the headline describes, as detection compares it (e.g. NEWS2 total and sub-scores): a change rewrites
+    # the headline; None for alerts whose text never changes.
+    condition: Mapped[str | None] = mapped_column(String(200))
 
     patient: Mapped[Patient | None] = relationship()
     ward: Mapped[Ward] = relationship()

@@ -10,7 +10,7 @@ from app.bootstrap import Vigil
 from app.domain import AlertEventType, AlertKind, AlertStatus, Priority, VitalKind
 from app.errors import AlertAlreadyResolved, InvalidInput, NotAllowed
 from app.events import AlertCleared, AlertRaised, AlertSnoozed, Event, VitalsRecorded
-from app.schemas import Actor, AlertFilter, AlertView, NewAlert, VitalReadingIn
+from app.schemas import Actor, AlertFilter, AlertView, NewAlert, PendingScore, VitalReadingIn
 from data.models import EventLogEntry, Patient, TriggerState
 
 from .conftest import FakeClock, World
@@ -109,10 +109,14 @@ async def test_news2_levels_raise_one_alert_per_patient_and_escalate_its_priorit
     [recovered] = await alerts(vigil, world, AlertKind.NEWS2)
     assert recovered.status is AlertStatus.ACTIVE and recovered.cleared_at == clock()
     notes = await trail(vigil, single.id)
-    assert [t for t, _ in notes] == [AlertEventType.RAISED] + [AlertEventType.RETRIGGERED] * 3 + [
-        AlertEventType.CLEARED]
-    assert 'priority raised from medium to high' in notes[1][1]
-    assert 'priority raised from high to critical' in notes[2][1]
+    # Each rise re-alarms (reactivated); the fall to 5 rewrites the headline without a re-alarm; 7 again at the
+    # same priority is one more occurrence.
+    assert [t for t, _ in notes] == [AlertEventType.RAISED] + [AlertEventType.REACTIVATED] * 2 + [
+        AlertEventType.UPDATED, AlertEventType.RETRIGGERED, AlertEventType.CLEARED]
+    assert notes[1][1] == 'NEWS2 3 → 5: priority medium → high'
+    assert notes[2][1] == 'NEWS2 5 → 7: priority high → critical'
+    assert notes[3][1].startswith('NEWS2 7 → 5: NEWS2 5 (medium risk, urgent response)')
+    assert notes[3][1].endswith('the alert stays critical (the patient was worse earlier) until a person resolves it')
     await vigil.bus.drain()
     types = [e.type for e in received]
     # The readings come first in the event log, then what they caused.
@@ -180,15 +184,21 @@ async def test_a_short_spo2_artefact_is_swallowed(vigil: Vigil, world: World, cl
 
 async def test_a_desaturation_alerts_once_it_lasted_15_seconds(vigil: Vigil, world: World, clock: FakeClock) -> None:
     start = clock()
-    for _ in range(3):  # 0, 5, 10 s
+    for left in (15, 10, 5):  # at 0, 5, 10 s
         await send(vigil, world, clock, spo2=88)
-        # The display shows the truth at once; only alerting waits.
+        # The display shows the value at once, as pending: scored as the alert scores it, never another way.
         patient = await vigil.patients.get(world.a.actor('admin'), world.a.patient_ids['North-1'])
-        assert patient.news2 is not None and patient.news2.sub_scores[VitalKind.SPO2] == 3
+        assert patient.news2 is not None and patient.news2.sub_scores[VitalKind.SPO2] == 0
+        assert patient.news2.pending[VitalKind.SPO2] == PendingScore(points=3, counted=0, seconds_left=left)
+        assert f'SpO2 88 %, confirming for {left} s (counts 0, 3 once confirmed)' in patient.news2.explanation
         assert await alerts(vigil, world) == []
         clock.advance(seconds=5)
     await send(vigil, world, clock, spo2=88)  # 15 s
+    patient = await vigil.patients.get(world.a.actor('admin'), world.a.patient_ids['North-1'])
+    assert patient.news2 is not None and patient.news2.sub_scores[VitalKind.SPO2] == 3
+    assert patient.news2.pending == {}
     value, news2 = await alerts(vigil, world)
+    assert news2.message == patient.news2.explanation  # one truth: the card's explanation is the headline
     assert (value.kind, value.priority, value.created_at) == (AlertKind.CRITICAL_VALUE, Priority.HIGH,
                                                              start + timedelta(seconds=15))
     assert value.message == 'Critical value: SpO2 88 %, at or below the limit of 91 %'
@@ -344,7 +354,8 @@ async def test_a_worse_news2_level_breaks_through_a_snooze(vigil: Vigil, world: 
     await send(vigil, world, clock, on_oxygen=1)  # 7
     [worse] = await alerts(vigil, world, AlertKind.NEWS2)
     assert (worse.priority, worse.snoozed_until, worse.occurrences) == (Priority.CRITICAL, None, 2)
-    assert 'priority raised from high to critical' in (await trail(vigil, alert.id))[-1][1]
+    assert (await trail(vigil, alert.id))[-1] == (
+        AlertEventType.REACTIVATED, 'NEWS2 5 → 7: priority high → critical; snooze until 09:00 UTC ended')
 
 
 @pytest.mark.parametrize('who', ['nurse', 'device'])

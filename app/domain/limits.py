@@ -171,10 +171,11 @@ def check_device_silence(seconds: int) -> None:
 # Trigger names: what a detected alert is about, per patient. An alert's dedup key is its trigger plus the patient,
 # so there is at most one open alert per patient and trigger; a snooze names the trigger.
 NEWS2_TRIGGER = 'news2'
+OBSERVATIONS_TRIGGER = 'observations'  # the patient's next full set of observations is overdue
 # NOTE: the dedup keys Vigil's own detection (news2:..., limit:...) and device watchdog (services/escalation.py
 # heartbeat_key) use; alerts from outside may not take them, or they would merge into, and be snoozed, cleared or
 # resolved as, detected alerts.
-RESERVED_DEDUP_PREFIXES = (f'{NEWS2_TRIGGER}:', 'limit:', 'heartbeat:')
+RESERVED_DEDUP_PREFIXES = (f'{NEWS2_TRIGGER}:', 'limit:', 'heartbeat:', f'{OBSERVATIONS_TRIGGER}:')
 
 
 def is_reserved_dedup_key(key: str) -> bool:

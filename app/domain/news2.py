@@ -7,12 +7,16 @@ between two band edges (35.05) would belong to neither printed band.
 
 import math
 from collections.abc import Mapping
+from datetime import datetime
 from enum import IntEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from data.enums import VitalKind
 
-from ..schemas import News2View
+from .vitals import VITAL_SPECS, describe
+
+if TYPE_CHECKING:  # app.schemas imports domain modules that build on this one: its views are imported late
+    from ..schemas import News2View, PendingScore
 
 # The seven NEWS2 parameters in the order of the RCP chart (diastolic pressure is not part of the score).
 NEWS2_PARAMETERS: tuple[VitalKind, ...] = (
@@ -118,12 +122,85 @@ def trigger_level(total: int, sub_scores: Mapping[VitalKind, int]) -> TriggerLev
     return TriggerLevel.NONE
 
 
-def assess(latest: Mapping[VitalKind, float], spo2_scale: int) -> News2View:
-    """Score the latest value of each parameter; parameters without a value are reported missing, never scored 0."""
+NEWS2_RESPONSE: Mapping[TriggerLevel, str] = {
+    TriggerLevel.NONE: 'routine monitoring', TriggerLevel.SINGLE_3: 'urgent ward-based response',
+    TriggerLevel.URGENT: 'urgent response', TriggerLevel.EMERGENCY: 'emergency response',
+}
+
+# What a value is, for explain: (value, measured at).
+Latest = Mapping[VitalKind, tuple[float, datetime]]
+
+
+def explain(latest: Latest, spo2_scale: int, now: datetime | None = None,
+            max_age_minutes: Mapping[VitalKind, int] | None = None,
+            delayed: Mapping[VitalKind, tuple[int, float | None]] | None = None) -> 'News2View':
+    """Score and explain a patient's NEWS2 from the latest value of each parameter: the one place that does it.
+
+    Detection (the alert headline), the patient card and page, and the API all take their NEWS2 from here, so they
+    can never disagree. A parameter never measured is missing, never scored 0; with `now` and `max_age_minutes`, one
+    whose latest value is older than its maximum age is stale and counts as missing too. `delayed` gives, for a
+    parameter under a persistence delay, the points that have lasted the delay and the seconds still to go: a
+    value scoring more than that is pending, shown but counted at the persisted level until it is confirmed.
+    """
+    from ..schemas import News2View, PendingScore
+
     spo2_bands(spo2_scale, False)  # refuse an unknown scale even when SpO2 itself is missing
-    on_oxygen = latest.get(VitalKind.ON_OXYGEN)
-    sub_scores = {kind: sub_score(kind, latest[kind], spo2_scale, on_oxygen)
-                  for kind in NEWS2_PARAMETERS if kind in latest}
-    total = sum(sub_scores.values())
-    return News2View(total=total, sub_scores=sub_scores, missing=tuple(k for k in NEWS2_PARAMETERS if k not in latest),
-                     risk=RISK[trigger_level(total, sub_scores)])
+    stale = {kind: (now - at).total_seconds() for kind, (_, at) in latest.items()
+             if kind in NEWS2_PARAMETERS and now is not None and max_age_minutes is not None
+             and kind in max_age_minutes and (now - at).total_seconds() > max_age_minutes[kind] * 60}
+    current = {kind: value for kind, (value, _) in latest.items() if kind not in stale}
+    on_oxygen = current.get(VitalKind.ON_OXYGEN)
+    scores: dict[VitalKind, int] = {}
+    pending: dict[VitalKind, PendingScore] = {}
+    for kind in NEWS2_PARAMETERS:
+        if kind not in current:
+            continue
+        points = sub_score(kind, current[kind], spo2_scale, on_oxygen)
+        counted, seconds_left = (delayed or {}).get(kind, (points, None))
+        if counted < points:
+            pending[kind] = PendingScore(points=points, counted=counted, seconds_left=seconds_left)
+            points = counted
+        scores[kind] = points
+    total = sum(scores.values())
+    level = trigger_level(total, scores)
+    missing = tuple(k for k in NEWS2_PARAMETERS if k not in scores)
+    return News2View(total=total, sub_scores=scores, missing=missing, stale=stale, pending=pending,
+                     risk=RISK[level], explanation=_explanation(total, level, scores, missing, stale, pending, latest))
+
+
+def news2_condition(news2: 'News2View') -> str:
+    """Return what a NEWS2 headline describes, compactly: total; points per parameter; stale (s) or pending (p).
+
+    Two scores with the same condition read the same to a clinician (values moved within their bands); a change
+    of total, of any sub-score, or of what is missing, stale or pending is a new headline.
+    """
+    points = ''.join(str(news2.sub_scores[k]) if k in news2.sub_scores else '-' for k in NEWS2_PARAMETERS)
+    flags = ''.join('s' if k in news2.stale else 'p' if k in news2.pending else '.' for k in NEWS2_PARAMETERS)
+    return f'{news2.total};{points};{flags}'
+
+
+def _explanation(total: int, level: TriggerLevel, scores: Mapping[VitalKind, int], missing: tuple[VitalKind, ...],
+                 stale: Mapping[VitalKind, float], pending: Mapping[VitalKind, 'PendingScore'], latest: Latest) -> str:
+    from .observations import age_text  # observations builds on this module
+
+    text = f'NEWS2 {total} ({RISK[level]} risk, {NEWS2_RESPONSE[level]})'
+    parts = [f'{describe(kind, latest[kind][0])} ({points})' for kind in NEWS2_PARAMETERS
+             if (points := scores.get(kind)) and kind not in pending]
+    if parts:
+        text += ': ' + ', '.join(parts)
+    for kind, waiting in pending.items():
+        left = f'confirming for {waiting.seconds_left:.0f} s' if waiting.seconds_left else 'confirming'
+        text += (f'; {describe(kind, latest[kind][0])}, {left} (counts {waiting.counted}, '
+                 f'{waiting.points} once confirmed)')
+    never = [VITAL_SPECS[kind].label for kind in missing if kind not in stale]
+    if never:
+        text += f'; not measured: {", ".join(never)}'
+    if stale:
+        text += '; stale: ' + ', '.join(f'{VITAL_SPECS[kind].label} ({age_text(age)})' for kind, age in stale.items())
+    return text
+
+
+def assess(latest: Mapping[VitalKind, float], spo2_scale: int) -> 'News2View':
+    """Score the latest value of each parameter with no regard to its age or delay (tests and simple callers)."""
+    epoch = datetime.fromtimestamp(0).astimezone()
+    return explain({kind: (value, epoch) for kind, value in latest.items()}, spo2_scale)

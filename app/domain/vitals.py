@@ -38,3 +38,16 @@ def plausibility_problem(kind: VitalKind, value: float, unit: str) -> str | None
     if kind in (VitalKind.CONSCIOUSNESS, VitalKind.ON_OXYGEN) and value != int(value):
         return f'{spec.label} must be a whole number'
     return None
+
+
+ACVPU = ('A', 'C', 'V', 'P', 'U')
+
+
+def describe(kind: VitalKind, value: float) -> str:
+    """Return a reading as staff read it (consciousness as its ACVPU letter, oxygen as air or oxygen)."""
+    spec = VITAL_SPECS[kind]
+    if kind is VitalKind.CONSCIOUSNESS:
+        return f'{spec.label} {ACVPU[min(max(round(value), 0), 4)]} (ACVPU)'
+    if kind is VitalKind.ON_OXYGEN:
+        return 'on supplemental oxygen' if round(value) else 'on air'
+    return f'{spec.label} {value:g} {spec.unit}'

@@ -55,20 +55,41 @@ class AlertCleared(AlertEventBase):
     type: Literal['AlertCleared'] = 'AlertCleared'
 
 
+class AlertReactivated(AlertEventBase):
+    """The alert's priority rose: a new alarm condition. An acknowledgement or snooze of the milder one no longer
+    holds, so the alert is active (unacknowledged) again, with its escalation restarted at the new priority."""
+
+    type: Literal['AlertReactivated'] = 'AlertReactivated'
+
+
+class AlertUpdated(AlertEventBase):
+    """The alert's headline changed to the patient's current state (e.g. another NEWS2 total), without a re-alarm."""
+
+    type: Literal['AlertUpdated'] = 'AlertUpdated'
+
+
 class VitalsRecorded(BaseEvent):
     type: Literal['VitalsRecorded'] = 'VitalsRecorded'
     patient: PatientView
     readings: tuple[VitalReadingView, ...]
 
 
+class PatientUpdated(BaseEvent):
+    """Something about a patient other than vitals changed (e.g. the SpO2 scale prescribed); `change` says what."""
+
+    type: Literal['PatientUpdated'] = 'PatientUpdated'
+    patient: PatientView
+    change: str
+
+
 Event = Annotated[
     AlertRaised | AlertRetriggered | AlertAcknowledged | AlertResolved | AlertEscalated | AlertSnoozed | AlertCleared
-    | VitalsRecorded,
+    | AlertReactivated | AlertUpdated | VitalsRecorded | PatientUpdated,
     Field(discriminator='type'),
 ]
 EVENT_TYPES: tuple[type[BaseEvent], ...] = (
     AlertRaised, AlertRetriggered, AlertAcknowledged, AlertResolved, AlertEscalated, AlertSnoozed, AlertCleared,
-    VitalsRecorded,
+    AlertReactivated, AlertUpdated, VitalsRecorded, PatientUpdated,
 )
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.domain import AlertEventType, AlertKind, AlertStatus, Priority
 from app.domain.alerts import next_escalation_at
 from app.errors import StaleVersion
-from app.events import AlertCleared, AlertRaised, AlertResolved, AlertRetriggered
+from app.events import AlertCleared, AlertRaised, AlertReactivated, AlertResolved, AlertRetriggered, AlertUpdated
 from app.events.models import AlertEventBase
 from app.schemas import Actor, AlertView
 from app.uow import UnitOfWork
@@ -62,15 +62,28 @@ async def publish(uow: UnitOfWork, event_type: type[AlertEventBase], alert: Aler
     return view
 
 
+def schedule_escalation(alert: Alert, policy: Policy) -> datetime | None:
+    """Return when an alert escalates next: only active alerts do, along the ladder that started at its anchor.
+
+    The ladder starts when the alert is raised, and again when a re-alarm (its priority rose) anchors it anew at
+    the escalation level it had then: escalation never goes down, and the new priority's steps run from the start.
+    """
+    if alert.status != AlertStatus.ACTIVE:
+        return None
+    anchor = alert.escalation_anchor_at or alert.created_at
+    return next_escalation_at(Priority(alert.priority), anchor, alert.escalation_level - alert.escalation_anchor_level,
+                              policy)
+
+
 async def open_alert(uow: UnitOfWork, actor: Actor, *, ward: Ward, patient: Patient | None, kind: AlertKind,
                      priority: Priority, message: str, dedup_key: str | None, now: datetime,
-                     policy: Policy) -> tuple[Alert, AlertView]:
+                     policy: Policy, condition: str | None = None) -> tuple[Alert, AlertView]:
     """Insert a new active alert with its first escalation time, audit it and queue AlertRaised."""
     alert = Alert(
         hospital_id=ward.hospital_id, ward_id=ward.id, patient_id=patient.id if patient else None, kind=kind,
         priority=priority, status=AlertStatus.ACTIVE, message=message, dedup_key=dedup_key, occurrences=1,
         escalation_level=0, next_escalation_at=next_escalation_at(priority, now, 0, policy), created_at=now,
-        created_by=actor.name, last_triggered_at=now,
+        created_by=actor.name, last_triggered_at=now, condition=condition, escalation_anchor_level=0,
     )
     alert.ward, alert.patient = ward, patient
     uow.session.add(alert)
@@ -80,27 +93,67 @@ async def open_alert(uow: UnitOfWork, actor: Actor, *, ward: Ward, patient: Pati
 
 
 async def retrigger(uow: UnitOfWork, actor: Actor, alert: Alert, now: datetime, policy: Policy, *,
-                    priority: Priority, message: str | None = None, suppressed: str | None = None) -> AlertView:
-    """Count one more occurrence of an open alert; a higher priority upgrades it and its escalation schedule.
+                    priority: Priority, message: str | None = None, suppressed: str | None = None,
+                    condition: str | None = None, rise: str | None = None) -> AlertView:
+    """Count one more occurrence of an open alert; a higher priority re-alarms it (see reactivate).
 
     `suppressed` says why the occurrence does not re-alert anybody (a snooze): then the priority stays as it is.
+    `rise` says what rose, for the audit trail (e.g. "NEWS2 5 → 7"); `condition` is what the new headline describes.
     """
     alert.occurrences += 1
     alert.last_triggered_at = now
     alert.cleared_at = None
-    note = f'occurrence {alert.occurrences}'
+    if condition is not None:
+        alert.condition = condition
+    changed = message is not None and message != alert.message
+    if changed:
+        alert.message = message  # type: ignore[assignment]  # checked just above
     if suppressed is None and priority.rank < Priority(alert.priority).rank:
-        note += f'; priority raised from {alert.priority} to {priority}'
-        alert.priority = priority
-        if alert.status == AlertStatus.ACTIVE:
-            alert.next_escalation_at = next_escalation_at(priority, alert.created_at, alert.escalation_level, policy)
-    if message is not None and message != alert.message:
-        alert.message = message
-        note += f': {message}'
+        return await reactivate(uow, actor, alert, now, policy, priority, rise or f'raised again at {priority}')
+    note = f'occurrence {alert.occurrences}' + (f': {message}' if changed else '')
     if suppressed is not None:
         note += f'; {suppressed}'
     audit(uow, alert, AlertEventType.RETRIGGERED, actor, AlertStatus(alert.status), now, note)
     return await publish(uow, AlertRetriggered, alert, actor, now)
+
+
+async def reactivate(uow: UnitOfWork, actor: Actor, alert: Alert, now: datetime, policy: Policy, priority: Priority,
+                     rise: str) -> AlertView:
+    """Re-alarm an open alert whose priority rose: a worse condition is a new alarm (CLINICAL.md, Alarms).
+
+    An acknowledgement covered the milder condition, so the alert is active (unacknowledged) again and counts as
+    waiting; a snooze of the milder level ends; the escalation ladder restarts at the new priority from now, at the
+    level already reached; the audit trail says what rose and whose acknowledgement it superseded. Every screen in
+    scope announces it again (AlertReactivated).
+    """
+    previous = AlertStatus(alert.status)
+    note = f'{rise}: priority {alert.priority} → {priority}'
+    if previous is AlertStatus.ACKNOWLEDGED and alert.acknowledged_at is not None:
+        note += (f'; acknowledgement by {alert.acknowledged_by} at {alert.acknowledged_at:%H:%M} UTC superseded, '
+                 'the alert is waiting again')
+    if alert.snoozed_until is not None and alert.snoozed_until > now:
+        note += f'; snooze until {alert.snoozed_until:%H:%M} UTC ended'
+    alert.snoozed_until = None
+    alert.priority = priority
+    alert.status = AlertStatus.ACTIVE
+    alert.acknowledged_at = alert.acknowledged_by = None
+    # Nobody answered an alert that was still active: the worse condition never waits longer than the ladder it was
+    # already on would have made it wait at the new priority.
+    already_due = schedule_escalation(alert, policy) if previous is AlertStatus.ACTIVE else None
+    alert.escalation_anchor_at, alert.escalation_anchor_level = now, alert.escalation_level
+    restarted = schedule_escalation(alert, policy)
+    alert.next_escalation_at = min((t for t in (already_due, restarted) if t is not None), default=None)
+    audit(uow, alert, AlertEventType.REACTIVATED, actor, previous, now, note)
+    return await publish(uow, AlertReactivated, alert, actor, now)
+
+
+async def update_headline(uow: UnitOfWork, actor: Actor, alert: Alert, now: datetime, message: str,
+                          condition: str, note: str) -> AlertView:
+    """Bring an open alert's headline up to the patient's current state (no occurrence, no re-alarm)."""
+    alert.message = message
+    alert.condition = condition
+    audit(uow, alert, AlertEventType.UPDATED, actor, AlertStatus(alert.status), now, note)
+    return await publish(uow, AlertUpdated, alert, actor, now)
 
 
 async def clear(uow: UnitOfWork, actor: Actor, alert: Alert, now: datetime, note: str) -> AlertView:

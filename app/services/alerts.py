@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, case, false, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, case, false, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +15,6 @@ from app.domain.alerts import (
     check_can_raise,
     check_can_resolve,
     check_can_respond,
-    next_escalation_at,
 )
 from app.domain.limits import trigger_of
 from app.errors import AlertAlreadyResolved, AlertNotFound, InvalidInput, NotAllowed, StaleVersion
@@ -28,7 +27,7 @@ from data.queries import alerts_with_context, claim_due_alert, due_alert_ids
 
 # NOTE: alert_view is re-exported: other services build alert views through this module.
 from .alert_writes import alert_view as alert_view
-from .alert_writes import audit, open_alert, publish, retrigger
+from .alert_writes import audit, open_alert, publish, retrigger, schedule_escalation
 from .common import acting_name, patient_in, require_hospital, ward_in
 from .rules import RulesService
 
@@ -64,7 +63,11 @@ class AlertService:
         self._rules = rules or RulesService(db, clock)
 
     async def raise_alert(self, actor: Actor, request: NewAlert) -> AlertView:
-        """Raise an alert, or count one more occurrence of the open alert with the same dedup key."""
+        """Raise an alert, or count one more occurrence of the open alert with this dedup key and patient (or ward).
+
+        A ward alert (no patient) matches only an open ward alert of the same ward, never a patient alert there; the
+        same key for another patient or ward raises that one's own alert.
+        """
         check_can_raise(actor)
         hospital_id = require_hospital(actor)
         try:
@@ -72,7 +75,8 @@ class AlertService:
         except IntegrityError:
             if request.dedup_key is None:
                 raise
-            # A concurrent writer opened the same dedup key between our check and our insert: count on it.
+            # A concurrent writer opened the same dedup key for the same patient (or ward) between our check and
+            # our insert: count on it.
             return await self._raise(actor, hospital_id, request)
 
     async def _raise(self, actor: Actor, hospital_id: int, request: NewAlert) -> AlertView:
@@ -91,9 +95,14 @@ class AlertService:
             now = self._clock()
             existing = None
             if request.dedup_key is not None:
+                # NOTE: mirrors the unique indexes uq_alerts_open_dedup_patient / _ward in data/models.py. A patient
+                # alert matches that patient's open alert only; a ward alert matches that ward's open ward alert
+                # only (never a patient alert of the ward): the same key elsewhere is another alert.
+                owner = (Alert.patient_id == patient.id if patient is not None
+                         else and_(Alert.ward_id == ward.id, Alert.patient_id.is_(None)))
                 existing = await session.scalar(
                     alerts_with_context()
-                    .where(Alert.hospital_id == hospital_id, Alert.dedup_key == request.dedup_key,
+                    .where(Alert.hospital_id == hospital_id, owner, Alert.dedup_key == request.dedup_key,
                            Alert.status.in_(OPEN_STATUSES))
                     .with_for_update(of=Alert))  # concurrent retriggers queue here instead of clashing
             policy = (await self._rules.rules(hospital_id, session)).escalation
@@ -203,7 +212,8 @@ class AlertService:
                 alert = await claim_due_alert(uow.session, alert_id, now)
                 if alert is None:
                     continue
-                minutes = (alert.next_escalation_at - alert.created_at).total_seconds() / 60  # type: ignore[operator]
+                anchor = alert.escalation_anchor_at or alert.created_at
+                minutes = (alert.next_escalation_at - anchor).total_seconds() / 60  # type: ignore[operator]
                 system = Actor.system('escalation')
                 try:
                     escalated.append(await self._escalate(
@@ -216,9 +226,7 @@ class AlertService:
                         name: str) -> AlertView:
         policy = (await self._rules.rules(alert.hospital_id, uow.session)).escalation
         alert.escalation_level += 1
-        alert.next_escalation_at = (next_escalation_at(Priority(alert.priority), alert.created_at,
-                                                       alert.escalation_level, policy)
-                                    if alert.status == AlertStatus.ACTIVE else None)
+        alert.next_escalation_at = schedule_escalation(alert, policy)
         self._audit(uow, alert, AlertEventType.ESCALATED, actor, AlertStatus(alert.status), now, note, name)
         return await self._finish(uow, AlertEscalated, alert, actor, now, name)
 

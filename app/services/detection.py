@@ -24,17 +24,19 @@ Semantics, per patient and trigger (a NEWS2 response level, or one side of a cri
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, null, select, tuple_, type_coerce, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import OPEN_STATUSES, AlertKind, Priority, VitalKind
 from app.domain.limits import (
     NEWS2_TRIGGER,
+    OBSERVATIONS_TRIGGER,
     CriticalLimit,
     Direction,
     HospitalRules,
@@ -43,15 +45,16 @@ from app.domain.limits import (
     limit_parameter,
     limit_trigger,
 )
-from app.domain.news2 import NEWS2_PARAMETERS, RISK, TriggerLevel, sub_score, trigger_level
-from app.domain.vitals import VITAL_SPECS
-from app.schemas import Actor, VitalValue
+from app.domain.news2 import NEWS2_PARAMETERS, TriggerLevel, explain, news2_condition, sub_score, trigger_level
+from app.domain.observations import observation_band
+from app.domain.vitals import VITAL_SPECS, describe
+from app.schemas import Actor, News2View, VitalValue
 from app.uow import UnitOfWork
 from data.models import Alert, LatestVital, Patient, Snooze, TriggerState
 from data.queries import alerts_with_context
 from data.types import UTCDateTime
 
-from .alert_writes import clear, open_alert, resolve_by_system, retrigger
+from .alert_writes import clear, open_alert, resolve_by_system, retrigger, update_headline
 
 DETECTION = Actor.system('detection')
 NO_DELAY = CriticalLimit(None, None)
@@ -62,14 +65,11 @@ NEWS2_LEVELS = tuple((level, f'news2:{level.name.lower()}')
                      for level in (TriggerLevel.SINGLE_3, TriggerLevel.URGENT, TriggerLevel.EMERGENCY))
 # "This parameter has scored at least n points" for n = 1..3, kept for parameters with a persistence delay.
 SCORE_TRIGGERS = {kind: tuple((n, f'score:{kind.value}:{n}') for n in (1, 2, 3)) for kind in NEWS2_PARAMETERS}
-NEWS2_RESPONSE = {TriggerLevel.SINGLE_3: 'urgent ward-based response', TriggerLevel.URGENT: 'urgent response',
-                  TriggerLevel.EMERGENCY: 'emergency response'}
 LIMITS_OF: Mapping[VitalKind, tuple[LimitParameter, ...]] = {
     kind: ((LimitParameter.SPO2, LimitParameter.SPO2_SCALE_2) if kind is VitalKind.SPO2
            else () if kind is VitalKind.ON_OXYGEN else (LimitParameter(kind.value),))
     for kind in VitalKind
 }
-ACVPU = ('A', 'C', 'V', 'P', 'U')
 DIRECTIONS: tuple[Direction, ...] = ('low', 'high')
 Key = tuple[int, str]
 STATES = cast(Table, TriggerState.__table__)
@@ -118,14 +118,7 @@ class _Action:
     kind: AlertKind = AlertKind.NEWS2
     priority: Priority = Priority.LOW
     message: str = ''
-
-
-def describe(kind: VitalKind, value: float) -> str:
-    """Return a reading as staff read it (consciousness as its ACVPU letter)."""
-    spec = VITAL_SPECS[kind]
-    if kind is VitalKind.CONSCIOUSNESS:
-        return f'{spec.label} {ACVPU[min(max(round(value), 0), 4)]} (ACVPU)'
-    return f'{spec.label} {value:g} {spec.unit}'
+    condition: str | None = None  # what a NEWS2 headline describes (news2_condition)
 
 
 class Detector:
@@ -139,7 +132,7 @@ class Detector:
         self._stored: set[Key] = set()
         self._dirty: set[Key] = set()
         self._actions: list[_Action] = []
-        self._ongoing: set[Key] = set()
+        self._ongoing: dict[Key, _Action] = {}
         self._plans: dict[int, _Plan] = {}
 
     def _plan(self, spo2_scale: int) -> _Plan:
@@ -149,13 +142,7 @@ class Detector:
                 _Watch(self._rules.limits[parameter], parameter is limit_parameter(kind, spo2_scale),
                        tuple((direction, limit_trigger(parameter, direction)) for direction in DIRECTIONS))
                 for parameter in LIMITS_OF[kind]) for kind in VitalKind}
-            delays = {}
-            for kind in NEWS2_PARAMETERS:
-                parameter = limit_parameter(kind, spo2_scale)
-                limit = self._rules.limits[parameter] if parameter is not None else None
-                if limit is not None and (limit.persistence_seconds > 0 or limit.persistence_readings > 1):
-                    delays[kind] = limit
-            plan = self._plans[spo2_scale] = _Plan(watches, delays)
+            plan = self._plans[spo2_scale] = _Plan(watches, news2_delays(self._rules, spo2_scale))
         return plan
 
     async def run(self, patients: Sequence[Patient], before: Mapping[int, Mapping[VitalKind, VitalValue]],
@@ -171,6 +158,11 @@ class Detector:
                 self._observe_patient(patient, before.get(patient.id, {}), readings[patient.id])
         await self._write_states(patients[0].hospital_id)
         await self._apply()
+
+    @property
+    def states(self) -> Mapping[Key, _State | None]:
+        """The trigger states as this batch left them (None: ended)."""
+        return self._states
 
     # --- observing ---------------------------------------------------------------------------------------------
 
@@ -265,41 +257,52 @@ class Detector:
     def _observe_news2(self, patient: Patient, values: Mapping[VitalKind, tuple[float, datetime]],
                        raw: Mapping[VitalKind, int], at: datetime) -> None:
         delays = self._plan(patient.spo2_scale).delays
-        scores = {}
-        for kind, points in raw.items():
-            limit = delays.get(kind) if points else None
-            if limit is not None:  # count only the level that has lasted the delay
-                points = max((level for level, trigger in SCORE_TRIGGERS[kind]
-                              if level <= points and self._persisted(patient.id, trigger, limit)), default=0)
-            scores[kind] = points
-        total = sum(scores.values())
-        level = trigger_level(total, scores)
+        news2 = current_news2(self._rules, patient.id, patient.spo2_scale, values, self._states, self._now, delays, raw)
+        level = trigger_level(news2.total, news2.sub_scores)
+        self._schedule_observations(patient, values, news2, level)
         transitions = [self._observe(patient.id, trigger, level >= each, at, NO_DELAY)
                        for each, trigger in NEWS2_LEVELS]
         if level is not TriggerLevel.NONE:
             onset = Transition.ONSET if Transition.ONSET in transitions else Transition.ONGOING
             self._alert(patient, NEWS2_TRIGGER, onset, AlertKind.NEWS2, NEWS2_PRIORITY[level],
-                        lambda: self._news2_message(total, level, scores, values))
+                        lambda: news2.explanation, news2_condition(news2))
         elif transitions[0] is Transition.RECOVERED:
             self._actions.append(_Action(patient, NEWS2_TRIGGER, clear=True))
 
-    @staticmethod
-    def _news2_message(total: int, level: TriggerLevel, scores: Mapping[VitalKind, int],
-                       values: Mapping[VitalKind, tuple[float, datetime]]) -> str:
-        parts = [f'{describe(kind, values[kind][0])} ({points})' for kind in NEWS2_PARAMETERS
-                 if (points := scores.get(kind))]
-        missing = [VITAL_SPECS[kind].label for kind in NEWS2_PARAMETERS if kind not in scores]
-        text = f'NEWS2 {total} ({RISK[level]} risk, {NEWS2_RESPONSE[level]}): {", ".join(parts)}'
-        return text + (f'; not measured: {", ".join(missing)}' if missing else '')
+    def _schedule_observations(self, patient: Patient, values: Mapping[VitalKind, tuple[float, datetime]],
+                               news2: News2View, level: TriggerLevel) -> None:
+        """Set when the patient's next full set of observations is due (RCP chart 4, the hospital's intervals).
+
+        A full set is complete once every NEWS2 parameter has a value: the next one is due the band's interval after
+        the oldest of them. Until the set is complete it is due from the first reading on.
+        """
+        measured = [values[kind][1] for kind in NEWS2_PARAMETERS if kind in values]
+        if len(measured) == len(NEWS2_PARAMETERS):
+            minutes = self._rules.observation_minutes[observation_band(news2.total, level)]
+            due = min(measured) + timedelta(minutes=minutes)
+        else:
+            due = patient.observations_due_at or self._now
+        before = patient.observations_due_at
+        if before is None or abs((due - before).total_seconds()) >= 60:  # minutes matter, not every second
+            patient.observations_due_at = due
+            if before is not None and before <= self._now < due:  # a full set ends "overdue"
+                self._actions.append(_Action(patient, OBSERVATIONS_TRIGGER, clear=True))
 
     def _alert(self, patient: Patient, trigger: str, transition: Transition, kind: AlertKind, priority: Priority,
-               message: Callable[[], str]) -> None:
+               message: Callable[[], str], condition: str | None = None) -> None:
         if transition is Transition.ONGOING:
-            if (patient.id, trigger) in self._ongoing:
-                return  # one check per batch is enough: it only matters if a person resolved the alert
-            self._ongoing.add((patient.id, trigger))
-        self._actions.append(_Action(patient, trigger, clear=False, onset=transition is Transition.ONSET, kind=kind,
-                                     priority=priority, message=message()))
+            key = (patient.id, trigger)
+            earlier = self._ongoing.get(key)
+            if earlier is not None:
+                if condition is not None:  # the batch's last state is what the headline says
+                    earlier.message, earlier.condition, earlier.priority = message(), condition, priority
+                return  # a limit: one check per batch is enough (it matters only if a person resolved the alert)
+            self._ongoing[key] = action = _Action(patient, trigger, clear=False, kind=kind, priority=priority,
+                                                  message=message(), condition=condition)
+            self._actions.append(action)
+            return
+        self._actions.append(_Action(patient, trigger, clear=False, onset=True, kind=kind, priority=priority,
+                                     message=message(), condition=condition))
 
     # --- writing -----------------------------------------------------------------------------------------------
 
@@ -347,7 +350,11 @@ class Detector:
             if action.clear:
                 if alert is None or alert.cleared_at is not None:
                     continue
-                if self._rules.alarms_latch:
+                if action.trigger == OBSERVATIONS_TRIGGER:  # a reminder, not an alarm: done once the set is in
+                    await resolve_by_system(self._uow, DETECTION, alert, self._now, 'a full set of observations '
+                                            'was recorded; resolved by the system')
+                    del open_alerts[key]
+                elif self._rules.alarms_latch:
                     await clear(self._uow, DETECTION, alert, self._now, 'condition recovered; the alert stays until '
                                 'a person resolves it')
                 else:
@@ -361,26 +368,88 @@ class Detector:
                     open_alerts[key], _ = await open_alert(
                         self._uow, DETECTION, ward=action.patient.ward, patient=action.patient, kind=action.kind,
                         priority=action.priority, message=action.message, dedup_key=key, now=self._now,
-                        policy=policy)
+                        policy=policy, condition=action.condition)
                 continue
+            message = self._headline(alert, action)
             if not action.onset:
+                if action.condition is not None and action.condition != alert.condition:
+                    await update_headline(self._uow, DETECTION, alert, self._now, message, action.condition,
+                                          f'{self._change(alert, action)}: {message}')
                 continue
             if until is not None and action.priority.rank >= Priority(alert.priority).rank:
                 await retrigger(self._uow, DETECTION, alert, self._now, policy, priority=action.priority,
-                                message=action.message, suppressed=f'snoozed until {until:%H:%M} UTC, not re-alerted')
+                                message=message, condition=action.condition,
+                                suppressed=f'snoozed until {until:%H:%M} UTC, not re-alerted')
                 continue
-            if until is not None:  # a worse level than the one snoozed: the snooze ends
+            if until is not None:  # a worse level than the one snoozed: the snooze ends (retrigger re-alarms)
                 await session.execute(
                     update(Snooze).where(Snooze.patient_id == action.patient.id, Snooze.trigger == action.trigger,
                                          Snooze.until > self._now)
                     .values(until=self._now).execution_options(synchronize_session=False))
                 snoozed.pop((action.patient.id, action.trigger))
-                alert.snoozed_until = None
             await retrigger(self._uow, DETECTION, alert, self._now, policy, priority=action.priority,
-                            message=action.message)
+                            message=message, condition=action.condition, rise=self._change(alert, action))
+
+    @staticmethod
+    def _headline(alert: Alert, action: _Action) -> str:
+        """The action's text; below the alert's priority it says why the alert stays at the higher one."""
+        if action.priority.rank > Priority(alert.priority).rank:
+            return (f'{action.message}; the alert stays {alert.priority} (the patient was worse earlier) until a '
+                    'person resolves it')
+        return action.message
+
+    @staticmethod
+    def _change(alert: Alert, action: _Action) -> str:
+        """Say what changed, for the audit trail: "NEWS2 5 → 7" (the totals), or that the condition came back."""
+        if action.condition is not None and alert.condition is not None:
+            before, after = alert.condition.split(';')[0], action.condition.split(';')[0]
+            return f'NEWS2 {before} → {after}' if before != after else f'NEWS2 {after}, sub-scores changed'
+        return 'condition present again'
 
 
-async def load_context(uow: UnitOfWork, patient_ids: Collection[int]
+def news2_delays(rules: HospitalRules, spo2_scale: int) -> dict[VitalKind, CriticalLimit]:
+    """Return the NEWS2 parameters whose points wait for a persistence delay, with their limits, on a scale."""
+    delays = {}
+    for kind in NEWS2_PARAMETERS:
+        parameter = limit_parameter(kind, spo2_scale)
+        limit = rules.limits[parameter] if parameter is not None else None
+        if limit is not None and (limit.persistence_seconds > 0 or limit.persistence_readings > 1):
+            delays[kind] = limit
+    return delays
+
+
+def current_news2(rules: HospitalRules, patient_id: int, spo2_scale: int,
+                  values: Mapping[VitalKind, tuple[float, datetime]], states: Mapping[Key, _State | None],
+                  now: datetime, delays: Mapping[VitalKind, CriticalLimit] | None = None,
+                  raw: Mapping[VitalKind, int] | None = None) -> News2View:
+    """Return a patient's NEWS2 as detection counts it: stale values missing, delayed values pending until they last.
+
+    Detection (the alert's headline) and every patient view (card, page, API) call this, so they cannot disagree.
+    """
+    delays = news2_delays(rules, spo2_scale) if delays is None else delays
+    oxygen = values.get(VitalKind.ON_OXYGEN, (None, now))[0]
+    delayed: dict[VitalKind, tuple[int, float | None]] = {}
+    for kind, limit in delays.items():
+        if kind not in values:
+            continue
+        points = raw[kind] if raw is not None and kind in raw else sub_score(kind, values[kind][0], spo2_scale, oxygen)
+        if not points:
+            continue
+        counted = 0
+        for level, trigger in SCORE_TRIGGERS[kind]:  # the highest level that has lasted the delay counts
+            state = states.get((patient_id, trigger))
+            if level <= points and state is not None and limit.persisted(state.breach_since, state.last_at,
+                                                                        state.readings):
+                counted = level
+        seconds_left = None
+        state = states.get((patient_id, SCORE_TRIGGERS[kind][points - 1][1]))
+        if state is not None and limit.persistence_seconds:
+            seconds_left = max(limit.persistence_seconds - (state.last_at - state.breach_since).total_seconds(), 0.0)
+        delayed[kind] = (counted, seconds_left)
+    return explain(values, spo2_scale, now, rules.news2_max_age_minutes, delayed)
+
+
+async def load_context(source: UnitOfWork | AsyncSession, patient_ids: Collection[int]
                        ) -> tuple[dict[int, dict[VitalKind, VitalValue]], dict[Key, _State]]:
     """Return the latest vitals and the trigger states of these patients, in one round trip (it runs per batch)."""
     latest: dict[int, dict[VitalKind, VitalValue]] = defaultdict(dict)
@@ -394,7 +463,8 @@ async def load_context(uow: UnitOfWork, patient_ids: Collection[int]
                no_time.label('since')).where(LATEST.c.patient_id.in_(ids)),
         select(STATES.c.patient_id, STATES.c.trigger, STATES.c.readings, null(), STATES.c.last_at,
                STATES.c.breach_since).where(STATES.c.patient_id.in_(ids)))
-    connection = await uow.session.connection()  # Core: the ORM's per-statement work is not needed here
+    session = source.session if isinstance(source, UnitOfWork) else source
+    connection = await session.connection()  # Core: the ORM's per-statement work is not needed here
     for patient_id, name, number, unit, at, since in await connection.execute(statement):
         if since is None:
             # Stored rows are trusted (typed columns): not validated again, it runs for every reading of a batch.
@@ -406,6 +476,12 @@ async def load_context(uow: UnitOfWork, patient_ids: Collection[int]
 
 async def detect(uow: UnitOfWork, rules: HospitalRules, now: datetime, patients: Sequence[Patient],
                  before: Mapping[int, Mapping[VitalKind, VitalValue]],
-                 readings: Mapping[int, Sequence[Mapping[str, Any]]], states: Mapping[Key, _State]) -> None:
-    """Run detection for one batch of one hospital inside the caller's unit of work (the caller commits)."""
-    await Detector(uow, rules, now).run(patients, before, readings, states)
+                 readings: Mapping[int, Sequence[Mapping[str, Any]]], states: Mapping[Key, _State]
+                 ) -> Mapping[Key, _State | None]:
+    """Run detection for one batch of one hospital inside the caller's unit of work (the caller commits).
+
+    Returns the trigger states after the batch (None: ended), for views that show what is still pending.
+    """
+    detector = Detector(uow, rules, now)
+    await detector.run(patients, before, readings, states)
+    return detector.states

@@ -1,7 +1,7 @@
 """Patients in scope and their latest vitals; recording readings."""
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,17 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
 from app.domain import Role, TokenKind, VitalKind
+from app.domain.limits import HospitalRules
 from app.domain.news2 import assess
 from app.domain.vitals import plausibility_problem
 from app.errors import InvalidInput, NotAllowed, PatientNotFound
 from app.events import VitalsRecorded
-from app.schemas import Actor, PatientView, VitalReadingIn, VitalReadingView, VitalValue
+from app.schemas import Actor, News2View, PatientView, VitalReadingIn, VitalReadingView, VitalValue
 from app.uow import Database
 from data.models import Patient
 from data.queries import INSERT_READINGS, latest_vital_rows, patients_with_ward, upsert_latest_vitals
 
 from .common import patient_in, require_hospital
-from .detection import detect, load_context
+from .detection import Key, current_news2, detect, load_context
 from .escalation import device_seen
 from .rules import RulesService
 
@@ -44,12 +45,23 @@ async def latest_vitals(session: AsyncSession, patient_ids: Sequence[int]) -> di
     return latest
 
 
-def patient_view(patient: Patient, latest: dict[VitalKind, VitalValue]) -> PatientView:
-    """Build the view of a patient whose ward is loaded."""
+def patient_news2(rules: HospitalRules, patient: Patient, latest: Mapping[VitalKind, VitalValue],
+                  states: Mapping[Key, Any], now: datetime) -> News2View:
+    """Return the patient's NEWS2 exactly as detection counts it (stale values missing, delayed ones pending)."""
+    values = {kind: (vital.value, vital.measured_at) for kind, vital in latest.items()}
+    return current_news2(rules, patient.id, patient.spo2_scale, values, states, now)
+
+
+def patient_view(patient: Patient, latest: dict[VitalKind, VitalValue], news2: News2View | None = None) -> PatientView:
+    """Build the view of a patient whose ward is loaded (with its NEWS2 from patient_news2, else ages ignored)."""
+    if news2 is None:
+        news2 = assess({kind: vital.value for kind, vital in latest.items()}, patient.spo2_scale)
     return PatientView(id=patient.id, hospital_id=patient.hospital_id, ward_id=patient.ward_id,
                        ward_name=patient.ward.name, mrn=patient.mrn, name=patient.name, bed=patient.bed,
-                       spo2_scale=patient.spo2_scale, latest=latest,
-                       news2=assess({kind: vital.value for kind, vital in latest.items()}, patient.spo2_scale))
+                       spo2_scale=patient.spo2_scale, latest=latest, news2=news2,
+                       observations_due_at=patient.observations_due_at,
+                       spo2_scale_set_at=patient.spo2_scale_set_at, spo2_scale_set_by=patient.spo2_scale_set_by,
+                       spo2_scale_reason=patient.spo2_scale_reason)
 
 
 class PatientService:
@@ -72,8 +84,11 @@ class PatientService:
             statement = statement.where(Patient.ward_id == ward_id)
         async with self._db.read() as session:
             patients = list(await session.scalars(statement))
-            latest = await latest_vitals(session, [p.id for p in patients])
-        return [patient_view(p, latest.get(p.id, {})) for p in patients]
+            latest, states = await load_context(session, [p.id for p in patients])
+            rules = await self._rules.rules(hospital_id, session)
+        now = self._clock()
+        return [patient_view(p, latest.get(p.id, {}), patient_news2(rules, p, latest.get(p.id, {}), states, now))
+                for p in patients]
 
     async def get(self, actor: Actor, patient_id: int) -> PatientView:
         """Return one patient in the actor's scope with the latest vitals."""
@@ -83,7 +98,10 @@ class PatientService:
             if not sees_all_wards(actor) and patient.ward_id not in actor.ward_ids:
                 raise NotAllowed(f'Patient {patient_id} is not on one of your wards.')
             await session.refresh(patient, ['ward'])
-            return patient_view(patient, (await latest_vitals(session, [patient.id])).get(patient.id, {}))
+            latest, states = await load_context(session, [patient.id])
+            rules = await self._rules.rules(hospital_id, session)
+            mine = latest.get(patient.id, {})
+            return patient_view(patient, mine, patient_news2(rules, patient, mine, states, self._clock()))
 
     async def record_vitals(self, actor: Actor, readings: Sequence[VitalReadingIn]) -> list[VitalReadingView]:
         """Validate and store readings all-or-nothing; publish one VitalsRecorded per patient after commit."""
@@ -101,6 +119,9 @@ class PatientService:
                 raise InvalidInput(f'Reading {index} ({reading.patient_mrn}, {reading.kind}): {problem}.')
         async with self._db.uow() as uow:
             session = uow.session
+            rules = await self._rules.rules(hospital_id, session)
+            # Measured this long before it arrived: history (a chart, an audit), never the patient's present.
+            history_before = now - timedelta(hours=rules.stale_reading_hours)
             mrns = sorted({r.patient_mrn for r in readings})
             # Locked in id order: concurrent batches for the same patients detect one after the other (PostgreSQL;
             # SQLite has one writer anyway), so trigger states and alerts never race.
@@ -120,15 +141,19 @@ class PatientService:
             # Built from readings validated above, so not validated again.
             views = [VitalReadingView.model_construct(
                 patient_id=row['patient_id'], kind=reading.kind, value=row['value'], unit=row['unit'],
-                measured_at=row['measured_at'], source=row['source'])
+                measured_at=row['measured_at'], source=row['source'],
+                history_only=row['measured_at'] < history_before)
                 for reading, row in zip(readings, rows, strict=True)]
             by_patient: dict[int, list[dict[str, Any]]] = defaultdict(list)
             for row in rows:
-                by_patient[row['patient_id']].append(row)
-            before, states = await load_context(uow, by_patient)
-            after = {pid: dict(before.get(pid, {})) for pid in by_patient}
+                if row['measured_at'] >= history_before:  # history-only readings never become latest nor alert
+                    by_patient[row['patient_id']].append(row)
+            touched = [p for p in patients.values() if p.id in {row['patient_id'] for row in rows}]
+            before, states = await load_context(uow, [p.id for p in touched])
+            after = {p.id: dict(before.get(p.id, {})) for p in touched}
             newest = []
-            for row in rows:  # the same rule as the upsert: a reading at least as new as the stored one wins
+            for row in (row for batch in by_patient.values() for row in batch):
+                # The same rule as the upsert: a reading at least as new as the stored one wins.
                 kind, current = VitalKind(row['kind']), after[row['patient_id']]
                 if kind not in current or row['measured_at'] >= current[kind].measured_at:
                     current[kind] = VitalValue.model_construct(value=row['value'], unit=row['unit'],
@@ -136,16 +161,18 @@ class PatientService:
                     newest.append(row)
             await upsert_latest_vitals(await session.connection(), list({
                 (row['patient_id'], row['kind']): {k: row[k] for k in LATEST_COLUMNS} for row in newest}.values()))
-            touched = [p for p in patients.values() if p.id in by_patient]
             views_of: dict[int, list[VitalReadingView]] = defaultdict(list)
             for view in views:
                 views_of[view.patient_id].append(view)
-            for patient in touched:
-                uow.emit(VitalsRecorded(hospital_id=hospital_id, ward_id=patient.ward_id, occurred_at=now,
-                                        actor=actor.name, patient=patient_view(patient, after[patient.id]),
-                                        readings=tuple(views_of[patient.id])))
-            rules = await self._rules.rules(hospital_id, session)
-            await detect(uow, rules, now, touched, before, by_patient, states)
+            queued = uow.queued
+            final = await detect(uow, rules, now, touched, before, by_patient, states)
+            # The readings come first in the event log, then what they caused; the views carry NEWS2 as detection
+            # left it (what is still pending its persistence delay), so card and alert agree.
+            uow.emit_at(queued, [VitalsRecorded(
+                hospital_id=hospital_id, ward_id=patient.ward_id, occurred_at=now, actor=actor.name,
+                patient=patient_view(patient, after[patient.id],
+                                     patient_news2(rules, patient, after[patient.id], final, now)),
+                readings=tuple(views_of[patient.id])) for patient in touched])
             token_id = actor.token_id if actor.kind == 'token' and actor.token_kind is TokenKind.DEVICE else None
             seen = token_id is not None and self._seen_lately(token_id, now, rules.device_silence_seconds)
             if token_id is not None and not seen:

@@ -30,6 +30,9 @@ def upgrade() -> None:
                               unique=True, sqlite_where=sa.text(OPEN_PATIENT), postgresql_where=sa.text(OPEN_PATIENT))
         batch_op.create_index('uq_alerts_open_dedup_ward', ['hospital_id', 'ward_id', 'dedup_key'],
                               unique=True, sqlite_where=sa.text(OPEN_WARD), postgresql_where=sa.text(OPEN_WARD))
+        batch_op.add_column(sa.Column('escalation_anchor_at', UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('escalation_anchor_level', sa.Integer(), server_default=sa.text('0'), nullable=False))
+        batch_op.add_column(sa.Column('condition', sa.String(length=200), nullable=True))
 
     with op.batch_alter_table('hospitals', schema=None) as batch_op:
         batch_op.add_column(sa.Column('stale_reading_hours', sa.Integer(), server_default=sa.text('24'), nullable=False))
@@ -103,6 +106,9 @@ def downgrade() -> None:
         batch_op.drop_column('news2_max_age_minutes')
         batch_op.drop_column('stale_reading_hours')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_column('condition')
+        batch_op.drop_column('escalation_anchor_level')
+        batch_op.drop_column('escalation_anchor_at')
         batch_op.drop_index('uq_alerts_open_dedup_ward', sqlite_where=sa.text(OPEN_WARD), postgresql_where=sa.text(OPEN_WARD))
         batch_op.drop_index('uq_alerts_open_dedup_patient', sqlite_where=sa.text(OPEN_PATIENT), postgresql_where=sa.text(OPEN_PATIENT))
         batch_op.create_index('uq_alerts_open_dedup', ['hospital_id', 'dedup_key'], unique=True,
