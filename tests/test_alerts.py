@@ -208,6 +208,96 @@ async def test_dedup_keys_are_per_hospital(vigil: Vigil, world: World) -> None:
     assert a.id != b.id and b.occurrences == 1
 
 
+# Who an alert is for: ('patient', bed) or ('ward', ward name) of hospital A.
+Target = tuple[str, str]
+
+
+def alert_for(world: World, target: Target, priority: Priority, message: str, dedup_key: str) -> NewAlert:
+    kind, name = target
+    if kind == 'patient':
+        return NewAlert(priority=priority, message=message, patient_id=world.a.patient_ids[name], dedup_key=dedup_key)
+    return NewAlert(priority=priority, message=message, ward_id=world.a.ward_ids[name], dedup_key=dedup_key)
+
+
+def owner_of(world: World, target: Target) -> tuple[int | None, int]:
+    """Return the (patient_id, ward_id) an alert for the target belongs to."""
+    kind, name = target
+    if kind == 'patient':
+        return world.a.patient_ids[name], world.a.ward_ids[name.split('-')[0]]
+    return None, world.a.ward_ids[name]
+
+
+@pytest.mark.parametrize('first, second', [
+    pytest.param(('patient', 'North-1'), ('patient', 'South-1'), id='two patients on two wards'),
+    pytest.param(('patient', 'North-1'), ('patient', 'North-2'), id='two patients on one ward'),
+    pytest.param(('ward', 'North'), ('ward', 'South'), id='two wards'),
+    pytest.param(('patient', 'North-1'), ('ward', 'North'), id='a patient alert, then a ward alert of its ward'),
+    pytest.param(('ward', 'North'), ('patient', 'North-1'), id='a ward alert, then a patient alert of that ward'),
+])
+async def test_one_dedup_key_for_another_patient_or_ward_raises_its_own_alert(
+        vigil: Vigil, world: World, received: list[Event], clock: FakeClock, first: Target, second: Target) -> None:
+    nurse = world.a.actor('nurse')
+    one = await vigil.alerts.raise_alert(nurse, alert_for(world, first, Priority.MEDIUM, 'Pump occlusion', 'K'))
+    clock.advance(minutes=1)
+
+    two = await vigil.alerts.raise_alert(nurse, alert_for(world, second, Priority.CRITICAL, 'Cardiac arrest alarm',
+                                                          'K'))
+
+    assert two.id != one.id
+    assert (two.patient_id, two.ward_id) == owner_of(world, second)
+    assert (two.priority, two.occurrences, two.message, two.status) == (
+        Priority.CRITICAL, 1, 'Cardiac arrest alarm', AlertStatus.ACTIVE)
+    assert await vigil.alerts.get(Actor.system(), one.id) == one  # untouched: priority, occurrences, message, version
+    assert await audit_types(vigil, one.id) == [AlertEventType.RAISED]
+    assert await audit_types(vigil, two.id) == [AlertEventType.RAISED]
+    assert len(await vigil.alerts.list_alerts(world.a.actor('admin'))) == 2
+    await vigil.bus.drain()
+    assert [(e.type, e.alert.id, e.ward_id) for e in received] == [  # type: ignore[union-attr]
+        ('AlertRaised', one.id, owner_of(world, first)[1]), ('AlertRaised', two.id, owner_of(world, second)[1])]
+
+
+@pytest.mark.parametrize('target', [pytest.param(('patient', 'South-1'), id='patient'),
+                                    pytest.param(('ward', 'South'), id='ward')])
+async def test_one_dedup_key_for_the_same_patient_or_ward_counts_an_occurrence(
+        vigil: Vigil, world: World, received: list[Event], target: Target) -> None:
+    nurse = world.a.actor('nurse')
+    one = await vigil.alerts.raise_alert(nurse, alert_for(world, target, Priority.MEDIUM, 'Pump occlusion', 'K'))
+
+    two = await vigil.alerts.raise_alert(nurse, alert_for(world, target, Priority.CRITICAL, 'Pump occlusion', 'K'))
+
+    assert two.id == one.id
+    assert (two.patient_id, two.ward_id) == owner_of(world, target)
+    assert (two.priority, two.occurrences) == (Priority.CRITICAL, 2)
+    assert len(await vigil.alerts.list_alerts(world.a.actor('admin'))) == 1
+    await vigil.bus.drain()
+    # Which event a priority rise publishes is the retrigger rule's business; here: one alert, told to its own ward.
+    ward_id = owner_of(world, target)[1]
+    assert [(e.alert.id, e.ward_id) for e in received] == [(one.id, ward_id)] * 2  # type: ignore[union-attr]
+    assert [e.type for e in received].count('AlertRaised') == 1 and received[0].type == 'AlertRaised'
+
+
+@pytest.mark.parametrize('targets, alerts', [
+    pytest.param([('patient', 'North-1')] * 2, 1, id='same patient'),
+    pytest.param([('ward', 'North')] * 2, 1, id='same ward'),
+    pytest.param([('patient', 'North-1'), ('patient', 'South-1')], 2, id='two patients on two wards'),
+    pytest.param([('patient', 'North-1'), ('patient', 'North-2')], 2, id='two patients on one ward'),
+    pytest.param([('ward', 'North'), ('patient', 'North-1')], 2, id='a ward and a patient of that ward'),
+])
+async def test_concurrent_raises_with_one_dedup_key_make_one_alert_per_patient_or_ward(
+        vigil: Vigil, world: World, targets: list[Target], alerts: int) -> None:
+    nurse = world.a.actor('nurse')
+
+    results = await asyncio.gather(*(vigil.alerts.raise_alert(
+        nurse, alert_for(world, target, Priority.HIGH, 'Pump occlusion', 'K')) for target in targets))
+
+    assert len({r.id for r in results}) == alerts
+    for result, target in zip(results, targets, strict=True):
+        assert (result.patient_id, result.ward_id) == owner_of(world, target)
+    final = [await vigil.alerts.get(Actor.system(), alert_id) for alert_id in sorted({r.id for r in results})]
+    assert sum(a.occurrences for a in final) == len(targets)
+    assert len(await vigil.alerts.list_alerts(world.a.actor('admin'))) == alerts
+
+
 async def test_escalation_follows_the_policy_and_happens_once(
         vigil: Vigil, world: World, received: list[Event], clock: FakeClock) -> None:
     critical = await raise_for(vigil, world, priority=Priority.CRITICAL, bed='North-1')

@@ -8,6 +8,8 @@ import pytest
 
 from app.bootstrap import Vigil
 from app.domain import Priority
+from app.events import Event
+from app.events.models import AlertEventBase
 from app.schemas import AlertView, NewAlert
 
 from .api_support import Api, counts, open_api
@@ -66,6 +68,45 @@ async def test_the_same_dedup_key_counts_occurrences_of_one_open_alert(api: Api)
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()['id'] == first.json()['id']
     assert (again.json()['occurrences'], again.json()['priority']) == (2, 'high')
+
+
+@pytest.mark.parametrize('first, second, ward, same', [
+    pytest.param({'patient_mrn': 'alpha-North-1'}, {'patient_mrn': 'alpha-South-1'}, 'South', False,
+                 id='two patients on two wards'),
+    pytest.param({'patient_mrn': 'alpha-North-1'}, {'patient_mrn': 'alpha-North-2'}, 'North', False,
+                 id='two patients on one ward'),
+    pytest.param({'ward': 'North'}, {'ward': 'South'}, 'South', False, id='two wards'),
+    pytest.param({'patient_mrn': 'alpha-North-1'}, {'ward': 'North'}, 'North', False,
+                 id='a patient alert, then a ward alert of its ward'),
+    pytest.param({'ward': 'North'}, {'patient_mrn': 'alpha-North-1'}, 'North', False,
+                 id='a ward alert, then a patient alert of that ward'),
+    pytest.param({'patient_mrn': 'alpha-North-1'}, {'patient_mrn': 'alpha-North-1'}, 'North', True,
+                 id='the same patient again'),
+])
+async def test_a_dedup_key_counts_occurrences_only_for_the_same_patient_or_ward(
+        api: Api, vigil: Vigil, world: World, received: list[Event], first: dict[str, str], second: dict[str, str],
+        ward: str, same: bool) -> None:
+    one = await api.post('/api/v1/alerts', {**first, 'priority': 'medium', 'message': 'Pump occlusion',
+                                            'dedup_key': 'K'})
+    two = await api.post('/api/v1/alerts', {**second, 'priority': 'critical', 'message': 'Cardiac arrest alarm',
+                                            'dedup_key': 'K'})
+
+    assert (one.status_code, two.status_code) == (201, 200 if same else 201)
+    theirs = two.json()
+    assert (theirs['patient_mrn'], theirs['ward_name'], theirs['priority']) == (
+        second.get('patient_mrn'), ward, 'critical')
+    await vigil.bus.drain()
+    alert_events = [(e.type, e.alert.id, e.ward_id) for e in received if isinstance(e, AlertEventBase)]
+    if same:
+        assert (theirs['id'], theirs['occurrences']) == (one.json()['id'], 2)
+        assert [(t == 'AlertRaised', i, w) for t, i, w in alert_events] == [
+            (True, theirs['id'], theirs['ward_id']), (False, theirs['id'], theirs['ward_id'])]
+        return
+    assert (theirs['occurrences'], theirs['message']) == (1, 'Cardiac arrest alarm')
+    assert theirs['id'] != one.json()['id']
+    assert (await api.get(f'/api/v1/alerts/{one.json()["id"]}')).json() == one.json()  # untouched
+    assert alert_events == [('AlertRaised', one.json()['id'], one.json()['ward_id']),
+                            ('AlertRaised', theirs['id'], world.a.ward_ids[ward])]  # the second ward is told
 
 
 @pytest.mark.parametrize('body, status, message', [

@@ -36,7 +36,9 @@ class AlertIn(BaseModel):
     ward_id: int | None = Field(default=None, description='The ward, when no patient_mrn is given (or ward).')
     ward: str | None = Field(default=None, min_length=1, max_length=100, description='The ward by name.')
     dedup_key: str | None = Field(default=None, min_length=1, max_length=200, description=(
-        'While an alert with this key is open, raising it again counts one more occurrence instead of a new alert. '
+        'While an alert with this key is open for the same patient (or, for a ward alert, the same ward), raising it '
+        'again counts one more occurrence instead of a new alert; the same key for another patient or ward raises '
+        'that one\'s own alert. '
         f'Keys starting with {", ".join(RESERVED_DEDUP_PREFIXES)} are reserved for Vigil\'s own detection.'))
     kind: Literal['external', 'manual'] = 'external'
 
@@ -103,12 +105,13 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
     router = APIRouter(prefix='/api/v1/alerts', tags=['alerts'], route_class=DomainErrorRoute)
 
     @router.post('', status_code=201, response_model=AlertView, summary='Raise an alert', responses={
-        200: {'model': AlertView, 'description': 'An open alert with the same dedup_key counted one more occurrence'},
+        200: {'model': AlertView, 'description': 'An open alert of the same patient (or ward) with the same dedup_key '
+                                                 'counted one more occurrence'},
         **ERRORS})
     async def raise_alert(request: Request, body: AlertIn, actor: Annotated[Actor, Depends(raiser)],
                           idempotency_key: IdempotencyKey = None) -> Response:
-        """Raise an alert for a patient or a ward (201), or count one more occurrence of the open alert with the same
-        dedup_key (200)."""
+        """Raise an alert for a patient or a ward (201), or count one more occurrence of the open alert of the same
+        patient (or ward) with the same dedup_key (200)."""
 
         async def run() -> StoredResponse:
             patient_id = await directory.patient_id(actor, body.patient_mrn) if body.patient_mrn else None
