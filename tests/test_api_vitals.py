@@ -33,7 +33,7 @@ async def test_one_reading_is_stored_and_becomes_the_latest(api: Api, vigil: Vig
     response = await api.post('/api/v1/vitals', reading(value=118))
 
     assert response.status_code == 201
-    assert response.json() == {'accepted': 1}
+    assert response.json() == {'accepted': 1, 'history_only': []}
     assert await stored(vigil) == [('token:alpha device', 'heart_rate', 118.0, '/min')]
     patient = (await api.get('/api/v1/patients/alpha-North-1')).json()
     assert patient['latest']['heart_rate']['value'] == 118
@@ -52,7 +52,7 @@ async def test_a_batch_maps_acvpu_letters_oxygen_flags_and_fahrenheit(api: Api, 
     response = await api.post('/api/v1/vitals', batch)
 
     assert response.status_code == 201, response.text
-    assert response.json() == {'accepted': 6}
+    assert response.json() == {'accepted': 6, 'history_only': []}
     assert [(kind, value, unit) for _, kind, value, unit in await stored(vigil)] == [
         ('consciousness', 2.0, '{ACVPU}'), ('on_oxygen', 1.0, '{bool}'), ('temperature', 38.5, 'Cel'),
         ('spo2', 93.0, '%'), ('on_oxygen', 0.0, '{bool}'), ('consciousness', 0.0, '{ACVPU}')]
@@ -133,7 +133,7 @@ async def test_a_batch_holds_at_most_1000_readings(api: Api, vigil: Vigil, clock
     at = clock() - timedelta(hours=1)
     batch = [reading(value=60 + i % 50, at=at + timedelta(seconds=i)) for i in range(1000)]
 
-    assert (await api.post('/api/v1/vitals', batch)).json() == {'accepted': 1000}
+    assert (await api.post('/api/v1/vitals', batch)).json() == {'accepted': 1000, 'history_only': []}
     response = await api.post('/api/v1/vitals', [*batch, reading()])
 
     assert response.status_code == 422

@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from app.domain import AlertKind, AlertStatus, Priority
 from app.domain.limits import RESERVED_DEDUP_PREFIXES, is_reserved_dedup_key
 from app.errors import Conflict, InvalidInput
-from app.events import AlertAcknowledged, AlertRaised, AlertResolved, AlertRetriggered, AlertSnoozed, BaseEvent
+from app.events import (
+    AlertAcknowledged,
+    AlertRaised,
+    AlertReactivated,
+    AlertResolved,
+    AlertRetriggered,
+    AlertSnoozed,
+    BaseEvent,
+)
 from app.events.models import AlertEventBase
 from app.schemas import Actor, AlertFilter, AlertView, AuditEntryView, NewAlert
 from app.services.alerts import SNOOZE_MINUTES, AlertService
@@ -129,7 +137,7 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
             return alert_answer(view, 201 if view.occurrences == 1 else 200)
 
         def respond(events: Sequence[BaseEvent]) -> StoredResponse | None:
-            event = alert_from(events, AlertRaised, AlertRetriggered)
+            event = alert_from(events, AlertRaised, AlertRetriggered, AlertReactivated)
             return alert_answer(event.alert, 201 if isinstance(event, AlertRaised) else 200) if event else None
 
         return await idempotent(idempotency, request, actor, idempotency_key, run, respond)

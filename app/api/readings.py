@@ -64,10 +64,23 @@ class ReadingProblems(BaseModel):
     detail: list[ReadingProblem]
 
 
+class HistoryOnly(BaseModel):
+    """A reading stored as history only: measured longer before it arrived than the hospital's stale-reading age."""
+
+    index: int | None = Field(description='Position in the array sent (0 for a single object); null on a replay')
+    patient_mrn: str
+    kind: str
+    measured_at: datetime
+    message: str
+
+
 class Accepted(BaseModel):
     """All readings were stored and committed."""
 
     accepted: int
+    history_only: list[HistoryOnly] = Field(
+        default_factory=list, description='Readings stored as history only: never the latest value, never scored or '
+        'alerted on, because they were measured too long before they arrived')
 
 
 class ReadingsRejected(InvalidInput):

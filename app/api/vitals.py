@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from app.clock import Clock
 from app.errors import DomainError, PatientNotFound
 from app.events import BaseEvent, VitalsRecorded
-from app.schemas import Actor
+from app.schemas import Actor, VitalReadingView
 from app.services.history import DirectoryService
 from app.services.idempotency import IdempotencyService, StoredResponse
 from app.services.patients import PatientService
@@ -16,7 +16,16 @@ from app.services.patients import PatientService
 from .auth import Authenticate
 from .errors import DomainErrorRoute, ErrorBody, read_body
 from .idempotent import IdempotencyKey, idempotent
-from .readings import MAX_BATCH, Accepted, ReadingIn, ReadingProblem, ReadingProblems, ReadingsRejected, parse_batch
+from .readings import (
+    MAX_BATCH,
+    Accepted,
+    HistoryOnly,
+    ReadingIn,
+    ReadingProblem,
+    ReadingProblems,
+    ReadingsRejected,
+    parse_batch,
+)
 
 
 def inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +60,15 @@ class ReadingsRoute(DomainErrorRoute):
         return super().domain_error(request, error)
 
 
+def history_only(index: int | None, mrn: str, view: VitalReadingView) -> dict[str, Any]:
+    """Say in the answer that a reading was kept as history only, and why."""
+    return HistoryOnly(
+        index=index, patient_mrn=mrn, kind=view.kind.value, measured_at=view.measured_at,
+        message=f'measured at {view.measured_at.isoformat()}, longer before it arrived than this hospital\'s '
+                'stale-reading age: stored as history only, not the latest value, not scored or alerted on',
+    ).model_dump(mode='json')
+
+
 def vitals_router(patients: PatientService, directory: DirectoryService, idempotency: IdempotencyService,
                   writer: Authenticate, clock: Clock) -> APIRouter:
     """Return the router that records vital signs."""
@@ -67,13 +85,18 @@ def vitals_router(patients: PatientService, directory: DirectoryService, idempot
                 ReadingProblem(index=i, patient_mrn=r.patient_mrn, kind=r.kind.value,
                                message=f'no patient with MRN "{r.patient_mrn}" in this hospital')
                 for i, r in enumerate(readings) if r.patient_mrn in unknown]) from None
-        return StoredResponse(status_code=201, body={'accepted': len(stored)})
+        history = [history_only(index, reading.patient_mrn, view) for index, (reading, view)
+                   in enumerate(zip(readings, stored, strict=True)) if view.history_only]
+        return StoredResponse(status_code=201, body={'accepted': len(stored), 'history_only': history})
 
     def respond(events: Sequence[BaseEvent]) -> StoredResponse | None:
         recorded = [e for e in events if isinstance(e, VitalsRecorded)]
         if not recorded:
             return None
-        return StoredResponse(status_code=201, body={'accepted': sum(len(e.readings) for e in recorded)})
+        history = [history_only(None, event.patient.mrn, view) for event in recorded for view in event.readings
+                   if view.history_only]
+        return StoredResponse(status_code=201, body={'accepted': sum(len(e.readings) for e in recorded),
+                                                     'history_only': history})
 
     @router.post(
         '/vitals', status_code=201, response_model=Accepted, summary='Record vital-sign readings',
@@ -87,7 +110,9 @@ def vitals_router(patients: PatientService, directory: DirectoryService, idempot
 
         All-or-nothing: either every reading is stored and committed (201 `{"accepted": n}`), or none is and the
         422 answer lists every bad reading with its index, MRN, kind and the reason: unknown kind, wrong unit,
-        impossible value, a time without timezone or in the future, an unknown patient.
+        impossible value, a time without timezone or in the future, an unknown patient. A reading measured longer
+        before it arrives than the hospital's stale-reading age (default 24 h) is stored as history only and listed
+        in `history_only`: it never becomes the patient's latest value and is never scored or alerted on.
         """
         body = await read_body(request)
         return await idempotent(idempotency, request, actor, idempotency_key, lambda: record(actor, body), respond)

@@ -196,7 +196,8 @@ def _explanation(total: int, level: TriggerLevel, scores: Mapping[VitalKind, int
     if never:
         text += f'; not measured: {", ".join(never)}'
     if stale:
-        text += '; stale: ' + ', '.join(f'{VITAL_SPECS[kind].label} ({age_text(age)})' for kind, age in stale.items())
+        text += '; stale: ' + ', '.join(f'{VITAL_SPECS[kind].label} ({age_text(stale[kind])})'
+                                        for kind in NEWS2_PARAMETERS if kind in stale)
     return text
 
 

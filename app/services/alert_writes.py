@@ -156,15 +156,24 @@ async def update_headline(uow: UnitOfWork, actor: Actor, alert: Alert, now: date
     return await publish(uow, AlertUpdated, alert, actor, now)
 
 
-async def clear(uow: UnitOfWork, actor: Actor, alert: Alert, now: datetime, note: str) -> AlertView:
-    """Mark a latched alert's condition as recovered; the alert stays open until a person resolves it."""
+async def clear(uow: UnitOfWork, actor: Actor, alert: Alert, now: datetime, note: str, *,
+                message: str | None = None, condition: str | None = None) -> AlertView:
+    """Mark a latched alert's condition as recovered; the alert stays open until a person resolves it.
+
+    `message` is the headline of the recovered state (detection's NEWS2), so the alert never shows an old score.
+    """
+    if message is not None:
+        alert.message, alert.condition = message, condition
     alert.cleared_at = now
     audit(uow, alert, AlertEventType.CLEARED, actor, AlertStatus(alert.status), now, note)
     return await publish(uow, AlertCleared, alert, actor, now)
 
 
-async def resolve_by_system(uow: UnitOfWork, actor: Actor, alert: Alert, now: datetime, note: str) -> AlertView:
+async def resolve_by_system(uow: UnitOfWork, actor: Actor, alert: Alert, now: datetime, note: str, *,
+                            message: str | None = None, condition: str | None = None) -> AlertView:
     """Resolve an alert whose condition recovered, where the hospital does not latch alarms."""
+    if message is not None:
+        alert.message, alert.condition = message, condition
     previous = AlertStatus(alert.status)
     alert.status = AlertStatus.RESOLVED
     alert.resolved_at, alert.resolved_by = now, actor.name

@@ -267,7 +267,8 @@ class Detector:
             self._alert(patient, NEWS2_TRIGGER, onset, AlertKind.NEWS2, NEWS2_PRIORITY[level],
                         lambda: news2.explanation, news2_condition(news2))
         elif transitions[0] is Transition.RECOVERED:
-            self._actions.append(_Action(patient, NEWS2_TRIGGER, clear=True))
+            self._actions.append(_Action(patient, NEWS2_TRIGGER, clear=True, message=news2.explanation,
+                                         condition=news2_condition(news2)))
 
     def _schedule_observations(self, patient: Patient, values: Mapping[VitalKind, tuple[float, datetime]],
                                news2: News2View, level: TriggerLevel) -> None:
@@ -338,6 +339,7 @@ class Detector:
         # Locked: an escalation or another writer changing one of these alerts waits for this transaction.
         open_alerts = {alert.dedup_key: alert for alert in (await session.scalars(
             alerts_with_context().where(Alert.hospital_id == hospital_id, Alert.dedup_key.in_(keys),
+                                        Alert.patient_id.in_({a.patient.id for a in self._actions}),
                                         Alert.status.in_(OPEN_STATUSES)).with_for_update(of=Alert))).unique()}
         snoozed: dict[Key, datetime] = {(row[0], row[1]): row[2] for row in await session.execute(
             select(Snooze.patient_id, Snooze.trigger, func.max(Snooze.until))
@@ -356,10 +358,13 @@ class Detector:
                     del open_alerts[key]
                 elif self._rules.alarms_latch:
                     await clear(self._uow, DETECTION, alert, self._now, 'condition recovered; the alert stays until '
-                                'a person resolves it')
+                                'a person resolves it' + self._recovered(action), message=self._recovered_headline(
+                                    alert, action), condition=action.condition or alert.condition)
                 else:
                     await resolve_by_system(self._uow, DETECTION, alert, self._now, 'condition recovered; resolved '
-                                            'by the system because this hospital does not latch alarms')
+                                            'by the system because this hospital does not latch alarms'
+                                            + self._recovered(action), message=self._recovered_headline(
+                                                alert, action), condition=action.condition or alert.condition)
                     del open_alerts[key]
                 continue
             until = snoozed.get((action.patient.id, action.trigger))
@@ -389,6 +394,17 @@ class Detector:
                 snoozed.pop((action.patient.id, action.trigger))
             await retrigger(self._uow, DETECTION, alert, self._now, policy, priority=action.priority,
                             message=message, condition=action.condition, rise=self._change(alert, action))
+
+    @staticmethod
+    def _recovered(action: _Action) -> str:
+        return f': {action.message}' if action.message else ''
+
+    @staticmethod
+    def _recovered_headline(alert: Alert, action: _Action) -> str:
+        """A recovered NEWS2 alert's headline: the current score, below every trigger now (others keep theirs)."""
+        if not action.message:
+            return alert.message
+        return f'{action.message}; recovered below the trigger levels (was {alert.priority})'
 
     @staticmethod
     def _headline(alert: Alert, action: _Action) -> str:

@@ -1,4 +1,5 @@
-"""The watchdog: escalates unanswered alerts on time and raises a heartbeat alert for devices that went silent.
+"""The watchdog: escalates unanswered alerts on time, raises a heartbeat alert for devices that went silent, and an
+"observations overdue" alert for patients whose next full set of NEWS2 observations is late.
 
 Every process may run one; the database decides who does each piece of work (escalations are claimed row by row,
 a silent device by an UPDATE that only one process can win), so each escalation and heartbeat alert happens once.
@@ -8,18 +9,19 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, and_, select, update
 
 from app.clock import Clock
 from app.domain import OPEN_STATUSES, AlertKind, Priority, TokenKind
-from app.domain.limits import HospitalRules
+from app.domain.limits import OBSERVATIONS_TRIGGER, HospitalRules, dedup_key
+from app.domain.observations import OBSERVATION_GRACE_RANGE, age_text
 from app.schemas import Actor, AlertView
 from app.uow import Database, UnitOfWork
-from data.models import Alert, ApiToken, Hospital, Ward
-from data.queries import alerts_with_context
+from data.models import Alert, ApiToken, Hospital, Patient, Ward
+from data.queries import alerts_with_context, patients_with_ward
 
 from .alert_writes import clear, open_alert, resolve_by_system, retrigger
 from .alerts import AlertService
@@ -28,6 +30,7 @@ from .rules import RulesService
 log = logging.getLogger(__name__)
 
 WATCHDOG = Actor.system('device watchdog')
+OBSERVATIONS = Actor.system('observations watchdog')
 HEARTBEAT_PRIORITY = Priority.HIGH  # a silent monitor hides every alarm it would have sent
 DEFAULT_INTERVAL_SECONDS = 5.0
 
@@ -79,10 +82,18 @@ async def device_seen(uow: UnitOfWork, rules: HospitalRules, token_id: int, ward
                                 'does not latch alarms')
 
 
+def overdue_priority(late: timedelta, grace_minutes: int) -> Priority | None:
+    """Return an "observations overdue" alert's priority: none within the grace, low past it, medium past twice it."""
+    if late < timedelta(minutes=grace_minutes):
+        return None
+    return Priority.MEDIUM if late >= timedelta(minutes=2 * grace_minutes) else Priority.LOW
+
+
 @dataclass(frozen=True)
 class TickResult:
     escalated: tuple[AlertView, ...] = ()
     silent_devices: tuple[AlertView, ...] = ()
+    overdue_observations: tuple[AlertView, ...] = ()
 
 
 class Watchdog:
@@ -104,11 +115,72 @@ class Watchdog:
         return self._task is not None and not self._task.done()
 
     async def tick(self, now: datetime | None = None) -> TickResult:
-        """Do one round of work: escalate every due alert, then raise heartbeat alerts for silent devices."""
+        """Do one round of work: escalate every due alert, raise heartbeat alerts for silent devices and observations
+        overdue alerts for patients whose next full set is late."""
         now = now or self._clock()
         escalated = await self._alerts.escalate_due(now)
         silent = await self.check_devices(now)
-        return TickResult(tuple(escalated), tuple(silent))
+        overdue = await self.check_observations(now)
+        return TickResult(tuple(escalated), tuple(silent), tuple(overdue))
+
+    async def check_observations(self, now: datetime | None = None, limit: int = 500) -> list[AlertView]:
+        """Raise, or raise to medium, the "observations overdue" alert of each patient late past the grace period.
+
+        The next full set is due at Patient.observations_due_at (detection sets it from the last full set and its
+        NEWS2); past the hospital's grace period the patient gets a low alert, past twice the grace a medium one (a
+        rise re-alarms, like any other). The next full set resolves it (detection).
+        """
+        now = now or self._clock()
+        async with self._db.read() as session:
+            rows = (await session.execute(
+                select(Patient.id, Patient.hospital_id, Patient.observations_due_at,
+                       Hospital.observation_grace_minutes, Alert.priority)
+                .join(Hospital, Hospital.id == Patient.hospital_id)
+                .outerjoin(Alert, and_(Alert.patient_id == Patient.id, Alert.kind == AlertKind.OBSERVATIONS_OVERDUE,
+                                       Alert.status.in_(OPEN_STATUSES)))
+                .where(Patient.observations_due_at <= now - timedelta(minutes=OBSERVATION_GRACE_RANGE[0]))
+                .order_by(Patient.observations_due_at).limit(limit))).all()
+        raised = []
+        for patient_id, hospital_id, due, grace, current in rows:
+            target = overdue_priority(now - due, grace) if due is not None else None
+            if target is None or (current is not None and Priority(current).rank <= target.rank):
+                continue
+            view = await self._report_overdue(patient_id, hospital_id, target, now)
+            if view is not None:
+                raised.append(view)
+        return raised
+
+    async def _report_overdue(self, patient_id: int, hospital_id: int, target: Priority,
+                              now: datetime) -> AlertView | None:
+        async with self._db.uow() as uow:
+            session = uow.session
+            # Locked: a full set arriving meanwhile, or another process doing the same, waits for this and re-checks.
+            patient = await session.scalar(patients_with_ward().where(Patient.id == patient_id)
+                                           .with_for_update(of=Patient))
+            if patient is None or patient.observations_due_at is None:
+                return None
+            rules = await self._rules.rules(hospital_id, session)
+            due = patient.observations_due_at
+            if overdue_priority(now - due, rules.observation_grace_minutes) != target:
+                return None  # a full set came in meanwhile
+            key = dedup_key(OBSERVATIONS_TRIGGER, patient.id)
+            alert = await session.scalar(alerts_with_context().where(
+                Alert.hospital_id == hospital_id, Alert.patient_id == patient.id, Alert.dedup_key == key,
+                Alert.status.in_(OPEN_STATUSES)).with_for_update(of=Alert))
+            if alert is not None and Priority(alert.priority).rank <= target.rank:
+                return None  # another process raised it first
+            message = (f'Observations overdue: a full NEWS2 set was due at {due:%H:%M} UTC, '
+                       f'{age_text((now - due).total_seconds())} ago')
+            if alert is not None:
+                late = age_text((now - due).total_seconds())
+                view = await retrigger(uow, OBSERVATIONS, alert, now, rules.escalation, priority=target,
+                                       message=message, rise=f'still no full set {late} after it was due')
+            else:
+                _, view = await open_alert(uow, OBSERVATIONS, ward=patient.ward, patient=patient,
+                                           kind=AlertKind.OBSERVATIONS_OVERDUE, priority=target, message=message,
+                                           dedup_key=key, now=now, policy=rules.escalation)
+            await uow.commit()
+            return view
 
     async def check_devices(self, now: datetime | None = None) -> list[AlertView]:
         """Raise one heartbeat alert for each device token that stopped sending for longer than its hospital allows."""
