@@ -5,9 +5,11 @@ import logging
 import multiprocessing
 import os
 import sys
+import tomllib
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -24,7 +26,13 @@ RECONNECT_SECONDS = 10.0
 
 
 def vigil_version() -> str:
-    """Return the installed version of Vigil (shown in the OpenAPI document)."""
+    """Return Vigil's version (shown in the OpenAPI document): from pyproject.toml beside this file, where Vigil runs
+    from its folder (the README's set-up) or the one-file binary carries it, else from installed metadata."""
+    try:
+        with (Path(__file__).resolve().parent / 'pyproject.toml').open('rb') as file:
+            return str(tomllib.load(file)['project']['version'])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        pass
     try:
         return metadata.version('vigil')
     except metadata.PackageNotFoundError:

@@ -168,6 +168,10 @@ def test_on_a_phone_the_dashboard_fits_the_width_and_every_button_is_a_44px_touc
 
 def assert_touch_targets(page: Page, where: str) -> None:
     """Every visible button of the page is at least 44 px tall (WCAG 2.5.5; gloved hands on a ward)."""
+    # Measured at rest: a dialog still scaling in (Quasar's opening transition) shows its buttons a few px smaller.
+    # Endless animations (a flashing critical alert) never finish and do not change sizes.
+    page.wait_for_function('document.getAnimations().every(a => a.playState !== "running" '
+                           '|| a.effect.getTiming().iterations === Infinity)')
     small = [f'{button.get_attribute("aria-label") or button.inner_text().strip()!r}: {box["height"]:.0f} px'
              for button in page.get_by_role('button').all() if button.is_visible()
              if (box := button.bounding_box()) is not None and box['height'] < TOUCH_TARGET_PX]
