@@ -1,6 +1,7 @@
 """The patient page, the audit trail, the wall display and the admin page through NiceGUI's simulated user."""
 
 import csv
+import html
 import io
 import re
 from datetime import UTC, datetime, timedelta
@@ -238,6 +239,7 @@ async def test_the_patient_page_shows_vitals_trends_and_alert_history(user: User
     await record('Marcus Okafor', now - timedelta(minutes=30), heart_rate=82, spo2=97, resp_rate=16)
     await record('Marcus Okafor', now - timedelta(minutes=1), heart_rate=95, spo2=93, resp_rate=22,
                  systolic_bp=118, diastolic_bp=76, temperature=37.9, consciousness=0, on_oxygen=0)
+    await record('Marcus Okafor', now - timedelta(seconds=40), spo2=93)  # SpO2 93 lasted its 15 s delay: it counts
     alert = await raise_for('Marcus Okafor', 'Suspected sepsis', by='nurse')
     await vigil.alerts.acknowledge(await staff('charge'), alert.id, note='doctor informed')
     patient = await patient_id('Marcus Okafor')
@@ -249,6 +251,9 @@ async def test_the_patient_page_shows_vitals_trends_and_alert_history(user: User
     await user.should_see('Bed AMU-02 · Acute Medical Unit · MRN G100102')
     await user.should_see('NEWS2 5')  # heart rate 95: 1, SpO2 93 %: 2, respiratory rate 22: 2
     await user.should_see('Medium risk')
+    # The breakdown is the same text an alert's headline would carry.
+    await user.should_see('NEWS2 5 (medium risk, urgent response): respiratory rate 22 /min (2), SpO2 93 % (2), '
+                          'heart rate 95 /min (1)')
     await user.should_see('Suspected sepsis')
     await user.should_see('doctor informed')
     assert chart_values(user, 0) == [82, 95]  # heart rate, one bucket each
@@ -682,3 +687,76 @@ async def test_closed_pages_leave_no_subscription_behind(user: User) -> None:
         client.delete()
 
     assert hub.subscription_count == before
+
+
+# --- the admin page: observations and data age ----------------------------------------------------------------------
+
+async def test_an_admin_changes_the_observation_grace_period_and_the_history_lists_it(user: User) -> None:
+    await sign_in(user, 'admin', '/admin')
+    await user.should_see(marker='observation-grace', retries=SIGN_IN_RETRIES)
+    vigil, _ = running()
+    grace = user.find(marker='observation-grace').elements.pop()
+    assert (grace.value, grace.props['hint']) == (30, 'default')  # type: ignore[attr-defined]
+    await user.should_see('A reading measured more than 24 h before it arrives is kept as history only')
+
+    user.find(marker='observation-grace').clear().type('45')
+    user.find(marker='observations-save').click()
+
+    await user.should_see('Saved the observation settings.')
+    assert (grace.value, grace.props['hint']) == (45, 'own · default 30 min')  # type: ignore[attr-defined]
+    assert (await vigil.rules.rules((await staff('admin')).hospital_id or 0)).observation_grace_minutes == 45
+    user.find('Refresh').click()
+    await user.should_see('observation_grace_minutes 30')
+    changes = html.unescape(str(user.find(marker='admin-rule-changes').elements.pop().content))  # type: ignore[attr-defined]
+    assert 'admin' in changes and 'observation_grace_minutes 30 -> 45' in changes
+
+
+async def test_an_admin_sets_and_empties_a_news2_maximum_age(user: User) -> None:
+    await sign_in(user, 'admin', '/admin')
+    await user.should_see(marker='news2-max-age-spo2', retries=SIGN_IN_RETRIES)
+    vigil, _ = running()
+    spo2 = user.find(marker='news2-max-age-spo2').elements.pop()
+
+    user.find(marker='news2-max-age-spo2').clear().type('60')
+    user.find(marker='observation-minutes-urgent').clear().type('30')
+    user.find(marker='observations-save').click()
+    await user.should_see('Saved the observation settings.')
+    assert (spo2.value, spo2.props['hint']) == (60, 'own · default 780 min')  # type: ignore[attr-defined]
+    user.notify.messages.clear()
+    user.find(marker='news2-max-age-spo2').clear()  # emptied: back to the default
+    user.find(marker='observations-save').click()
+
+    await user.should_see('Saved the observation settings.')
+    rules = await vigil.rules.get(await staff('admin'))
+    assert next(a for a in rules.news2_max_age_minutes if a.parameter is VitalKind.SPO2).is_default
+    assert (spo2.value, spo2.props['hint']) == (780, 'default')  # type: ignore[attr-defined]
+    assert [(i.minutes, i.is_default) for i in rules.observation_minutes] == [(720, True), (240, True), (30, False),
+                                                                             (15, True)]
+
+
+@pytest.mark.parametrize('marker, text, error', [
+    ('observation-grace', '0', 'The grace period before observations count as overdue must be whole minutes from 5 to '
+                               '240, not 0.'),
+    ('observation-grace', '', 'Enter the grace period in minutes as a whole number.'),
+    ('stale-reading-hours', '200', 'must be whole hours from 1 to 168, not 200.'),
+    ('news2-max-age-resp_rate', '2.5', 'Enter the maximum age of "Respiratory rate" in minutes as a whole number.'),
+    ('news2-max-age-resp_rate', '3000', 'The maximum age of resp_rate must be whole minutes from 5 to 2880, not 3000.'),
+    ('observation-minutes-urgent', '300', 'Band "urgent" (300 min) cannot be observed less often than band "low" '
+                                          '(240 min).'),
+])
+async def test_a_refused_observation_setting_is_shown_and_nothing_changes(
+        user: User, marker: str, text: str, error: str) -> None:
+    await sign_in(user, 'admin', '/admin')
+    await user.should_see(marker=marker, retries=SIGN_IN_RETRIES)
+    vigil, _ = running()
+    before = await vigil.rules.get(await staff('admin'))
+
+    user.find(marker='observation-grace').clear().type('60')  # a good change with the bad one: not saved either
+    typed = user.find(marker=marker).clear()
+    if text:
+        typed.type(text)
+    user.find(marker='observations-save').click()
+
+    await user.should_see(error)
+    assert str(user.find(marker='observations-error').elements.pop().text).endswith(error)  # type: ignore[attr-defined]
+    assert await vigil.rules.get(await staff('admin')) == before
