@@ -1,16 +1,23 @@
 """The hospital's alarm rules, editable by its administrators: critical limits with their persistence delay,
-escalation steps per priority, the device heartbeat and alarm latching.
+escalation steps per priority, the device heartbeat, alarm latching, data age and observation frequency.
 
 Every change goes through the rules service, which checks it (inverted or impossible limits, delays out of
 bounds, escalation steps that never escalate) and stores nothing it refuses; the refusal is shown next to the row.
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from html import escape
 
 from nicegui import ui
 
+from app.domain.observations import (
+    DEFAULT_NEWS2_MAX_AGE_MINUTES,
+    DEFAULT_OBSERVATION_GRACE_MINUTES,
+    DEFAULT_OBSERVATION_MINUTES,
+    DEFAULT_STALE_READING_HOURS,
+    ObservationBand,
+)
 from app.errors import DomainError
 from app.schemas import Actor, CriticalLimitView, EscalationStepsView, HospitalRulesView
 from app.services.rules import RulesService
@@ -30,6 +37,12 @@ PARAMETERS = {
 # from which on it alerts. People choose it by its letter.
 ACVPU = 'ACVPU'
 ACVPU_NAMES = ('alert', 'new confusion', 'responds to voice', 'responds to pain', 'unresponsive')
+NEWS2_NAMES = {'resp_rate': 'Respiratory rate', 'spo2': 'SpO₂', 'on_oxygen': 'Air or oxygen',
+               'systolic_bp': 'Systolic BP', 'heart_rate': 'Heart rate', 'consciousness': 'Consciousness',
+               'temperature': 'Temperature'}
+# The chart's monitoring frequencies (RCP NEWS2 chart 4) as staff name them.
+BAND_NAMES = {ObservationBand.ZERO: 'NEWS2 0', ObservationBand.LOW: 'NEWS2 1-4',
+              ObservationBand.URGENT: 'single 3 or 5-6', ObservationBand.EMERGENCY: '7 or more'}
 
 
 def acvpu_options(current: float | None) -> dict[int, str]:
@@ -48,6 +61,10 @@ _STYLE = '''
 .vigil-rule-origin { display: block; font-size: .78rem; color: #757575; font-weight: 400; }
 .vigil-rule-error { grid-column: 1 / -1; color: #b71c1c; font-weight: 600; }
 .vigil-rule-error:empty { display: none; }
+.vigil-obs-grid { display: grid; gap: 4px 10px; align-items: start;
+  grid-template-columns: repeat(auto-fill, minmax(8.5rem, 1fr)); }
+.vigil-obs-wide { grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); }
+.vigil-obs-heading { font-weight: 600; margin-top: 6px; }
 @media (max-width: 899px) {
   .vigil-rule { grid-template-columns: repeat(2, minmax(0, 1fr)); }
   .vigil-rule-name, .vigil-rule-actions { grid-column: 1 / -1; }
@@ -75,6 +92,27 @@ def whole(value: float | None, what: str) -> int:
     if value is None or value != int(value):
         raise ValueError(f'Enter {what} as a whole number.')
     return int(value)
+
+
+def default_hint(is_default: bool, default: int, unit: str) -> str:
+    """Say under a setting whether it is Vigil's default or the hospital's own (and what the default is)."""
+    return 'default' if is_default else f'own · default {default} {unit}'
+
+
+def changed_minutes(fields: Mapping[str, ui.number], shown: Mapping[str, tuple[int, bool]],
+                    what: Callable[[str], str]) -> dict[str, int | None]:
+    """Return the per-key changes typed into fields: a new whole number, or None where an own value was emptied."""
+    changes: dict[str, int | None] = {}
+    for key, field in fields.items():
+        minutes, is_default = shown[key]
+        if field.value is None:
+            if not is_default:
+                changes[key] = None
+            continue
+        value = whole(field.value, what(key))
+        if value != minutes:
+            changes[key] = value
+    return changes
 
 
 Acting = Callable[[], Awaitable[Actor]]
@@ -213,6 +251,98 @@ class EscalationRow:
         self._on_saved(saved)
 
 
+class ObservationSettings:
+    """Data age and observation frequency: four hospital settings, saved together (all or nothing)."""
+
+    def __init__(self, rules: RulesService, acting: Acting, current: HospitalRulesView,
+                 on_saved: Callable[[HospitalRulesView], None]) -> None:
+        self._rules = rules
+        self._acting = acting
+        self._on_saved = on_saved
+        self._current = current
+        with ui.element('section').classes('vigil-panel w-full column gap-1') \
+                .props('aria-label="Observations and data age"').mark('observation-settings'):
+            ui.label('Observations and data age').classes('vigil-panel-title')
+            with ui.element('div').classes('vigil-obs-grid vigil-obs-wide w-full'):
+                with ui.column().classes('gap-1'):
+                    self._stale = ui.number('History only after (h)', min=1, step=1).props('outlined') \
+                        .mark('stale-reading-hours')
+                    self._stale_text = ui.label().classes('text-caption text-grey-8')
+                with ui.column().classes('gap-1'):
+                    self._grace = ui.number('Grace before overdue (min)', min=5, step=5).props('outlined') \
+                        .mark('observation-grace')
+                    ui.label('How late the next full set of observations may be before an "observations overdue" '
+                             'alert.').classes('text-caption text-grey-8')
+            ui.label('NEWS2 counts a value as missing once it is older than (min)').classes('vigil-obs-heading')
+            with ui.element('div').classes('vigil-obs-grid w-full'):
+                self._ages = {kind.value: ui.number(NEWS2_NAMES.get(kind.value, kind.value), min=5, step=5)
+                              .props('outlined').mark(f'news2-max-age-{kind.value}')
+                              for kind in DEFAULT_NEWS2_MAX_AGE_MINUTES}
+            ui.label('Next full set of observations due after (min), by NEWS2 score').classes('vigil-obs-heading')
+            with ui.element('div').classes('vigil-obs-grid w-full'):
+                self._intervals = {band.value: ui.number(BAND_NAMES[band], min=5, step=5).props('outlined')
+                                   .mark(f'observation-minutes-{band.value}') for band in DEFAULT_OBSERVATION_MINUTES}
+            with ui.row().classes('items-center gap-3'):
+                ui.button('Save', on_click=self.save).props('unelevated no-caps').classes('vigil-touch') \
+                    .mark('observations-save')
+                ui.label("Empty a parameter's or a band's field to return it to the default.") \
+                    .classes('text-caption text-grey-7')
+            self.error = ui.label().classes('vigil-rule-error').props('role=alert').mark('observations-error')
+        self.show(current)
+
+    def show(self, current: HospitalRulesView) -> None:
+        """Show the stored settings, each marked as the default or the hospital's own."""
+        self._current = current
+        hours = current.stale_reading_hours
+        self._stale.set_value(hours)
+        self._stale.props['hint'] = default_hint(hours == DEFAULT_STALE_READING_HOURS, DEFAULT_STALE_READING_HOURS,
+                                                 'h')
+        self._stale_text.set_text(f'A reading measured more than {hours} h before it arrives is kept as history '
+                                  'only: never the latest value, never alerting.')
+        grace = current.observation_grace_minutes
+        self._grace.set_value(grace)
+        self._grace.props['hint'] = default_hint(grace == DEFAULT_OBSERVATION_GRACE_MINUTES,
+                                                 DEFAULT_OBSERVATION_GRACE_MINUTES, 'min')
+        for age in current.news2_max_age_minutes:
+            if (field := self._ages.get(age.parameter.value)) is not None:
+                field.set_value(age.minutes)
+                field.props['hint'] = default_hint(age.is_default, DEFAULT_NEWS2_MAX_AGE_MINUTES[age.parameter], 'min')
+        for interval in current.observation_minutes:
+            if (field := self._intervals.get(interval.band.value)) is not None:
+                field.set_value(interval.minutes)
+                field.props['hint'] = default_hint(interval.is_default, DEFAULT_OBSERVATION_MINUTES[interval.band],
+                                                   'min')
+
+    async def save(self) -> None:
+        current = self._current
+        try:
+            stale = whole(self._stale.value, 'the hours after which a reading is history only')
+            grace = whole(self._grace.value, 'the grace period in minutes')
+            ages = changed_minutes(
+                self._ages, {a.parameter.value: (a.minutes, a.is_default) for a in current.news2_max_age_minutes},
+                lambda key: f'the maximum age of "{NEWS2_NAMES.get(key, key)}" in minutes')
+            intervals = changed_minutes(
+                self._intervals, {i.band.value: (i.minutes, i.is_default) for i in current.observation_minutes},
+                lambda key: f'the interval after "{BAND_NAMES[ObservationBand(key)]}" in minutes')
+            stale_change = stale if stale != current.stale_reading_hours else None
+            grace_change = grace if grace != current.observation_grace_minutes else None
+            if stale_change is None and grace_change is None and not ages and not intervals:
+                self.error.set_text('')
+                ui.notify('Nothing to save: no observation setting was changed.')
+                return
+            saved = await self._rules.update_observation_settings(
+                await self._acting(), stale_reading_hours=stale_change, news2_max_age_minutes=ages,
+                observation_minutes=intervals, observation_grace_minutes=grace_change)
+        except (ValueError, DomainError) as error:
+            message = error.message if isinstance(error, DomainError) else str(error)
+            self.error.set_text(message)
+            ui.notify(message, type='negative')
+            return
+        self.error.set_text('')
+        self._on_saved(saved)
+        ui.notify('Saved the observation settings.', type='positive')
+
+
 class RulesEditor:
     """All of a hospital's alarm rules on one page section."""
 
@@ -244,6 +374,7 @@ class RulesEditor:
                 self._latch = ui.switch('Alarms latch (stay until a person resolves them)',
                                         on_change=self._save_latch).classes('vigil-touch').mark('alarms-latch')
             self._settings_error = ui.label().classes('text-negative').props('role=alert').mark('settings-error')
+        self._observations = ObservationSettings(rules, acting, current, self.show)
         self._latched = current.alarms_latch
         self.show(current)
 
@@ -258,6 +389,7 @@ class RulesEditor:
         self._silence.set_value(current.device_silence_seconds)
         self._latched = current.alarms_latch  # before set_value: its change handler compares with it
         self._latch.set_value(current.alarms_latch)
+        self._observations.show(current)
 
     async def _save_silence(self) -> None:
         try:

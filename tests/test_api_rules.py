@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from app.bootstrap import Vigil
-from app.domain import Priority
+from app.domain import Priority, VitalKind
 from app.domain.limits import (
     NEWS2_TRIGGER,
     CriticalLimit,
@@ -20,6 +20,7 @@ from app.domain.limits import (
     is_reserved_dedup_key,
     limit_trigger,
 )
+from app.domain.observations import ObservationBand
 from app.schemas import NewAlert
 from app.services.detection import NEWS2_LEVELS
 from app.services.escalation import heartbeat_key
@@ -33,6 +34,7 @@ VIA = f'{PERSON} (via token:alpha integration)'
 LIMITS = '/api/v1/rules/limits'
 ESCALATION = '/api/v1/rules/escalation'
 SETTINGS = '/api/v1/rules/settings'
+OBSERVATIONS = '/api/v1/rules/observations'
 
 
 @pytest.fixture
@@ -226,6 +228,8 @@ WRITES = [
     ('PUT', f'{ESCALATION}/high', {'minutes': [1], 'acted_by': PERSON}, {}),
     ('DELETE', f'{ESCALATION}/high', None, {'params': {'acted_by': PERSON}}),
     ('PATCH', SETTINGS, {'alarms_latch': False, 'acted_by': PERSON}, {}),
+    ('PATCH', OBSERVATIONS, {'observation_grace_minutes': 60, 'news2_max_age_minutes': {'spo2': 60},
+                             'acted_by': PERSON}, {}),
 ]
 
 
@@ -340,6 +344,119 @@ async def test_bad_settings_are_refused(api: Api, overridden: dict[str, Any], bo
 
 async def test_a_settings_change_names_who_decided(api: Api, overridden: dict[str, Any]) -> None:
     await assert_refused(api, 'PATCH', SETTINGS, {'alarms_latch': False}, 'body.acted_by: Field required')
+
+
+# --- data age and observation frequency -------------------------------------------------------------------------------
+
+def observation_settings(rules: dict[str, Any]) -> dict[str, Any]:
+    return {'stale_reading_hours': rules['stale_reading_hours'],
+            'observation_grace_minutes': rules['observation_grace_minutes'],
+            'news2_max_age_minutes': {a['parameter']: (a['minutes'], a['is_default'])
+                                      for a in rules['news2_max_age_minutes']},
+            'observation_minutes': {b['band']: (b['minutes'], b['is_default']) for b in rules['observation_minutes']}}
+
+
+NEWS2_PARAMETERS = ['resp_rate', 'spo2', 'on_oxygen', 'systolic_bp', 'heart_rate', 'consciousness', 'temperature']
+OBSERVATION_DEFAULTS = {
+    'stale_reading_hours': 24, 'observation_grace_minutes': 30,
+    'news2_max_age_minutes': {parameter: (780, True) for parameter in NEWS2_PARAMETERS},
+    'observation_minutes': {'zero': (720, True), 'low': (240, True), 'urgent': (60, True), 'emergency': (15, True)},
+}
+
+
+async def test_every_token_reads_the_observation_settings_marked_as_defaults(api: Api) -> None:
+    rules = await rules_of(api, who='kiosk')
+
+    assert observation_settings(rules) == OBSERVATION_DEFAULTS
+    assert [a['parameter'] for a in rules['news2_max_age_minutes']] == NEWS2_PARAMETERS
+    assert [b['band'] for b in rules['observation_minutes']] == ['zero', 'low', 'urgent', 'emergency']
+
+
+async def test_an_integration_changes_observation_settings_and_they_apply_at_once(
+        api: Api, vigil: Vigil, world: World) -> None:
+    await vigil.rules.rules(world.a.hospital_id)  # cached in this process: the change must not wait for it
+
+    changed = await api.send('PATCH', OBSERVATIONS, {
+        'stale_reading_hours': 6, 'news2_max_age_minutes': {'spo2': 60, 'resp_rate': 120},
+        'observation_minutes': {'urgent': 30}, 'observation_grace_minutes': 15, 'acted_by': PERSON})
+    reset = await api.send('PATCH', OBSERVATIONS, {'news2_max_age_minutes': {'resp_rate': None, 'heart_rate': None},
+                                                   'acted_by': PERSON})
+
+    assert (changed.status_code, reset.status_code) == (200, 200)
+    expected = {
+        'stale_reading_hours': 6, 'observation_grace_minutes': 15,
+        'news2_max_age_minutes': {**OBSERVATION_DEFAULTS['news2_max_age_minutes'], 'spo2': (60, False)},
+        'observation_minutes': {**OBSERVATION_DEFAULTS['observation_minutes'], 'urgent': (30, False)},
+    }
+    assert observation_settings(reset.json()) == expected
+    assert reset.json() == await rules_of(api)
+    rules = await vigil.rules.rules(world.a.hospital_id)
+    assert (rules.stale_reading_hours, rules.observation_grace_minutes) == (6, 15)
+    assert (rules.news2_max_age_minutes[VitalKind.SPO2], rules.news2_max_age_minutes[VitalKind.RESP_RATE]) == (60, 780)
+    assert rules.observation_minutes[ObservationBand.URGENT] == 30
+    assert observation_settings(await rules_of(api, who='beta-kiosk')) == OBSERVATION_DEFAULTS
+    [second, first] = (await vigil.rules.history(world.a.actor('admin')))[:2]
+    assert (second.actor, second.change) == (VIA, 'news2_max_age_minutes.resp_rate 120 -> default 780, '
+                                                  'news2_max_age_minutes.heart_rate 780 -> default 780')
+    assert first.change == ('stale_reading_hours 24 -> 6, news2_max_age_minutes.spo2 780 -> 60, '
+                            'news2_max_age_minutes.resp_rate 780 -> 120, observation_minutes.urgent 60 -> 30, '
+                            'observation_grace_minutes 30 -> 15')
+
+
+@pytest.mark.parametrize('body, fragment', [
+    ({}, 'name at least one setting to change: stale_reading_hours, news2_max_age_minutes, observation_minutes or '
+         'observation_grace_minutes'),
+    ({'stale_reading_hours': None}, 'stale_reading_hours cannot be null; leave a setting out'),
+    ({'news2_max_age_minutes': None, 'observation_grace_minutes': 60},
+     'news2_max_age_minutes cannot be null; leave a setting out to keep it as it is (in the maps, a key set to null '
+     'returns to the default)'),
+    ({'stale_reading_hours': 0}, 'A reading counts as stale at arrival after must be whole hours from 1 to 168, not 0'),
+    ({'stale_reading_hours': -24}, 'whole hours from 1 to 168, not -24'),
+    ({'stale_reading_hours': 169}, 'whole hours from 1 to 168, not 169'),
+    ({'stale_reading_hours': True}, 'body.stale_reading_hours: Input should be a valid integer'),
+    ({'stale_reading_hours': '24'}, 'body.stale_reading_hours: Input should be a valid integer'),
+    ({'stale_reading_hours': 1.5}, 'body.stale_reading_hours: Input should be a valid integer'),
+    ({'observation_grace_minutes': 0}, 'The grace period before observations count as overdue must be whole minutes '
+                                       'from 5 to 240, not 0'),
+    ({'observation_grace_minutes': -5}, 'whole minutes from 5 to 240, not -5'),
+    ({'observation_grace_minutes': 241}, 'whole minutes from 5 to 240, not 241'),
+    ({'observation_grace_minutes': False}, 'body.observation_grace_minutes: Input should be a valid integer'),
+    ({'observation_grace_minutes': '30'}, 'body.observation_grace_minutes: Input should be a valid integer'),
+    ({'news2_max_age_minutes': {'spo2': 0}}, 'The maximum age of spo2 must be whole minutes from 5 to 2880, not 0'),
+    ({'news2_max_age_minutes': {'spo2': -1}}, 'The maximum age of spo2 must be whole minutes from 5 to 2880, not -1'),
+    ({'news2_max_age_minutes': {'spo2': 2881}}, 'from 5 to 2880, not 2881'),
+    ({'news2_max_age_minutes': {'spo2': True}}, 'body.news2_max_age_minutes.spo2: Input should be a valid integer'),
+    ({'news2_max_age_minutes': {'spo2': '60'}}, 'body.news2_max_age_minutes.spo2: Input should be a valid integer'),
+    ({'news2_max_age_minutes': [60]}, 'body.news2_max_age_minutes: Input should be a valid dictionary'),
+    ({'news2_max_age_minutes': {'pulse': 60}}, 'Unknown NEWS2 parameter "pulse"; known are resp_rate, spo2, on_oxygen, '
+                                               'systolic_bp, heart_rate, consciousness, temperature.'),
+    ({'news2_max_age_minutes': {'diastolic_bp': 60}}, 'Unknown NEWS2 parameter "diastolic_bp"'),
+    ({'news2_max_age_minutes': {'diastolic_bp': None}}, 'Unknown NEWS2 parameter "diastolic_bp"'),
+    ({'observation_minutes': {'urgent': 0}}, 'The observation interval of band "urgent" must be whole minutes from 5 '
+                                             'to 1440, not 0'),
+    ({'observation_minutes': {'urgent': -60}}, 'band "urgent" must be whole minutes from 5 to 1440, not -60'),
+    ({'observation_minutes': {'zero': 1441}}, 'band "zero" must be whole minutes from 5 to 1440, not 1441'),
+    ({'observation_minutes': {'low': True}}, 'body.observation_minutes.low: Input should be a valid integer'),
+    ({'observation_minutes': {'low': '4h'}}, 'body.observation_minutes.low: Input should be a valid integer'),
+    ({'observation_minutes': {'high': 60}}, 'Unknown observation band "high"; known are zero, low, urgent, '
+                                            'emergency.'),
+    ({'observation_minutes': {'urgent': 300}}, 'Band "urgent" (300 min) cannot be observed less often than band '
+                                               '"low" (240 min).'),
+    ({'observation_minutes': {'emergency': 90}}, 'Band "emergency" (90 min) cannot be observed less often than band '
+                                                 '"urgent" (60 min).'),
+    ({'observation_minutes': {}}, 'Name at least one observation setting to change.'),
+    ({'stale_reading_hours': 6, 'observation_grace_minutes': 60, 'news2_max_age_minutes': {'spo2': 60},
+      'observation_minutes': {'zero': 200}}, 'Band "low" (240 min) cannot be observed less often than band "zero"'),
+    ({'grace_minutes': 60}, 'body.grace_minutes: Extra inputs are not permitted'),
+])
+async def test_bad_observation_settings_are_refused(api: Api, overridden: dict[str, Any], body: dict[str, Any],
+                                                    fragment: str) -> None:
+    await assert_refused(api, 'PATCH', OBSERVATIONS, {'acted_by': PERSON, **body}, fragment)
+
+
+async def test_an_observation_settings_change_names_who_decided(api: Api, overridden: dict[str, Any]) -> None:
+    await assert_refused(api, 'PATCH', OBSERVATIONS, {'observation_grace_minutes': 60},
+                         'body.acted_by: Field required')
 
 
 @pytest.mark.parametrize('path, params, fragment', [
@@ -499,8 +616,8 @@ async def test_outside_alerts_cannot_take_detections_dedup_keys(api: Api, vigil:
                                                  'dedup_key': key})
 
     assert response.status_code == 422
-    assert ("body.dedup_key: Value error, dedup keys starting with news2:, limit:, heartbeat: are reserved for "
-            "Vigil's own detection") in reason(response)
+    assert ("body.dedup_key: Value error, dedup keys starting with news2:, limit:, heartbeat:, observations: are "
+            "reserved for Vigil's own detection") in reason(response)
     assert await counts(vigil) == before
 
 

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -10,7 +11,8 @@ from sqlalchemy.exc import DBAPIError
 from app.bootstrap import Vigil, build
 from app.config import Settings
 from app.domain import Priority, TokenKind, VitalKind
-from app.domain.limits import DEFAULT_LIMITS, CriticalLimit, LimitParameter, limit_parameter
+from app.domain.limits import DEFAULT_LIMITS, CriticalLimit, HospitalRules, LimitParameter, limit_parameter
+from app.domain.observations import ObservationBand
 from app.errors import InvalidInput, NotAllowed
 from app.schemas import Actor, HospitalRulesView, NewAlert
 
@@ -118,7 +120,10 @@ async def test_only_admins_change_rules(vigil: Vigil, world: World, who: str) ->
         await vigil.rules.update_settings(actor, alarms_latch=False)
     with pytest.raises(NotAllowed, match='Only an administrator'):
         await vigil.rules.reset_limit(actor, 'heart_rate')
+    with pytest.raises(NotAllowed, match='Only an administrator'):
+        await vigil.rules.update_observation_settings(actor, observation_grace_minutes=60)
     assert await vigil.rules.get(world.a.actor('admin')) == before
+    assert await vigil.rules.history(world.a.actor('admin')) == []
 
 
 async def test_an_integration_changes_rules_only_naming_the_administrator(
@@ -130,7 +135,8 @@ async def test_an_integration_changes_rules_only_naming_the_administrator(
                    vigil.rules.reset_limit(ehr, 'heart_rate', on_behalf_of='  '),
                    vigil.rules.set_escalation(ehr, Priority.HIGH, (1, 2)),
                    vigil.rules.reset_escalation(ehr, Priority.HIGH),
-                   vigil.rules.update_settings(ehr, alarms_latch=False)):
+                   vigil.rules.update_settings(ehr, alarms_latch=False),
+                   vigil.rules.update_observation_settings(ehr, stale_reading_hours=12)):
         with pytest.raises(InvalidInput, match='must name the person who acted'):
             await change
     assert await vigil.rules.get(world.a.actor('admin')) == before
@@ -287,3 +293,220 @@ async def test_the_record_of_rule_changes_cannot_be_rewritten(vigil: Vigil, worl
                 await connection.execute(text(statement))
     [change] = await vigil.rules.history(world.a.actor('admin'))
     assert change.actor == 'alpha-admin'
+
+
+# --- data age and observation frequency -------------------------------------------------------------------------------
+
+def ages_of(view: HospitalRulesView) -> dict[str, tuple[int, bool]]:
+    return {v.parameter.value: (v.minutes, v.is_default) for v in view.news2_max_age_minutes}
+
+
+def intervals_of(view: HospitalRulesView) -> dict[str, tuple[int, bool]]:
+    return {v.band.value: (v.minutes, v.is_default) for v in view.observation_minutes}
+
+
+DEFAULT_AGES = {kind: (780, True) for kind in ('resp_rate', 'spo2', 'on_oxygen', 'systolic_bp', 'heart_rate',
+                                              'consciousness', 'temperature')}
+DEFAULT_INTERVALS = {'zero': (720, True), 'low': (240, True), 'urgent': (60, True), 'emergency': (15, True)}
+
+
+async def test_a_new_hospital_reports_the_observation_defaults_as_defaults(vigil: Vigil, world: World) -> None:
+    view = await vigil.rules.get(world.a.actor('nurse'))
+
+    assert (view.stale_reading_hours, view.observation_grace_minutes) == (24, 30)
+    assert ages_of(view) == DEFAULT_AGES
+    assert list(ages_of(view)) == list(DEFAULT_AGES)  # NEWS2 chart order
+    assert intervals_of(view) == DEFAULT_INTERVALS
+    assert list(intervals_of(view)) == ['zero', 'low', 'urgent', 'emergency']  # mildest first
+
+
+def observed(view: HospitalRulesView) -> dict[str, int]:
+    """The four settings as one flat table: 'stale_reading_hours', 'grace', 'age.<parameter>', 'interval.<band>'."""
+    return {'stale_reading_hours': view.stale_reading_hours, 'grace': view.observation_grace_minutes,
+            **{f'age.{v.parameter.value}': v.minutes for v in view.news2_max_age_minutes},
+            **{f'interval.{v.band.value}': v.minutes for v in view.observation_minutes}}
+
+
+def own_keys(view: HospitalRulesView) -> set[str]:
+    return ({f'age.{v.parameter.value}' for v in view.news2_max_age_minutes if not v.is_default} |
+            {f'interval.{v.band.value}' for v in view.observation_minutes if not v.is_default})
+
+
+def applied(rules: HospitalRules) -> dict[str, int]:
+    """What detection and the watchdog get, in the same flat table."""
+    return {'stale_reading_hours': rules.stale_reading_hours, 'grace': rules.observation_grace_minutes,
+            **{f'age.{kind.value}': minutes for kind, minutes in rules.news2_max_age_minutes.items()},
+            **{f'interval.{band.value}': minutes for band, minutes in rules.observation_minutes.items()}}
+
+
+DEFAULT_OBSERVED = {'stale_reading_hours': 24, 'grace': 30, **{f'age.{k}': m for k, (m, _) in DEFAULT_AGES.items()},
+                    **{f'interval.{b}': m for b, (m, _) in DEFAULT_INTERVALS.items()}}
+
+
+@pytest.mark.parametrize('change, expected', [
+    ({'stale_reading_hours': 6}, {'stale_reading_hours': 6}),
+    ({'stale_reading_hours': 1}, {'stale_reading_hours': 1}),
+    ({'stale_reading_hours': 168}, {'stale_reading_hours': 168}),
+    ({'observation_grace_minutes': 5}, {'grace': 5}),
+    ({'observation_grace_minutes': 240}, {'grace': 240}),
+    ({'news2_max_age_minutes': {'spo2': 60}}, {'age.spo2': 60}),
+    ({'news2_max_age_minutes': {VitalKind.RESP_RATE: 5, 'consciousness': 2880}},
+     {'age.resp_rate': 5, 'age.consciousness': 2880}),
+    ({'news2_max_age_minutes': {'on_oxygen': 240, 'systolic_bp': 240, 'heart_rate': 240, 'temperature': 240}},
+     {'age.on_oxygen': 240, 'age.systolic_bp': 240, 'age.heart_rate': 240, 'age.temperature': 240}),
+    ({'news2_max_age_minutes': {'temperature': 780}}, {'age.temperature': 780}),  # the default's value, now its own
+    ({'observation_minutes': {'urgent': 30}}, {'interval.urgent': 30}),
+    ({'observation_minutes': {ObservationBand.EMERGENCY: 5, 'zero': 1440}},
+     {'interval.emergency': 5, 'interval.zero': 1440}),
+    ({'observation_minutes': {'low': 60, 'urgent': 60}},  # a milder band may be observed as often as a sicker one
+     {'interval.low': 60, 'interval.urgent': 60}),
+    ({'observation_minutes': {'zero': 5, 'low': 5, 'urgent': 5, 'emergency': 5}},
+     {'interval.zero': 5, 'interval.low': 5, 'interval.urgent': 5, 'interval.emergency': 5}),
+    ({'stale_reading_hours': 2, 'news2_max_age_minutes': {'spo2': 30}, 'observation_minutes': {'low': 120},
+      'observation_grace_minutes': 10}, {'stale_reading_hours': 2, 'age.spo2': 30, 'interval.low': 120, 'grace': 10}),
+])
+async def test_an_admin_changes_an_observation_setting_and_it_applies_at_once(
+        vigil: Vigil, world: World, change: dict[str, Any], expected: dict[str, int]) -> None:
+    await vigil.rules.rules(world.a.hospital_id)  # in memory now: the change must not wait for the cache
+
+    view = await vigil.rules.update_observation_settings(world.a.actor('admin'), **change)
+
+    assert observed(view) == {**DEFAULT_OBSERVED, **expected}
+    assert own_keys(view) == {key for key in expected if key.startswith(('age.', 'interval.'))}
+    assert view == await vigil.rules.get(world.a.actor('nurse'))
+    assert applied(await vigil.rules.rules(world.a.hospital_id)) == {**DEFAULT_OBSERVED, **expected}
+    other = await vigil.rules.get(world.b.actor('admin'))  # the other hospital keeps the defaults
+    assert (observed(other), own_keys(other)) == (DEFAULT_OBSERVED, set())
+
+
+async def test_a_setting_left_out_stays_and_a_null_key_returns_to_the_default(vigil: Vigil, world: World) -> None:
+    admin = world.a.actor('admin')
+    await vigil.rules.update_observation_settings(
+        admin, stale_reading_hours=12, news2_max_age_minutes={'spo2': 60, 'resp_rate': 120},
+        observation_minutes={'zero': 480, 'low': 180}, observation_grace_minutes=15)
+
+    view = await vigil.rules.update_observation_settings(
+        admin, news2_max_age_minutes={'spo2': None, 'heart_rate': None}, observation_minutes={'zero': None})
+
+    assert (view.stale_reading_hours, view.observation_grace_minutes) == (12, 15)
+    assert ages_of(view) == {**DEFAULT_AGES, 'resp_rate': (120, False)}  # resetting a default key is no error
+    assert intervals_of(view) == {**DEFAULT_INTERVALS, 'low': (180, False)}
+    rules = await vigil.rules.rules(world.a.hospital_id)
+    assert (rules.news2_max_age_minutes[VitalKind.SPO2], rules.observation_minutes[ObservationBand.ZERO]) == (780, 720)
+    view = await vigil.rules.update_observation_settings(admin, news2_max_age_minutes={'resp_rate': None},
+                                                         observation_minutes={'low': None})
+    assert (ages_of(view), intervals_of(view)) == (DEFAULT_AGES, DEFAULT_INTERVALS)
+
+
+async def test_an_integration_changes_observation_settings_naming_the_administrator(
+        vigil: Vigil, world: World) -> None:
+    ehr = Actor(kind='token', hospital_id=world.a.hospital_id, name='token:ehr', token_id=1,
+                token_kind=TokenKind.INTEGRATION)
+
+    view = await vigil.rules.update_observation_settings(ehr, observation_grace_minutes=45, on_behalf_of='Dr Jane Roe')
+
+    assert view.observation_grace_minutes == 45
+    [change] = await vigil.rules.history(world.a.actor('admin'))
+    assert (change.actor, change.change) == ('Dr Jane Roe (via token:ehr)', 'observation_grace_minutes 30 -> 45')
+
+
+BAD_OBSERVATION_SETTINGS = [
+    ({'stale_reading_hours': 0}, 'A reading counts as stale at arrival after must be whole hours from 1 to 168, not 0'),
+    ({'stale_reading_hours': -1}, 'whole hours from 1 to 168, not -1'),
+    ({'stale_reading_hours': 169}, 'whole hours from 1 to 168, not 169'),
+    ({'stale_reading_hours': True}, 'whole hours from 1 to 168, not True'),
+    ({'stale_reading_hours': '24'}, "whole hours from 1 to 168, not '24'"),
+    ({'stale_reading_hours': 1.5}, 'whole hours from 1 to 168, not 1.5'),
+    ({'observation_grace_minutes': 0}, 'The grace period before observations count as overdue must be whole minutes '
+                                       'from 5 to 240, not 0'),
+    ({'observation_grace_minutes': -30}, 'whole minutes from 5 to 240, not -30'),
+    ({'observation_grace_minutes': 241}, 'whole minutes from 5 to 240, not 241'),
+    ({'observation_grace_minutes': False}, 'whole minutes from 5 to 240, not False'),
+    ({'observation_grace_minutes': '30'}, "whole minutes from 5 to 240, not '30'"),
+    ({'news2_max_age_minutes': {'spo2': 0}}, 'The maximum age of spo2 must be whole minutes from 5 to 2880, not 0'),
+    ({'news2_max_age_minutes': {'spo2': -60}}, 'maximum age of spo2 must be whole minutes from 5 to 2880, not -60'),
+    ({'news2_max_age_minutes': {'spo2': 2881}}, 'from 5 to 2880, not 2881'),
+    ({'news2_max_age_minutes': {'spo2': True}}, 'from 5 to 2880, not True'),
+    ({'news2_max_age_minutes': {'spo2': '60'}}, "from 5 to 2880, not '60'"),
+    ({'news2_max_age_minutes': {'pulse': 60}}, 'Unknown NEWS2 parameter "pulse"; known are resp_rate, spo2, '
+                                               'on_oxygen, systolic_bp, heart_rate, consciousness, temperature'),
+    ({'news2_max_age_minutes': {'diastolic_bp': 60}}, 'Unknown NEWS2 parameter "diastolic_bp"'),
+    ({'news2_max_age_minutes': {'diastolic_bp': None}}, 'Unknown NEWS2 parameter "diastolic_bp"'),
+    ({'observation_minutes': {'urgent': 0}}, 'The observation interval of band "urgent" must be whole minutes from 5 '
+                                             'to 1440, not 0'),
+    ({'observation_minutes': {'urgent': -15}}, 'band "urgent" must be whole minutes from 5 to 1440, not -15'),
+    ({'observation_minutes': {'zero': 1441}}, 'band "zero" must be whole minutes from 5 to 1440, not 1441'),
+    ({'observation_minutes': {'low': True}}, 'from 5 to 1440, not True'),
+    ({'observation_minutes': {'low': 'hourly'}}, "from 5 to 1440, not 'hourly'"),
+    ({'observation_minutes': {'high': 60}}, 'Unknown observation band "high"; known are zero, low, urgent, emergency'),
+    ({'observation_minutes': {'continuous': None}}, 'Unknown observation band "continuous"'),
+    ({'observation_minutes': {'urgent': 300}}, 'Band "urgent" (300 min) cannot be observed less often than band '
+                                               '"low" (240 min)'),
+    ({'observation_minutes': {'zero': 200}}, 'Band "low" (240 min) cannot be observed less often than band "zero" '
+                                             '(200 min)'),
+    ({'observation_minutes': {'low': 30}}, 'Band "urgent" (60 min) cannot be observed less often than band "low" '
+                                           '(30 min)'),
+    # All or nothing: the good values given with a bad one are not stored either.
+    ({'stale_reading_hours': 6, 'observation_grace_minutes': 60, 'news2_max_age_minutes': {'spo2': 60},
+      'observation_minutes': {'emergency': 90}}, 'Band "emergency" (90 min) cannot be observed less often'),
+    ({'stale_reading_hours': 6, 'news2_max_age_minutes': {'spo2': 60, 'diastolic_bp': 60}},
+     'Unknown NEWS2 parameter "diastolic_bp"'),
+    ({}, 'Name at least one observation setting to change'),
+    ({'news2_max_age_minutes': {}, 'observation_minutes': {}}, 'Name at least one observation setting'),
+]
+
+
+@pytest.mark.parametrize('change, message', BAD_OBSERVATION_SETTINGS)
+async def test_bad_observation_settings_are_refused_and_change_nothing(
+        vigil: Vigil, world: World, change: dict[str, Any], message: str) -> None:
+    admin = world.a.actor('admin')
+    before = await vigil.rules.get(admin)
+    cached = await vigil.rules.rules(world.a.hospital_id)
+
+    with pytest.raises(InvalidInput) as refused:
+        await vigil.rules.update_observation_settings(admin, **change)
+
+    assert message in refused.value.message
+    assert await vigil.rules.get(admin) == before
+    assert await vigil.rules.rules(world.a.hospital_id) == cached
+    assert await vigil.rules.history(admin) == []
+
+
+async def test_the_band_order_is_checked_against_the_hospitals_own_intervals(vigil: Vigil, world: World) -> None:
+    admin = world.a.actor('admin')
+    await vigil.rules.update_observation_settings(admin, observation_minutes={'zero': 200, 'low': 180})
+    before = await vigil.rules.get(admin)
+
+    for change, message in (({'urgent': 190}, 'Band "urgent" (190 min) cannot be observed less often than band '
+                                              '"low" (180 min)'),
+                            ({'low': None}, 'Band "low" (240 min) cannot be observed less often than band "zero" '
+                                            '(200 min)')):  # a reset is checked on what it would apply
+        with pytest.raises(InvalidInput) as refused:
+            await vigil.rules.update_observation_settings(admin, observation_minutes=change)
+        assert message in refused.value.message
+    assert await vigil.rules.get(admin) == before
+
+
+async def test_observation_changes_are_in_the_rule_history_with_who_and_what(
+        vigil: Vigil, world: World, clock: FakeClock) -> None:
+    admin = world.a.actor('admin')
+    await vigil.rules.update_observation_settings(admin, stale_reading_hours=12, observation_grace_minutes=15)
+    clock.advance(minutes=1)
+    await vigil.rules.update_observation_settings(
+        admin, news2_max_age_minutes={'spo2': 60, 'resp_rate': 240}, observation_minutes={'urgent': 30})
+    clock.advance(minutes=1)
+    await vigil.rules.update_observation_settings(admin, news2_max_age_minutes={'spo2': None},
+                                                  observation_minutes={'urgent': None, 'zero': 720})
+
+    history = await vigil.rules.history(admin)
+
+    assert [(c.at, c.actor, c.change) for c in history] == [
+        (clock(), 'alpha-admin', 'news2_max_age_minutes.spo2 60 -> default 780, observation_minutes.urgent 30 -> '
+                                 'default 60, observation_minutes.zero 720 -> 720'),
+        (clock() - timedelta(minutes=1), 'alpha-admin', 'news2_max_age_minutes.spo2 780 -> 60, '
+                                                        'news2_max_age_minutes.resp_rate 780 -> 240, '
+                                                        'observation_minutes.urgent 60 -> 30'),
+        (clock() - timedelta(minutes=2), 'alpha-admin', 'stale_reading_hours 24 -> 12, observation_grace_minutes '
+                                                        '30 -> 15'),
+    ]
+    assert await vigil.rules.history(world.b.actor('admin')) == []

@@ -1,4 +1,5 @@
-"""A hospital's alarm rules over HTTP: critical limits and persistence delays, escalation policy, heartbeat, latching.
+"""A hospital's alarm rules over HTTP: critical limits and persistence delays, escalation policy, heartbeat, latching,
+data age and observation frequency.
 
 Every token of the hospital may read them (they hold no patient data, and a monitor gateway or a wall display may
 want to show the limits Vigil alarms on); only integration tokens change them, on behalf of a named administrator.
@@ -17,6 +18,18 @@ from app.domain.limits import (
     MAX_PERSISTENCE_READINGS,
     MAX_PERSISTENCE_SECONDS,
     LimitParameter,
+)
+from app.domain.news2 import NEWS2_PARAMETERS
+from app.domain.observations import (
+    DEFAULT_NEWS2_MAX_AGE_MINUTES,
+    DEFAULT_OBSERVATION_GRACE_MINUTES,
+    DEFAULT_OBSERVATION_MINUTES,
+    DEFAULT_STALE_READING_HOURS,
+    NEWS2_MAX_AGE_RANGE,
+    OBSERVATION_GRACE_RANGE,
+    OBSERVATION_MINUTES_RANGE,
+    STALE_READING_HOURS_RANGE,
+    ObservationBand,
 )
 from app.schemas import Actor, HospitalRulesView
 from app.services.rules import RulesService
@@ -99,16 +112,69 @@ class SettingsIn(BaseModel):
         return self
 
 
+def _range(bounds: tuple[int, int]) -> str:
+    return f'{bounds[0]}-{bounds[1]}'
+
+
+# Keys are plain names, so an unknown one reaches the rules service and is refused with the names it knows.
+Overrides = dict[str, StrictInt | None]
+_DEFAULT_AGE = next(iter(DEFAULT_NEWS2_MAX_AGE_MINUTES.values()))
+
+
+class ObservationSettingsIn(BaseModel):
+    """Data age and observation frequency to change; a setting left out stays as it is. In the two maps a key left
+    out stays as it is and a key set to null returns to Vigil's default."""
+
+    model_config = ConfigDict(extra='forbid', str_strip_whitespace=True, json_schema_extra={'examples': [
+        {'news2_max_age_minutes': {'spo2': 60, 'resp_rate': None}, 'observation_grace_minutes': 15,
+         'acted_by': 'Dr Jane Roe'},
+    ]})
+
+    stale_reading_hours: StrictInt | None = Field(default=None, description=(
+        f'A reading measured more than this many hours ({_range(STALE_READING_HOURS_RANGE)}; default '
+        f'{DEFAULT_STALE_READING_HOURS}) before it arrives is kept as history only: never the latest value, never '
+        'alerting.'))
+    news2_max_age_minutes: Overrides | None = Field(default=None, description=(
+        f'Per NEWS2 parameter ({", ".join(k.value for k in NEWS2_PARAMETERS)}): once its latest value is older '
+        f'than this many minutes ({_range(NEWS2_MAX_AGE_RANGE)}; default {_DEFAULT_AGE}), NEWS2 counts it as '
+        'missing and screens show it as stale.'),
+        json_schema_extra={'propertyNames': {'enum': [k.value for k in NEWS2_PARAMETERS]}})
+    observation_minutes: Overrides | None = Field(default=None, description=(
+        'Per NEWS2 band, minutes after a full set of observations until the next is due '
+        f'({_range(OBSERVATION_MINUTES_RANGE)}; defaults ' +
+        ', '.join(f'{band.value} {minutes}' for band, minutes in DEFAULT_OBSERVATION_MINUTES.items()) +
+        '): zero = aggregate 0, low = 1-4, urgent = a single 3 or 5-6, emergency = 7 or more. A sicker band is '
+        'never observed less often than a milder one.'),
+        json_schema_extra={'propertyNames': {'enum': [b.value for b in ObservationBand]}})
+    observation_grace_minutes: StrictInt | None = Field(default=None, description=(
+        f'How many minutes ({_range(OBSERVATION_GRACE_RANGE)}; default {DEFAULT_OBSERVATION_GRACE_MINUTES}) the '
+        'next full set may be late before an "observations overdue" alert.'))
+    acted_by: ActedBy
+
+    @model_validator(mode='after')
+    def _changes_something(self) -> 'ObservationSettingsIn':
+        given = self.model_fields_set - {'acted_by'}
+        if not given:
+            raise ValueError('name at least one setting to change: stale_reading_hours, news2_max_age_minutes, '
+                             'observation_minutes or observation_grace_minutes')
+        if nulls := sorted(name for name in given if getattr(self, name) is None):
+            raise ValueError(f'{" and ".join(nulls)} cannot be null; leave a setting out to keep it as it is (in '
+                             'the maps, a key set to null returns to the default)')
+        return self
+
+
 def rules_router(rules: RulesService, reader: Authenticate, configurer: Authenticate) -> APIRouter:
     """Return the router of the alarm-rule routes."""
     router = APIRouter(prefix='/api/v1/rules', tags=['rules'], route_class=DomainErrorRoute)
 
     @router.get('', response_model=HospitalRulesView, summary="The hospital's alarm rules", responses=READ_ERRORS)
     async def get_rules(actor: Annotated[Actor, Depends(reader)]) -> HospitalRulesView:
-        """The critical limits with their persistence delays, the escalation policy, the device heartbeat timeout
-        and latching that the token's hospital runs on. `is_default` tells Vigil's defaults (the NEWS2 3-point
-        bands, SpO2 waiting 15 s; escalation critical 2 and 5 min, high 5 and 15, medium 15, low never) from the
-        hospital's own overrides, which carry `updated_at` and `updated_by`. Readable with every kind of token."""
+        """The critical limits with their persistence delays, the escalation policy, the device heartbeat timeout,
+        latching, data age and observation frequency that the token's hospital runs on. `is_default` tells Vigil's
+        defaults (the NEWS2 3-point bands, SpO2 waiting 15 s; escalation critical 2 and 5 min, high 5 and 15, medium
+        15, low never; NEWS2 values count for 780 min; observations due after 720, 240, 60 or 15 min by band) from
+        the hospital's own overrides; limits and escalation steps also carry `updated_at` and `updated_by` (the
+        rule history holds who changed the rest). Readable with every kind of token."""
         return await rules.get(actor)
 
     @router.put('/limits/{parameter}', response_model=HospitalRulesView, summary='Override a critical limit',
@@ -150,5 +216,18 @@ def rules_router(rules: RulesService, reader: Authenticate, configurer: Authenti
         """Change the device heartbeat timeout and/or whether detected alarms latch; what is left out stays."""
         return await rules.update_settings(actor, device_silence_seconds=body.device_silence_seconds,
                                            alarms_latch=body.alarms_latch, on_behalf_of=body.acted_by)
+
+    @router.patch('/observations', response_model=HospitalRulesView,
+                  summary='Change data age and observation frequency', responses=WRITE_ERRORS)
+    async def update_observation_settings(body: ObservationSettingsIn,
+                                          actor: Annotated[Actor, Depends(configurer)]) -> HospitalRulesView:
+        """Change when a reading is too old at arrival, how old a NEWS2 value may be, when the next full set of
+        observations is due per NEWS2 band and the grace before it counts as overdue; what is left out stays. All
+        or nothing: one refused value changes nothing. This server process applies them at once, the others within
+        seconds."""
+        return await rules.update_observation_settings(
+            actor, stale_reading_hours=body.stale_reading_hours, news2_max_age_minutes=body.news2_max_age_minutes,
+            observation_minutes=body.observation_minutes, observation_grace_minutes=body.observation_grace_minutes,
+            on_behalf_of=body.acted_by)
 
     return router

@@ -1,10 +1,12 @@
-"""Per-hospital alarm rules: critical limits, escalation policy, device heartbeat and latching.
+"""Per-hospital alarm rules: critical limits, escalation policy, device heartbeat, latching, data age and
+observation frequency.
 
 Detection reads these on every batch of readings, so each process keeps them in memory: a change made here is
 seen at once by this process and within `cache_seconds` by the others.
 """
 
 import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -22,9 +24,25 @@ from app.domain.limits import (
     check_escalation_steps,
     check_limit,
 )
-from app.domain.observations import DEFAULT_NEWS2_MAX_AGE_MINUTES, DEFAULT_OBSERVATION_MINUTES, ObservationBand
+from app.domain.observations import (
+    DEFAULT_NEWS2_MAX_AGE_MINUTES,
+    DEFAULT_OBSERVATION_MINUTES,
+    ObservationBand,
+    check_grace_minutes,
+    check_news2_max_age,
+    check_observation_minutes,
+    check_stale_reading_hours,
+)
 from app.errors import HospitalNotFound, InvalidInput, NotAllowed
-from app.schemas import Actor, CriticalLimitView, EscalationStepsView, HospitalRulesView, RuleChangeView
+from app.schemas import (
+    Actor,
+    CriticalLimitView,
+    EscalationStepsView,
+    HospitalRulesView,
+    News2MaxAgeView,
+    ObservationIntervalView,
+    RuleChangeView,
+)
 from app.uow import Database, UnitOfWork
 from data.models import CriticalLimit as CriticalLimitRow
 from data.models import EscalationPolicy, Hospital, RuleChange
@@ -35,6 +53,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_SECONDS = 10.0
 PARAMETER_NAMES = frozenset(p.value for p in LimitParameter)
+# Keyed by name: the stored overrides and the callers' changes are JSON objects.
+MAX_AGE_DEFAULTS: Mapping[str, int] = {kind.value: minutes for kind, minutes in DEFAULT_NEWS2_MAX_AGE_MINUTES.items()}
+OBSERVATION_DEFAULTS: Mapping[str, int] = {band.value: minutes for band, minutes in DEFAULT_OBSERVATION_MINUTES.items()}
 
 
 def parse_priority(priority: Priority | str) -> Priority:
@@ -56,6 +77,36 @@ def check_can_configure(actor: Actor) -> None:
         return
     raise NotAllowed('Only an administrator of the hospital (or an integration on behalf of one) can change its '
                      'alarm rules.')
+
+
+def own_overrides(stored: Mapping[str, int] | None, defaults: Mapping[str, int]) -> dict[str, int]:
+    """Return a hospital's stored {key: value} overrides that this version knows (others are ignored, never lost)."""
+    return {key: int(value) for key, value in (stored or {}).items() if key in defaults}
+
+
+def apply_overrides(stored: Mapping[str, int] | None, changes: Mapping[str, int | None], defaults: Mapping[str, int],
+                    check: Callable[[Mapping[str, object]], object]) -> dict[str, int]:
+    """Return stored overrides with changes applied (None: back to the default), or let check refuse them.
+
+    check sees a reset key as its default value: an unknown key is refused even when reset, and rules that relate
+    keys to each other (a sicker band observed at least as often) are checked on what will apply.
+    """
+    check({**own_overrides(stored, defaults),
+           **{key: defaults.get(key) if value is None else value for key, value in changes.items()}})
+    result = dict(stored or {})
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
+
+
+def describe_overrides(field: str, changes: Mapping[str, int | None], before: Mapping[str, int],
+                       after: Mapping[str, int]) -> list[str]:
+    """Return what each change of a mapping did, as 'field.key from -> to' (a reset says 'default')."""
+    return [f'{field}.{key} {before[key]} -> {"default " if value is None else ""}{after[key]}'
+            for key, value in changes.items()]
 
 
 def parse_parameter(parameter: str) -> LimitParameter:
@@ -149,9 +200,21 @@ class RulesService:
                 priority=priority, minutes=tuple(policy.minutes), is_default=False, updated_at=policy.updated_at,
                 updated_by=policy.updated_by,
             ) if policy is not None else EscalationStepsView(priority=priority, minutes=minutes, is_default=True))
-        return HospitalRulesView(hospital_id=hospital_id, limits=tuple(limits), escalation=tuple(escalation),
-                                 device_silence_seconds=hospital.device_silence_seconds,
-                                 alarms_latch=hospital.alarms_latch)
+        own_ages = own_overrides(hospital.news2_max_age_minutes, MAX_AGE_DEFAULTS)
+        own_intervals = own_overrides(hospital.observation_minutes, OBSERVATION_DEFAULTS)
+        return HospitalRulesView(
+            hospital_id=hospital_id, limits=tuple(limits), escalation=tuple(escalation),
+            device_silence_seconds=hospital.device_silence_seconds, alarms_latch=hospital.alarms_latch,
+            stale_reading_hours=hospital.stale_reading_hours,
+            news2_max_age_minutes=tuple(
+                News2MaxAgeView(parameter=kind, minutes=own_ages.get(kind.value, minutes),
+                                is_default=kind.value not in own_ages)
+                for kind, minutes in DEFAULT_NEWS2_MAX_AGE_MINUTES.items()),
+            observation_minutes=tuple(
+                ObservationIntervalView(band=band, minutes=own_intervals.get(band.value, minutes),
+                                        is_default=band.value not in own_intervals)
+                for band, minutes in DEFAULT_OBSERVATION_MINUTES.items()),
+            observation_grace_minutes=hospital.observation_grace_minutes)
 
     async def set_limit(self, actor: Actor, parameter: str, *, low: float | None, high: float | None,
                         persistence_seconds: int, persistence_readings: int = 1,
@@ -239,6 +302,55 @@ class RulesService:
                 hospital.alarms_latch = alarms_latch
             change = f'device_silence_seconds {hospital.device_silence_seconds}, alarms_latch {hospital.alarms_latch}'
             return await self._commit(uow, hospital_id, change, name)
+
+    async def update_observation_settings(
+            self, actor: Actor, *, stale_reading_hours: int | None = None,
+            news2_max_age_minutes: Mapping[str, int | None] | None = None,
+            observation_minutes: Mapping[str, int | None] | None = None,
+            observation_grace_minutes: int | None = None, on_behalf_of: str | None = None) -> HospitalRulesView:
+        """Change data age and observation frequency; in the mappings a key set to None returns to the default.
+
+        All or nothing: every value is checked, the bands also against each other, before anything is stored.
+        """
+        check_can_configure(actor)
+        name = acting_name(actor, on_behalf_of)
+        hospital_id = require_hospital(actor)
+        ages = {str(key): value for key, value in (news2_max_age_minutes or {}).items()}
+        intervals = {str(key): value for key, value in (observation_minutes or {}).items()}
+        if stale_reading_hours is None and observation_grace_minutes is None and not ages and not intervals:
+            raise InvalidInput('Name at least one observation setting to change.')
+        if stale_reading_hours is not None:
+            check_stale_reading_hours(stale_reading_hours)
+        if observation_grace_minutes is not None:
+            check_grace_minutes(observation_grace_minutes)
+        async with self._db.uow() as uow:
+            # Locked: two administrators changing different bands at once must not end in an order nobody checked.
+            hospital = await uow.session.get(Hospital, hospital_id, with_for_update=True)
+            if hospital is None:
+                raise HospitalNotFound(f'Hospital {hospital_id} not found.')
+            new_ages = apply_overrides(hospital.news2_max_age_minutes, ages, MAX_AGE_DEFAULTS, check_news2_max_age)
+            new_intervals = apply_overrides(hospital.observation_minutes, intervals, OBSERVATION_DEFAULTS,
+                                            check_observation_minutes)
+            changes = []
+            if stale_reading_hours is not None:
+                changes.append(f'stale_reading_hours {hospital.stale_reading_hours} -> {stale_reading_hours}')
+                hospital.stale_reading_hours = stale_reading_hours
+            for field, given, defaults, before, after in (
+                    ('news2_max_age_minutes', ages, MAX_AGE_DEFAULTS, hospital.news2_max_age_minutes, new_ages),
+                    ('observation_minutes', intervals, OBSERVATION_DEFAULTS, hospital.observation_minutes,
+                     new_intervals)):
+                changes += describe_overrides(field, given, {**defaults, **own_overrides(before, defaults)},
+                                              {**defaults, **own_overrides(after, defaults)})
+            # A new object, never an in-place edit: SQLAlchemy notices a changed JSON value only by assignment.
+            if ages:
+                hospital.news2_max_age_minutes = new_ages or None
+            if intervals:
+                hospital.observation_minutes = new_intervals or None
+            if observation_grace_minutes is not None:
+                changes.append(f'observation_grace_minutes {hospital.observation_grace_minutes} -> '
+                               f'{observation_grace_minutes}')
+                hospital.observation_grace_minutes = observation_grace_minutes
+            return await self._commit(uow, hospital_id, ', '.join(changes), name)
 
     @staticmethod
     async def _hospital(session: AsyncSession, hospital_id: int) -> Hospital:
