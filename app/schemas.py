@@ -183,6 +183,8 @@ class PatientView(View):
     news2: News2View | None = None
     # When the next full set of NEWS2 observations is due (RCP chart 4); None before the first reading.
     observations_due_at: datetime | None = None
+    # The time this view describes (ages of values and lateness of observations are counted to it).
+    as_of: datetime | None = None
     # Who prescribed the current SpO2 scale, when and why (None: never changed since admission).
     spo2_scale_set_at: datetime | None = None
     spo2_scale_set_by: str | None = None

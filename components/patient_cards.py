@@ -5,6 +5,7 @@ a vitals update re-sends that one element of each changed card, at most once per
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -19,7 +20,7 @@ from app.services.patients import PatientService
 
 from .session import StaffSession
 from .theme import DASH
-from .times import age_html
+from .times import age_html, clock_html
 
 ACVPU = 'ACVPU'  # the stored consciousness ordinal 0-4 indexes this
 CLICK_JS = '''(event) => {
@@ -33,13 +34,31 @@ def _number(value: float, decimals: int = 0) -> str:
     return f'{value:.{decimals}f}'
 
 
-def vital_cells(patient: PatientView) -> list[tuple[str, str, int | None, bool]]:
-    """Return (label, value, NEWS2 points or None, missing) for each vital a card shows."""
-    latest, scores = patient.latest, (patient.news2.sub_scores if patient.news2 else {})
+@dataclass(frozen=True)
+class VitalCell:
+    """One vital as a card shows it: its latest value, NEWS2 points, age, and whether it counts."""
 
-    def cell(label: str, kind: VitalKind, text: Callable[[float], str]) -> tuple[str, str, int | None, bool]:
+    label: str
+    value: str
+    points: int | None  # counted NEWS2 points (None: not scored, e.g. missing or stale)
+    missing: bool = False
+    measured_at: datetime | None = None
+    stale: bool = False  # older than the hospital's maximum age: NEWS2 counts it as missing
+    pending: int | None = None  # points it will score once its persistence delay has passed
+
+
+def vital_cells(patient: PatientView) -> list[VitalCell]:
+    """Return each vital a card shows, as NEWS2 counts it (domain.news2.explain, through the patient view)."""
+    news2 = patient.news2
+    latest, scores = patient.latest, (news2.sub_scores if news2 else {})
+
+    def cell(label: str, kind: VitalKind, text: Callable[[float], str]) -> VitalCell:
         vital = latest.get(kind)
-        return (label, text(vital.value), scores.get(kind), False) if vital else (label, 'missing', None, True)
+        if vital is None:
+            return VitalCell(label, 'missing', None, missing=True)
+        waiting = news2.pending.get(kind) if news2 else None
+        return VitalCell(label, text(vital.value), scores.get(kind), measured_at=vital.measured_at,
+                         stale=bool(news2 and kind in news2.stale), pending=waiting.points if waiting else None)
 
     oxygen = latest.get(VitalKind.ON_OXYGEN)
     spo2_label = 'SpO₂ +O₂' if oxygen and oxygen.value >= 1 else 'SpO₂ %'
@@ -70,19 +89,44 @@ def card_html(patient: PatientView, alerts: list[AlertView], now: datetime) -> s
         top = alerts[0].priority
         badge = (f'<span class="vigil-chip vigil-chip-{top.value}">'
                  f'{len(alerts)} open alert{"s" if len(alerts) > 1 else ""}</span>')
-    cells = []
-    for label, value, points, missing in vital_cells(patient):
-        css = 'vigil-vital vigil-vital-missing' if missing else f'vigil-vital vigil-band-{points or 0}'
-        cells.append(f'<div class="{css}"><span class="vigil-vital-label">{label}</span>'
-                     f'<span class="vigil-vital-value">{value}</span></div>')
+    cells = [vital_html(cell, now) for cell in vital_cells(patient)]
     newest = max((v.measured_at for v in patient.latest.values()), default=None)
     last = f'<span>Last reading {age_html(newest, now, "")}</span>' if newest else '<span>No readings yet</span>'
+    last += observations_html(patient.observations_due_at, now)
+    scale = ('<span class="vigil-chip vigil-chip-scale2" title="SpO₂ scale 2 prescribed, target 88\N{EN DASH}92 %">'
+             'Scale 2</span>' if patient.spo2_scale == 2 else '')
     return (f'<div class="vigil-card-head"><span class="vigil-card-bed">{escape(patient.bed)}</span>'
             f'<a class="vigil-card-name" href="/patients/{patient.id}" title="{escape(patient.name)}">'
-            f'{escape(patient.name)}</a></div>'
+            f'{escape(patient.name)}</a>{scale}</div>'
             f'<div class="vigil-card-status">{score}{badge}</div>'
             f'<div class="vigil-vitals">{"".join(cells)}</div>'
             f'<div class="vigil-card-foot">{last}</div>')
+
+
+def vital_html(cell: VitalCell, now: datetime) -> str:
+    """Return one vital's cell: coloured by its counted points, with its age; stale and pending values say so."""
+    if cell.missing:
+        css, note = 'vigil-vital vigil-vital-missing', ''
+    elif cell.stale:
+        css, note = 'vigil-vital vigil-vital-stale', 'stale, not scored'
+    elif cell.pending is not None:
+        css, note = f'vigil-vital vigil-band-{cell.points or 0} vigil-vital-pending', f'confirming ({cell.pending})'
+    else:
+        css, note = f'vigil-vital vigil-band-{cell.points or 0}', ''
+    age = age_html(cell.measured_at, now, 'vigil-vital-age') if cell.measured_at is not None else ''
+    return (f'<div class="{css}"><span class="vigil-vital-label">{cell.label}</span>'
+            f'<span class="vigil-vital-value">{cell.value}</span>'
+            + (f'<span class="vigil-vital-note">{note}</span>' if note else '') + f'{age}</div>')
+
+
+def observations_html(due: datetime | None, now: datetime) -> str:
+    """Return when the next full set of observations is due, or how late it is (RCP chart 4)."""
+    if due is None:
+        return ''
+    if due <= now:
+        return (f'<span class="vigil-obs vigil-obs-overdue" role="status">Observations overdue since '
+                f'{clock_html(due)}</span>')
+    return f'<span class="vigil-obs">Observations due {clock_html(due)}</span>'
 
 
 def raise_button_html(patient: PatientView) -> str:

@@ -37,6 +37,8 @@ _CSS = '''
 .vigil-chip-high { background: var(--vigil-high); color: #fff; }
 .vigil-chip-medium { background: var(--vigil-medium); color: #212121; }
 .vigil-chip-low { background: var(--vigil-low); color: #00292e; }
+/* Not an alarm colour: a prescription on the record (NEWS2 SpO2 scale 2). */
+.vigil-chip-scale2 { background: #e8eaf6; color: #283593; box-shadow: inset 0 0 0 1px #9fa8da; }
 /* 2 Hz, within IEC 60601-1-8's 1.4-2.8 Hz for high-priority alarms; two hard states, never a blend. */
 .vigil-flash { animation: vigil-flash .5s step-end infinite; }
 @keyframes vigil-flash {
@@ -115,6 +117,11 @@ _CSS = '''
 .vigil-vital-label { display: block; font-size: .7rem; opacity: .8; }
 .vigil-vital-value { font-weight: 700; font-size: 1.05rem; white-space: nowrap; }
 .vigil-vital-missing .vigil-vital-value { font-weight: 400; font-style: italic; font-size: .85rem; color: #757575; }
+.vigil-vital-age, .vigil-vital-note { display: block; font-size: .68rem; opacity: .85; }
+.vigil-vital-stale { background: repeating-linear-gradient(135deg, #eeeeee 0 6px, #e0e0e0 6px 12px); color: #424242; }
+.vigil-vital-stale .vigil-vital-value { text-decoration: line-through; font-weight: 500; }
+.vigil-vital-pending { outline: 2px dashed #6d4c41; outline-offset: -2px; }
+.vigil-obs { margin-left: auto; } .vigil-obs-overdue { color: #b71c1c; font-weight: 700; }
 .vigil-band-1 { background: #fff59d; } .vigil-band-2 { background: #ffb74d; }
 .vigil-band-3 { background: #e53935; color: #fff; }
 .vigil-risk { border-radius: 6px; padding: 1px 8px; font-weight: 700; white-space: nowrap; }

@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html import escape
 
 from fastapi.responses import RedirectResponse
@@ -10,15 +10,17 @@ from nicegui import background_tasks, ui
 
 from app.bootstrap import Vigil
 from app.errors import NotAllowed, NotFound
+from app.events import PatientUpdated
 from app.events.models import AlertEventBase
 from app.schemas import PatientView
 from app.services.vitals_history import VitalsTrend
-from components import alert_history, timestamps
+from components import alert_history, spo2_scale, timestamps
 from components.alert_history import AlertHistoryList
 from components.live import LiveHub
-from components.patient_cards import RISK_LABELS, vital_cells
+from components.patient_cards import RISK_LABELS, observations_html, vital_cells, vital_html
 from components.raise_alert import RaiseAlertDialog
 from components.session import StaffSession
+from components.spo2_scale import Spo2ScalePanel
 from components.times import age_html
 from components.vitals_chart import VitalsChart
 
@@ -50,33 +52,30 @@ _STYLE = '''
 .vigil-now .vigil-vital-value { font-size: 1.7rem; }
 .vigil-now-score { display: flex; align-items: center; gap: 8px; flex-wrap: wrap; font-size: 1.05rem; }
 .vigil-now-score .vigil-risk { font-size: 1.2rem; padding: 2px 12px; }
-.vigil-now-foot { font-size: .85rem; color: #616161; margin-top: 6px; }
+.vigil-now-foot { font-size: .85rem; color: #616161; margin-top: 6px; display: flex; gap: 12px; flex-wrap: wrap; }
+.vigil-news2-explanation { margin: 4px 0 0; font-size: .9rem; max-width: 60rem; }
 .vigil-trend-window .q-btn { min-height: 44px; min-width: 52px; }
 .vigil-message { max-width: 40rem; margin: 10vh auto; text-align: center; }
 </style>
 '''
 
 
-def now_html(patient: PatientView, now_text: str) -> str:
-    """Return the current-values block: NEWS2 with its risk, each vital coloured by its NEWS2 band."""
+def now_html(patient: PatientView, now_text: str, now: datetime) -> str:
+    """Return the current-values block: NEWS2 with its risk and its explanation (the same text as the alert's
+    headline), each vital coloured by its counted points with its age, stale and pending values marked."""
     news2 = patient.news2
     if news2 is None:
         score = '<span class="vigil-risk vigil-risk-unknown">NEWS2 unknown</span>'
-        missing = ''
+        detail = ''
     else:
         total = f'≥{news2.total}' if news2.missing else str(news2.total)
         score = (f'<span class="vigil-risk vigil-risk-{news2.risk}">NEWS2 {total}</span>'
                  f'<span>{RISK_LABELS[news2.risk]} risk</span>')
-        names = ', '.join(kind.value.replace('_', ' ') for kind in news2.missing)
-        missing = f'<span class="text-grey-8">Incomplete, missing: {escape(names)}</span>' if names else ''
-    cells = []
-    for label, value, points, is_missing in vital_cells(patient):
-        css = 'vigil-vital vigil-vital-missing' if is_missing else f'vigil-vital vigil-band-{points or 0}'
-        cells.append(f'<div class="{css}"><span class="vigil-vital-label">{label}</span>'
-                     f'<span class="vigil-vital-value">{value}</span></div>')
-    return (f'<div class="vigil-now-score">{score}{missing}</div>'
+        detail = f'<p class="vigil-news2-explanation" data-testid="news2-explanation">{escape(news2.explanation)}</p>'
+    cells = [vital_html(cell, now) for cell in vital_cells(patient)]
+    return (f'<div class="vigil-now-score">{score}</div>{detail}'
             f'<div class="vigil-vitals">{"".join(cells)}</div>'
-            f'<div class="vigil-now-foot">{now_text}</div>')
+            f'<div class="vigil-now-foot">{now_text}{observations_html(patient.observations_due_at, now)}</div>')
 
 
 def window_html(trend: VitalsTrend) -> str:
@@ -107,6 +106,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
         staff_page(vigil, hub, session, 'Patient', 'patient')
         ui.add_head_html(_STYLE)
         alert_history.install()
+        spo2_scale.install()
         timestamps.install()
         try:
             patient = await vigil.patients.get(session.actor, int(patient_id))
@@ -140,9 +140,7 @@ class PatientPage:
                     .props('flat round aria-label="Back to the dashboard"').classes('vigil-touch')
                 with ui.column().classes('gap-0 min-w-0 grow'):
                     ui.label(patient.name).classes('vigil-patient-name').mark('patient-name')
-                    scale = ' · SpO₂ scale 2' if patient.spo2_scale == 2 else ''
-                    ui.label(f'Bed {patient.bed} · {patient.ward_name} · MRN {patient.mrn}{scale}') \
-                        .classes('vigil-patient-meta')
+                    self._meta = ui.label().classes('vigil-patient-meta').mark('patient-meta')
                 ui.button('Raise alert', icon='campaign', on_click=lambda: raise_dialog.open(self.patient)) \
                     .props('unelevated no-caps color=negative').classes('vigil-touch').mark('raise-alert')
             with ui.element('section').classes('vigil-patient-chart vigil-panel').props('aria-label="Trends"'):
@@ -163,6 +161,7 @@ class PatientPage:
                     ui.label('Now').classes('vigil-panel-title')
                     # NOTE: sanitize=False is safe: now_html escapes every value that comes from outside.
                     self._now = ui.html('', sanitize=False).mark('current-values')
+                self._scale = Spo2ScalePanel(vigil.prescriptions, session, patient, on_changed=self._scale_changed)
                 with ui.element('section').classes('vigil-patient-history vigil-panel') \
                         .props('aria-label="Alert history"'):
                     ui.label('Alert history').classes('vigil-panel-title')
@@ -173,6 +172,7 @@ class PatientPage:
         """Subscribe to the hospital's live events, then load the state (events arriving meanwhile apply on top)."""
         channel = self._session.channel
         channel.vitals.subscribe(self._on_vitals)
+        channel.patients.subscribe(self._on_patient)
         channel.alerts.subscribe(self._on_alert)
         channel.resync.subscribe(self.reload)
         reload_after_reconnect(self.reload)
@@ -185,6 +185,8 @@ class PatientPage:
             try:
                 self.patient = await self._vigil.patients.get(actor, patient_id)
                 self._show_now()
+                self._scale.show(self.patient)
+                self._scale.show_history(await self._vigil.prescriptions.spo2_scale_history(actor, patient_id))
                 await self._load_trend()
                 self._history.replace(await self._vigil.audit.patient_history(actor, patient_id))
             except Exception:
@@ -209,9 +211,13 @@ class PatientPage:
             ui.notify('Could not load the trend; try again.', type='negative')
 
     def _show_now(self) -> None:
+        patient = self.patient
+        scale = ' · SpO₂ scale 2' if patient.spo2_scale == 2 else ''
+        self._meta.set_text(f'Bed {patient.bed} · {patient.ward_name} · MRN {patient.mrn}{scale}')
         newest = max((v.measured_at for v in self.patient.latest.values()), default=None)
-        text = f'Last reading {age_html(newest, self._vigil.clock(), "")}' if newest else 'No readings yet'
-        self._now.set_content(now_html(self.patient, text))
+        now = self._vigil.clock()
+        text = f'Last reading {age_html(newest, now, "")}' if newest else 'No readings yet'
+        self._now.set_content(now_html(self.patient, text, now))
 
     def _on_vitals(self, patients: list[PatientView]) -> None:
         for patient in patients:
@@ -222,6 +228,15 @@ class PatientPage:
                 if self._chart.outgrown() and not self._refitting:
                     self._refitting = True
                     background_tasks.create(self._refit(), name='patient trend refit')
+
+    def _scale_changed(self, patient: PatientView) -> None:
+        # The PatientUpdated event reloads the rest (trend limits, history); this shows the new scale at once.
+        self.patient = patient
+        self._show_now()
+
+    async def _on_patient(self, event: PatientUpdated) -> None:
+        if event.patient.id == self.patient.id:
+            await self.reload()  # rare (a prescription): the trend's SpO2 limit and NEWS2 follow the new scale
 
     async def _refit(self) -> None:
         try:

@@ -454,3 +454,17 @@ async def test_a_bundle_of_all_seven_news2_parameters_gives_a_complete_news2(api
     assert news2['sub_scores'] == {'resp_rate': 2, 'spo2': 1, 'on_oxygen': 2, 'systolic_bp': 1, 'heart_rate': 1,
                                    'consciousness': 3, 'temperature': 1}
     assert (news2['total'], news2['risk']) == (11, 'high')
+
+
+async def test_an_observation_from_years_ago_is_history_only(api: Api, vigil: Vigil) -> None:
+    """The 2014 SpO2 of an example never becomes the patient's SpO2, and a low one never alerts."""
+    spo2 = for_patient(HEART_RATE_EXAMPLE, code={'coding': [{'system': 'http://loinc.org', 'code': '2708-6'}]},
+                       valueQuantity={'value': 85, 'system': 'http://unitsofmeasure.org', 'code': '%'},
+                       effectiveDateTime='2014-12-05T09:30:10+01:00')
+
+    assert (await api.post('/api/fhir/r4/Observation', spo2)).status_code == 201
+
+    assert [row[1:3] for row in await stored(vigil)] == [('spo2', 85.0)]  # kept as history
+    patient = (await api.get('/api/v1/patients/alpha-North-1')).json()
+    assert 'spo2' not in patient['latest'] and 'spo2' in patient['news2']['missing']
+    assert (await api.get('/api/v1/alerts')).json() == []

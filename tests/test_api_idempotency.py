@@ -29,7 +29,8 @@ async def test_a_retried_batch_is_stored_once_and_answered_the_same(api: Api, vi
 
     retry = await api.post('/api/v1/vitals', batch, headers=KEY)
 
-    assert (first.status_code, first.json()) == (retry.status_code, retry.json()) == (201, {'accepted': 2, 'history_only': []})
+    assert (first.status_code, first.json()) == (retry.status_code, retry.json()) == (
+        201, {'accepted': 2, 'history_only': []})
     assert 'Idempotent-Replayed' not in first.headers
     assert retry.headers['Idempotent-Replayed'] == 'true'
     assert await counts(vigil) == after_first

@@ -1,9 +1,12 @@
 """NEWS2 scoring against the RCP 2017 chart: every band edge of every parameter, both SpO2 scales, triggers."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from app.domain import VitalKind
-from app.domain.news2 import NEWS2_PARAMETERS, TriggerLevel, assess, sub_score, trigger_level
+from app.domain.news2 import NEWS2_PARAMETERS, TriggerLevel, assess, explain, sub_score, trigger_level
+from app.domain.observations import DEFAULT_NEWS2_MAX_AGE_MINUTES
 
 RR, SPO2, O2, SBP, HR, ACVPU, TEMP = (VitalKind.RESP_RATE, VitalKind.SPO2, VitalKind.ON_OXYGEN, VitalKind.SYSTOLIC_BP,
                                       VitalKind.HEART_RATE, VitalKind.CONSCIOUSNESS, VitalKind.TEMPERATURE)
@@ -123,3 +126,57 @@ def test_an_unknown_spo2_scale_is_refused_even_without_spo2(scale: object) -> No
 def test_diastolic_pressure_has_no_sub_score() -> None:
     with pytest.raises(ValueError, match='not a NEWS2 parameter'):
         sub_score(VitalKind.DIASTOLIC_BP, 40)
+
+
+# --- the one explanation: rounding, staleness and pending edges -------------------------------------------------------
+
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize('kind, value, points', [
+    (RR, 20.49, 0), (RR, 20.5, 2), (SBP, 90.49, 3), (SBP, 90.5, 2), (HR, 130.5, 3), (HR, 40.49, 3), (HR, 40.5, 1),
+    (TEMP, 35.049, 3), (TEMP, 35.05, 1), (TEMP, 38.049, 0), (TEMP, 38.05, 1), (SPO2, 95.5, 0), (SPO2, 91.49, 3),
+])
+def test_explain_charts_half_up_like_the_table(kind: VitalKind, value: float, points: int) -> None:
+    view = explain({kind: (value, NOW)}, 1, NOW, DEFAULT_NEWS2_MAX_AGE_MINUTES)
+    assert view.sub_scores == {kind: points} and view.total == points
+
+
+@pytest.mark.parametrize('age, stale', [
+    (timedelta(minutes=780), False),  # exactly the maximum age still counts
+    (timedelta(minutes=780, seconds=1), True),
+    (timedelta(days=30), True),
+])
+def test_a_value_counts_until_its_maximum_age_and_then_is_missing(age: timedelta, stale: bool) -> None:
+    view = explain({RR: (25, NOW - age), HR: (72, NOW)}, 1, NOW, DEFAULT_NEWS2_MAX_AGE_MINUTES)
+    assert (RR in view.stale, RR in view.missing, view.total) == (stale, stale, 0 if stale else 3)
+    assert view.stale.get(RR, age.total_seconds()) == age.total_seconds()
+    assert ('stale: respiratory rate' in view.explanation) is stale
+
+
+def test_stale_oxygen_scores_scale_2_saturation_as_air() -> None:
+    """Oxygen of unknown state (stale) scores SpO2 on scale 2 as on air, the lower bound, and is itself missing."""
+    view = explain({SPO2: (97, NOW), O2: (1, NOW - timedelta(hours=20))}, 2, NOW, DEFAULT_NEWS2_MAX_AGE_MINUTES)
+    assert view.sub_scores == {SPO2: 0} and O2 in view.stale and O2 in view.missing
+
+
+def test_each_parameter_has_its_own_maximum_age() -> None:
+    max_age = {**DEFAULT_NEWS2_MAX_AGE_MINUTES, SPO2: 10}
+    view = explain({SPO2: (85, NOW - timedelta(minutes=11)), RR: (25, NOW - timedelta(minutes=11))}, 1, NOW, max_age)
+    assert set(view.stale) == {SPO2} and view.sub_scores == {RR: 3}
+
+
+@pytest.mark.parametrize('counted, seconds_left, shown', [
+    (0, 15.0, 'SpO2 88 %, confirming for 15 s (counts 0, 3 once confirmed)'),
+    (2, None, 'SpO2 88 %, confirming (counts 2, 3 once confirmed)'),
+])
+def test_a_pending_value_counts_at_its_persisted_level(counted: int, seconds_left: float | None, shown: str) -> None:
+    view = explain({SPO2: (88, NOW)}, 1, NOW, DEFAULT_NEWS2_MAX_AGE_MINUTES, {SPO2: (counted, seconds_left)})
+    assert view.sub_scores == {SPO2: counted} and view.pending[SPO2].points == 3
+    assert shown in view.explanation
+
+
+def test_a_confirmed_value_is_not_pending() -> None:
+    view = explain({SPO2: (88, NOW)}, 1, NOW, DEFAULT_NEWS2_MAX_AGE_MINUTES, {SPO2: (3, None)})
+    assert view.pending == {} and view.sub_scores == {SPO2: 3}
+    assert view.explanation.startswith('NEWS2 3 (low-medium risk, urgent ward-based response): SpO2 88 % (3)')

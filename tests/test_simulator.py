@@ -18,10 +18,11 @@ from sqlalchemy import select
 from app.api.health import health_router
 from app.api.routers import api_routers
 from app.bootstrap import Vigil, seed
-from app.domain import AlertKind, Priority, TokenKind, VitalKind
+from app.domain import AlertEventType, AlertKind, AlertStatus, Priority, TokenKind, VitalKind
 from app.domain.news2 import assess
 from app.domain.vitals import VITAL_SPECS, plausibility_problem
-from app.schemas import Actor
+from app.schemas import Actor, AlertFilter
+from app.services.escalation import Watchdog
 from app.simulator import (
     Eventfulness,
     PatientModel,
@@ -34,6 +35,7 @@ from app.simulator import (
     run_demo_simulator,
 )
 from app.simulator.demo import DEMO_HOSPITALS
+from app.simulator.scenes import OVERDUE_BED, REALARM_BED, SCRIPTED_MRNS, play_scenes
 from data.models import Patient, VitalReading
 
 from .conftest import FakeClock, World
@@ -482,7 +484,7 @@ async def test_the_demo_simulator_streams_every_demo_hospital_through_fresh_devi
         task = asyncio.create_task(run_demo_simulator(vigil, 'http://vigil.test', transport=network))
         try:
             async with asyncio.timeout(60):
-                while len({r['patient_mrn'] for body in network.answered for r in body}) < 29:
+                while len({r['patient_mrn'] for body in network.answered for r in body}) < 29 - len(SCRIPTED_MRNS):
                     network.posted.clear()
                     await network.posted.wait()
         finally:
@@ -510,7 +512,27 @@ async def test_the_demo_simulator_streams_every_demo_hospital_through_fresh_devi
         sources = dict((await session.execute(
             select(VitalReading.patient_id, VitalReading.source).distinct())).all())
     for patient in patients:
-        assert sources[patient.id].startswith(f'token:Demo simulator, {patient.ward_name} (')
+        simulated = f'token:Demo simulator, {patient.ward_name} ('
+        expected = 'demo bedside monitor' if patient.mrn in SCRIPTED_MRNS else simulated
+        assert sources[patient.id].startswith(expected)
+
+
+async def test_the_demo_plays_a_re_alarm_and_an_overdue_patient_once(vigil: Vigil, clock: FakeClock) -> None:
+    await seed(vigil)
+    await play_scenes(vigil)
+    await play_scenes(vigil)  # a second start plays nothing again
+    actor = Actor.system('test', hospital_id=(await vigil.hospitals.get('general')).id)
+    beds = {p.bed: p for p in await vigil.patients.list_patients(actor)}
+    [realarm] = await vigil.alerts.list_alerts(actor, AlertFilter(patient_id=beds[REALARM_BED].id))
+    assert (realarm.kind, realarm.priority, realarm.status, realarm.acknowledged_by) == (
+        AlertKind.NEWS2, Priority.CRITICAL, AlertStatus.ACTIVE, None)
+    trail = await vigil.alerts.audit_trail(actor, realarm.id)
+    assert [e.type for e in trail] == [AlertEventType.RAISED, AlertEventType.ACKNOWLEDGED, AlertEventType.REACTIVATED]
+    assert 'acknowledgement by doctor at' in (trail[-1].note or '')
+    overdue = beds[OVERDUE_BED]
+    assert overdue.observations_due_at == clock() - timedelta(hours=1)  # NEWS2 1: 4-hourly, the set 5 h ago
+    [alert] = (await Watchdog(vigil.db, vigil.clock, vigil.alerts, vigil.rules).tick()).overdue_observations
+    assert (alert.patient_id, alert.priority) == (overdue.id, Priority.MEDIUM)
 
 
 # --- command line ----------------------------------------------------------------------------------------------------

@@ -519,11 +519,14 @@ async def test_cards_show_vitals_by_news2_band_missing_ones_as_missing_and_updat
         return f'<span class="vigil-vital-label">{label}</span><span class="vigil-vital-value">{value}</span>'
 
     assert f'vigil-band-3">{cell("HR /min", "135")}' in html
-    assert f'vigil-band-1">{cell("SpO₂ %", "95")}' in html
+    # SpO2 waits for its 15 s persistence delay: shown, counted 0 until confirmed, as the alert counts it.
+    assert f'vigil-band-0 vigil-vital-pending">{cell("SpO₂ %", "95")}' in html
+    assert 'confirming (1)' in html
     assert f'vigil-band-0">{cell("RR /min", "18")}' in html
     for label in ('BP mmHg', 'Temp °C', 'ACVPU'):
         assert f'vigil-vital-missing">{cell(label, "missing")}' in html  # never a 0
-    assert 'NEWS2 ≥4' in html  # a lower bound while parameters are missing
+    assert 'NEWS2 ≥3' in html  # a lower bound while parameters are missing
+    assert 'Observations overdue since' in html  # no full set yet: due from the first reading
     assert user.find(marker=f'patient-{bed.id}').elements.pop() is block  # patched in place, not rebuilt
 
 

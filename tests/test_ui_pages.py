@@ -239,6 +239,7 @@ async def test_the_patient_page_shows_vitals_trends_and_alert_history(user: User
     await record('Marcus Okafor', now - timedelta(minutes=30), heart_rate=82, spo2=97, resp_rate=16)
     await record('Marcus Okafor', now - timedelta(minutes=1), heart_rate=95, spo2=93, resp_rate=22,
                  systolic_bp=118, diastolic_bp=76, temperature=37.9, consciousness=0, on_oxygen=0)
+    await record('Marcus Okafor', now - timedelta(seconds=40), spo2=93)  # SpO2 93 lasted its 15 s delay: it counts
     alert = await raise_for('Marcus Okafor', 'Suspected sepsis', by='nurse')
     await vigil.alerts.acknowledge(await staff('charge'), alert.id, note='doctor informed')
     patient = await patient_id('Marcus Okafor')
@@ -250,6 +251,9 @@ async def test_the_patient_page_shows_vitals_trends_and_alert_history(user: User
     await user.should_see('Bed AMU-02 · Acute Medical Unit · MRN G100102')
     await user.should_see('NEWS2 5')  # heart rate 95: 1, SpO2 93 %: 2, respiratory rate 22: 2
     await user.should_see('Medium risk')
+    # The breakdown is the same text an alert's headline would carry.
+    await user.should_see('NEWS2 5 (medium risk, urgent response): respiratory rate 22 /min (2), SpO2 93 % (2), '
+                          'heart rate 95 /min (1)')
     await user.should_see('Suspected sepsis')
     await user.should_see('doctor informed')
     assert chart_values(user, 0) == [82, 95]  # heart rate, one bucket each

@@ -4,12 +4,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from app.domain import VitalKind
 from app.schemas import Actor, News2View, PatientView
 from app.services.history import MAX_PAGE, DirectoryService
 from app.services.patients import PatientService
+from app.services.prescriptions import MAX_REASON, PrescriptionService
 
 from .auth import Authenticate
 from .errors import ERRORS, DomainErrorRoute
@@ -22,6 +23,8 @@ class VitalOut(BaseModel):
     value: WireValue
     unit: str
     measured_at: datetime
+    age_seconds: float | None = Field(
+        None, description='How old the value was when this answer was made (a value is part of its reading).')
 
 
 class PatientOut(BaseModel):
@@ -33,17 +36,45 @@ class PatientOut(BaseModel):
     ward_id: int
     ward_name: str
     bed: str
-    spo2_scale: int
+    spo2_scale: int = Field(description='NEWS2 SpO2 scale: 1, or 2 (target 88-92 %) as a clinician prescribed it.')
+    spo2_scale_set_at: datetime | None = Field(description='When the current scale was set (null: as admitted).')
+    spo2_scale_set_by: str | None = Field(description='Who prescribed the current scale, as recorded.')
+    spo2_scale_reason: str | None = Field(description='Why, as recorded.')
     latest: dict[VitalKind, VitalOut]
     news2: News2View | None
+    observations_due_at: datetime | None = Field(None, description=(
+        'When the next full set of NEWS2 observations is due, from the last full set and its score (RCP chart 4); '
+        'null before the first reading.'))
+    observations_overdue: bool = Field(False, description='The next full set was due before this answer was made.')
 
     @classmethod
     def of(cls, patient: PatientView) -> 'PatientOut':
-        latest = {kind: VitalOut(value=wire_value(kind, vital.value), unit=vital.unit, measured_at=vital.measured_at)
+        as_of = patient.as_of
+        latest = {kind: VitalOut(value=wire_value(kind, vital.value), unit=vital.unit, measured_at=vital.measured_at,
+                                 age_seconds=(as_of - vital.measured_at).total_seconds() if as_of else None)
                   for kind, vital in patient.latest.items()}
         return cls(id=patient.id, mrn=patient.mrn, name=patient.name, ward_id=patient.ward_id,
-                   ward_name=patient.ward_name, bed=patient.bed, spo2_scale=patient.spo2_scale, latest=latest,
-                   news2=patient.news2)
+                   ward_name=patient.ward_name, bed=patient.bed, spo2_scale=patient.spo2_scale,
+                   spo2_scale_set_at=patient.spo2_scale_set_at, spo2_scale_set_by=patient.spo2_scale_set_by,
+                   spo2_scale_reason=patient.spo2_scale_reason, latest=latest, news2=patient.news2,
+                   observations_due_at=patient.observations_due_at,
+                   observations_overdue=bool(as_of and patient.observations_due_at
+                                             and patient.observations_due_at <= as_of))
+
+
+class Spo2ScaleIn(BaseModel):
+    """A clinician's prescription of the patient's NEWS2 SpO2 scale, sent by an integration on their behalf."""
+
+    model_config = ConfigDict(extra='forbid', str_strip_whitespace=True, json_schema_extra={'examples': [
+        {'scale': 2, 'reason': 'Confirmed hypercapnic respiratory failure (ABG 07:40)', 'acted_by': 'Dr R. Asante'},
+    ]})
+
+    scale: StrictInt = Field(ge=1, le=2, description=(
+        '1 (the usual scale), or 2 (target 88-92 %, for confirmed hypercapnic respiratory failure). Sending the '
+        'scale the patient is on already is refused (422): nothing is recorded twice.'))
+    reason: str = Field(min_length=1, max_length=MAX_REASON, description="Why, for the patient's record.")
+    acted_by: str = Field(min_length=1, max_length=150, description=(
+        'The physician who prescribed, recorded with the change; the integration vouches for their role.'))
 
 
 class ReadingOut(BaseModel):
@@ -62,7 +93,8 @@ class ReadingPageOut(BaseModel):
     next_cursor: str | None
 
 
-def patients_router(patients: PatientService, directory: DirectoryService, reader: Authenticate) -> APIRouter:
+def patients_router(patients: PatientService, prescriptions: PrescriptionService, directory: DirectoryService,
+                    reader: Authenticate, prescriber: Authenticate) -> APIRouter:
     """Return the router of the patient routes."""
     router = APIRouter(prefix='/api/v1/patients', tags=['patients'], route_class=DomainErrorRoute)
 
@@ -76,6 +108,19 @@ def patients_router(patients: PatientService, directory: DirectoryService, reade
         """The latest value of each vital sign, the NEWS2 total, each parameter's sub-score, the risk band and which
         parameters are missing (a total with missing parameters is a lower bound)."""
         return PatientOut.of(await patients.get(actor, await directory.patient_id(actor, mrn)))
+
+    @router.put('/{mrn}/spo2-scale', response_model=PatientOut, summary="Prescribe a patient's SpO2 scale",
+                responses={**ERRORS, 422: {'description': 'Bad input, or the scale the patient is on already; '
+                                                          'nothing changed'}})
+    async def set_spo2_scale(mrn: str, body: Spo2ScaleIn, actor: Annotated[Actor, Depends(prescriber)]) -> PatientOut:
+        """Set the NEWS2 SpO2 scale a clinician prescribed (integration tokens only, on behalf of the named person).
+
+        The change, who prescribed it, when and why go on the patient's record; NEWS2 and the SpO2 critical limit
+        follow the new scale at once, and every open screen updates. Answers the patient as it is now.
+        """
+        patient_id = await directory.patient_id(actor, mrn)
+        return PatientOut.of(await prescriptions.set_spo2_scale(actor, patient_id, body.scale, body.reason,
+                                                                on_behalf_of=body.acted_by))
 
     @router.get('/{mrn}/vitals', response_model=ReadingPageOut, summary="A patient's readings", responses=ERRORS)
     async def history(

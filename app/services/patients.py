@@ -52,14 +52,15 @@ def patient_news2(rules: HospitalRules, patient: Patient, latest: Mapping[VitalK
     return current_news2(rules, patient.id, patient.spo2_scale, values, states, now)
 
 
-def patient_view(patient: Patient, latest: dict[VitalKind, VitalValue], news2: News2View | None = None) -> PatientView:
+def patient_view(patient: Patient, latest: dict[VitalKind, VitalValue], news2: News2View | None = None,
+                 as_of: datetime | None = None) -> PatientView:
     """Build the view of a patient whose ward is loaded (with its NEWS2 from patient_news2, else ages ignored)."""
     if news2 is None:
         news2 = assess({kind: vital.value for kind, vital in latest.items()}, patient.spo2_scale)
     return PatientView(id=patient.id, hospital_id=patient.hospital_id, ward_id=patient.ward_id,
                        ward_name=patient.ward.name, mrn=patient.mrn, name=patient.name, bed=patient.bed,
                        spo2_scale=patient.spo2_scale, latest=latest, news2=news2,
-                       observations_due_at=patient.observations_due_at,
+                       observations_due_at=patient.observations_due_at, as_of=as_of,
                        spo2_scale_set_at=patient.spo2_scale_set_at, spo2_scale_set_by=patient.spo2_scale_set_by,
                        spo2_scale_reason=patient.spo2_scale_reason)
 
@@ -87,7 +88,7 @@ class PatientService:
             latest, states = await load_context(session, [p.id for p in patients])
             rules = await self._rules.rules(hospital_id, session)
         now = self._clock()
-        return [patient_view(p, latest.get(p.id, {}), patient_news2(rules, p, latest.get(p.id, {}), states, now))
+        return [patient_view(p, latest.get(p.id, {}), patient_news2(rules, p, latest.get(p.id, {}), states, now), now)
                 for p in patients]
 
     async def get(self, actor: Actor, patient_id: int) -> PatientView:
@@ -101,7 +102,8 @@ class PatientService:
             latest, states = await load_context(session, [patient.id])
             rules = await self._rules.rules(hospital_id, session)
             mine = latest.get(patient.id, {})
-            return patient_view(patient, mine, patient_news2(rules, patient, mine, states, self._clock()))
+            now = self._clock()
+            return patient_view(patient, mine, patient_news2(rules, patient, mine, states, now), now)
 
     async def record_vitals(self, actor: Actor, readings: Sequence[VitalReadingIn]) -> list[VitalReadingView]:
         """Validate and store readings all-or-nothing; publish one VitalsRecorded per patient after commit."""
@@ -171,7 +173,7 @@ class PatientService:
             uow.emit_at(queued, [VitalsRecorded(
                 hospital_id=hospital_id, ward_id=patient.ward_id, occurred_at=now, actor=actor.name,
                 patient=patient_view(patient, after[patient.id],
-                                     patient_news2(rules, patient, after[patient.id], final, now)),
+                                     patient_news2(rules, patient, after[patient.id], final, now), now),
                 readings=tuple(views_of[patient.id])) for patient in touched])
             token_id = actor.token_id if actor.kind == 'token' and actor.token_kind is TokenKind.DEVICE else None
             seen = token_id is not None and self._seen_lately(token_id, now, rules.device_silence_seconds)

@@ -12,6 +12,7 @@ from app.errors import NotFound
 from .gateway import SimulatorStopped
 from .options import Rate
 from .runner import Simulator
+from .scenes import SCRIPTED_MRNS, play_scenes
 
 log = logging.getLogger('vigil.simulator')
 
@@ -62,6 +63,10 @@ async def run_demo_simulator(vigil: Vigil, base_url: str, *, seed: int = 0, rate
     """
     # The server logs at INFO; httpx would add a line for each of the simulator's requests.
     logging.getLogger('httpx').setLevel(max(logging.WARNING, logging.getLogger('httpx').level))
+    try:
+        await play_scenes(vigil)
+    except Exception:  # a scripted scene is an illustration: the live simulation goes on without it
+        log.exception('demo: the scripted scenes could not be played')
     simulators = []
     for slug in DEMO_HOSPITALS:
         try:
@@ -70,7 +75,7 @@ async def run_demo_simulator(vigil: Vigil, base_url: str, *, seed: int = 0, rate
             continue  # not seeded in this database
         if tokens:
             simulators.append(Simulator(base_url, tokens, seed=seed, rate=rate or Rate(), clock=vigil.clock, name=slug,
-                                        transport=transport))
+                                        transport=transport, exclude=SCRIPTED_MRNS))
     try:
         if not await wait_until_serving(base_url, ready_timeout, transport):
             log.warning('demo simulator: %s did not answer within %.0f s; trying anyway', base_url, ready_timeout)

@@ -36,10 +36,11 @@ class Simulator:
     def __init__(self, base_url: str, tokens: Sequence[str], *, seed: int = 0, rate: Rate | None = None,
                  scenario: Scenario | None = None, clock: Clock = system_clock,
                  transport: httpx.AsyncBaseTransport | None = None, timeout: float = 10.0,
-                 refresh_every: float = 300.0, name: str = 'simulator') -> None:
+                 refresh_every: float = 300.0, name: str = 'simulator', exclude: frozenset[str] = frozenset()) -> None:
         if not tokens:
             raise ValueError('the simulator needs at least one device token')
         self.name = name
+        self.exclude = exclude  # MRNs of patients this simulator leaves alone (the demo's scripted ones)
         self.seed = seed
         self.rate = rate or Rate()
         self.scenario = scenario or Scenario()
@@ -81,6 +82,8 @@ class Simulator:
         gateway_of = {ward: self.gateways[i % len(self.gateways)] for i, ward in enumerate(wards)}
         current = {}
         for entry in listings[0]:
+            if entry['mrn'] in self.exclude:
+                continue
             known = self.patients.get(entry['mrn'])
             if known is not None and known.model.baseline.spo2_scale == entry['spo2_scale']:
                 known.ward, known.bed, known.gateway = entry['ward'], entry['bed'], gateway_of[entry['ward']]
