@@ -185,6 +185,21 @@ async def test_the_loop_survives_a_failing_round_and_stops_cleanly(
     await dog.stop()  # stopping twice is harmless
 
 
+async def test_the_running_loop_also_raises_observations_overdue(vigil: Vigil, world: World,
+                                                                 clock: FakeClock) -> None:
+    await vigil.patients.record_vitals(Actor.system('monitor', hospital_id=world.a.hospital_id), [VitalReadingIn(
+        patient_mrn='alpha-North-1', kind=VitalKind.HEART_RATE, value=72, unit='/min', measured_at=clock())])
+    clock.advance(minutes=31)  # no full set since the first reading: due then, past the 30 min grace now
+    rounds = Rounds()
+    dog = Watchdog(vigil.db, vigil.clock, vigil.alerts, vigil.rules, interval_seconds=5, sleep=rounds.sleep)
+    dog.start()
+    await rounds.one()
+    await dog.stop()
+    [alert] = await vigil.alerts.list_alerts(world.a.actor('admin'))
+    assert (alert.kind, alert.priority, alert.patient_id) == (
+        AlertKind.OBSERVATIONS_OVERDUE, Priority.LOW, world.a.patient_ids['North-1'])
+
+
 # --- device heartbeat -----------------------------------------------------------------------------------------------
 
 async def device(vigil: Vigil, name: str = 'AMU monitor gateway', slug: str = 'alpha') -> Actor:

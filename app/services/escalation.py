@@ -234,10 +234,12 @@ class Watchdog:
     async def run(self, interval_seconds: float | None = None) -> None:
         """Tick forever; a failing step is logged and retried on the next round, never the end of the loop."""
         interval = self._interval if interval_seconds is None else interval_seconds
-        log.info('watchdog started: escalation and device heartbeat every %g s', interval)
+        log.info('watchdog started: escalation, device heartbeat and observations due every %g s', interval)
         while True:
             now = self._clock()
-            for name, step in (('escalation', self._alerts.escalate_due), ('device heartbeat', self.check_devices)):
+            # NOTE: the same steps as tick(), each guarded on its own.
+            for name, step in (('escalation', self._alerts.escalate_due), ('device heartbeat', self.check_devices),
+                               ('observations due', self.check_observations)):
                 try:
                     await step(now)
                 except asyncio.CancelledError:
