@@ -20,6 +20,7 @@ from app.services.hospitals import HospitalService
 from app.services.kiosk import KioskService
 from app.services.metrics import MetricsService
 from app.services.patients import PatientService
+from app.services.prescriptions import PrescriptionService
 from app.services.rules import RulesService
 from app.services.tokens import TokenService
 from app.services.users import UserService
@@ -44,6 +45,7 @@ class Vigil:
     hasher: PasswordHasher
     alerts: AlertService
     patients: PatientService
+    prescriptions: PrescriptionService
     users: UserService
     tokens: TokenService
     hospitals: HospitalService
@@ -74,7 +76,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
     bus.on_publish(log_alert_transition)
     return Vigil(
         settings=settings, engine=engine, bus=bus, db=db, clock=clock, hasher=hasher,
-        alerts=AlertService(db, clock, rules), patients=patients,
+        alerts=AlertService(db, clock, rules), patients=patients, prescriptions=PrescriptionService(db, clock, rules),
         users=UserService(db, clock, hasher), tokens=TokenService(db, clock), hospitals=HospitalService(db, clock),
         metrics=MetricsService(db, clock),
         audit=AuditService(db), vitals_history=VitalsHistoryService(db, clock), kiosk=KioskService(db, clock),

@@ -26,6 +26,7 @@ from app.events import (
     Event,
     EventBus,
     MemoryTransport,
+    PatientUpdated,
     VitalsRecorded,
     from_json,
     from_payload,
@@ -86,6 +87,9 @@ def sample_event(event_type: type[BaseEvent], *, hospital_id: int = 1, seq: int 
                                           measured_at=NOW, source='token:monitor-3')
                          for kind, value, unit in [(VitalKind.SPO2, 91.0, '%'), (VitalKind.TEMPERATURE, 38.35, 'Cel')])
         return VitalsRecorded(**common, patient=sample_patient(hospital_id), readings=readings)
+    if event_type is PatientUpdated:
+        return PatientUpdated(**common, patient=sample_patient(hospital_id),
+                              change='SpO2 scale 2 prescribed (target 88-92 %): hypercapnic respiratory failure')
     return event_type(**common, alert=sample_alert(hospital_id, **ALERT_CHANGES[event_type]))
 
 
