@@ -16,7 +16,7 @@ EVENT_LABELS = {
     AlertEventType.RAISED: 'Raised', AlertEventType.RETRIGGERED: 'Occurred again',
     AlertEventType.ACKNOWLEDGED: 'Acknowledged', AlertEventType.RESOLVED: 'Resolved',
     AlertEventType.ESCALATED: 'Escalated', AlertEventType.SNOOZED: 'Snoozed', AlertEventType.CLEARED: 'Recovered',
-    AlertEventType.REACTIVATED: 'Worse: waiting again', AlertEventType.UPDATED: 'Changed',
+    AlertEventType.REACTIVATED: 'Re-alarmed', AlertEventType.UPDATED: 'Updated',
 }
 # A long trail (an alarm that came and went many times) shows its first and this many last steps.
 SHOWN_STEPS = 4
