@@ -1,4 +1,4 @@
-"""Command line: run the server (default) or an operator verb (user, token, hospital, ward, simulate)."""
+"""Command line: run the server (default) or an operator verb (user, token, hospital, ward, patient, simulate)."""
 
 import argparse
 import asyncio
@@ -13,6 +13,7 @@ from app.config import Settings, SettingsError, settings_or_exit
 from app.domain import Role, TokenKind
 from app.errors import DomainError
 from app.schemas import Actor
+from app.services.history import DirectoryService
 
 PROG = 'python main.py'
 SIMULATOR_TOKEN_ENV = 'VIGIL_SIMULATOR_TOKEN'  # noqa: S105 (the variable's name)
@@ -36,7 +37,7 @@ def build_parser() -> Parser:
                         help='with --demo: seed the demo but do not start the simulator (quiet patients)')
     parser.add_argument('--host', help='interface to listen on (default: VIGIL_HOST or 127.0.0.1)')
     parser.add_argument('--port', type=int, help='port to listen on (default: VIGIL_PORT or 8080)')
-    verbs = parser.add_subparsers(dest='verb', metavar='{user,token,hospital,ward,simulate}')
+    verbs = parser.add_subparsers(dest='verb', metavar='{user,token,hospital,ward,patient,simulate}')
 
     user = verbs.add_parser('user', help='staff accounts').add_subparsers(dest='action', required=True)
     create = user.add_parser('create', help='create a staff account (password from a prompt or --password-stdin)')
@@ -68,6 +69,18 @@ def build_parser() -> Parser:
     create = ward.add_parser('create', help='add a ward to a hospital')
     create.add_argument('--hospital', required=True, metavar='SLUG')
     create.add_argument('--name', required=True)
+
+    patient = verbs.add_parser('patient', help="a patient's record").add_subparsers(dest='action', required=True)
+    scale = patient.add_parser(
+        'spo2-scale', help='prescribe NEWS2 SpO2 scale 2 (target 88-92 %%) or restore scale 1, for a named clinician',
+        description='Record the NEWS2 SpO2 scale a clinician prescribed: scale 2 (target 88-92 %) only for confirmed '
+        "hypercapnic respiratory failure, scale 1 otherwise. The change goes on the patient's record with the "
+        'clinician, the time and the reason; NEWS2 and the SpO2 critical limit follow it at once.')
+    scale.add_argument('--hospital', required=True, metavar='SLUG')
+    scale.add_argument('--mrn', required=True, help="the patient's medical record number")
+    scale.add_argument('--scale', required=True, type=int, choices=(1, 2))
+    scale.add_argument('--reason', required=True, help='why, for the record (1-500 characters)')
+    scale.add_argument('--by', required=True, metavar='NAME', help='the clinician who prescribed, e.g. "Dr R. Asante"')
 
     simulate = verbs.add_parser(
         'simulate', help='stream simulated vital signs for every patient of a hospital into a running server',
@@ -199,6 +212,16 @@ async def _ward_create(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
     print(f'created ward "{ward.name}" in hospital {args.hospital}')
 
 
+async def _patient_spo2_scale(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    hospital = await vigil.hospitals.get(args.hospital)
+    actor = Actor.system('cli', hospital_id=hospital.id)
+    patient_id = await DirectoryService(vigil.db, vigil.clock).patient_id(actor, args.mrn)
+    patient = await vigil.prescriptions.set_spo2_scale(actor, patient_id, args.scale, args.reason,
+                                                       on_behalf_of=args.by)
+    what = 'prescribed SpO2 scale 2 (target 88-92 %)' if patient.spo2_scale == 2 else 'restored SpO2 scale 1'
+    print(f'{what} for {patient.mrn} ({patient.name}, bed {patient.bed}), by "{patient.spo2_scale_set_by}"')
+
+
 _VERBS: dict[tuple[str, str], Callable[[Vigil, argparse.Namespace, str], Awaitable[None]]] = {
     ('user', 'create'): _user_create,
     ('token', 'create'): _token_create,
@@ -206,4 +229,5 @@ _VERBS: dict[tuple[str, str], Callable[[Vigil, argparse.Namespace, str], Awaitab
     ('token', 'list'): _token_list,
     ('hospital', 'create'): _hospital_create,
     ('ward', 'create'): _ward_create,
+    ('patient', 'spo2-scale'): _patient_spo2_scale,
 }

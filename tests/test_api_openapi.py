@@ -23,6 +23,7 @@ ROUTES = {
     ('get', '/api/v1/patients'): 'patients',
     ('get', '/api/v1/patients/{mrn}'): 'patients',
     ('get', '/api/v1/patients/{mrn}/vitals'): 'patients',
+    ('put', '/api/v1/patients/{mrn}/spo2-scale'): 'patients',
     ('get', '/api/v1/rules'): 'rules',
     ('put', '/api/v1/rules/limits/{parameter}'): 'rules',
     ('delete', '/api/v1/rules/limits/{parameter}'): 'rules',

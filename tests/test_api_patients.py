@@ -107,3 +107,72 @@ async def test_reading_needs_a_token(api: Api) -> None:
 
     assert response.status_code == 401
     assert response.headers['WWW-Authenticate'] == 'Bearer'
+
+
+# --- the SpO2 scale, prescribed -------------------------------------------------------------------------------------
+
+PRESCRIPTION = {'scale': 2, 'reason': 'Confirmed hypercapnic respiratory failure', 'acted_by': 'Dr R. Asante'}
+
+
+async def test_an_integration_prescribes_scale_2_on_behalf_of_a_clinician(
+        api: Api, vigil: Vigil, world: World, clock: FakeClock) -> None:
+    response = await api.send('PUT', '/api/v1/patients/alpha-North-1/spo2-scale', PRESCRIPTION)
+
+    assert response.status_code == 200, response.text
+    patient = response.json()
+    assert (patient['mrn'], patient['spo2_scale'], patient['spo2_scale_set_by'], patient['spo2_scale_reason']) == (
+        'alpha-North-1', 2, 'Dr R. Asante (via token:alpha integration)', 'Confirmed hypercapnic respiratory failure')
+    assert patient['spo2_scale_set_at'] == clock().isoformat().replace('+00:00', 'Z')
+    assert (await api.get('/api/v1/patients/alpha-North-1')).json() == patient
+    [entry] = await vigil.prescriptions.spo2_scale_history(world.a.actor('doctor'), world.a.patient_ids['North-1'])
+    assert entry.note == 'SpO2 scale 2 prescribed (target 88-92 %): Confirmed hypercapnic respiratory failure'
+
+    back = await api.send('PUT', '/api/v1/patients/alpha-North-1/spo2-scale',
+                          {**PRESCRIPTION, 'scale': 1, 'reason': 'ABG normal on air'})
+    assert (back.status_code, back.json()['spo2_scale']) == (200, 1)
+
+
+@pytest.mark.parametrize('who', ['device', 'kiosk'])
+async def test_device_and_kiosk_tokens_may_not_prescribe(api: Api, vigil: Vigil, world: World, who: str) -> None:
+    response = await api.send('PUT', '/api/v1/patients/alpha-North-1/spo2-scale', PRESCRIPTION, who=who)
+
+    assert response.status_code == 403
+    assert response.json() == {'detail': f"A {who} token cannot prescribe a patient's SpO2 scale; that needs an "
+                                         'integration token.'}
+    assert await vigil.prescriptions.spo2_scale_history(world.a.actor('doctor'), world.a.patient_ids['North-1']) == []
+
+
+@pytest.mark.parametrize('body', [
+    pytest.param({**PRESCRIPTION, 'scale': 3}, id='scale 3'),
+    pytest.param({**PRESCRIPTION, 'scale': 0}, id='scale 0'),
+    pytest.param({**PRESCRIPTION, 'scale': '2'}, id='scale as text'),
+    pytest.param({**PRESCRIPTION, 'scale': True}, id='scale as bool'),
+    pytest.param({**PRESCRIPTION, 'scale': None}, id='scale null'),
+    pytest.param({**PRESCRIPTION, 'reason': '   '}, id='blank reason'),
+    pytest.param({**PRESCRIPTION, 'reason': 'x' * 501}, id='reason too long'),
+    pytest.param({'scale': 2, 'reason': 'why'}, id='nobody named'),
+    pytest.param({**PRESCRIPTION, 'acted_by': ' '}, id='blank name'),
+    pytest.param({**PRESCRIPTION, 'on_behalf_of': 'Dr X'}, id='unknown field'),
+])
+async def test_a_bad_prescription_is_refused_and_nothing_changes(
+        api: Api, vigil: Vigil, world: World, body: dict[str, Any]) -> None:
+    response = await api.send('PUT', '/api/v1/patients/alpha-North-1/spo2-scale', body)
+
+    assert response.status_code == 422, response.text
+    patient = (await api.get('/api/v1/patients/alpha-North-1')).json()
+    assert (patient['spo2_scale'], patient['spo2_scale_set_by']) == (1, None)
+
+
+async def test_the_scale_the_patient_is_on_already_is_refused(api: Api) -> None:
+    response = await api.send('PUT', '/api/v1/patients/alpha-North-1/spo2-scale', {**PRESCRIPTION, 'scale': 1})
+
+    assert response.status_code == 422
+    assert response.json() == {'detail': 'Patient North-1 is on SpO2 scale 1 already; nothing was changed.'}
+
+
+@pytest.mark.parametrize('mrn', ['nobody', 'beta-East-1'])
+async def test_prescribing_for_an_unknown_or_foreign_patient_is_not_found(api: Api, vigil: Vigil, mrn: str) -> None:
+    response = await api.send('PUT', f'/api/v1/patients/{mrn}/spo2-scale', PRESCRIPTION)
+
+    assert response.status_code == 404
+    assert response.json() == {'detail': f'No patient with MRN "{mrn}".'}

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from sqlalchemy import select
 
 from app.bootstrap import Vigil, build
 from app.config import Settings
 from app.domain import Role, TokenKind
 from app.errors import AuthenticationFailed, TokenInvalid
-from app.schemas import Actor
+from app.schemas import Actor, PatientEventView, PatientView
+from data.models import Patient, Ward
 
 from .conftest import run_sync
 
@@ -182,6 +184,68 @@ def test_token_revoke_makes_the_token_fail_verification(data_dir: Path) -> None:
     assert {t.name: t.revoked_at is not None for t in listing} == {'bedside monitor': False, 'ward gateway': True}
 
 
+# --- patients -------------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def with_patient(data_dir: Path) -> Path:
+    """The data_dir world plus patient G100101 in the ICU, admitted on SpO2 scale 1."""
+    async def admit(vigil: Vigil) -> None:
+        async with vigil.db.uow() as uow:
+            ward = await uow.session.scalar(select(Ward).where(Ward.name == 'ICU'))
+            assert ward is not None
+            uow.session.add(Patient(hospital_id=ward.hospital_id, ward_id=ward.id, mrn='G100101',
+                                    name='Eleanor Whitfield', bed='ICU-01', spo2_scale=1, admitted_at=vigil.clock()))
+            await uow.commit()
+
+    with_vigil(data_dir, admit)
+    return data_dir
+
+
+async def _scale_record(vigil: Vigil) -> tuple[PatientView, list[PatientEventView]]:
+    hospital = await vigil.hospitals.get('general')
+    actor = Actor.system('test', hospital_id=hospital.id)
+    [patient] = await vigil.patients.list_patients(actor)
+    return patient, await vigil.prescriptions.spo2_scale_history(actor, patient.id)
+
+
+def test_patient_spo2_scale_records_the_prescribing_clinician(with_patient: Path) -> None:
+    result = vigil_cli(with_patient, 'patient', 'spo2-scale', '--hospital', 'general', '--mrn', 'G100101',
+                       '--scale', '2', '--reason', 'confirmed hypercapnic respiratory failure', '--by', 'Dr R. Asante')
+
+    assert (result.returncode, result.stderr) == (0, '')
+    assert result.stdout == ('prescribed SpO2 scale 2 (target 88-92 %) for G100101 (Eleanor Whitfield, bed ICU-01), '
+                             'by "Dr R. Asante (via cli)"\n')
+    patient, [entry] = with_vigil(with_patient, _scale_record)
+    assert (patient.spo2_scale, patient.spo2_scale_set_by, patient.spo2_scale_reason) == (
+        2, 'Dr R. Asante (via cli)', 'confirmed hypercapnic respiratory failure')
+    assert (entry.actor, entry.note) == (
+        'Dr R. Asante (via cli)', 'SpO2 scale 2 prescribed (target 88-92 %): confirmed hypercapnic respiratory failure')
+
+
+@pytest.mark.parametrize(('args', 'mentions'), [
+    pytest.param(['--scale', '3'], "invalid choice: 3", id='scale 3'),
+    pytest.param(['--scale', 'two'], "invalid int value: 'two'", id='scale as a word'),
+    pytest.param(['--scale', '1'], 'on SpO2 scale 1 already', id='the scale the patient has'),
+    pytest.param(['--reason', '  '], 'Say why the SpO2 scale changes', id='blank reason'),
+    pytest.param(['--by', ' '], 'Name the clinician who prescribed', id='blank clinician'),
+    pytest.param(['--by', None], 'the following arguments are required: --by', id='no clinician'),
+    pytest.param(['--mrn', 'G999999'], 'No patient with MRN "G999999"', id='unknown patient'),
+    pytest.param(['--hospital', 'nowhere'], '"nowhere"', id='unknown hospital'),
+])
+def test_patient_spo2_scale_refuses_bad_arguments_and_changes_nothing(
+        with_patient: Path, args: list[str | None], mentions: str) -> None:
+    given: dict[str, str | None] = {'--hospital': 'general', '--mrn': 'G100101', '--scale': '2',
+                                    '--reason': 'hypercapnia', '--by': 'Dr Grey'}
+    given.update(zip(args[::2], args[1::2], strict=True))  # type: ignore[arg-type]
+    before = database_dump(with_patient)
+
+    result = vigil_cli(with_patient, 'patient', 'spo2-scale',
+                       *[part for option, value in given.items() if value is not None for part in (option, value)])
+
+    assert mentions in assert_one_error_line(result)
+    assert database_dump(with_patient) == before
+
+
 # --- refusals ------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(('args', 'stdin', 'mentions'), [
@@ -218,7 +282,8 @@ def test_a_bad_command_line_is_one_error_line_exit_2_and_changes_nothing(
 
 def test_every_verb_has_help() -> None:
     commands = [[], ['user'], ['user', 'create'], ['token'], ['token', 'create'], ['token', 'revoke'],
-                ['token', 'list'], ['hospital'], ['hospital', 'create'], ['ward'], ['ward', 'create']]
+                ['token', 'list'], ['hospital'], ['hospital', 'create'], ['ward'], ['ward', 'create'], ['patient'],
+                ['patient', 'spo2-scale']]
     # NOTE: each run spends about 2 s importing NiceGUI, so the help screens are asked for all at once.
     processes = [subprocess.Popen([sys.executable, 'main.py', *command, '--help'], cwd=REPO, text=True,
                                   env=cli_env(REPO / 'never-written'), stdin=subprocess.DEVNULL,

@@ -17,7 +17,8 @@ MISSING_TOKEN = "Send an API token as 'Authorization: Bearer <token>' (see `toke
 bearer = HTTPBearer(auto_error=False, scheme_name='API token', description=(
     'A token created with `python main.py token create --hospital ... --kind device|kiosk|integration`. '
     'Device tokens record vitals and raise alerts; kiosk tokens only read; integration tokens may also '
-    'acknowledge, resolve and snooze alerts and change the alarm rules, on behalf of a named person.'))
+    "acknowledge, resolve and snooze alerts, change the alarm rules and prescribe a patient's SpO2 scale, on "
+    'behalf of a named person.'))
 
 Authenticate = Callable[..., Awaitable[Actor]]
 

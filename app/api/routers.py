@@ -35,12 +35,13 @@ def api_routers(vigil: Vigil, *, stopping: Callable[[], bool] = never) -> list[A
     responder = permitting(authenticate, (TokenKind.INTEGRATION,), 'acknowledge or resolve alerts')
     snoozer = permitting(authenticate, (TokenKind.INTEGRATION,), 'snooze alerts')
     configurer = permitting(authenticate, (TokenKind.INTEGRATION,), 'change alarm rules')
+    prescriber = permitting(authenticate, (TokenKind.INTEGRATION,), "prescribe a patient's SpO2 scale")
     directory = DirectoryService(vigil.db, vigil.clock)
     idempotency = IdempotencyService(vigil.db, vigil.clock)
     return [
         vitals_router(vigil.patients, directory, idempotency, writer, vigil.clock),
         alerts_router(vigil.alerts, directory, idempotency, reader, raiser, responder, snoozer),
-        patients_router(vigil.patients, directory, reader),
+        patients_router(vigil.patients, vigil.prescriptions, directory, reader, prescriber),
         rules_router(vigil.rules, reader, configurer),
         events_router(EventLogService(vigil.db, vigil.clock), vigil.bus, reader, stopping),
         fhir_router(vigil.patients, directory, idempotency, writer, vigil.clock),
