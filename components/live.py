@@ -15,7 +15,7 @@ from typing import Any
 
 from nicegui import Event, background_tasks
 
-from app.events import BaseEvent, EventBus, Subscription, VitalsRecorded
+from app.events import BaseEvent, EventBus, PatientUpdated, Subscription, VitalsRecorded
 from app.events.models import AlertEventBase
 from app.schemas import PatientView
 
@@ -57,6 +57,9 @@ class HospitalChannel:
     alerts: Event[AlertEventBase] = field(default_factory=Event)
     # Coalesced vitals: the newest PatientView of each patient that changed, at most once per second.
     vitals: Event[list[PatientView]] = field(default_factory=Event)
+    # A patient's record changed (e.g. the SpO2 scale prescribed), not coalesced: rare, and each one matters. The
+    # new PatientView also goes out with the coalesced vitals, so cards follow without subscribing to this.
+    patients: Event[PatientUpdated] = field(default_factory=Event)
     # Someone opened or closed a page of this hospital (coalesced: at most once per second).
     presence: Event[[]] = field(default_factory=Event)
     # Events may have been missed (a gap in the sequence, a slow subscriber, a transport reconnect): reload.
@@ -71,7 +74,7 @@ class HospitalChannel:
 
     @property
     def events(self) -> tuple[Event[Any], ...]:
-        return (self.alerts, self.vitals, self.presence, self.resync, self.tick, self.signed_out)
+        return (self.alerts, self.vitals, self.patients, self.presence, self.resync, self.tick, self.signed_out)
 
 
 # The bus signal sent when a user logs out on all devices.
@@ -164,6 +167,10 @@ class LiveHub:
             await emit_in_slices(channel.alerts, event)
         elif isinstance(event, VitalsRecorded):
             self._pending_vitals[event.hospital_id][event.patient.id] = event.patient
+        elif isinstance(event, PatientUpdated):
+            # NOTE: patient cards and pages apply the newest PatientView of the vitals stream: this one joins it.
+            self._pending_vitals[event.hospital_id][event.patient.id] = event.patient
+            channel.patients.emit(event)
 
     def request_resync(self, hospital_id: int | None = None) -> None:
         """Tell pages (of one hospital, or all) to reload their state from the database."""
