@@ -95,8 +95,8 @@ def test_rules_and_snooze_document_who_may_write_and_what_is_refused(spec: dict[
         '$ref': '#/components/schemas/RefusedBody'}
     reset = spec['paths']['/api/v1/rules/limits/{parameter}']['delete']
     assert next(p for p in reset['parameters'] if p['name'] == 'acted_by')['required'] is True
-    assert 'integration tokens may also acknowledge, resolve and snooze alerts and change the alarm rules' in (
-        spec['components']['securitySchemes']['API token']['description'])
+    assert ("integration tokens may also acknowledge, resolve and snooze alerts, change the alarm rules and prescribe "
+            "a patient's SpO2 scale") in spec['components']['securitySchemes']['API token']['description']
     snooze = spec['components']['schemas']['SnoozeIn']
     assert set(snooze['required']) == {'acted_by', 'minutes', 'reason'}
     assert (snooze['properties']['minutes']['minimum'], snooze['properties']['minutes']['maximum']) == (5, 240)
