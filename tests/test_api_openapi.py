@@ -30,6 +30,7 @@ ROUTES = {
     ('put', '/api/v1/rules/escalation/{priority}'): 'rules',
     ('delete', '/api/v1/rules/escalation/{priority}'): 'rules',
     ('patch', '/api/v1/rules/settings'): 'rules',
+    ('patch', '/api/v1/rules/observations'): 'rules',
     ('get', '/api/v1/events'): 'events',
     ('post', '/api/fhir/r4/Observation'): 'FHIR R4',
     ('post', '/api/fhir/r4'): 'FHIR R4',

@@ -410,7 +410,8 @@ async def test_an_integration_changes_observation_settings_and_they_apply_at_onc
     ({'news2_max_age_minutes': None, 'observation_grace_minutes': 60},
      'news2_max_age_minutes cannot be null; leave a setting out to keep it as it is (in the maps, a key set to null '
      'returns to the default)'),
-    ({'stale_reading_hours': 0}, 'A reading counts as stale at arrival after must be whole hours from 1 to 168, not 0'),
+    ({'stale_reading_hours': 0},
+     'The age at which an arriving reading is kept as history only must be whole hours from 1 to 168, not 0'),
     ({'stale_reading_hours': -24}, 'whole hours from 1 to 168, not -24'),
     ({'stale_reading_hours': 169}, 'whole hours from 1 to 168, not 169'),
     ({'stale_reading_hours': True}, 'body.stale_reading_hours: Input should be a valid integer'),

@@ -19,9 +19,11 @@ from app.events import (
     AlertCleared,
     AlertEscalated,
     AlertRaised,
+    AlertReactivated,
     AlertResolved,
     AlertRetriggered,
     AlertSnoozed,
+    AlertUpdated,
     BaseEvent,
     Event,
     EventBus,
@@ -76,6 +78,9 @@ ALERT_CHANGES: dict[type[BaseEvent], dict[str, Any]] = {
     AlertEscalated: dict(escalation_level=1, next_escalation_at=NOW + timedelta(minutes=15), version=2),
     AlertSnoozed: dict(snoozed_until=NOW + timedelta(minutes=30), version=2),
     AlertCleared: dict(cleared_at=LATER, version=2),
+    AlertReactivated: dict(priority=Priority.CRITICAL, status=AlertStatus.ACTIVE, acknowledged_at=None,
+                           acknowledged_by=None, next_escalation_at=LATER + timedelta(minutes=2), version=4),
+    AlertUpdated: dict(message='NEWS2 6 (medium risk, urgent response): heart rate 131 /min (3)', version=3),
 }
 
 

@@ -411,7 +411,8 @@ async def test_an_integration_changes_observation_settings_naming_the_administra
 
 
 BAD_OBSERVATION_SETTINGS = [
-    ({'stale_reading_hours': 0}, 'A reading counts as stale at arrival after must be whole hours from 1 to 168, not 0'),
+    ({'stale_reading_hours': 0},
+     'The age at which an arriving reading is kept as history only must be whole hours from 1 to 168, not 0'),
     ({'stale_reading_hours': -1}, 'whole hours from 1 to 168, not -1'),
     ({'stale_reading_hours': 169}, 'whole hours from 1 to 168, not 169'),
     ({'stale_reading_hours': True}, 'whole hours from 1 to 168, not True'),

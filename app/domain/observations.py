@@ -105,7 +105,8 @@ def check_news2_max_age(minutes: Mapping[str, object]) -> dict[VitalKind, int]:
 
 def check_stale_reading_hours(hours: object) -> int:
     """Refuse a stale-reading age out of range."""
-    return _check_range('A reading counts as stale at arrival after', hours, STALE_READING_HOURS_RANGE, 'hours')
+    return _check_range('The age at which an arriving reading is kept as history only', hours,
+                        STALE_READING_HOURS_RANGE, 'hours')
 
 
 def is_stale(measured_at: datetime, now: datetime, max_age: timedelta) -> bool:
