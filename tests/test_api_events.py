@@ -158,6 +158,26 @@ async def test_the_type_filter_and_the_query_parameter_resume(
     assert [(m.id, m.event) for m in (acknowledged, resolved)] == [(2, 'AlertAcknowledged'), (4, 'AlertResolved')]
 
 
+async def test_a_re_alarm_reaches_stream_clients_with_its_new_state(
+        vigil: Vigil, world: World, secrets: dict[str, str]) -> None:
+    actor = Actor.system(hospital_id=world.a.hospital_id)
+    ward_id = next(iter(world.a.ward_ids.values()))
+    alert = await vigil.alerts.raise_alert(actor, NewAlert(priority=Priority.HIGH, message='pump alarm',
+                                                           ward_id=ward_id, dedup_key='pump-7'))  # seq 1
+    await vigil.alerts.acknowledge(actor, alert.id)  # seq 2
+    params = {'last_event_id': '2', 'type': ['AlertReactivated']}
+    async with stream_events(vigil, secrets['integration'], params=params) as stream:
+        await anext(stream.messages)  # subscribed
+        await vigil.alerts.raise_alert(actor, NewAlert(priority=Priority.CRITICAL, message='pump alarm: occlusion',
+                                                       ward_id=ward_id, dedup_key='pump-7'))  # seq 3
+        [event] = await collect(stream.messages, lambda got: len(got) == 1)
+
+    assert (event.id, event.event) == (3, 'AlertReactivated')
+    assert event.data is not None
+    assert {k: event.data['alert'][k] for k in ('id', 'priority', 'status', 'acknowledged_by')} == {
+        'id': alert.id, 'priority': 'critical', 'status': 'active', 'acknowledged_by': None}
+
+
 async def test_events_missed_by_the_live_queue_are_refilled_from_the_log(
         vigil: Vigil, world: World, secrets: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(event_stream, 'LIVE_QUEUE', 1)  # a client too slow for the live events
