@@ -8,7 +8,6 @@ because events published meanwhile reached only the process that wrote them.
 """
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ SOCKET_TIMEOUT_SECONDS = 2.0
 IDLE_PING_SECONDS = 5.0
 RECONNECT_FIRST_SECONDS = 0.2
 RECONNECT_MAX_SECONDS = 5.0
+CLOSE_TIMEOUT_SECONDS = 5.0  # for each step of closing: a listener, a subscription, the connection pool
 RESYNC = 'resync'
 FLUSH = 'flush'
 SIGNAL = 'signal'
@@ -155,13 +155,28 @@ class RedisTransport(Transport):
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            await self._bounded(listener, 'the event subscription')
         client, self._client = self._client, None
         if client is not None:
-            await client.aclose()
+            await self._bounded(asyncio.ensure_future(client.aclose()), 'the Redis connections')
         self._connected = False
         self._deliver = None
+
+    @staticmethod
+    async def _bounded(task: 'asyncio.Future[Any]', what: str) -> None:
+        """Wait a bounded time for a closing step: a stop must never hang on Redis.
+
+        NOTE: redis-py 8 shields PubSub.aclose from cancellation, so `wait_for` (which waits for the cancelled
+        step to finish) could wait forever on a connection that never answers; asyncio.wait returns on time.
+        """
+        done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_SECONDS)
+        if not done:
+            log.warning('closing %s took longer than %g s; going on without waiting for it', what,
+                        CLOSE_TIMEOUT_SECONDS)
+            return
+        error = None if task.cancelled() else task.exception()
+        if error is not None and not isinstance(error, RedisError | OSError):
+            log.warning('closing %s failed: %r', what, error)
 
     # --- the subscription ---------------------------------------------------------------------------------------
 
@@ -177,8 +192,7 @@ class RedisTransport(Transport):
             except (RedisError, OSError, TimeoutError) as error:
                 self._lost(error)
             finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+                await self._bounded(asyncio.ensure_future(pubsub.aclose()), 'a Redis subscription')
             if self._subscribed_this_round:
                 delay = RECONNECT_FIRST_SECONDS
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # jitter, not cryptography
