@@ -56,6 +56,11 @@ async def prepare(settings: Settings) -> None:
         vigil = build(settings)
         try:
             await seed(vigil)
+            if settings.demo_simulator:
+                # The scripted patients' history is in place before the first request, like the rest of the demo.
+                from app.simulator.scenes import play_scenes
+
+                await play_scenes(vigil)
         finally:
             await vigil.close()
 

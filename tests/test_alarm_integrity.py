@@ -250,3 +250,36 @@ async def test_a_patient_never_given_a_full_set_is_overdue_from_the_first_readin
     await send(vigil, world, clock, spo2=97, heart_rate=72)
     [alert] = (await Watchdog(vigil.db, vigil.clock, vigil.alerts, vigil.rules).tick()).overdue_observations
     assert alert.priority is Priority.LOW
+
+
+# --- a spot check outlasts its persistence delay ---------------------------------------------------------------------
+
+async def test_a_spot_check_counts_and_alerts_once_its_delay_has_passed_without_another_reading(
+        vigil: Vigil, world: World, clock: FakeClock) -> None:
+    await send(vigil, world, clock, spo2=88)  # typed in once: no second reading will come
+    pending = (await patient(vigil, world)).news2
+    assert pending is not None and pending.sub_scores == {VitalKind.SPO2: 0} and VitalKind.SPO2 in pending.pending
+    watchdog = Watchdog(vigil.db, vigil.clock, vigil.alerts, vigil.rules)
+    clock.advance(seconds=10)
+    assert await watchdog.confirm_delays() == 0  # still inside its 15 s
+    assert await vigil.alerts.list_alerts(world.a.actor('admin'), ALL) == []
+    clock.advance(seconds=5)
+
+    assert await watchdog.confirm_delays() == 1
+
+    confirmed = (await patient(vigil, world)).news2
+    assert confirmed is not None and confirmed.sub_scores == {VitalKind.SPO2: 3} and confirmed.pending == {}
+    raised = {a.kind: a for a in await vigil.alerts.list_alerts(world.a.actor('admin'), ALL)}
+    assert raised[AlertKind.CRITICAL_VALUE].message == 'Critical value: SpO2 88 %, at or below the limit of 91 %'
+    assert raised[AlertKind.NEWS2].message == confirmed.explanation  # the card and the headline agree
+    assert await watchdog.confirm_delays() == 0  # once
+
+
+async def test_a_delay_that_counts_readings_still_waits_for_them(vigil: Vigil, world: World,
+                                                                  clock: FakeClock) -> None:
+    await vigil.rules.set_limit(world.a.actor('admin'), 'resp_rate', low=8, high=25, persistence_seconds=10,
+                                persistence_readings=2)
+    await send(vigil, world, clock, resp_rate=30)
+    clock.advance(minutes=1)
+    assert await Watchdog(vigil.db, vigil.clock, vigil.alerts, vigil.rules).confirm_delays() == 0
+    assert await vigil.alerts.list_alerts(world.a.actor('admin'), ALL) == []

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.bootstrap import Vigil
+from app.services.escalation import Watchdog
 from data.models import VitalReading
 
 from .api_support import Api, counts, open_api
@@ -438,7 +439,8 @@ async def test_a_transaction_with_an_unknown_acvpu_answer_stores_none_of_its_ent
     assert await counts(vigil) == before
 
 
-async def test_a_bundle_of_all_seven_news2_parameters_gives_a_complete_news2(api: Api, vigil: Vigil) -> None:
+async def test_a_bundle_of_all_seven_news2_parameters_gives_a_complete_news2(api: Api, vigil: Vigil,
+                                                                            clock: FakeClock) -> None:
     def quantity(code: str, value: float, unit: str) -> dict[str, Any]:
         return for_patient(HEART_RATE_EXAMPLE, code=answer(code, 'http://loinc.org'),
                            valueQuantity={'value': value, 'system': 'http://unitsofmeasure.org', 'code': unit})
@@ -451,9 +453,14 @@ async def test_a_bundle_of_all_seven_news2_parameters_gives_a_complete_news2(api
     assert response.status_code == 200, response.text
     news2 = (await api.get('/api/v1/patients/alpha-North-1')).json()['news2']
     assert news2['missing'] == []
+    # SpO2 waits for its 15 s persistence delay; a spot check with no second reading is confirmed by time.
+    assert news2['pending']['spo2']['points'] == 1 and news2['sub_scores']['spo2'] == 0
+    clock.advance(seconds=15)
+    await Watchdog(vigil.db, vigil.clock, vigil.alerts, vigil.rules).confirm_delays()
+    news2 = (await api.get('/api/v1/patients/alpha-North-1')).json()['news2']
     assert news2['sub_scores'] == {'resp_rate': 2, 'spo2': 1, 'on_oxygen': 2, 'systolic_bp': 1, 'heart_rate': 1,
                                    'consciousness': 3, 'temperature': 1}
-    assert (news2['total'], news2['risk']) == (11, 'high')
+    assert (news2['total'], news2['risk'], news2['pending']) == (11, 'high', {})
 
 
 async def test_an_observation_from_years_ago_is_history_only(api: Api, vigil: Vigil) -> None:

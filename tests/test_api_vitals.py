@@ -59,7 +59,8 @@ async def test_a_batch_maps_acvpu_letters_oxygen_flags_and_fahrenheit(api: Api, 
     latest = (await api.get('/api/v1/patients/alpha-North-1')).json()['latest']
     assert latest['consciousness']['value'] == 'V'
     assert latest['on_oxygen']['value'] is True
-    assert latest['temperature'] == {'value': 38.5, 'unit': 'Cel', 'measured_at': '2026-03-02T07:59:00Z'}
+    assert latest['temperature'] == {'value': 38.5, 'unit': 'Cel', 'measured_at': '2026-03-02T07:59:00Z',
+                                     'age_seconds': 60.0}
 
 
 BAD_READINGS: list[tuple[str, dict[str, Any], str]] = [

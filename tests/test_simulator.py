@@ -478,6 +478,7 @@ async def test_the_server_swallows_the_simulated_artefacts_and_alerts_on_the_sim
 async def test_the_demo_simulator_streams_every_demo_hospital_through_fresh_device_tokens(
         vigil: Vigil, clock: FakeClock, network: Network) -> None:
     await seed(vigil)
+    await play_scenes(vigil)  # as `python main.py --demo` does before serving
 
     async def stream_until_every_patient_reported() -> None:
         network.answered.clear()

@@ -19,6 +19,8 @@ TAGS = {
     'AlertEscalated': 'alert.escalated',
     'AlertSnoozed': 'alert.snoozed',
     'AlertCleared': 'alert.cleared',
+    'AlertReactivated': 'alert.reactivated',
+    'AlertUpdated': 'alert.updated',
 }
 
 

@@ -71,6 +71,8 @@ LIMITS_OF: Mapping[VitalKind, tuple[LimitParameter, ...]] = {
     for kind in VitalKind
 }
 DIRECTIONS: tuple[Direction, ...] = ('low', 'high')
+VITAL_KINDS = frozenset(kind.value for kind in VitalKind)
+LIMIT_NAMES = frozenset(parameter.value for parameter in LimitParameter)
 Key = tuple[int, str]
 STATES = cast(Table, TriggerState.__table__)
 LATEST = cast(Table, LatestVital.__table__)
@@ -134,6 +136,8 @@ class Detector:
         self._actions: list[_Action] = []
         self._ongoing: dict[Key, _Action] = {}
         self._plans: dict[int, _Plan] = {}
+        # Confirming delays by time (confirm()): no reading arrived, time passed; delayed triggers count no reading.
+        self._time_only = False
 
     def _plan(self, spo2_scale: int) -> _Plan:
         plan = self._plans.get(spo2_scale)
@@ -159,6 +163,34 @@ class Detector:
         await self._write_states(patients[0].hospital_id)
         await self._apply()
 
+    async def confirm(self, patient: Patient, before: Mapping[VitalKind, VitalValue],
+                      states: Mapping[Key, _State]) -> None:
+        """Let time confirm delayed values: a breach that stayed the latest value for its whole delay has lasted.
+
+        A spot check (one SpO2 of 88 % typed in, or sent over FHIR) gets no second reading; without this its delay
+        would never pass, and it would never count in NEWS2 nor alert. A delay that also counts readings still
+        waits for them. The watchdog calls this for patients with a breach older than its delay and no reading since.
+        """
+        self._states.update(states)
+        self._stored.update(states)
+        values = {kind: (vital.value, vital.measured_at) for kind, vital in before.items()}
+        oxygen = values.get(VitalKind.ON_OXYGEN, (None,))[0]
+        raw = {kind: sub_score(kind, value, patient.spo2_scale, oxygen)
+               for kind, (value, _) in values.items() if kind in NEWS2_PARAMETERS}
+        self._time_only = True
+        try:
+            changed = False
+            for kind, (value, _) in values.items():
+                self._observe_limits(patient, kind, value, self._now)
+                if kind in raw:
+                    changed = self._observe_score(patient, kind, raw[kind], self._now) or changed
+        finally:
+            self._time_only = False
+        if changed:
+            self._observe_news2(patient, values, raw, self._now)
+        await self._write_states(patient.hospital_id)
+        await self._apply()
+
     @property
     def states(self) -> Mapping[Key, _State | None]:
         """The trigger states as this batch left them (None: ended)."""
@@ -169,6 +201,15 @@ class Detector:
     def _observe(self, patient_id: int, trigger: str, holds: bool, at: datetime, limit: CriticalLimit) -> Transition:
         key = (patient_id, trigger)
         state = self._states.get(key)
+        if self._time_only and limit is not NO_DELAY:
+            # Only a breach already under way can last; an episode that already alerted has nothing to confirm.
+            if not holds or state is None or limit.persisted(state.breach_since, state.last_at, state.readings):
+                return Transition.QUIET
+            if at > state.last_at:
+                state.last_at = at  # the value stayed the latest until now: the breach lasted, no reading counted
+                self._dirty.add(key)
+            persisted = limit.persisted(state.breach_since, state.last_at, state.readings)
+            return Transition.ONSET if persisted else Transition.PENDING
         if not holds:
             if state is None:
                 return Transition.QUIET
@@ -459,10 +500,31 @@ def current_news2(rules: HospitalRules, patient_id: int, spo2_scale: int,
                 counted = level
         seconds_left = None
         state = states.get((patient_id, SCORE_TRIGGERS[kind][points - 1][1]))
-        if state is not None and limit.persistence_seconds:
-            seconds_left = max(limit.persistence_seconds - (state.last_at - state.breach_since).total_seconds(), 0.0)
+        if state is not None and limit.persistence_seconds:  # time confirms it too (Detector.confirm)
+            seconds_left = max(limit.persistence_seconds - (now - state.breach_since).total_seconds(), 0.0)
         delayed[kind] = (counted, seconds_left)
     return explain(values, spo2_scale, now, rules.news2_max_age_minutes, delayed)
+
+
+async def confirm_delays(uow: UnitOfWork, rules: HospitalRules, now: datetime, patient: Patient,
+                         before: Mapping[VitalKind, VitalValue], states: Mapping[Key, _State]) -> None:
+    """Run Detector.confirm for one patient (ward loaded) inside the caller's unit of work (the caller commits)."""
+    await Detector(uow, rules, now).confirm(patient, before, states)
+
+
+def waiting_on_time(rules: HospitalRules, spo2_scale: int, trigger: str, breach_since: datetime, last_at: datetime,
+                    readings: int, now: datetime) -> bool:
+    """Tell whether a breach has not alerted yet but would have lasted its delay by now (a confirm() candidate)."""
+    state = _State(breach_since, readings, last_at)
+    limit: CriticalLimit | None = None
+    parts = trigger.split(':')
+    if parts[0] == 'score' and len(parts) == 3:
+        limit = news2_delays(rules, spo2_scale).get(VitalKind(parts[1])) if parts[1] in VITAL_KINDS else None
+    elif parts[0] == 'limit' and len(parts) == 3 and parts[1] in LIMIT_NAMES:
+        limit = rules.limits[LimitParameter(parts[1])]
+    if limit is None or limit.persisted(state.breach_since, state.last_at, state.readings):
+        return False
+    return limit.persisted(state.breach_since, now, state.readings)
 
 
 async def load_context(source: UnitOfWork | AsyncSession, patient_ids: Collection[int]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, select, update
+from sqlalchemy import CursorResult, and_, or_, select, update
 
 from app.clock import Clock
 from app.domain import OPEN_STATUSES, AlertKind, Priority, TokenKind
@@ -20,11 +20,12 @@ from app.domain.limits import OBSERVATIONS_TRIGGER, HospitalRules, dedup_key
 from app.domain.observations import OBSERVATION_GRACE_RANGE, age_text
 from app.schemas import Actor, AlertView
 from app.uow import Database, UnitOfWork
-from data.models import Alert, ApiToken, Hospital, Patient, Ward
+from data.models import Alert, ApiToken, Hospital, Patient, TriggerState, Ward
 from data.queries import alerts_with_context, patients_with_ward
 
 from .alert_writes import clear, open_alert, resolve_by_system, retrigger
 from .alerts import AlertService
+from .detection import confirm_delays, load_context, waiting_on_time
 from .rules import RulesService
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,38 @@ class Watchdog:
         escalated = await self._alerts.escalate_due(now)
         silent = await self.check_devices(now)
         overdue = await self.check_observations(now)
+        await self.confirm_delays(now)
         return TickResult(tuple(escalated), tuple(silent), tuple(overdue))
+
+    async def confirm_delays(self, now: datetime | None = None, limit: int = 2000) -> int:
+        """Let time confirm delayed values that got no further reading (detection.Detector.confirm); return for how
+        many patients it ran. Monitors sending every second confirm their own; this is for spot checks."""
+        now = now or self._clock()
+        async with self._db.read() as session:
+            rows = (await session.execute(
+                select(TriggerState.patient_id, TriggerState.hospital_id, TriggerState.trigger,
+                       TriggerState.breach_since, TriggerState.last_at, TriggerState.readings, Patient.spo2_scale)
+                .join(Patient, Patient.id == TriggerState.patient_id)
+                .where(TriggerState.last_at <= now - timedelta(seconds=1),
+                       or_(TriggerState.trigger.like('score:%'), TriggerState.trigger.like('limit:%')))
+                .order_by(TriggerState.last_at).limit(limit))).all()
+        due: set[tuple[int, int]] = set()
+        for patient_id, hospital_id, trigger, since, last_at, readings, scale in rows:
+            if (hospital_id, patient_id) not in due and waiting_on_time(
+                    await self._rules.rules(hospital_id), scale, trigger, since, last_at, readings, now):
+                due.add((hospital_id, patient_id))
+        for hospital_id, patient_id in sorted(due):
+            async with self._db.uow() as uow:
+                # Locked: a reading arriving meanwhile detects first, or after this, never beside it.
+                patient = await uow.session.scalar(patients_with_ward().where(Patient.id == patient_id)
+                                                   .with_for_update(of=Patient))
+                if patient is None:
+                    continue
+                rules = await self._rules.rules(hospital_id, uow.session)
+                before, states = await load_context(uow, [patient_id])
+                await confirm_delays(uow, rules, now, patient, before.get(patient_id, {}), states)
+                await uow.commit()
+        return len(due)
 
     async def check_observations(self, now: datetime | None = None, limit: int = 500) -> list[AlertView]:
         """Raise, or raise to medium, the "observations overdue" alert of each patient late past the grace period.
@@ -239,7 +271,8 @@ class Watchdog:
             now = self._clock()
             # NOTE: the same steps as tick(), each guarded on its own.
             for name, step in (('escalation', self._alerts.escalate_due), ('device heartbeat', self.check_devices),
-                               ('observations due', self.check_observations)):
+                               ('observations due', self.check_observations),
+                               ('persistence delays', self.confirm_delays)):
                 try:
                     await step(now)
                 except asyncio.CancelledError:

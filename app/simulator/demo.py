@@ -12,7 +12,7 @@ from app.errors import NotFound
 from .gateway import SimulatorStopped
 from .options import Rate
 from .runner import Simulator
-from .scenes import SCRIPTED_MRNS, play_scenes
+from .scenes import SCRIPTED_MRNS
 
 log = logging.getLogger('vigil.simulator')
 
@@ -63,10 +63,6 @@ async def run_demo_simulator(vigil: Vigil, base_url: str, *, seed: int = 0, rate
     """
     # The server logs at INFO; httpx would add a line for each of the simulator's requests.
     logging.getLogger('httpx').setLevel(max(logging.WARNING, logging.getLogger('httpx').level))
-    try:
-        await play_scenes(vigil)
-    except Exception:  # a scripted scene is an illustration: the live simulation goes on without it
-        log.exception('demo: the scripted scenes could not be played')
     simulators = []
     for slug in DEMO_HOSPITALS:
         try:

@@ -5,7 +5,8 @@
 - AMU-06: a full set of observations at NEWS2 1 five hours ago and nothing since: four-hourly observations are an
   hour overdue, so the watchdog raises an "observations overdue" alert within seconds of the start.
 
-The simulator leaves both patients alone (SCRIPTED_MRNS), so what they show stays true. Each scene plays once per
+`python main.py --demo` plays them after seeding, before the server accepts a request (not with --no-simulator). The
+simulator leaves both patients alone (SCRIPTED_MRNS), so what they show stays true. Each scene plays once per
 database: on later starts the patients already have their history.
 """
 
