@@ -17,6 +17,23 @@ DEFAULT_ESCALATION_MINUTES: Mapping[Priority, tuple[int, ...]] = {
 }
 
 
+def is_waiting(status: AlertStatus, priority: Priority, escalation_level: int) -> bool:
+    """Tell whether an alert waits for someone: unacknowledged and critical, high or escalated.
+
+    The one definition behind the "waiting" tile, the count in the tab title and favicon, and the alarm sound's
+    default scope.
+    """
+    return status is AlertStatus.ACTIVE and (priority in (Priority.CRITICAL, Priority.HIGH) or escalation_level > 0)
+
+
+def attention_key(status: AlertStatus, priority: Priority, escalation_level: int, waiting_since: datetime,
+                  alert_id: int) -> tuple[int, int, int, float, int]:
+    """The one "needs attention" order (ascending): unacknowledged first, then priority, then escalation level
+    (highest first), then longest waiting (earliest first); the id makes it total."""
+    return (0 if status is AlertStatus.ACTIVE else 1, priority.rank, -escalation_level, waiting_since.timestamp(),
+            alert_id)
+
+
 def check_can_acknowledge(alert_id: int, status: AlertStatus) -> None:
     """Refuse acknowledging anything but an active alert."""
     if status is AlertStatus.ACKNOWLEDGED:
