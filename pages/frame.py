@@ -3,6 +3,7 @@
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -37,7 +38,7 @@ class AuthMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
         if not path.startswith(PUBLIC_PREFIXES) and 'user_id' not in nicegui_app.storage.user:
-            target = '/login' if path == '/' else f'/login?next={path}'
+            target = '/login' if path == '/' else f'/login?next={quote(path)}'
             return RedirectResponse(target)
         return await call_next(request)
 

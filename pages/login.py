@@ -12,11 +12,18 @@ from .frame import sign_in_session, sign_out_session
 
 
 def safe_next(target: str | None) -> str:
-    """Return a local path to continue to after sign-in (never another site)."""
-    if not target:
+    """Return a same-origin path to continue to after sign-in; anything else (another site, however spelled) is '/'.
+
+    NOTE: browsers read a backslash as a slash and drop tabs and newlines inside addresses, so `/\\evil.example`
+    and a tab between two slashes lead off-site although neither starts with `//`: only printable paths without
+    backslashes whose second character is not a slash survive.
+    """
+    if not target or not target.startswith('/') or target.startswith('//'):
+        return '/'
+    if '\\' in target or any(ord(c) < 0x21 or ord(c) == 0x7F for c in target):
         return '/'
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith('/') or target.startswith('//'):
+    if parts.scheme or parts.netloc:
         return '/'
     return target
 

@@ -9,6 +9,7 @@ from nicegui.testing import User
 from app.domain import AlertStatus, Priority
 from app.errors import AccountLocked, AuthenticationFailed
 from app.schemas import Actor
+from pages.login import safe_next
 
 from .test_ui_dashboard import (
     BUTTONS,
@@ -36,6 +37,34 @@ async def test_every_staff_page_needs_a_session(user: User) -> None:
 
 async def test_sign_in_continues_to_a_local_page_but_never_to_another_site(user: User) -> None:
     await user.open('/login?next=https://evil.example/phish')
+    user.find(kind=ui.input, content='Username').type('doctor')
+    user.find(kind=ui.input, content='Password').type('demo')
+    user.find(kind=ui.button, content='Log in').click()
+
+    await user.should_see(marker='alert-count', retries=SIGN_IN_RETRIES)
+    assert user.back_history[-1] == '/'
+
+
+@pytest.mark.parametrize('target', [
+    'https://evil.example/phish', '//evil.example/login', '/\\evil.example/login', '/\\/evil.example',
+    '/\t/evil.example', '/\n/evil.example', '\\\\evil.example', 'javascript:alert(1)', 'evil.example',
+    '/\x7f', '', None,
+])
+def test_sign_in_never_continues_off_site_however_the_address_is_spelled(target: str | None) -> None:
+    assert safe_next(target) == '/'
+
+
+@pytest.mark.parametrize('target', ['/audit', '/patients/12', '/audit?ward=3&page=2', '/patients/12#vitals',
+                                    '/%5Cevil.example'])
+def test_sign_in_continues_to_a_same_origin_path(target: str) -> None:
+    assert safe_next(target) == target
+
+
+async def test_a_backslash_address_leads_to_the_dashboard_after_a_real_sign_in(user: User) -> None:
+    # Reproduced: /%5Cevil.example/login -> /login?next=/\evil.example/login, which browsers read as //evil.example.
+    response = await user.http_client.get('/%5Cevil.example/login', follow_redirects=False)
+    assert response.headers['location'].startswith('/login?next=/')
+    await user.open('/login?next=/%5Cevil.example/login')
     user.find(kind=ui.input, content='Username').type('doctor')
     user.find(kind=ui.input, content='Password').type('demo')
     user.find(kind=ui.button, content='Log in').click()
