@@ -66,7 +66,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
     """Create the services for one process (connects lazily: nothing touches the database yet)."""
     if settings.redis_url and transport is None:
         transport = RedisTransport(settings.redis_url, prefix=settings.redis_prefix)
-    engine = create_engine(settings.db_url)
+    engine = create_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous.value)
     writer, reader = session_factories(engine)
     bus = EventBus(transport)
     db = Database(writer, reader, bus, clock)

@@ -31,6 +31,11 @@ class LogLevel(StrEnum):
     ERROR = 'ERROR'
 
 
+class SqliteSynchronous(StrEnum):
+    FULL = 'full'
+    NORMAL = 'normal'
+
+
 class LogFormat(StrEnum):
     TEXT = 'text'
     JSON = 'json'
@@ -43,6 +48,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir,
                            description='Folder for the SQLite database and the generated storage secret.')
     database_url: str | None = Field(default=None, description='SQLAlchemy async URL; default: SQLite in data_dir.')
+    sqlite_synchronous: SqliteSynchronous = Field(default=SqliteSynchronous.FULL, description=(
+        'SQLite only. full: every commit is on disk before Vigil answers, so an accepted reading or acknowledgement '
+        'survives a power loss. normal: faster ingest, but a power loss (not a crash) may lose the last commits.'))
     redis_url: str | None = Field(default=None, description='Redis URL for the multi-process event bus (optional).')
     redis_prefix: Annotated[str, Field(min_length=1, max_length=64, pattern=r'^[A-Za-z0-9_.-]+$')] = Field(
         default='vigil', description='Prefix of Vigil\'s Redis channels and keys (one per Vigil installation).')
@@ -65,7 +73,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator('log_format', mode='before')
+    @field_validator('log_format', 'sqlite_synchronous', mode='before')
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import resource
 import shutil
 import tempfile
@@ -125,11 +126,17 @@ async def measure(server: ServerProcess, token: str, mode: Mode, readings: list[
                   (client_cpu() - client_before) / seconds)
 
 
+def synchronous() -> str:
+    """Return the SQLite synchronous mode the server runs with (VIGIL_SQLITE_SYNCHRONOUS, default full): the floor
+    uses the same, so that the comparison is fair."""
+    return os.environ.get('VIGIL_SQLITE_SYNCHRONOUS', 'full').upper()
+
+
 async def floor(database: Path, batches: list[list[dict[str, Any]]], sizes: list[int]
                 ) -> tuple[list[tuple[float, float]], int]:
     """Insert each list of readings into a copy of the database, in one transaction and then in one transaction per
     request of the given size; return (rows/s, rows/s) per list."""
-    engine = create_engine(f'sqlite+aiosqlite:///{database}')
+    engine = create_engine(f'sqlite+aiosqlite:///{database}', sqlite_synchronous=synchronous())
     try:
         async with engine.connect() as connection:
             patients = {mrn: (pid, hid) for mrn, pid, hid in await connection.execute(
@@ -210,7 +217,8 @@ async def main(args: argparse.Namespace) -> None:
 def print_table(results: list[Result], stored: int, sent: int, cores: tuple[int, int] | None,
                 args: argparse.Namespace) -> None:
     where = f'server on core {cores[0]}, clients on core {cores[1]}' if cores else 'not pinned'
-    print(f'Ingest through POST /api/v1/vitals, embedded SQLite, detection on; {args.clients} concurrent clients; '
+    print(f'Ingest through POST /api/v1/vitals, embedded SQLite (synchronous {synchronous()}), detection on; '
+          f'{args.clients} concurrent clients; '
           f'{where}. {stored:,} readings stored for {sent:,} sent.')
     print()
     print('| mode | requests | readings | seconds | readings/s | raw floor readings/s | floor / API '
@@ -224,7 +232,8 @@ def print_table(results: list[Result], stored: int, sent: int, cores: tuple[int,
               f'| {r.server_cpu:.0%} | {r.per_second / max(r.server_cpu, 0.01):,.0f} | {r.client_cpu:.0%} |')
     print()
     print('Raw floor: the same rows through SQLAlchemy Core, one executemany in one transaction per mode, into a copy '
-          'of the server database (WAL, synchronous NORMAL); then one executemany and commit per request\'s rows. '
+          f'of the server database (WAL, synchronous {synchronous()}, as the server); then one executemany and '
+          'commit per request\'s rows. '
           'CPU: share of one core during the mode; readings per server CPU-second is the steadier figure when other '
           'work shares the server\'s core.')
 

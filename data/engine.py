@@ -17,17 +17,26 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == 'sqlite'
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the async engine for a database URL, configured for Vigil's workload."""
+def create_engine(url: str, *, sqlite_synchronous: str = 'FULL', **kwargs: Any) -> AsyncEngine:
+    """Create the async engine for a database URL, configured for Vigil's workload.
+
+    `sqlite_synchronous` is SQLite's `synchronous` pragma in WAL mode: FULL syncs the log at every commit, so a
+    committed (and acknowledged) write survives a power loss; NORMAL syncs only at checkpoints and may lose the last
+    commits on power loss (never on a crash of the process alone).
+    """
     if not is_sqlite(url):
         kwargs.setdefault('pool_pre_ping', True)
         return create_async_engine(url, **kwargs)
     engine = create_async_engine(url, connect_args={'timeout': SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
-    _configure_sqlite(engine)
+    _configure_sqlite(engine, SQLITE_SYNCHRONOUS[sqlite_synchronous.upper()])
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+# The only values accepted (interpolated into a pragma, so never free text).
+SQLITE_SYNCHRONOUS = {'FULL': 'FULL', 'NORMAL': 'NORMAL'}
+
+
+def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, 'connect')
@@ -38,7 +47,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute('PRAGMA journal_mode=WAL')
         cursor.execute(f'PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}')
         cursor.execute('PRAGMA foreign_keys=ON')
-        cursor.execute('PRAGMA synchronous=NORMAL')
+        cursor.execute(f'PRAGMA synchronous={synchronous}')
         cursor.close()
 
     @event.listens_for(sync_engine, 'begin')

@@ -5,8 +5,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from app.config import PROJECT_DIR, STORAGE_SECRET_FILE, LogLevel, Settings, SettingsError, load_settings
+from data.engine import create_engine
 
 
 @pytest.fixture(autouse=True)
@@ -116,3 +118,26 @@ def test_an_invalid_setting_is_reported_in_one_line_naming_the_variable(monkeypa
 def test_the_log_level_ignores_case(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv('VIGIL_LOG_LEVEL', 'warning')
     assert load_settings().log_level is LogLevel.WARNING
+
+
+@pytest.mark.parametrize(('value', 'pragma'), [(None, 2), ('full', 2), ('NORMAL', 1)])
+async def test_sqlite_syncs_every_commit_unless_the_hospital_chooses_normal(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str | None, pragma: int) -> None:
+    # Reproduced: WAL with synchronous=NORMAL, which may lose the last commits on power loss, while the README
+    # promises that no accepted reading is lost. PRAGMA synchronous answers 2 for FULL, 1 for NORMAL.
+    if value is not None:
+        monkeypatch.setenv('VIGIL_SQLITE_SYNCHRONOUS', value)
+    settings = Settings(data_dir=tmp_path)
+    engine = create_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous.value)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text('PRAGMA synchronous')) == pragma
+            assert await connection.scalar(text('PRAGMA journal_mode')) == 'wal'
+    finally:
+        await engine.dispose()
+
+
+def test_an_unknown_sqlite_synchronous_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('VIGIL_SQLITE_SYNCHRONOUS', 'off')
+    with pytest.raises(SettingsError, match='VIGIL_SQLITE_SYNCHRONOUS'):
+        load_settings()
