@@ -2,13 +2,14 @@
 also when the retry arrives while the first request is still running."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from app.bootstrap import Vigil
-from app.services.idempotency import IdempotencyService, StoredResponse
+from app.services.idempotency import IdempotencyService, StoredResponse, request_fingerprint
 
 from .api_support import Api, counts, open_api, reading
 from .conftest import FakeClock, World
@@ -47,6 +48,33 @@ async def test_the_same_key_with_another_body_is_refused(api: Api, vigil: Vigil)
     assert response.status_code == 422
     assert 'was already used for a different request' in response.json()['detail']
     assert await counts(vigil) == before
+
+
+async def test_the_same_json_spelled_differently_is_the_same_request(api: Api, vigil: Vigil) -> None:
+    # Reproduced: the same JSON with other whitespace got 422 ("already used for a different request").
+    batch = [reading(), reading(kind='spo2', value=94, unit='%')]
+    compact = json.dumps(batch, separators=(',', ':'))
+    spaced = json.dumps([dict(reversed(list(r.items()))) for r in batch], indent=2)
+    headers = {**KEY, 'Content-Type': 'application/json'}
+    first = await api.post('/api/v1/vitals', content=compact, headers=headers)
+    after_first = await counts(vigil)
+
+    retry = await api.post('/api/v1/vitals', content=spaced, headers=headers)
+
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.headers['Idempotent-Replayed'] == 'true'
+    assert await counts(vigil) == after_first
+    assert after_first['VitalReading'] == 2
+
+
+def test_the_fingerprint_counts_meaning_for_json_and_bytes_for_anything_else() -> None:
+    same = request_fingerprint('post', '/api/v1/vitals', b'{"a": 1, "b": [1, 2]}')
+    assert same == request_fingerprint('POST', '/api/v1/vitals', b'{"b":[1,2],"a":1}')
+    assert same != request_fingerprint('POST', '/api/v1/vitals', b'{"b":[2,1],"a":1}')
+    assert same != request_fingerprint('POST', '/api/v1/other', b'{"a": 1, "b": [1, 2]}')
+    assert request_fingerprint('POST', '/x', b'not json ') != request_fingerprint('POST', '/x', b'not json')
+    deep = b'[' * 100_000 + b']' * 100_000  # too deep for the parser: compared as bytes, never an error
+    assert request_fingerprint('POST', '/x', deep) == request_fingerprint('POST', '/x', deep)
 
 
 async def test_keys_belong_to_one_token(api: Api, vigil: Vigil) -> None:

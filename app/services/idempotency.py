@@ -6,6 +6,7 @@ the second one's transaction hits the primary key and rolls back whole; it is th
 """
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -50,10 +51,24 @@ class DuplicateRequest(Conflict):
     """A request with the same key committed first, while this one was running."""
 
 
+def canonical_body(body: bytes) -> bytes:
+    """Return a JSON body re-serialised with sorted keys and no spaces, or the body itself if it is not JSON."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return body
+    return json.dumps(parsed, sort_keys=True, separators=(',', ':'), ensure_ascii=False).encode()
+
+
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
-    """Return the hash that tells whether a retry is the same request (method, path and exact body)."""
+    """Return the hash that tells whether a retry is the same request: method, path and the body's JSON meaning.
+
+    A JSON body counts by what it says, not how it is spelled: the same readings with other whitespace or key order
+    are the same request (a client library that re-serialises on retry must not get a 422). A body that is not JSON
+    counts byte for byte.
+    """
     digest = hashlib.sha256(f'{method.upper()} {path}\n'.encode())
-    digest.update(body)
+    digest.update(canonical_body(body))
     return digest.hexdigest()
 
 
