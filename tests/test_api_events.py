@@ -12,11 +12,13 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import select
 
 from app.api import events as event_stream
 from app.bootstrap import Vigil
 from app.domain import Priority
 from app.schemas import Actor, AlertView, NewAlert
+from data.models import ApiToken
 
 from .api_support import api_app, create_tokens, open_api
 from .conftest import World
@@ -229,13 +231,49 @@ async def test_open_streams_end_when_the_server_stops(
     ({'Authorization': 'Bearer vgk_unknown'}, {}, 401),
     ({'Last-Event-ID': 'abc'}, {}, 422),
     ({}, {'last_event_id': '-1'}, 422),
+    ({'Last-Event-ID': '\u00b2'.encode('latin-1')}, {}, 422),  # reproduced: a 500 ("²".isdigit(), int("²") fails)
+    ({}, {'last_event_id': '\u0663'}, 422),  # an Arabic-Indic three: int() would read it as 3
+    ({}, {'last_event_id': '9' * 19}, 422),
     ({}, {'type': 'AlertDeleted'}, 422),
 ])
 async def test_a_stream_that_cannot_start_is_refused_before_it_starts(
-        vigil: Vigil, world: World, headers: dict[str, str], params: dict[str, str], status: int) -> None:
+        vigil: Vigil, world: World, headers: dict[str, str | bytes], params: dict[str, str], status: int) -> None:
     async with open_api(vigil) as api:
         auth = api.auth('kiosk') if status != 401 else {}
         response = await api.client.get('/api/v1/events', params=params, headers={**auth, **headers})
 
     assert response.status_code == status
     assert response.json()['detail']
+
+
+async def test_revoking_the_token_ends_its_open_stream_with_an_event_that_says_why(
+        vigil: Vigil, world: World, secrets: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reproduced: GET /api/v1/events kept delivering alerts with patient names 10 s after `token revoke`.
+    monkeypatch.setattr(event_stream, 'RECHECK_SECONDS', 0.2)
+    async with stream_events(vigil, secrets['kiosk']) as stream:
+        await raise_alerts(vigil, world, 'before revocation')
+        before = await collect(stream.messages, lambda got: len(got) == 1)
+        await vigil.tokens.revoke(hospital_slug='alpha', name='alpha kiosk')
+        await raise_alerts(vigil, world, 'after revocation')
+        rest = await collect(stream.messages, lambda got: any(m.event == 'StreamEnded' for m in got))
+        assert [m async for m in stream.messages] == []  # the server closed the stream after saying why
+
+    assert [m.event for m in before] == ['AlertRaised']
+    assert rest[-1].event == 'StreamEnded' and rest[-1].data == {'reason': 'The token was revoked.'}
+    assert all(m.data is None or m.data.get('alert', {}).get('message') != 'after revocation' for m in rest[:-1])
+    async with stream_events(vigil, secrets['kiosk']) as again:
+        assert again.response.status_code == 401
+
+
+async def test_moving_the_token_to_another_hospital_ends_its_stream(
+        vigil: Vigil, world: World, secrets: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(event_stream, 'RECHECK_SECONDS', 0.2)
+    async with stream_events(vigil, secrets['kiosk']) as stream:
+        async with vigil.db.uow() as uow:
+            token = await uow.session.scalar(select(ApiToken).where(ApiToken.name == 'alpha kiosk'))
+            assert token is not None
+            token.hospital_id = world.b.hospital_id
+            await uow.commit()
+        rest = await collect(stream.messages, lambda got: any(m.event == 'StreamEnded' for m in got))
+
+    assert rest[-1].data == {'reason': "The token's hospital changed."}

@@ -65,6 +65,20 @@ def test_text_format_appends_the_tag_and_fields(capsys: pytest.CaptureFixture[st
     assert '[alert.raised]' in line and 'alert_id=41' in line
 
 
+@pytest.mark.usefixtures('restore_logging')
+def test_a_text_line_stays_one_line_whatever_its_message_and_fields_carry(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(LogLevel.INFO, LogFormat.TEXT)
+    forged = 'Eve\n2026-03-02 08:01:00,000 INFO vigil.alerts: alert 41 resolved [alert.resolved]'
+    logging.getLogger('vigil.test').info('acknowledged by %s', forged, extra={
+        'event': 'alert.acknowledged', 'actor': forged, 'note': 'a\rb\x1b[2Kc\u2028d', 'plain': 'x'})
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].endswith('acknowledged by Eve\\n2026-03-02 08:01:00,000 INFO vigil.alerts: alert 41 resolved '
+                             '[alert.resolved] [alert.acknowledged] actor="Eve\\n2026-03-02 08:01:00,000 INFO '
+                             'vigil.alerts: alert 41 resolved [alert.resolved]" note="a\\rb\\u001b[2Kc\\u2028d" '
+                             'plain=x')
+
+
 def test_a_real_server_with_json_logs_writes_only_json_and_tags_each_step(tmp_path: Path) -> None:
     server = VigilServer(tmp_path, env={'VIGIL_LOG_FORMAT': 'json'})
     server.start()

@@ -90,6 +90,13 @@ class DomainErrorRoute(APIRoute):
         return error_response(error)
 
 
+async def validation_error(request: Request, error: Exception) -> Response:
+    """Answer any route's failed validation as 422 with where and what, never echoing the input back (an app-wide
+    handler: FastAPI's default one repeats the whole body, however large, in every error)."""
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse({'detail': _jsonable_errors(error)}, status_code=422)
+
+
 def _jsonable_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     # The raw errors may hold exceptions in ctx (not JSON); keep what a client can use.
     return [{'loc': list(e.get('loc', ())), 'msg': str(e.get('msg', '')), 'type': str(e.get('type', ''))}

@@ -7,6 +7,7 @@ events the log already gave, and refills from the log whenever the live sequence
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -19,13 +20,20 @@ from app.events import EVENT_TYPES, BaseEvent, EventBus
 from app.events.models import event_payload
 from app.schemas import Actor
 from app.services.event_log import MAX_BATCH, EventLogService
+from app.services.tokens import TokenService
 
 from .auth import Authenticate
 from .errors import DomainErrorRoute, ErrorBody
 
 EVENT_NAMES = tuple(sorted(t.__name__ for t in EVENT_TYPES))
 RETRY_MS = 3000
+# How often an open stream re-checks its token: a revocation (or a change of the token's hospital or kind) ends
+# the stream within this time plus POLL_SECONDS, with a StreamEnded event saying why; EventSource clients that
+# reconnect then get a 401.
+RECHECK_SECONDS = 2.0
+STREAM_ENDED = 'StreamEnded'
 POLL_SECONDS = 1.0  # how soon a stream notices that the server is stopping
+EVENT_ID = re.compile(r'[0-9]{1,18}')
 LIVE_QUEUE = 1000  # live events buffered per stream; beyond that the stream refills from the event log
 
 
@@ -89,7 +97,7 @@ class Stream:
             yield sse(event.seq, name, event_payload(event))
 
 
-def events_router(log: EventLogService, bus: EventBus, reader: Authenticate,
+def events_router(log: EventLogService, bus: EventBus, reader: Authenticate, tokens: TokenService,
                   stopping: Callable[[], bool]) -> APIRouter:
     """Return the router of the event stream; streams end when stopping() turns true or the bus closes."""
     router = APIRouter(prefix='/api/v1', tags=['events'], route_class=DomainErrorRoute)
@@ -104,8 +112,10 @@ def events_router(log: EventLogService, bus: EventBus, reader: Authenticate,
     ) -> StreamRequest:
         # Checked here, in a dependency: once the stream has started, an error can no longer become a 4xx.
         resume = last_event_id if last_event_id is not None else last_event_id_query
-        if resume is not None and not (resume.strip().isdigit() and len(resume.strip()) < 19):
-            raise InvalidInput(f'Last-Event-ID must be an event id this stream sent (a whole number), not "{resume}".')
+        # NOTE: ASCII digits only: str.isdigit() also accepts "²" and other digits that int() refuses or reads.
+        if resume is not None and not EVENT_ID.fullmatch(resume.strip()):
+            raise InvalidInput(f'Last-Event-ID must be an event id this stream sent (a whole number of at most 18 '
+                               f'digits), not {resume[:40]!r}.')
         unknown = sorted(set(event_type or ()) - set(EVENT_NAMES))
         if unknown:
             raise InvalidInput(f'Unknown event type {", ".join(unknown)}; one of {", ".join(EVENT_NAMES)}.')
@@ -120,6 +130,10 @@ def events_router(log: EventLogService, bus: EventBus, reader: Authenticate,
         Reconnect with `Last-Event-ID` (EventSource does it by itself) to get everything missed in between from
         the durable event log first. Without it the stream starts with the next event. Keep-alive comments come
         every 15 seconds while nothing happens.
+
+        The stream ends within a few seconds once its token is revoked (by any server or the command line), or its
+        hospital or kind changes: a last `StreamEnded` event says why (`data: {"reason": ...}`), and a reconnect
+        with the same token gets a 401.
         """
         stream = Stream(log, request.actor, request.types)
         subscription = bus.subscribe(stream.offer, hospital_id=request.actor.hospital_id,
@@ -132,9 +146,19 @@ def events_router(log: EventLogService, bus: EventBus, reader: Authenticate,
             yield ServerSentEvent(retry=RETRY_MS, comment=f'events after {stream.position}')
             async for item in stream.catch_up():
                 yield item
+            loop = asyncio.get_running_loop()
+            next_check = loop.time() + RECHECK_SECONDS
             while not stopping() and subscription.active:
+                reason = tokens.revoked_here(request.actor)
+                if reason is None and loop.time() >= next_check:
+                    reason = await tokens.no_longer_valid(request.actor)
+                    next_check = loop.time() + RECHECK_SECONDS
+                if reason is not None:
+                    yield ServerSentEvent(event=STREAM_ENDED, raw_data=json.dumps({'reason': reason}))
+                    return
                 async for item in stream.next_live():
-                    yield item
+                    if tokens.revoked_here(request.actor) is None:  # revoked by this process: not one more event
+                        yield item
         finally:
             subscription.unsubscribe()
 

@@ -29,6 +29,7 @@ from .errors import DomainErrorRoute, auth_headers, read_body, status_of
 from .fhir_mapping import ACCEPTED_OBSERVATIONS, FhirRejected, Issue, parse_observation, readings_of
 from .idempotent import IdempotencyKey, idempotent
 from .readings import MAX_BATCH
+from .request_limits import parse_json
 
 FHIR_JSON = 'application/fhir+json'
 ISSUE_CODES = {401: 'login', 403: 'forbidden', 404: 'not-found', 409: 'conflict', 413: 'too-costly',
@@ -79,7 +80,7 @@ class FhirRoute(DomainErrorRoute):
 def read_json(body: bytes) -> Any:
     """Parse a FHIR JSON body, or raise FhirRejected (400)."""
     try:
-        return json.loads(body)
+        return parse_json(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise FhirRejected([Issue('structure', f'The body is not FHIR JSON: {error}.', '')], 400) from None
 

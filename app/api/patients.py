@@ -15,6 +15,7 @@ from app.services.prescriptions import MAX_REASON, PrescriptionService
 from .auth import Authenticate
 from .errors import ERRORS, DomainErrorRoute
 from .readings import WireValue, wire_value
+from .request_limits import RowIdQuery
 
 
 class VitalOut(BaseModel):
@@ -99,7 +100,7 @@ def patients_router(patients: PatientService, prescriptions: PrescriptionService
     router = APIRouter(prefix='/api/v1/patients', tags=['patients'], route_class=DomainErrorRoute)
 
     @router.get('', response_model=list[PatientOut], summary='List patients', responses=ERRORS)
-    async def list_patients(actor: Annotated[Actor, Depends(reader)], ward_id: int | None = None) -> list[PatientOut]:
+    async def list_patients(actor: Annotated[Actor, Depends(reader)], ward_id: RowIdQuery = None) -> list[PatientOut]:
         """The token's hospital's patients (optionally of one ward) by ward and bed, with latest vitals and NEWS2."""
         return [PatientOut.of(p) for p in await patients.list_patients(actor, ward_id)]
 

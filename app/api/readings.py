@@ -4,7 +4,6 @@ Every bad reading of a batch is reported (index, MRN, kind and why), not just th
 integrator can fix a whole batch in one go.
 """
 
-import json
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,6 +17,8 @@ from app.domain.vitals import VITAL_SPECS, plausibility_problem
 from app.errors import InvalidInput
 from app.schemas import VitalReadingIn
 from app.services.patients import MAX_FUTURE_SKEW
+
+from .request_limits import parse_json
 
 MAX_BATCH = 1000
 ACVPU = ('A', 'C', 'V', 'P', 'U')  # Alert, new Confusion, Voice, Pain, Unresponsive: stored as ordinals 0-4
@@ -146,7 +147,7 @@ def parse_batch(body: bytes, now: datetime) -> list[VitalReadingIn]:
     Raises ReadingsRejected naming every bad reading (nothing is half-accepted).
     """
     try:
-        document: Any = json.loads(body)
+        document: Any = parse_json(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise ReadingsRejected([_problem(None, None, None, f'The body is not valid JSON: {error}.')]) from None
     is_array = isinstance(document, list)

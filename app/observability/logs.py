@@ -4,6 +4,7 @@ Lines that operators search for carry an `event` tag (`server.start`, `alert.rai
 passed as `extra={'event': ...}` along with any other fields; JSON lines carry them as keys.
 """
 
+import json
 import logging
 import sys
 from typing import Any
@@ -11,14 +12,46 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter
 
 from app.config import LogFormat, LogLevel
+from app.domain.text import is_unsafe
 
 TEXT_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
 # The logger's own attributes: everything else on a record came in through `extra`.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {'message', 'asctime', 'taskName'}
 
 
+def escape_line(text: str) -> str:
+    """Return text with every character that could end or hide a log line written as an escape (\\n, \\x1b...)."""
+    if not any(is_unsafe(c) or c == '\\' for c in text):
+        return text
+    return ''.join(_escaped(c) for c in text)
+
+
+def _escaped(character: str) -> str:
+    if character == '\\':
+        return '\\\\'
+    if not is_unsafe(character):
+        return character
+    named = {'\n': '\\n', '\r': '\\r', '\t': '\\t'}.get(character)
+    return named or (f'\\x{ord(character):02x}' if ord(character) < 0x100 else f'\\u{ord(character):04x}')
+
+
+def field_value(value: object) -> str:
+    """Return one extra field's value for a text line: quoted (JSON-style) when it holds spaces, quotes or '='."""
+    text = str(value)
+    if text and not any(c.isspace() or c in '"=' or is_unsafe(c) for c in text):
+        return text
+    return json.dumps(text, ensure_ascii=False).replace('\u2028', '\\u2028').replace('\u2029', '\\u2029')
+
+
 class TextFormatter(logging.Formatter):
-    """The classic one-line format, with the event tag and extra fields appended as key=value."""
+    """The classic one-line format, with the event tag and extra fields appended as key=value.
+
+    One record is one line whatever it carries: control characters in the message and in the fields are escaped
+    (a name with a newline cannot forge a second line); only a traceback, after the line, spans several lines.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_line(super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -26,8 +59,10 @@ class TextFormatter(logging.Formatter):
         if not extras:
             return line
         tag = extras.pop('event', None)
-        fields = ' '.join(f'{k}={v}' for k, v in extras.items())
-        return ' '.join(part for part in (line, f'[{tag}]' if tag else '', fields) if part)
+        fields = ' '.join(f'{escape_line(str(k))}={field_value(v)}' for k, v in extras.items())
+        head, newline, traceback = line.partition('\n')
+        return ' '.join(part for part in (head, f'[{escape_line(str(tag))}]' if tag else '', fields) if part) + \
+            newline + traceback
 
 
 def json_formatter() -> logging.Formatter:

@@ -4,6 +4,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.text import check_one_line
 from app.errors import AlreadyExists, HospitalNotFound, InvalidInput, NotAllowed, PatientNotFound, WardNotFound
 from app.schemas import Actor
 from data.models import Hospital, Patient, Ward
@@ -20,6 +21,7 @@ def acting_name(actor: Actor, on_behalf_of: str | None) -> str:
     """Return the name recorded for an action; integrations must say which person acted."""
     if actor.kind == 'token':
         person = (on_behalf_of or '').strip()
+        check_one_line(person, 'acted_by')
         if not person:
             raise InvalidInput('An integration must name the person who acted (acted_by).')
         return f'{person} (via {actor.name})'[:200]

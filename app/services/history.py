@@ -52,7 +52,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         measured_at = datetime.fromisoformat(at)
         if measured_at.tzinfo is None:
             raise ValueError('naive')
-        return measured_at, int(reading_id)
+        number = int(reading_id)
+        if not 1 <= number < 2**63:  # an id no row has (a larger one overflows the database driver: a 500)
+            raise ValueError('out of range')
+        return measured_at, number
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput('The cursor is not one this server handed out; start again without it.') from None
 

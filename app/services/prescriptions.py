@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from app.clock import Clock
 from app.domain import Role, TokenKind, VitalKind
+from app.domain.text import check_one_line
 from app.errors import InvalidInput, NotAllowed, PatientNotFound
 from app.events import PatientUpdated
 from app.schemas import Actor, PatientEventView, PatientView
@@ -66,6 +67,7 @@ def checked_reason(reason: object) -> str:
     text = reason.strip() if isinstance(reason, str) else ''
     if not 1 <= len(text) <= MAX_REASON:
         raise InvalidInput(f'Say why the SpO2 scale changes (1-{MAX_REASON} characters): it goes on the record.')
+    check_one_line(text, 'The reason')
     return text
 
 

@@ -28,6 +28,7 @@ class TokenService:
         self._clock = clock
         self._verified: dict[str, tuple[datetime, Actor]] = {}  # token digest -> (when checked, actor)
         self._revocations = 0  # a check that overlapped a revocation is not cached
+        self._revoked_ids: set[int] = set()  # revoked by this process: open streams stop before their next event
 
     async def create(self, *, hospital_slug: str, kind: TokenKind, name: str) -> CreatedToken:
         """Create a token; its secret is returned this once and only its digest is stored."""
@@ -65,6 +66,26 @@ class TokenService:
             self._verified[digest] = (now, actor)
         return actor
 
+    def revoked_here(self, actor: Actor) -> str | None:
+        """Say whether this process revoked the actor's token (a set look-up, cheap enough for every event)."""
+        return 'The token was revoked.' if actor.token_id in self._revoked_ids else None
+
+    async def no_longer_valid(self, actor: Actor) -> str | None:
+        """Say why a token actor that was valid is no longer (revoked, deleted, moved to another hospital or kind),
+        or None while it still is. Long-lived connections (the event stream) ask this every few seconds: a
+        revocation made by any process (the `token revoke` command, another server) ends them."""
+        async with self._db.read() as session:
+            token = await session.get(ApiToken, actor.token_id) if actor.token_id is not None else None
+        if token is None:
+            return 'The token no longer exists.'
+        if token.revoked_at is not None:
+            return 'The token was revoked.'
+        if token.hospital_id != actor.hospital_id:
+            return "The token's hospital changed."
+        if TokenKind(token.kind) is not actor.token_kind:
+            return "The token's kind changed."
+        return None
+
     async def revoke(self, *, hospital_slug: str, name: str) -> TokenView:
         """Revoke a token by name; a revoked token is refused from then on. Revoking twice is harmless."""
         async with self._db.uow() as uow:
@@ -78,6 +99,7 @@ class TokenService:
             view = TokenView.model_validate(token)
             await uow.commit()
         self._revocations += 1
+        self._revoked_ids.add(view.id)
         self._verified.pop(token.token_hash, None)  # refused from the next request on, not after the cache time
         return view
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from app.clock import Clock
 from app.domain import Role
+from app.domain.text import check_one_line
 from app.errors import (
     AccountLocked,
     AuthenticationFailed,
@@ -56,6 +57,7 @@ class UserService:
         if not USERNAME.match(username):
             raise InvalidInput('A username has 2-64 characters: lower-case letters, digits, ".", "_" or "-".')
         check_password_policy(password)
+        check_one_line(display_name, 'The display name')
         password_hash = await self._hasher.hash(password)
         if actor.kind != 'system' and actor.role is not Role.ADMIN:
             raise NotAllowed('Only an administrator of this hospital can create accounts.')

@@ -76,6 +76,12 @@ class VigilServer:
         return f'http://127.0.0.1:{self.port}'
 
     @property
+    def pid(self) -> int:
+        """Return the running server's process id."""
+        assert self._process is not None, 'the server is not running'
+        return self._process.pid
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
