@@ -18,6 +18,7 @@ from app.bootstrap import StartupError, Vigil, build, migrate, seed
 from app.cli import parse_args, run_verb
 from app.config import LogFormat, Settings, SettingsError, settings_or_exit
 from app.events.redis_transport import redis_location
+from app.files import make_new_files_private, secure_data_dir
 from app.lifecycle import GracefulStop
 
 log = logging.getLogger('vigil')
@@ -110,13 +111,16 @@ def serve(settings: Settings) -> None:
         os.environ.setdefault('NICEGUI_REDIS_URL', settings.redis_url)
         os.environ.setdefault('NICEGUI_REDIS_KEY_PREFIX', f'{settings.redis_prefix}:nicegui:')
     # The UI stack is imported here, not at the top: CLI verbs start about a second faster without it.
+    from fastapi.exceptions import RequestValidationError
     from nicegui import app as nicegui_app
     from nicegui import ui
     from nicegui.server import Server
     from nicegui.storage import Storage
 
     import pages
+    from app.api.errors import validation_error
     from app.api.health import health_router
+    from app.api.request_limits import BodyLimits
     from app.api.routers import api_routers
     from app.gc_tuning import GcTuner
     from app.observability.http import HttpMetricsMiddleware
@@ -126,6 +130,7 @@ def serve(settings: Settings) -> None:
     from pages.frame import AuthMiddleware
 
     configure_logging(settings.log_level, settings.log_format)
+    secure_data_dir(settings.data_dir)
     try:
         run_now(lambda: prepare(settings))
         vigil = build(settings)
@@ -170,8 +175,11 @@ def serve(settings: Settings) -> None:
     nicegui_app.state.hub = hub
     # NOTE: added before ui.run, so NiceGUI's session middleware (added by ui.run) wraps it and storage works.
     nicegui_app.add_middleware(AuthMiddleware)
+    # Outside the sign-in check and every route: an oversized body is refused before anything reads or parses it.
+    nicegui_app.add_middleware(BodyLimits)
+    nicegui_app.add_exception_handler(RequestValidationError, validation_error)
     nicegui_app.add_middleware(HttpMetricsMiddleware, telemetry=vigil.telemetry)  # outermost: times everything
-    pages.register(vigil, hub)
+    pages.register(vigil, hub, vigil_version())
     # Connect the bus at start (with Redis: subscribe), not at the first publish: a process that writes nothing
     # must still hear the others.
     nicegui_app.on_startup(vigil.bus.start)
@@ -206,8 +214,11 @@ def serve(settings: Settings) -> None:
     if serving:
         stop.install()
         nicegui_app.on_startup(stop.chain)
+    # Quasar's loading bar is a progressbar while a request is under way: screen readers need its name.
+    nicegui_app.config.quasar_config['loadingBar']['aria-label'] = 'Loading'
+    # language: the `lang` of every page's <html> (screen readers pick their voice by it) and Quasar's own labels.
     ui.run(host=settings.host, port=settings.port, title='Vigil', storage_secret=settings.resolved_storage_secret(),
-           session_middleware_kwargs=cookie, reload=False, show=False,
+           language='en-GB', session_middleware_kwargs=cookie, reload=False, show=False,
            show_welcome_message=not (settings.demo or json_logs), fastapi_docs=True,
            reconnect_timeout=RECONNECT_SECONDS, timeout_graceful_shutdown=stop.grace_seconds,
            **web_server_logging(settings.log_format))
@@ -217,6 +228,7 @@ def serve(settings: Settings) -> None:
 
 def main(argv: list[str]) -> None:
     """Dispatch the command line."""
+    make_new_files_private()  # the database, its WAL and per-browser storage hold patient data
     args = parse_args(argv)
     if args.verb:
         raise SystemExit(run_verb(args))

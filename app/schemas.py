@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.domain import AlertEventType, AlertKind, AlertStatus, Priority, Role, TokenKind, VitalKind
+from app.domain.actors import recorded_person
 from app.domain.observations import ObservationBand
 
 
@@ -41,6 +42,7 @@ class Actor(View):
 
     kind: Literal['user', 'token', 'system']
     hospital_id: int | None
+    # As the record names who acted (domain.actors): "Jordan Ellis (charge)", "token:ward-monitor", "escalation".
     name: str
     user_id: int | None = None
     role: Role | None = None
@@ -55,9 +57,16 @@ class Actor(View):
 
     @classmethod
     def for_user(cls, user: UserView) -> 'Actor':
-        """Return the actor for a signed-in user."""
-        return cls(kind='user', hospital_id=user.hospital_id, name=user.username, user_id=user.id, role=user.role,
-                   ward_ids=user.ward_ids)
+        """Return the actor for a signed-in user, named as the record names people ("Jordan Ellis (charge)")."""
+        return cls(kind='user', hospital_id=user.hospital_id, name=recorded_person(user.display_name, user.username),
+                   user_id=user.id, role=user.role, ward_ids=user.ward_ids)
+
+
+# NOTE: the names domain.actors records; API clients show them as they are.
+ACTOR_DESCRIPTION = ('Who acted, as recorded at the time: a signed-in user as "display name (username)", e.g. '
+                     '"Jordan Ellis (charge)" (older records: the username alone); a person through an integration '
+                     'as "person (via token:name)"; "token:name" for a device; "escalation" or "detection" for Vigil '
+                     'itself.')
 
 
 class AlertView(View):
@@ -78,17 +87,29 @@ class AlertView(View):
     escalation_level: int
     next_escalation_at: datetime | None
     created_at: datetime
-    created_by: str
+    created_by: str = Field(description=ACTOR_DESCRIPTION)
     last_triggered_at: datetime
     acknowledged_at: datetime | None
-    acknowledged_by: str | None
+    acknowledged_by: str | None = Field(description=ACTOR_DESCRIPTION)
     resolved_at: datetime | None
-    resolved_by: str | None
+    resolved_by: str | None = Field(description=ACTOR_DESCRIPTION)
     version: int
     # Latching: when the condition that raised the alert recovered (None while it persists or for manual alerts).
     cleared_at: datetime | None = None
     # Re-alerting of this trigger is paused until then (the alert itself stays visible).
     snoozed_until: datetime | None = None
+    # When the alert last became an alarm: raised, or re-alarmed at a higher priority (a new alarm condition,
+    # CLINICAL.md); "longest waiting" in the needs-attention order counts from here (domain.alerts.attention_key).
+    waiting_since: datetime
+
+    @model_validator(mode='before')
+    @classmethod
+    def _waiting_since_defaults_to_raising(cls, data: object) -> object:
+        # NOTE: snapshots from before waiting_since existed (another process of an older version on the bus, a view
+        # built by hand) waited since they were raised.
+        if isinstance(data, dict) and data.get('waiting_since') is None:
+            return {**data, 'waiting_since': data.get('created_at')}
+        return data
 
     @property
     def is_open(self) -> bool:
@@ -121,6 +142,10 @@ class NewAlert(BaseModel):
     dedup_key: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+# attention: the needs-attention order (domain.alerts.attention_key); newest: newest raised first.
+AlertSort = Literal['attention', 'newest']
+
+
 class AlertFilter(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -129,6 +154,7 @@ class AlertFilter(BaseModel):
     priorities: tuple[Priority, ...] = ()
     patient_id: int | None = None
     limit: int = Field(default=500, ge=1, le=5000)
+    sort: AlertSort = 'attention'
 
 
 class VitalValue(View):
@@ -319,8 +345,8 @@ class MetricsView(View):
     hospital_id: int
     computed_at: datetime
     open_by_priority: dict[Priority, int]
-    # Critical alerts nobody has acknowledged yet.
-    unacknowledged_critical: int
+    # Alerts waiting for someone: unacknowledged and critical, high or escalated (domain.alerts.is_waiting).
+    waiting: int
     # Over alerts acknowledged (resolved) within the last 24 hours; None when there were none.
     median_seconds_to_acknowledge: float | None
     acknowledged_last_24h: int

@@ -1,4 +1,4 @@
-"""The Alert List: open alerts of the user's scope, most urgent and newest first, acted on optimistically.
+"""The Alert List: open alerts of the user's scope in the needs-attention order, acted on optimistically.
 
 Each row is one HTML element patched in place: a new alert costs each open page one new element, an acknowledgement
 one changed element. See components/alert_row.py for the row itself.
@@ -15,13 +15,16 @@ from nicegui.events import GenericEventArguments
 
 from app.clock import Clock
 from app.domain import AlertStatus, Role
+from app.domain.alerts import AttentionKey, attention_key_of
 from app.errors import DomainError, NotAllowed, NotFound
 from app.schemas import AlertFilter, AlertView
 from app.services.alerts import AlertService
 
 from .alert_filters import FilterBar
 from .alert_row import ACTIONS, CLICK_JS, SNOOZE, AlertRow, can_snooze
+from .headings import heading
 from .more_below import more_below_cue
+from .offline_queue import QueuedOutcome
 from .preferences import Preferences
 from .session import StaffSession
 from .snooze_dialog import SnoozeDialog
@@ -32,12 +35,12 @@ log = logging.getLogger(__name__)
 MAX_ROWS = 100
 # A resolved alert stays visible (greyed, "Resolved by ...") this long, so nobody wonders where it went.
 RESOLVED_LINGER = timedelta(seconds=60)
-SortKey = tuple[int, float, int]
+SortKey = AttentionKey
 
 
 def sort_key(alert: AlertView) -> SortKey:
-    """Most urgent first, then newest first (the id breaks ties and identifies the row)."""
-    return (alert.priority.rank, -alert.created_at.timestamp(), -alert.id)
+    """The needs-attention order (domain.alerts.attention_key); its last item, the id, identifies the row."""
+    return attention_key_of(alert)
 
 
 def patient_ids(*alerts: AlertView | None) -> set[int]:
@@ -67,11 +70,12 @@ class AlertList:
 
         with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Alerts"'):
             with ui.row().classes('w-full items-center gap-2'):
-                ui.label('Alerts').classes('vigil-panel-title')
+                heading('Alerts', 2).classes('vigil-panel-title')
                 self._count = ui.label().classes('text-grey-8').mark('alert-count')
                 ui.space()
                 ui.button('Raise alert', icon='campaign', on_click=on_raise) \
-                    .props('unelevated no-caps color=negative').classes('vigil-touch').mark('raise-alert')
+                    .props('unelevated no-caps color=negative').classes('vigil-touch vigil-online-only') \
+                    .mark('raise-alert')
             self._filter_bar = FilterBar(prefs, wards, on_change=lambda: self._rebuild(set()))
             self._empty = ui.label().classes('text-grey-7 q-pa-md text-center w-full').mark('alerts-empty')
             self._list = ui.element('div').classes('vigil-alerts w-full').props('role=list').mark('alert-rows') \
@@ -117,8 +121,9 @@ class AlertList:
             self._on_patient_alerts(patient_id)
 
     def open_alerts_of(self, patient_id: int) -> list[AlertView]:
-        """Return the open alerts of one patient in this user's scope, most urgent first."""
-        return sorted((a for a in self._alerts.values() if a.patient_id == patient_id and a.is_open), key=sort_key)
+        """Return the open alerts of one patient in this user's scope, highest priority first (the card's colour)."""
+        return sorted((a for a in self._alerts.values() if a.patient_id == patient_id and a.is_open),
+                      key=lambda a: (a.priority.rank, sort_key(a)))
 
     def prune(self) -> None:
         """Remove resolved rows that have lingered long enough (called on the shared slow tick)."""
@@ -173,13 +178,13 @@ class AlertList:
     def _rebuild(self, changed: set[int]) -> None:
         """Recompute the whole order (after a reload or a filter change) and patch the rows to match."""
         self._order = sorted(sort_key(a) for a in self._alerts.values() if self._filter_bar.filters.admits(a))
-        self._keys = {-key[2]: key for key in self._order}
+        self._keys = {key[-1]: key for key in self._order}
         self._sync_rows(changed)
         self._paint_summary()
 
     def _sync_rows(self, changed: set[int] | int | None = None) -> None:
         changed = {changed} if isinstance(changed, int) else set(changed or ())
-        wanted = [-key[2] for key in self._order[:MAX_ROWS]]
+        wanted = [key[-1] for key in self._order[:MAX_ROWS]]
         wanted_set = set(wanted)
         for alert_id in [i for i in self._rows if i not in wanted_set]:
             self._rows.pop(alert_id).element.delete()
@@ -200,7 +205,7 @@ class AlertList:
         if self._loading:
             return
         total = sum(1 for a in self._alerts.values() if a.is_open)
-        shown = sum(1 for key in self._order if self._alerts[-key[2]].is_open)
+        shown = sum(1 for key in self._order if self._alerts[key[-1]].is_open)
         count = f'{total} open' if shown == total else f'{shown} of {total} open shown'
         if len(self._order) > MAX_ROWS:
             count += f' · first {MAX_ROWS} listed'
@@ -268,6 +273,16 @@ class AlertList:
         self._pending.pop(alert_id, None)
         self._upsert(view)
         self._refresh_row(alert_id)
+
+    def queued_outcome(self, outcome: QueuedOutcome) -> None:
+        """Show on its row what became of an action queued while offline (a notification says it as well)."""
+        if outcome.view is not None:
+            self.receive(outcome.view)  # buffered if a reload is under way
+        if outcome.applied:
+            self._errors.pop(outcome.alert_id, None)
+        else:
+            self._errors[outcome.alert_id] = outcome.message
+        self._refresh_row(outcome.alert_id)
 
     def _refused(self, alert_id: int, message: str) -> None:
         self._pending.pop(alert_id, None)

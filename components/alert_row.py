@@ -11,7 +11,7 @@ from html import escape
 from nicegui import ui
 
 from app.domain import AlertKind, AlertStatus, Priority, Role
-from app.domain.actors import display_actor
+from app.domain.actors import person_name
 from app.domain.limits import trigger_of
 from app.schemas import AlertView
 from app.services.alerts import SNOOZABLE_KINDS, SNOOZING_ROLES
@@ -22,6 +22,8 @@ from .times import age_html, clock_html
 ACTIONS = {'acknowledge': AlertStatus.ACKNOWLEDGED, 'resolve': AlertStatus.RESOLVED}
 SNOOZE = 'snooze'
 # The list's click listener: only clicks on an enabled row button reach the server, with just what it needs.
+# NOTE: while the socket is down, components/offline_queue.py catches the clicks on Acknowledge and Resolve first
+# (they carry its `vigil-queueable` contract) and queues them; this listener sees only clicks made while live.
 CLICK_JS = '''(event) => {
   const button = event.target.closest('button[data-vigil-action]');
   if (button && !button.disabled) emit({action: button.dataset.vigilAction, alert: Number(button.dataset.alert)});
@@ -39,23 +41,25 @@ def _state(alert: AlertView, pending: AlertStatus | None) -> str:
     if pending is not None:
         return f'{"Acknowledged" if pending is AlertStatus.ACKNOWLEDGED else "Resolved"} · saving…'
     if alert.status is AlertStatus.ACKNOWLEDGED:
-        return f'Acknowledged by {escape(display_actor(alert.acknowledged_by) or "?")}'
+        return f'Acknowledged by {escape(person_name(alert.acknowledged_by) or "?")}'
     if alert.status is AlertStatus.RESOLVED:
-        return f'Resolved by {escape(display_actor(alert.resolved_by) or "?")}'
+        return f'Resolved by {escape(person_name(alert.resolved_by) or "?")}'
     return 'Active'
 
 
-def _button(action: str, label: str, alert_id: int, css: str, enabled: bool) -> str:
+def _button(action: str, label: str, alert: AlertView, css: str, enabled: bool) -> str:
     disabled = '' if enabled else ' disabled'
-    return (f'<button type="button" class="vigil-btn {css}" data-vigil-action="{action}" data-alert="{alert_id}"'
-            f'{disabled}>{label}</button>')
+    return (f'<button type="button" class="vigil-btn vigil-queueable {css}" data-version="{alert.version}" '
+            f'data-vigil-action="{action}" data-alert="{alert.id}"{disabled}>{label}</button>')
 
 
 def _snooze_button(alert_id: int, enabled: bool) -> str:
     # On a narrow list only the icon shows (theme.py); the accessible name stays "Snooze".
     disabled = '' if enabled else ' disabled'
-    return (f'<button type="button" class="vigil-btn vigil-btn-quiet vigil-alert-snooze" data-vigil-action="{SNOOZE}" '
-            f'data-alert="{alert_id}" aria-label="Snooze" title="Snooze re-alerting of this condition"{disabled}>'
+    return (f'<button type="button" class="vigil-btn vigil-btn-quiet vigil-alert-snooze vigil-online-only" '
+            'data-offline-message="Snooze needs the connection: try again when it is back." '
+            f'data-vigil-action="{SNOOZE}" data-alert="{alert_id}" aria-label="Snooze" '
+            f'title="Snooze re-alerting of this condition"{disabled}>'
             '<i class="q-icon notranslate material-icons" aria-hidden="true">snooze</i>'
             '<span class="vigil-btn-label">Snooze</span></button>')
 
@@ -84,23 +88,24 @@ def alert_html(alert: AlertView, now: datetime, pending: AlertStatus | None = No
     if alert.snoozed_until is not None and alert.snoozed_until > now:
         meta.append(f'<span>Snoozed until {clock_html(alert.snoozed_until)}</span>')
     if alert.kind is AlertKind.MANUAL:
-        meta.append(f'<span>Raised by {escape(display_actor(alert.created_by))}</span>')
+        meta.append(f'<span>Raised by {escape(person_name(alert.created_by))}</span>')
     parts = [
-        '<div class="vigil-alert-body">'
+        f'<div class="vigil-alert-body" data-alert="{alert.id}" data-version="{alert.version}">'
         f'<div class="vigil-alert-head">{priority_chip(alert.priority, flash=flash)}'
         f'<span class="vigil-alert-who">{_who(alert)}</span>{age_html(alert.created_at, now)}</div>'
         f'<div class="vigil-alert-msg">{escape(alert.message)}</div>'
         f'<div class="vigil-alert-meta">{"".join(meta)}</div>',
+        '<div class="vigil-queue-note" data-queue-note></div>',  # actions queued while offline (offline_queue.py)
     ]
     if error:
         parts.append(f'<div class="vigil-alert-error" role="alert">{escape(error)}</div>')
     parts.append('</div>')
     buttons = []
     if status is AlertStatus.ACTIVE:
-        buttons.append(_button('acknowledge', 'Acknowledge', alert.id, 'vigil-btn-primary vigil-alert-acknowledge',
+        buttons.append(_button('acknowledge', 'Acknowledge', alert, 'vigil-btn-primary vigil-alert-acknowledge',
                                pending is None))
     if status is not AlertStatus.RESOLVED:
-        buttons.append(_button('resolve', 'Resolve', alert.id, 'vigil-btn-outline vigil-alert-resolve',
+        buttons.append(_button('resolve', 'Resolve', alert, 'vigil-btn-outline vigil-alert-resolve',
                                pending is None))
         if snooze:
             buttons.append(_snooze_button(alert.id, pending is None))
@@ -123,7 +128,7 @@ class AlertRow:
         """Make the row say what `alert` (with a pending action, or an error) says."""
         status = pending or alert.status
         html = alert_html(alert, now, pending, error, snooze=snooze)
-        classes = f'vigil-alert vigil-alert-{alert.priority.value} vigil-alert-{status.value}'
+        classes = f'vigil-alert vigil-queue-host vigil-alert-{alert.priority.value} vigil-alert-{status.value}'
         if classes != self._classes:
             self._classes = classes
             self.element.classes(replace=classes)

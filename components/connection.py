@@ -1,23 +1,66 @@
-"""The connection indicator: live, reconnecting or offline, always visible, computed in the browser itself."""
+"""The connection indicator and the offline banner: live, reconnecting or offline, computed in the browser itself.
+
+Two seconds after the socket is lost (five before a page ever connected), the banner under the header says "Offline
+since 03:01:12: what you see may be out of date" (the browser's time of the last contact) and the page's values are
+dimmed (the body class `vigil-offline`). On reconnect the page reloads its state from the database (pages/frame.py
+`reload_after_reconnect`; after a server restart NiceGUI reloads the whole page) and the banner goes. A socket that
+dies silently (no TCP close) is noticed by socket.io's heartbeat, within about 12 s.
+"""
 
 from nicegui import ui
 
 # NOTE: reads NiceGUI's client-side `window.socket` (socket.io). It runs in the browser, so a dead server still
-# shows "Reconnecting" / "Offline" there; the server pays nothing for it.
+# shows "Reconnecting" / "Offline" there; the server pays nothing for it. `window.vigilConnection` and the
+# `vigil-connection` window event (detail: {live}) are what components/offline_queue.py builds on.
 _SCRIPT = '''
 <script>
 (() => {
+  if (window.vigilConnection) return;
+  const OFFLINE_AFTER_MS = 2000;  // a blip shorter than this shows only in the pill
+  const FIRST_CONNECT_MS = 5000;  // a page that never connected: its HTML is as old as the page
+  const loaded = Date.now();
+  const clock = new Intl.DateTimeFormat([], {hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23'});
+  let lastContact = null, wasLive = false, stale = false, hooked = null;
   const states = {
     live: ['Live', 'vigil-conn-live'],
     reconnecting: ['Reconnecting…', 'vigil-conn-reconnecting'],
     offline: ['Offline', 'vigil-conn-offline'],
   };
+  function live() {
+    return !!(window.socket && window.socket.connected && window.did_handshake);
+  }
   function current() {
     if (!navigator.onLine) return 'offline';
-    if (window.socket && window.socket.connected && window.did_handshake) return 'live';
+    if (live()) return 'live';
     return 'reconnecting';
   }
+  function paintBanner(isLive) {
+    const now = Date.now();
+    if (window.socket && hooked !== window.socket) {  // the moment of the drop, not the next half-second tick
+      hooked = window.socket;
+      hooked.on('disconnect', () => { lastContact = Date.now(); });
+    }
+    if (isLive) lastContact = now;
+    const since = lastContact === null ? loaded : lastContact;
+    const grace = lastContact === null ? FIRST_CONNECT_MS : OFFLINE_AFTER_MS;
+    const nowStale = !isLive && (!navigator.onLine || now - since >= grace);
+    if (nowStale !== stale) {
+      stale = nowStale;
+      document.body.classList.toggle('vigil-offline', stale);
+      for (const banner of document.querySelectorAll('.vigil-offline-banner')) {
+        banner.querySelector('.vigil-offline-since').textContent =
+          stale ? 'Offline since ' + clock.format(new Date(since)) + ': what you see may be out of date' : '';
+        banner.hidden = !stale;
+      }
+    }
+    if (isLive !== wasLive) {
+      wasLive = isLive;
+      window.dispatchEvent(new CustomEvent('vigil-connection', {detail: {live: isLive}}));
+    }
+  }
+  window.vigilConnection = {live: live, stale: () => stale};
   function paint() {
+    paintBanner(live());
     const state = current();
     for (const element of document.querySelectorAll('.vigil-conn')) {
       if (element.dataset.state === state) continue;
@@ -43,6 +86,17 @@ _SCRIPT = '''
 .vigil-conn-reconnecting .vigil-conn-dot { animation: vigil-conn-blink 1s steps(2, start) infinite; }
 .vigil-conn-offline { background: #b71c1c; color: #ffffff; }
 @keyframes vigil-conn-blink { to { visibility: hidden; } }
+/* The banner is the header's last child: shown, it takes a line of its own and the page moves down beneath it. */
+.q-header:has(> .vigil-offline-banner:not([hidden])) { flex-wrap: wrap; }
+.vigil-offline-banner { flex: 0 0 calc(100% + 24px); order: 98; margin: 4px -12px -4px; padding: 8px 16px;
+  background: #b71c1c; color: #fff; font-weight: 700; font-size: 1rem; line-height: 1.35; display: flex;
+  flex-wrap: wrap; gap: 2px 16px; align-items: baseline; }
+.vigil-offline-banner[hidden] { display: none; }
+.vigil-offline-banner small { font-weight: 500; font-size: .875rem; }
+/* Values that may be out of date look it; buttons stay usable (actions are queued, components/offline_queue.py). */
+body.vigil-offline .q-page-container { opacity: .6; filter: grayscale(.6); transition: opacity .3s; }
+/* NiceGUI's own "connection lost" box says less than the banner (and, on the wall display, the kiosk shell's). */
+body:has(.vigil-conn) #popup { display: none; }
 </style>
 '''
 
@@ -55,3 +109,11 @@ def connection_indicator() -> ui.element:
         ui.element('span').classes('vigil-conn-dot')
         ui.label('Connecting…').classes('vigil-conn-text')
     return indicator
+
+
+def offline_banner() -> ui.element:
+    """Add the full-width offline banner (hidden while live; the indicator's script shows it), after the indicator."""
+    # NOTE: the server never changes this element after the page is built, so Vue leaves the script's edits alone.
+    return ui.html('<span class="vigil-offline-since"></span><small>Acknowledge and Resolve are kept and sent when '
+                   'the connection returns; for an emergency, use the phone.</small>', sanitize=False) \
+        .classes('vigil-offline-banner').props('role=alert hidden').mark('offline-banner')

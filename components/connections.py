@@ -15,6 +15,7 @@ from nicegui import ui
 from app.session_directory import DirectoryUnavailable, SessionDirectory, SessionRecord
 
 from . import times
+from .headings import heading
 from .live import LiveHub
 from .session import StaffSession
 
@@ -103,7 +104,7 @@ class ConnectionsPanel:
                 self._servers = ui.html('', sanitize=False).mark('connections-servers')
                 self._servers.set_visibility(directory is not None)
         with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="Sessions"'):
-            ui.label('Sessions').classes('vigil-panel-title')
+            heading('Sessions', 2).classes('vigil-panel-title')
             self._table = ui.html('', sanitize=False).classes('w-full overflow-x-auto').mark('connections-sessions')
         channel = hub.channel(session.hospital.id)
         channel.presence.subscribe(self.refresh)

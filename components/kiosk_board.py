@@ -17,11 +17,12 @@ from nicegui import ui
 from app.clock import Clock
 from app.domain import AlertStatus, Priority
 from app.domain.actors import display_actor
+from app.domain.alerts import attention_key_of
 from app.schemas import AlertView
-from app.services.kiosk import urgency_key
 
 from .connection import connection_indicator
-from .theme import PRIORITY_LABELS
+from .headings import heading
+from .theme import PRIORITY_LABELS, priority_css
 from .times import age_html
 
 ROWS = 8
@@ -42,10 +43,11 @@ body { background: #0b0f14; }
   line-height: 1; white-space: nowrap; }
 .vigil-kiosk-date { font-size: 2.2vh; color: #8b98a8; text-align: right; }
 .vigil-kiosk-count:not(.vigil-kiosk-count-on) { display: none; }
-.vigil-kiosk-count-critical.vigil-kiosk-count-on { background: #d32f2f; color: #fff; }
-.vigil-kiosk-count-high.vigil-kiosk-count-on { background: #ef6c00; color: #fff; }
-.vigil-kiosk-count-medium.vigil-kiosk-count-on { background: #fbc02d; color: #111; }
-.vigil-kiosk-count-low.vigil-kiosk-count-on { background: #00acc1; color: #00262b; }
+.vigil-kiosk-count-critical.vigil-kiosk-count-on { background: var(--vigil-critical);
+  color: var(--vigil-critical-text); }
+.vigil-kiosk-count-high.vigil-kiosk-count-on { background: var(--vigil-high); color: var(--vigil-high-text); }
+.vigil-kiosk-count-medium.vigil-kiosk-count-on { background: var(--vigil-medium); color: var(--vigil-medium-text); }
+.vigil-kiosk-count-low.vigil-kiosk-count-on { background: var(--vigil-low); color: var(--vigil-low-text); }
 .vigil-kiosk .vigil-conn { font-size: 2.4vh; min-height: 4.4vh; padding: .6vh 1.2vw; }
 .vigil-kiosk .vigil-conn-dot { width: 1.6vh; height: 1.6vh; }
 .vigil-kiosk-list { flex: 1; display: grid; grid-template-rows: repeat(8, minmax(0, 1fr)); gap: .8vh; min-height: 0; }
@@ -75,18 +77,24 @@ body { background: #0b0f14; }
 .vigil-kiosk-state-active { color: #ff8a80; font-weight: 800; }
 .vigil-kiosk-critical.vigil-kiosk-active .vigil-kiosk-state-active { color: #fff; }
 .vigil-kiosk-state-acknowledged { color: #90caf9; font-weight: 700; }
-.vigil-kiosk-critical .vigil-kiosk-prio { background: #d32f2f; color: #fff; }
-.vigil-kiosk-high .vigil-kiosk-prio { background: #ef6c00; color: #fff; }
-.vigil-kiosk-medium .vigil-kiosk-prio { background: #fbc02d; color: #111; }
-.vigil-kiosk-low .vigil-kiosk-prio { background: #00acc1; color: #00262b; }
+.vigil-kiosk-critical .vigil-kiosk-prio { --prio: var(--vigil-critical); background: var(--prio);
+  color: var(--vigil-critical-text); box-shadow: inset 0 0 0 .3vh #fff; }
+.vigil-kiosk-high .vigil-kiosk-prio { --prio: var(--vigil-high); background: var(--prio);
+  color: var(--vigil-high-text); }
+.vigil-kiosk-medium .vigil-kiosk-prio { --prio: var(--vigil-medium); background: var(--prio);
+  color: var(--vigil-medium-text); }
+.vigil-kiosk-low .vigil-kiosk-prio { --prio: var(--vigil-low); background: var(--prio); color: var(--vigil-low-text); }
 .vigil-kiosk-critical.vigil-kiosk-active { background: #7f1010; animation: vigil-kiosk-fast 0.5s steps(1) infinite; }
 .vigil-kiosk-high.vigil-kiosk-active .vigil-kiosk-prio,
 .vigil-kiosk-medium.vigil-kiosk-active .vigil-kiosk-prio { animation: vigil-kiosk-slow 1.667s steps(1) infinite; }
 @keyframes vigil-kiosk-fast { 0% { background: #b71c1c; } 50% { background: #2a0707; } }
-@keyframes vigil-kiosk-slow { 0% { filter: none; } 50% { filter: brightness(.45); } }
+/* The label's dark phase is white on the row's own dark background framed in its colour: readable in both phases
+   (a dimmed label once fell to about 2:1). */
+@keyframes vigil-kiosk-slow { 0% { background: var(--prio); } 50% { background: #161d27; color: #fff;
+  box-shadow: inset 0 0 0 .5vh var(--prio); } }
 @media (prefers-reduced-motion: reduce) {
   .vigil-kiosk-critical.vigil-kiosk-active { animation: none; background: #7f1010; box-shadow: inset 0 0 0 .6vh #fff; }
-  .vigil-kiosk-active .vigil-kiosk-prio { animation: vigil-kiosk-slow 4s ease-in-out infinite !important; }
+  .vigil-kiosk-active .vigil-kiosk-prio { animation: vigil-kiosk-slow 4s steps(1) infinite !important; }
 }
 .vigil-kiosk-empty { grid-row: 1 / -1; display: flex; flex-direction: column; align-items: center;
   justify-content: center; font-size: 6vh; font-weight: 800; color: #81c784; gap: 1vh; }
@@ -151,7 +159,7 @@ _SCRIPT = '''
 
 def install() -> None:
     """Add the board's styles and scripts to the page (part of the first HTML, never sent over the socket)."""
-    ui.add_head_html(_STYLE)
+    ui.add_head_html(_STYLE.replace('<style>', '<style>\n' + priority_css(), 1))
     ui.add_body_html(_SCRIPT)
 
 
@@ -191,7 +199,7 @@ class KioskBoard:
         self._rows: dict[int, tuple[ui.html, str]] = {}
         with ui.element('main').classes('vigil-kiosk').mark('kiosk') as self.element:
             with ui.element('header').classes('vigil-kiosk-top'):
-                ui.label(hospital_name).classes('vigil-kiosk-name')
+                heading(hospital_name).classes('vigil-kiosk-name')
                 with ui.element('div').classes('vigil-kiosk-counts'):
                     self._counts = {p: ui.label().classes('vigil-kiosk-count').mark(f'kiosk-count-{p.value}')
                                     for p in Priority}
@@ -234,7 +242,7 @@ class KioskBoard:
         self._paint()
 
     def _paint(self) -> None:
-        ordered = sorted(self._alerts.values(), key=urgency_key)
+        ordered = sorted(self._alerts.values(), key=attention_key_of)  # the needs-attention order, as on the dashboard
         shown, hidden = ordered[:ROWS], ordered[ROWS:]
         now = self._clock()
         for alert_id in [i for i in self._rows if i not in {a.id for a in shown}]:

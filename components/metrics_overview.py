@@ -22,6 +22,7 @@ from .theme import DASH, PRIORITY_LABELS
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL_SECONDS = 3.0
+WAITING_LABEL = 'Waiting: critical, high or escalated, not acknowledged'
 ScopeKey = tuple[int, str, tuple[int, ...]]
 
 
@@ -123,7 +124,7 @@ class MetricsOverview:
         self._session = session
         self._tiles: dict[str, tuple[ui.html, list[str]]] = {}
         with ui.element('section').classes('vigil-metrics w-full').props('aria-label="Metrics"'):
-            for name in ('open', 'critical', 'ack', 'resolve', 'hour', 'patients', 'staff'):
+            for name in ('open', 'waiting', 'ack', 'resolve', 'hour', 'patients', 'staff'):
                 # NOTE: sanitize=False is safe here: tiles show numbers and fixed words only.
                 css = f'vigil-metric vigil-metric-{name}'
                 tile = ui.html('', sanitize=False).classes(css).mark(f'metric-{name}')
@@ -147,8 +148,8 @@ class MetricsOverview:
         split = ''.join(f'<span class="vigil-chip vigil-chip-{p.value}">{view.open_by_priority.get(p, 0)} '
                         f'{PRIORITY_LABELS[p].lower()}</span>' for p in Priority)
         self._tile('open', str(view.open_total), 'Open alerts', f'<div class="vigil-metric-split">{split}</div>')
-        self._tile('critical', str(view.unacknowledged_critical), 'Critical, not acknowledged',
-                   alarm=view.unacknowledged_critical > 0)
+        # NOTE: the same alerts as the count in the tab title and the alarm sound's scope (domain.alerts.is_waiting).
+        self._tile('waiting', str(view.waiting), WAITING_LABEL, alarm=view.waiting > 0)
         self._tile('ack', duration_text(view.median_seconds_to_acknowledge), 'Median time to acknowledge (24 h)')
         self._tile('resolve', duration_text(view.median_seconds_to_resolve), 'Median time to resolve (24 h)')
         self._tile('hour', str(view.raised_last_hour), 'Alerts in the last hour')

@@ -15,17 +15,26 @@ from nicegui.events import GenericEventArguments
 
 from app.clock import Clock
 from app.domain import Priority, VitalKind
+from app.domain.vitals import VITAL_SPECS
 from app.schemas import AlertView, PatientView
 from app.services.patients import PatientService
 
+from .headings import heading
+from .news2_breakdown import breakdown_html
+from .patient_order import CardToolbar, acuity_key
+from .preferences import Preferences
 from .session import StaffSession
-from .theme import DASH
+from .theme import DASH, PRIORITY_LABELS
 from .times import age_html, clock_html
 
 ACVPU = 'ACVPU'  # the stored consciousness ordinal 0-4 indexes this
+# NOTE: a card's NEWS2 breakdown is a native <details>: the server hears when it opens or closes (the click comes
+# before the browser toggles it) so that a card re-rendered by a vitals update stays as the user left it.
 CLICK_JS = '''(event) => {
   const button = event.target.closest('button[data-vigil-raise]');
   if (button) emit({patient: Number(button.dataset.vigilRaise)});
+  const summary = event.target.closest('summary[data-vigil-news2]');
+  if (summary) emit({news2: Number(summary.dataset.vigilNews2), open: !summary.parentElement.open});
 }'''
 RISK_LABELS = {'low': 'Low', 'low-medium': 'Low\N{EN DASH}medium', 'medium': 'Medium', 'high': 'High'}
 
@@ -61,21 +70,29 @@ def vital_cells(patient: PatientView) -> list[VitalCell]:
                          stale=bool(news2 and kind in news2.stale), pending=waiting.points if waiting else None)
 
     oxygen = latest.get(VitalKind.ON_OXYGEN)
-    spo2_label = 'SpO₂ +O₂' if oxygen and oxygen.value >= 1 else 'SpO₂ %'
+    spo2_label = f'SpO₂ {unit(VitalKind.SPO2)} +O₂' if oxygen and oxygen.value >= 1 else f'SpO₂ {unit(VitalKind.SPO2)}'
     diastolic = latest.get(VitalKind.DIASTOLIC_BP)
     return [
-        cell('HR /min', VitalKind.HEART_RATE, _number),
+        cell(f'HR {unit(VitalKind.HEART_RATE)}', VitalKind.HEART_RATE, _number),
         cell(spo2_label, VitalKind.SPO2, _number),
-        cell('RR /min', VitalKind.RESP_RATE, _number),
-        cell('BP mmHg', VitalKind.SYSTOLIC_BP,
+        cell(f'RR {unit(VitalKind.RESP_RATE)}', VitalKind.RESP_RATE, _number),
+        cell(f'BP {unit(VitalKind.SYSTOLIC_BP)}', VitalKind.SYSTOLIC_BP,
              lambda v: f'{v:.0f}/{_number(diastolic.value) if diastolic else DASH}'),
-        cell('Temp °C', VitalKind.TEMPERATURE, lambda v: _number(v, 1)),
+        cell(f'Temp {unit(VitalKind.TEMPERATURE)}', VitalKind.TEMPERATURE, lambda v: _number(v, 1)),
         cell('ACVPU', VitalKind.CONSCIOUSNESS, lambda v: ACVPU[min(4, max(0, int(v)))]),
     ]
 
 
-def card_html(patient: PatientView, alerts: list[AlertView], now: datetime) -> str:
-    """Return what a patient's card says: bed, name, NEWS2, vitals by band, age of the last reading, alerts."""
+def unit(kind: VitalKind) -> str:
+    """Return the unit of a vital as screens show it (app.domain.vitals.HUMAN_UNITS)."""
+    return VITAL_SPECS[kind].shown_unit
+
+
+def card_html(patient: PatientView, alerts: list[AlertView], now: datetime, *, news2_open: bool = False) -> str:
+    """Return what a patient's card says: bed, name, NEWS2, vitals by band, age of the last reading, alerts.
+
+    The NEWS2 line opens the breakdown (each parameter's value, age and points); `news2_open` shows it open.
+    """
     news2 = patient.news2
     if news2 is None:
         score = '<span class="vigil-risk vigil-risk-unknown">NEWS2 ' + DASH + '</span>'
@@ -87,8 +104,9 @@ def card_html(patient: PatientView, alerts: list[AlertView], now: datetime) -> s
     badge = ''
     if alerts:
         top = alerts[0].priority
-        badge = (f'<span class="vigil-chip vigil-chip-{top.value}">'
-                 f'{len(alerts)} open alert{"s" if len(alerts) > 1 else ""}</span>')
+        count = f'{len(alerts)} open alert{"s" if len(alerts) > 1 else ""}, the most urgent {PRIORITY_LABELS[top]}'
+        badge = (f'<span class="vigil-chip vigil-chip-{top.value}" title="{count}">{PRIORITY_LABELS[top]} · '
+                 f'{len(alerts)} open</span>')
     cells = [vital_html(cell, now) for cell in vital_cells(patient)]
     newest = max((v.measured_at for v in patient.latest.values()), default=None)
     last = f'<span>Last reading {age_html(newest, now, "")}</span>' if newest else '<span>No readings yet</span>'
@@ -98,7 +116,10 @@ def card_html(patient: PatientView, alerts: list[AlertView], now: datetime) -> s
     return (f'<div class="vigil-card-head"><span class="vigil-card-bed">{escape(patient.bed)}</span>'
             f'<a class="vigil-card-name" href="/patients/{patient.id}" title="{escape(patient.name)}">'
             f'{escape(patient.name)}</a>{scale}</div>'
-            f'<div class="vigil-card-status">{score}{badge}</div>'
+            f'<details class="vigil-news2"{" open" if news2_open else ""}>'
+            f'<summary class="vigil-card-status" data-vigil-news2="{patient.id}" '
+            f'title="Show or hide the NEWS2 breakdown">{score}{badge}</summary>'
+            f'{breakdown_html(patient, now, compact=True)}</details>'
             f'<div class="vigil-vitals">{"".join(cells)}</div>'
             f'<div class="vigil-card-foot">{last}</div>')
 
@@ -143,6 +164,7 @@ class PatientCard:
     def __init__(self, patient: PatientView) -> None:
         self.patient = patient
         self.alerts: list[AlertView] = []
+        self.news2_open = False  # the NEWS2 breakdown, as the user left it
         self._html = ''
         self._classes = ''
         # NOTE: sanitize=False is safe here: card_html escapes every value that comes from outside.
@@ -151,7 +173,7 @@ class PatientCard:
 
     def show(self, now: datetime) -> None:
         """Re-render from the held patient and alerts, sending only what changed."""
-        html = card_html(self.patient, self.alerts, now) + raise_button_html(self.patient)
+        html = card_html(self.patient, self.alerts, now, news2_open=self.news2_open) + raise_button_html(self.patient)
         top = self.alerts[0].priority if self.alerts else None
         classes = 'vigil-card' + (f' vigil-card-{top.value}' if top in (Priority.CRITICAL, Priority.HIGH) else '')
         if classes != self._classes:
@@ -167,9 +189,12 @@ def _newest(patient: PatientView) -> datetime | None:
 
 
 class PatientCards:
-    """The cards of every patient in the user's scope, ordered by ward and bed."""
+    """The cards of every patient in the user's scope, most urgent first (or by ward and bed), of the chosen wards.
 
-    def __init__(self, service: PatientService, session: StaffSession, clock: Clock, *,
+    Order and ward choice are remembered per user. Cards are moved, never re-created, when the order changes.
+    """
+
+    def __init__(self, service: PatientService, session: StaffSession, clock: Clock, prefs: Preferences, *,
                  on_raise: Callable[[PatientView], Any], alerts_of: Callable[[int], list[AlertView]]) -> None:
         self._service = service
         self._session = session
@@ -177,13 +202,15 @@ class PatientCards:
         self._on_raise = on_raise
         self._alerts_of = alerts_of
         self._cards: dict[int, PatientCard] = {}
+        self._beds: dict[int, int] = {}  # patient id -> place in ward and bed order (the service's order)
         self._loading = False
         self._buffer: dict[int, PatientView] = {}
         with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Patients"'):
             with ui.row().classes('w-full items-center gap-2'):
-                ui.label('Patients').classes('vigil-panel-title')
+                heading('Patients', 2).classes('vigil-panel-title')
                 self._count = ui.label().classes('text-grey-8').mark('patient-count')
-            self._empty = ui.label('No patients on your wards.').classes('text-grey-7 q-pa-md')
+            self._toolbar = CardToolbar(prefs, session, on_change=self._arrange)
+            self._empty = ui.label().classes('text-grey-7 q-pa-md').mark('patients-empty')
             self._grid = ui.element('div').classes('vigil-cards w-full').mark('patient-grid') \
                 .on('click', self._clicked, js_handler=CLICK_JS)
 
@@ -198,7 +225,8 @@ class PatientCards:
         for patient_id in [i for i in self._cards if i not in wanted]:
             self._cards.pop(patient_id).element.delete()
         now = self._clock()
-        for index, patient in enumerate(patients):
+        self._beds = {p.id: index for index, p in enumerate(patients)}
+        for patient in patients:
             card = self._cards.get(patient.id)
             if card is None:
                 with self._grid:
@@ -209,10 +237,7 @@ class PatientCards:
                     patient = card.patient  # a coalesced update newer than this snapshot got here first
             card.patient, card.alerts = patient, self._alerts_of(patient.id)
             card.show(now)
-            if self._grid.default_slot.children[index] is not card.element:
-                card.element.move(target_index=index)
-        self._count.set_text(f'{len(patients)} in your scope')
-        self._empty.set_visibility(not patients)
+        self._arrange()
         self.vitals(list(buffered.values()))
 
     def vitals(self, patients: list[PatientView]) -> None:
@@ -221,6 +246,7 @@ class PatientCards:
             self._buffer.update((p.id, p) for p in patients)  # applied after the snapshot, if newer than it
             return
         now = self._clock()
+        changed = False
         for patient in patients:
             card = self._cards.get(patient.id)
             if card is None:
@@ -231,10 +257,19 @@ class PatientCards:
                 continue
             card.patient = patient
             card.show(now)
+            changed = True
+        if changed and self._toolbar.order == 'acuity':
+            self._arrange()  # a NEWS2 or an observation schedule changed
 
     async def _clicked(self, event: GenericEventArguments) -> None:
-        """A card's raise-alert button was pressed (the browser sends which patient)."""
-        patient_id = event.args.get('patient') if isinstance(event.args, dict) else None
+        """A card's raise-alert button was pressed, or its NEWS2 breakdown opened or closed (the browser says which)."""
+        args = event.args if isinstance(event.args, dict) else {}
+        breakdown = args.get('news2')
+        if isinstance(breakdown, int) and (card := self._cards.get(breakdown)) is not None:
+            card.news2_open = bool(args.get('open'))
+            card.show(self._clock())
+            return
+        patient_id = args.get('patient')
         card = self._cards.get(patient_id) if isinstance(patient_id, int) else None
         if card is not None:
             await self._on_raise(card.patient)
@@ -245,3 +280,27 @@ class PatientCards:
         if card is not None:
             card.alerts = self._alerts_of(patient_id)
             card.show(self._clock())
+            if self._toolbar.order == 'acuity':
+                self._arrange()
+
+    def _arrange(self) -> None:
+        """Put the cards in the chosen order by moving them (never re-creating), and show the chosen wards' only."""
+        now = self._clock()
+        beds = self._beds
+        cards = sorted(self._cards.values(), key=lambda c: beds.get(c.patient.id, len(beds)))
+        if self._toolbar.order == 'acuity':
+            cards.sort(key=lambda c: acuity_key(c.patient, c.alerts, now))  # stable: bed order breaks ties
+        children = self._grid.default_slot.children
+        shown = 0
+        for index, card in enumerate(cards):
+            if children[index] is not card.element:
+                card.element.move(target_index=index)
+            admitted = self._toolbar.admits(card.patient)
+            shown += admitted
+            card.element.set_visibility(admitted)
+        total = len(cards)
+        count = f'{total} in your scope' if shown == total else f'{shown} of {total} in your scope shown'
+        empty = 'No patients on your wards.' if not total else '' if shown else 'No patients on the chosen ward.'
+        self._count.set_text(count)  # bindable properties: an unchanged value sends nothing
+        self._empty.set_text(empty)
+        self._empty.set_visibility(bool(empty))

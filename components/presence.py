@@ -4,6 +4,7 @@ from html import escape
 
 from nicegui import ui
 
+from .headings import heading
 from .live import LiveHub, PresenceEntry
 from .session import StaffSession
 
@@ -25,7 +26,7 @@ class PresenceList:
         self._html = ''
         with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Staff online"'):
             with ui.row().classes('w-full items-center gap-2'):
-                ui.label('Staff online').classes('vigil-panel-title')
+                heading('Staff online', 2).classes('vigil-panel-title')
                 self._count = ui.label().classes('text-grey-8').mark('presence-count')
             # NOTE: sanitize=False is safe here: person_html escapes every value that comes from outside.
             self._people = ui.html('', sanitize=False).classes('vigil-people').props('role=list').mark('presence')

@@ -1,8 +1,15 @@
-"""Raising an alert by hand: for a patient or a ward, with one-tap presets for the common calls."""
+"""Raising an alert by hand: for a patient or a ward, with one-tap presets for the common calls.
 
+Code Blue is confirm-or-undo: after the press the dialog counts down UNDO_SECONDS with a big "Undo" (and "Send now")
+before the alert is sent, so that a mis-tap on a tablet does not call the resuscitation team. While the page has no
+connection, every raise button says at once that nothing was sent and to use the phone (components/offline_queue.py
+stops the click in the browser: NiceGUI would otherwise send it whenever the socket came back, maybe minutes later).
+"""
+
+import asyncio
 import logging
 
-from nicegui import context, ui
+from nicegui import background_tasks, context, ui
 from pydantic import ValidationError
 
 from app.domain import Priority
@@ -12,7 +19,7 @@ from app.services.alerts import AlertService
 from app.services.patients import PatientService
 
 from .session import StaffSession
-from .theme import PRIORITY_LABELS
+from .theme import PRIORITY_LABELS, PRIORITY_STYLES
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +29,13 @@ PRESETS = (
     ('Patient fall', Priority.HIGH, 'personal_injury'),
     ('Code Blue', Priority.CRITICAL, 'emergency'),
 )
-PRESET_COLOURS = {Priority.MEDIUM: 'amber-8', Priority.HIGH: 'deep-orange-9', Priority.CRITICAL: 'red-9'}
+# NOTE: the preset buttons wear their priority's colours from theme.PRIORITY_STYLES (background, text).
+PRESET_COLOURS = {priority: (PRIORITY_STYLES[priority].quasar, PRIORITY_STYLES[priority].quasar_text)
+                  for _, priority, _ in PRESETS}
+CODE_BLUE = 'Code Blue'
+UNDO_SECONDS = 5  # the time to undo a Code Blue pressed by mistake
+TICK_SECONDS = 1.0  # the countdown's step (tests shorten it)
+OFFLINE_MESSAGE = '{what} was NOT sent: Vigil has no connection. Use the phone to call for help now.'
 
 
 class RaiseAlertDialog:
@@ -56,9 +69,11 @@ class RaiseAlertDialog:
         self._dialog.open()
 
     def _build(self) -> None:
-        with self._client.content, ui.dialog().mark('raise-dialog') as self._dialog, \
-                ui.card().classes('w-[36rem] max-w-full gap-3').props('aria-label="Raise an alert"'):
+        with self._client.content, ui.dialog().props('aria-label="Raise an alert"').mark('raise-dialog') \
+                as self._dialog, ui.card().classes('w-[36rem] max-w-full gap-3'):
             ui.label('Raise an alert').classes('text-h6')
+            # Filled by the browser while offline (components/offline_queue.py), cleared when the connection returns.
+            offline = ui.label().classes('w-full vigil-offline-note').props('role=alert').mark('raise-offline')
             self._target = ui.toggle({'patient': 'For a patient', 'ward': 'For a ward'}, value='patient') \
                 .props('no-caps spread unelevated toggle-color=primary').classes('w-full vigil-touch') \
                 .mark('raise-target')
@@ -68,12 +83,15 @@ class RaiseAlertDialog:
             self._ward = ui.select({w.id: w.name for w in self._session.wards}, label='Ward') \
                 .props('outlined').classes('w-full').mark('raise-ward') \
                 .bind_visibility_from(self._target, 'value', value='ward')
-            ui.label('One tap raises the alert at once:').classes('text-caption text-grey-8')
+            ui.label(f'One tap raises the alert ({CODE_BLUE} after {UNDO_SECONDS} s, with Undo):') \
+                .classes('text-caption text-grey-8')
             self._buttons: list[ui.button] = []
             with ui.row().classes('w-full gap-2 no-wrap max-sm:flex-wrap'):
                 for message, priority, icon in PRESETS:
-                    button = ui.button(message, icon=icon, on_click=lambda m=message, p=priority: self._raise(p, m)) \
-                        .props(f'unelevated no-caps stack color={PRESET_COLOURS[priority]}') \
+                    press = self._confirm if message == CODE_BLUE else self._raise
+                    button = ui.button(message, icon=icon, on_click=lambda m=message, p=priority, f=press: f(p, m)) \
+                        .props(f'unelevated no-caps stack color={PRESET_COLOURS[priority][0]} '
+                               f'text-color={PRESET_COLOURS[priority][1]}') \
                         .classes('grow min-h-[64px] text-weight-bold').mark(f'preset-{message}')
                     self._buttons.append(button)
             ui.separator()
@@ -91,23 +109,95 @@ class RaiseAlertDialog:
                     ui.button('Raise alert', icon='campaign',
                               on_click=lambda: self._raise(Priority(self._priority.value), self._message.value or ''))
                     .props('unelevated no-caps color=negative').classes('vigil-touch').mark('raise-submit'))
+        for button in self._buttons:
+            what = button.text if button in self._buttons[:len(PRESETS)] else 'The alert'
+            button.classes('vigil-online-only').props(
+                f'data-offline-target={offline.html_id} data-offline-message="{OFFLINE_MESSAGE.format(what=what)}"')
+        self._build_countdown()
 
     def _set_busy(self, busy: bool) -> None:
         for button in self._buttons:
             button.set_enabled(not busy)
 
-    async def _raise(self, priority: Priority, message: str) -> None:
+    def _build_countdown(self) -> None:
+        # NOTE: persistent: only Undo or Send now ends the countdown (a tap beside it must not decide either way).
+        with self._client.content, ui.dialog().props('persistent aria-label="Code Blue: undo or send"') \
+                .mark('code-blue-countdown') as self._countdown, \
+                ui.card().classes('w-[30rem] max-w-full items-center gap-4 q-pa-lg') \
+                .props('role=alertdialog aria-label="Code Blue: undo or send"'):
+            self._countdown_what = ui.label().classes('text-h6 text-center').mark('code-blue-what')
+            self._countdown_left = ui.label().classes('text-h4 text-weight-bold text-negative') \
+                .props('aria-live=polite').mark('code-blue-left')
+            ui.button('Undo', icon='undo', on_click=self._undo).props('unelevated no-caps color=primary size=xl') \
+                .classes('w-full min-h-[72px] text-h5 vigil-online-only').mark('code-blue-undo').props(
+                    'data-offline-message="Undo did not reach Vigil: no connection. If the Code Blue was sent by '
+                    'mistake, resolve it and tell the team by phone."') \
+                .props(f'data-offline-target={self._countdown_left.html_id}')
+            ui.button('Send now', icon='send', on_click=self._send_now).props('outline no-caps color=negative') \
+                .classes('w-full vigil-touch').mark('code-blue-send-now')
+        self._waiting: NewAlert | None = None
+        self._timer: asyncio.Task[None] | None = None
+
+    async def _confirm(self, priority: Priority, message: str) -> None:
+        """Count down before sending a Code Blue: Undo cancels it, Send now sends it at once."""
+        request = self._request(priority, message)
+        if request is None or self._waiting is not None:
+            return
+        self._waiting = request
+        chosen = self._patient if request.patient_id is not None else self._ward
+        where = chosen.options.get(chosen.value) if isinstance(chosen.options, dict) else None
+        self._countdown_what.set_text(f'{message} for {where}' if where else message)
+        self._countdown.open()
+        self._timer = background_tasks.create(self._count_down(), name='code blue countdown')
+
+    async def _count_down(self) -> None:
+        for left in range(UNDO_SECONDS, 0, -1):
+            self._countdown_left.set_text(f'Sending in {left} s')
+            await asyncio.sleep(TICK_SECONDS)
+        self._timer = None  # past the point of no return: Undo and Send now find nothing to cancel
+        with self._client.content:  # a task of its own: ui.notify needs to know the page
+            await self._send_waiting()
+
+    async def _undo(self) -> None:
+        if self._timer is None:
+            return  # already sent
+        self._timer.cancel()
+        self._timer, self._waiting = None, None
+        self._countdown.close()
+        ui.notify(f'{CODE_BLUE} undone: nothing was sent.', type='info')
+
+    async def _send_now(self) -> None:
+        if self._timer is None:
+            return
+        self._timer.cancel()
+        self._timer = None
+        await self._send_waiting()
+
+    async def _send_waiting(self) -> None:
+        request, self._waiting = self._waiting, None
+        self._countdown.close()
+        if request is not None:
+            await self._send(request)
+
+    def _request(self, priority: Priority, message: str) -> NewAlert | None:
         for_patient = self._target.value == 'patient'
         target = self._patient.value if for_patient else self._ward.value
         if target is None:
             self._error.set_text('Choose a patient first.' if for_patient else 'Choose a ward first.')
-            return
+            return None
         try:
-            request = NewAlert(priority=priority, message=message,
-                               **({'patient_id': target} if for_patient else {'ward_id': target}))
+            return NewAlert(priority=priority, message=message,
+                            **({'patient_id': target} if for_patient else {'ward_id': target}))
         except ValidationError:
             self._error.set_text('Write what the alert is about (1 to 500 characters).')
-            return
+            return None
+
+    async def _raise(self, priority: Priority, message: str) -> None:
+        request = self._request(priority, message)
+        if request is not None:
+            await self._send(request)
+
+    async def _send(self, request: NewAlert) -> None:
         self._set_busy(True)
         try:
             alert = await self._alerts.raise_alert(await self._session.acting(), request)

@@ -22,6 +22,7 @@ from app.errors import DomainError
 from app.schemas import Actor, CriticalLimitView, EscalationStepsView, HospitalRulesView
 from app.services.rules import RulesService
 
+from .headings import heading
 from .theme import PRIORITY_LABELS, priority_chip
 from .timestamps import datetime_html
 
@@ -262,7 +263,7 @@ class ObservationSettings:
         self._current = current
         with ui.element('section').classes('vigil-panel w-full column gap-1') \
                 .props('aria-label="Observations and data age"').mark('observation-settings'):
-            ui.label('Observations and data age').classes('vigil-panel-title')
+            heading('Observations and data age', 2).classes('vigil-panel-title')
             with ui.element('div').classes('vigil-obs-grid vigil-obs-wide w-full'):
                 with ui.column().classes('gap-1'):
                     self._stale = ui.number('History only after (h)', min=1, step=1).props('outlined') \
@@ -350,7 +351,7 @@ class RulesEditor:
         self._rules = rules
         self._acting = acting
         with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="Critical limits"'):
-            ui.label('Critical limits').classes('vigil-panel-title')
+            heading('Critical limits', 2).classes('vigil-panel-title')
             ui.label('A value at or beyond a limit raises an alert once it has lasted the delay and the number of '
                      'consecutive readings. Empty: no limit on that side. Defaults are the NEWS2 3-point bands.') \
                 .classes('text-grey-8')
@@ -358,14 +359,14 @@ class RulesEditor:
                 self._limits = {limit.parameter: LimitRow(rules, acting, limit, self.show)
                                 for limit in current.limits}
         with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="Escalation"'):
-            ui.label('Escalation').classes('vigil-panel-title')
+            heading('Escalation', 2).classes('vigil-panel-title')
             ui.label('An alert nobody acknowledges escalates one level at each step (minutes after it was raised). '
                      'Critical and high alerts must escalate at least once.').classes('text-grey-8')
             with ui.element('div').classes('vigil-rules w-full'):
                 self._escalation = {steps.priority: EscalationRow(rules, acting, steps, self.show)
                                     for steps in current.escalation}
         with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="Devices and alarms"'):
-            ui.label('Devices and alarms').classes('vigil-panel-title')
+            heading('Devices and alarms', 2).classes('vigil-panel-title')
             with ui.row().classes('w-full items-center gap-4'):
                 self._silence = ui.number('Device silent after (s)', min=30, step=10) \
                     .props('outlined').classes('min-w-[12rem]').mark('device-silence')

@@ -49,8 +49,8 @@ class SnoozeDialog:
         self._dialog.open()
 
     def _build(self) -> None:
-        with self._client.content, ui.dialog().mark('snooze-dialog') as self._dialog, \
-                ui.card().classes('w-[32rem] max-w-full gap-3').props('aria-label="Snooze an alert"'):
+        with self._client.content, ui.dialog().props('aria-label="Snooze an alert"').mark('snooze-dialog') \
+                as self._dialog, ui.card().classes('w-[32rem] max-w-full gap-3'):
             ui.label('Snooze re-alerting').classes('text-h6')
             # NOTE: sanitize=False is safe here: open() escapes everything it puts in.
             self._about = ui.html('', sanitize=False).classes('text-body2')

@@ -7,11 +7,12 @@ from html import escape
 
 from nicegui import context, ui
 
-from app.domain.actors import display_actor
+from app.domain.actors import display_actor, person_name
 from app.errors import DomainError
 from app.schemas import PatientEventView, PatientView
 from app.services.prescriptions import MAX_REASON, PRESCRIBING_ROLES, PrescriptionService
 
+from .headings import heading
 from .session import StaffSession
 from .timestamps import datetime_html
 
@@ -48,7 +49,7 @@ def status_html(patient: PatientView) -> str:
     if patient.spo2_scale_set_at is None:
         meta = 'Not recorded who prescribed it.' if scale == 2 else 'As on admission.'
     else:
-        meta = (f'Set by {escape(display_actor(patient.spo2_scale_set_by))}, '
+        meta = (f'Set by {escape(person_name(patient.spo2_scale_set_by))}, '
                 f'{datetime_html(patient.spo2_scale_set_at)}: {escape(patient.spo2_scale_reason or "")}')
     return f'{head}<div class="vigil-scale-meta">{meta}</div>'
 
@@ -75,7 +76,7 @@ class Spo2ScalePanel:
         self._dialog: ui.dialog | None = None
         with ui.element('section').classes('vigil-panel column gap-1').props('aria-label="SpO2 scale"'):
             with ui.row().classes('w-full items-center gap-2'):
-                ui.label('SpO₂ scale').classes('vigil-panel-title')
+                heading('SpO₂ scale', 2).classes('vigil-panel-title')
                 ui.space()
                 if session.user.role in PRESCRIBING_ROLES:
                     ui.button('Change SpO₂ scale', icon='edit_note', on_click=self.open) \
@@ -106,8 +107,8 @@ class Spo2ScalePanel:
         self._dialog.open()
 
     def _build(self) -> None:
-        with self._client.content, ui.dialog().mark('spo2-scale-dialog') as self._dialog, \
-                ui.card().classes('w-[34rem] max-w-full gap-3').props('aria-label="Change the SpO2 scale"'):
+        with self._client.content, ui.dialog().props('aria-label="Change the SpO2 scale"') \
+                .mark('spo2-scale-dialog') as self._dialog, ui.card().classes('w-[34rem] max-w-full gap-3'):
             ui.label('Change the SpO₂ scale').classes('text-h6')
             ui.label(f'{self._patient.bed} · {self._patient.name}').classes('text-body2')
             self._scale = ui.radio(SCALE_CHOICES, value=2).props('aria-label="SpO2 scale"').mark('spo2-scale-choice')

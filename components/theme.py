@@ -1,20 +1,59 @@
 """Colours and layout of the staff UI: alarm priorities, NEWS2 bands, and a grid that fits a wall, a tablet, a phone.
 
-Priority colours follow IEC 60601-1-8 (critical red and flashing, high orange, medium yellow, low cyan); NEWS2
-band colours follow the RCP chart (1 yellow, 2 orange, 3 red). Flashing stops for users who ask for reduced motion.
+Priority colours come from one table, PRIORITY_STYLES (IEC 60601-1-8: high red, medium yellow, low cyan; Vigil's
+critical is IEC high priority and flashes at 2 Hz); the CSS variables, the chips, the toasts and the kiosk take
+their colours from it, and tests/test_visual_language.py checks every pair against WCAG AA. NEWS2 band colours
+follow the RCP chart (1 yellow, 2 orange, 3 red). Flashing stops for users who ask for reduced motion.
 """
+
+from dataclasses import dataclass
+from typing import Literal
 
 from nicegui import ui
 
 from app.domain import Priority
 
 DASH = '\N{EN DASH}'  # shown for a value that does not exist (never a 0)
-PRIORITY_LABELS = {Priority.CRITICAL: 'Critical', Priority.HIGH: 'High', Priority.MEDIUM: 'Medium',
-                   Priority.LOW: 'Low'}
+
+
+@dataclass(frozen=True)
+class PriorityStyle:
+    """How one alarm priority looks everywhere: always its word, never the colour alone."""
+
+    label: str
+    colour: str  # background of chips, badges and toasts; border of rows and cards
+    text: str  # text on that background
+    iec: Literal['high', 'medium', 'low']  # IEC 60601-1-8 alarm priority
+    flashing: bool  # an active alert of this priority flashes at 2 Hz (.vigil-flash)
+    quasar: str  # the same colours as Quasar palette names, for ui.notification (background, text)
+    quasar_text: str
+
+
+PRIORITY_STYLES: dict[Priority, PriorityStyle] = {
+    Priority.CRITICAL: PriorityStyle('Critical', '#b71c1c', '#ffffff', 'high', True, 'red-10', 'white'),
+    Priority.HIGH: PriorityStyle('High', '#d32f2f', '#ffffff', 'high', False, 'red-8', 'white'),
+    Priority.MEDIUM: PriorityStyle('Medium', '#f9a825', '#212121', 'medium', False, 'yellow-9', 'grey-10'),
+    Priority.LOW: PriorityStyle('Low', '#00acc1', '#212121', 'low', False, 'cyan-7', 'grey-10'),
+}
+PRIORITY_LABELS = {priority: style.label for priority, style in PRIORITY_STYLES.items()}
+# The flash's second phase swaps the two colours: its page background must keep the text readable.
+FLASH_OFF_BACKGROUND = '#ffffff'
+# Text and background pairs outside the priority table that carry meaning (tests/test_visual_language.py checks them).
+RISK_HIGH = ('#ffffff', '#c62828')  # NEWS2 7+ badge and a vital scoring 3 points
+MISSING_TEXT = ('#616161', '#f5f5f5')  # a vital never measured
+
+
+def priority_css() -> str:
+    """Return the CSS variables and chip classes of PRIORITY_STYLES."""
+    variables = ' '.join(f'--vigil-{p.value}: {s.colour}; --vigil-{p.value}-text: {s.text};'
+                         for p, s in PRIORITY_STYLES.items())
+    chips = '\n'.join(f'.vigil-chip-{p} {{ background: var(--vigil-{p}); color: var(--vigil-{p}-text); }}'
+                      for p in (priority.value for priority in PRIORITY_STYLES))
+    return f':root {{ {variables} }}\n{chips}\n'
+
 
 _CSS = '''
 <style>
-:root { --vigil-critical: #c62828; --vigil-high: #e65100; --vigil-medium: #f9a825; --vigil-low: #00acc1; }
 .vigil-page { width: 100%; max-width: 1920px; margin: 0 auto; }
 .vigil-dash { display: grid; gap: 16px; width: 100%; align-items: start;
   grid-template-columns: minmax(0, 5fr) minmax(0, 7fr); grid-template-areas: "metrics metrics" "side patients"; }
@@ -33,16 +72,12 @@ _CSS = '''
 
 .vigil-chip { display: inline-block; padding: 1px 8px; border-radius: 999px; font-weight: 700; font-size: .8rem;
   line-height: 1.5; white-space: nowrap; }
-.vigil-chip-critical { background: var(--vigil-critical); color: #fff; }
-.vigil-chip-high { background: var(--vigil-high); color: #fff; }
-.vigil-chip-medium { background: var(--vigil-medium); color: #212121; }
-.vigil-chip-low { background: var(--vigil-low); color: #00292e; }
 /* Not an alarm colour: a prescription on the record (NEWS2 SpO2 scale 2). */
 .vigil-chip-scale2 { background: #e8eaf6; color: #283593; box-shadow: inset 0 0 0 1px #9fa8da; }
 /* 2 Hz, within IEC 60601-1-8's 1.4-2.8 Hz for high-priority alarms; two hard states, never a blend. */
 .vigil-flash { animation: vigil-flash .5s step-end infinite; }
 @keyframes vigil-flash {
-  0% { background: var(--vigil-critical); color: #fff; box-shadow: none; }
+  0% { background: var(--vigil-critical); color: var(--vigil-critical-text); box-shadow: none; }
   50% { background: #fff; color: var(--vigil-critical); box-shadow: inset 0 0 0 2px var(--vigil-critical); } }
 @media (prefers-reduced-motion: reduce) { .vigil-flash { animation: none; } }
 
@@ -71,7 +106,7 @@ _CSS = '''
 .vigil-alert-body { min-width: 0; }
 .vigil-btn { min-height: 44px; min-width: 44px; padding: 0 16px; border-radius: 4px; font: inherit; font-weight: 500;
   font-size: .9rem; cursor: pointer; border: 1px solid transparent; }
-.vigil-btn:focus-visible { outline: 3px solid #90caf9; outline-offset: 2px; }
+.vigil-btn:focus-visible { outline: 3px solid var(--vigil-focus, #0b5cad); outline-offset: 2px; }
 .vigil-btn:disabled { opacity: .55; cursor: progress; }
 .vigil-btn-primary { background: #0b5cad; color: #fff; }
 .vigil-btn-primary:hover:enabled { background: #094a8c; }
@@ -116,18 +151,44 @@ _CSS = '''
 .vigil-vital { border-radius: 6px; padding: 2px 6px; background: #f5f5f5; line-height: 1.2; }
 .vigil-vital-label { display: block; font-size: .7rem; opacity: .8; }
 .vigil-vital-value { font-weight: 700; font-size: 1.05rem; white-space: nowrap; }
-.vigil-vital-missing .vigil-vital-value { font-weight: 400; font-style: italic; font-size: .85rem; color: #757575; }
+.vigil-vital-missing .vigil-vital-value { font-weight: 400; font-style: italic; font-size: .85rem; color: #616161; }
 .vigil-vital-age, .vigil-vital-note { display: block; font-size: .68rem; opacity: .85; }
 .vigil-vital-stale { background: repeating-linear-gradient(135deg, #eeeeee 0 6px, #e0e0e0 6px 12px); color: #424242; }
 .vigil-vital-stale .vigil-vital-value { text-decoration: line-through; font-weight: 500; }
 .vigil-vital-pending { outline: 2px dashed #6d4c41; outline-offset: -2px; }
 .vigil-obs { margin-left: auto; } .vigil-obs-overdue { color: #b71c1c; font-weight: 700; }
 .vigil-band-1 { background: #fff59d; } .vigil-band-2 { background: #ffb74d; }
-.vigil-band-3 { background: #e53935; color: #fff; }
+.vigil-band-3 { background: #c62828; color: #fff; }
 .vigil-risk { border-radius: 6px; padding: 1px 8px; font-weight: 700; white-space: nowrap; }
 .vigil-risk-low { background: #e8f5e9; color: #1b5e20; } .vigil-risk-low-medium { background: #ffe082; }
-.vigil-risk-medium { background: #ffb74d; } .vigil-risk-high { background: #e53935; color: #fff; }
+.vigil-risk-medium { background: #ffb74d; } .vigil-risk-high { background: #c62828; color: #fff; }
 .vigil-risk-unknown { background: #eeeeee; color: #616161; }
+/* The NEWS2 line is the summary of the breakdown: one tap (or Enter) opens it, with a caret saying so. */
+.vigil-news2 > summary { list-style: none; cursor: pointer; min-height: 44px; border-radius: 6px; }
+.vigil-news2 > summary::-webkit-details-marker { display: none; }
+.vigil-news2 > summary .vigil-risk::after { content: ' \\25B8'; }
+.vigil-news2[open] > summary .vigil-risk::after { content: ' \\25BE'; }
+.vigil-news2 > summary:focus-visible { outline: 3px solid var(--vigil-focus, #0b5cad); outline-offset: 2px; }
+.vigil-news2-table { width: 100%; border-collapse: collapse; font-size: .8rem; margin: 4px 0; }
+.vigil-news2-table caption { text-align: left; font-weight: 700; font-size: .8rem; padding: 2px 0; }
+.vigil-news2-table th, .vigil-news2-table td { padding: 2px 4px; border-bottom: 1px solid #eeeeee; text-align: left;
+  font-weight: 400; }
+.vigil-news2-table thead th { font-weight: 600; color: #424242; }
+.vigil-news2-table tbody th { font-weight: 600; }
+.vigil-news2-table tfoot th, .vigil-news2-table tfoot td { font-weight: 700; border-bottom: 0; }
+.vigil-news2-points { text-align: right !important; font-weight: 700 !important; white-space: nowrap; }
+.vigil-news2-points small { font-weight: 400; white-space: normal; }
+.vigil-news2-age { white-space: nowrap; }
+.vigil-news2-missing td, .vigil-news2-missing th { color: #616161; font-style: italic; }
+.vigil-news2-stale { background: #eeeeee; }
+.vigil-news2-pending { outline: 2px dashed #6d4c41; outline-offset: -2px; }
+.vigil-news2-compact { table-layout: fixed; font-size: .72rem; }
+.vigil-news2-compact th, .vigil-news2-compact td { padding: 2px; overflow-wrap: anywhere; }
+.vigil-news2-compact col, .vigil-news2-compact thead th:nth-child(1) { width: 27%; }
+.vigil-news2-compact thead th:nth-child(2) { width: 28%; } .vigil-news2-compact thead th:nth-child(3) { width: 28%; }
+.vigil-news2-compact thead th:nth-child(4) { width: 17%; }
+.vigil-news2-compact .vigil-news2-age { white-space: normal; }
+.vigil-card-status { flex-wrap: wrap; row-gap: 4px; }
 .vigil-card-foot { font-size: .8rem; color: #616161; min-height: 44px; display: flex; align-items: center;
   padding-right: 48px; }
 .vigil-card-raise { position: absolute; right: 4px; bottom: 4px; padding: 0; border-radius: 50%; background: none;
@@ -139,8 +200,8 @@ _CSS = '''
 .vigil-metric { background: #fff; border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.12); padding: 8px 12px; }
 .vigil-metric-value { font-size: 1.6rem; font-weight: 700; line-height: 1.2; }
 .vigil-metric-label { font-size: .8rem; color: #616161; }
-.vigil-metric-alarm { background: var(--vigil-critical); color: #fff; }
-.vigil-metric-alarm .vigil-metric-label { color: #fff; }
+.vigil-metric-alarm { background: var(--vigil-critical); color: var(--vigil-critical-text); }
+.vigil-metric-alarm .vigil-metric-label { color: var(--vigil-critical-text); }
 .vigil-metric-split { display: flex; gap: 6px; flex-wrap: wrap; margin-top: 4px; }
 
 .vigil-people { display: flex; flex-wrap: wrap; gap: 6px; }
@@ -152,7 +213,7 @@ _CSS = '''
 
 def install() -> None:
     """Add the staff UI's styles to the page (part of the initial HTML, never sent over the socket)."""
-    ui.add_head_html(_CSS)
+    ui.add_head_html(_CSS.replace('<style>', '<style>\n' + priority_css(), 1))
 
 
 def priority_chip(priority: Priority, *, flash: bool = False) -> str:

@@ -1,76 +1,75 @@
-"""Toasts for new alerts in the user's scope, on every open screen of that user, with an optional alarm sound.
+"""Toasts for alerts in the user's scope, on every open screen of that user, following each alert's state.
 
-Critical toasts stay until someone dismisses them. The sound (a short WebAudio beep, off by default) needs one
-interaction with the page first: browsers refuse to play audio before that.
+A toast appears when an alert is raised into (or escalated or re-alarmed within) the scope, and goes when the alert
+is acknowledged or resolved anywhere. Critical toasts stay until then or until someone dismisses them; after a
+reload the waiting critical alerts are toasted again. On a phone the toasts collapse to the newest one on one line
+plus "+N more" (a quarter of the screen at most). The alarm sound is components/alarm.py's.
 """
 
-from collections import deque
+import asyncio
+from typing import Final
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
-from app.domain import Priority
+from app.domain import AlertStatus, Priority
 from app.domain.alerts import can_see
 from app.events import AlertEscalated, AlertRaised, AlertReactivated
 from app.events.models import AlertEventBase
+from app.schemas import AlertView
 
-from .preferences import Preferences
 from .session import StaffSession
-from .theme import PRIORITY_LABELS
+from .theme import PRIORITY_LABELS, PRIORITY_STYLES
 
-SOUND_KEY = 'sound'
 # More toasts than this at once help nobody: the oldest ones that would time out anyway go first.
 MAX_TOASTS = 5
 TOAST_SECONDS = 10.0
-COLOURS = {Priority.CRITICAL: ('red-9', 'white'), Priority.HIGH: ('deep-orange-9', 'white'),
-           Priority.MEDIUM: ('amber-6', 'grey-10'), Priority.LOW: ('cyan-3', 'grey-10')}
+COLOURS = {priority: (style.quasar, style.quasar_text) for priority, style in PRIORITY_STYLES.items()}
 
-_SOUND_SCRIPT = '''
-<script>
-(() => {
-  if (window.vigilBeep) return;
-  let context = null;
-  function unlock() {
-    try {
-      context = context || new (window.AudioContext || window.webkitAudioContext)();
-      if (context.state === 'suspended') context.resume();
-    } catch (error) { context = null; }
-  }
-  for (const type of ['pointerdown', 'keydown', 'touchstart']) document.addEventListener(type, unlock, {passive: true});
-  window.vigilBeep = (count) => {
-    if (!context || context.state !== 'running') return false;
-    const start = context.currentTime + 0.01;
-    for (let i = 0; i < (count || 3); i++) {
-      const at = start + i * 0.3, tone = context.createOscillator(), gain = context.createGain();
-      tone.type = 'square';
-      tone.frequency.value = 988;
-      gain.gain.setValueAtTime(0.0001, at);
-      gain.gain.exponentialRampToValueAtTime(0.25, at + 0.02);
-      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.2);
-      tone.connect(gain).connect(context.destination);
-      tone.start(at);
-      tone.stop(at + 0.22);
-    }
-    return true;
-  };
-})();
-</script>
-'''
 # NOTE: Quasar draws a toast's Close/Dismiss button 36 px tall; touch targets must be at least 44 px. Its flat button
-# would take the theme's primary blue, unreadable on red: Dismiss is white with the toast's own red as text instead.
+# would take the theme's primary blue, unreadable on red: the button is white with dark red text on red toasts and
+# near-black with white text on yellow and cyan ones (both far above 4.5:1).
 _STYLE = '''<style>
-.vigil-toast .q-btn { min-height: 44px; min-width: 44px; color: inherit !important; }
-.vigil-toast-critical .q-btn { background: #fff !important; color: #b71c1c !important; font-weight: 700; }
-.vigil-toast-critical .q-btn:focus-visible { outline: 3px solid #fff; outline-offset: 2px; }
+.vigil-toast .q-btn { min-height: 44px; min-width: 44px; font-weight: 700; }
+.vigil-toast-critical .q-btn, .vigil-toast-high .q-btn { background: #fff !important; color: #b71c1c !important; }
+.vigil-toast-medium .q-btn, .vigil-toast-low .q-btn { background: #212121 !important; color: #fff !important; }
+.vigil-toast .q-btn:focus-visible { outline: 3px solid currentColor; outline-offset: 2px; }
 .q-notifications__list--bottom .vigil-toast { max-width: min(440px, calc(100vw - 24px)); }
+/* Critical: its icon flashes at 2 Hz like every critical signal; the text stays still and readable. */
+.vigil-toast-critical .q-notification__icon { animation: vigil-toast-flash .5s step-end infinite; }
+@keyframes vigil-toast-flash { 50% { opacity: 0; } }
+@media (prefers-reduced-motion: reduce) { .vigil-toast-critical .q-notification__icon { animation: none; } }
+.vigil-toasts-more { display: none; }
+/* A phone: one line per toast, only the newest shown, "+N more" opens the rest; at most a quarter of the screen. */
+@media (max-width: 599px) {
+  .q-notifications__list--bottom .vigil-toast { max-width: calc(100vw - 16px); min-height: 0; margin: 4px 8px;
+    padding: 0 4px 0 10px; }
+  .vigil-toast .q-notification__content { min-width: 0; flex-wrap: nowrap; padding: 4px 0; }
+  .vigil-toast .q-notification__message { white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+    padding: 0; font-size: .9rem; }
+  .vigil-toast .q-notification__actions { padding: 0 0 0 6px; margin: 0; flex: none; }
+  .vigil-toast .q-notification__actions .q-btn { padding: 0 8px; }
+  body:not(.vigil-toasts-open) .q-notifications__list--bottom .vigil-toast:not(:last-child) { display: none; }
+  .vigil-toasts-more { display: block; position: fixed; right: 8px; bottom: 64px; z-index: 9600; min-height: 44px;
+    padding: 0 16px; border: 0; border-radius: 22px; background: #212121; color: #fff; font: inherit;
+    font-weight: 700; box-shadow: 0 2px 6px rgba(0,0,0,.3); cursor: pointer; }
+  .vigil-toasts-more[hidden] { display: none; }
+  body.vigil-toasts-open .vigil-toasts-more { bottom: auto; top: 64px; }
+  .vigil-toasts-more .vigil-less, body.vigil-toasts-open .vigil-toasts-more .vigil-more-n { display: none; }
+  body.vigil-toasts-open .vigil-toasts-more .vigil-less { display: inline; }
+}
 </style>'''
 # Bottom right: the header (connection indicator, account menu) and the metrics stay visible while a critical
 # toast waits for someone to dismiss it.
-TOAST_POSITION = 'bottom-right'
+TOAST_POSITION: Final = 'bottom-right'
+# A toast dismissed by the server (its alert was acknowledged elsewhere) is removed by the browser, which reports it;
+# the element is deleted here after this long anyway.
+# NOTE: NiceGUI sends element deletions before method calls: deleting at once would drop the call to dismiss.
+DISMISS_GRACE_SECONDS = 0.5
+TOASTED = (AlertRaised, AlertEscalated, AlertReactivated)
 
 
-def toast_text(event: AlertEventBase) -> str:
-    """Return what a toast says about an alert event."""
-    alert = event.alert
+def toast_text(alert: AlertView, event: AlertEventBase | None = None) -> str:
+    """Return what a toast says about an alert (and the event that brought it, if any)."""
     where = f'{alert.bed} {alert.patient_name}' if alert.patient_id else f'{alert.ward_name} (ward)'
     prefix = (f'Escalated to level {alert.escalation_level} · ' if isinstance(event, AlertEscalated)
               else 'Worse, waiting again · ' if isinstance(event, AlertReactivated) else '')
@@ -78,44 +77,83 @@ def toast_text(event: AlertEventBase) -> str:
 
 
 class AlertToasts:
-    """Shows a toast for each alert raised into (or escalated within) one page user's scope."""
+    """Shows a toast for each alert raised into (or escalated within) one page user's scope, while it waits."""
 
-    def __init__(self, session: StaffSession, prefs: Preferences) -> None:
+    def __init__(self, session: StaffSession) -> None:
         self._session = session
-        self._prefs = prefs
-        self.sound = bool(prefs.get(SOUND_KEY, False))
-        self._shown: deque[ui.notification] = deque()
-        ui.add_body_html(_SOUND_SCRIPT)
+        self._shown: dict[int, ui.notification] = {}
         ui.add_head_html(_STYLE)
-
-    def set_sound(self, on: bool) -> None:
-        """Switch the alarm sound on or off for this user (and play it once, so they know what it sounds like)."""
-        self.sound = on
-        self._prefs.set(SOUND_KEY, on)
-        if on:
-            ui.run_javascript('window.vigilBeep && window.vigilBeep(1)')
+        self._more = ui.html('', sanitize=False, tag='button').classes('vigil-toasts-more') \
+            .props('type=button hidden').mark('toasts-more')
 
     def receive(self, event: AlertEventBase) -> None:
-        """Toast an event if it brings a new, escalated or re-alarmed (worse) alert into this user's scope."""
-        if not isinstance(event, AlertRaised | AlertEscalated | AlertReactivated):
+        """Follow an alert event: toast a new, escalated or re-alarmed alert; take the toast away once answered."""
+        alert = event.alert
+        if alert.status is not AlertStatus.ACTIVE:
+            self._take_away(alert.id)
             return
-        alert, actor = event.alert, self._session.actor
-        if not alert.is_open or not can_see(actor, alert.hospital_id, alert.ward_id, alert.priority,
-                                            alert.escalation_level):
-            return
+        if isinstance(event, TOASTED) and self._visible(alert):
+            self._show(alert, event)
+
+    def restore(self, alerts: list[AlertView]) -> None:
+        """Match a fresh snapshot: waiting critical alerts are toasted again (after a reload), answered ones go."""
+        active = {a.id: a for a in alerts if a.status is AlertStatus.ACTIVE}
+        for alert_id in [i for i in self._shown if i not in active]:
+            self._take_away(alert_id)
+        for alert in active.values():
+            if alert.priority is Priority.CRITICAL and alert.id not in self._shown and self._visible(alert):
+                self._show(alert, None)
+
+    @property
+    def shown(self) -> list[int]:
+        """Return the ids of the alerts toasted now, oldest toast first."""
+        return list(self._shown)
+
+    def _visible(self, alert: AlertView) -> bool:
+        return can_see(self._session.actor, alert.hospital_id, alert.ward_id, alert.priority, alert.escalation_level)
+
+    def _show(self, alert: AlertView, event: AlertEventBase | None) -> None:
+        self._take_away(alert.id)
         critical = alert.priority is Priority.CRITICAL
-        background, text = COLOURS[alert.priority]
-        self._shown = deque(t for t in self._shown if not t.is_deleted)
-        passing = [t for t in self._shown if t.timeout]  # critical ones stay until a person dismisses them
+        passing = [i for i, t in self._shown.items() if t.timeout]  # critical ones stay until answered or dismissed
         while len(self._shown) >= MAX_TOASTS and passing:
-            oldest = passing.pop(0)
-            self._shown.remove(oldest)
-            oldest.dismiss()
+            self._take_away(passing.pop(0))
+        background, text = COLOURS[alert.priority]
         toast = ui.notification(
-            toast_text(event), position=TOAST_POSITION, multi_line=True, close_button='Dismiss' if critical else True,
-            timeout=None if critical else TOAST_SECONDS, color=background, textColor=text,
-            classes=f'vigil-toast vigil-toast-{alert.priority.value}',
+            toast_text(alert, event), position=TOAST_POSITION,
+            close_button='Dismiss' if critical else True, timeout=None if critical else TOAST_SECONDS,
+            color=background, textColor=text, classes=f'vigil-toast vigil-toast-{alert.priority.value}',
             icon='notification_important' if critical else 'notifications').mark('toast')
-        self._shown.append(toast)
-        if critical and self.sound:
-            ui.run_javascript('window.vigilBeep && window.vigilBeep(3)')
+        toast.on_dismiss(lambda: self._forget(alert.id, toast))
+        self._shown[alert.id] = toast
+        self._paint_more()
+
+    def _forget(self, alert_id: int, toast: ui.notification) -> None:
+        if self._shown.get(alert_id) is toast:
+            del self._shown[alert_id]
+            self._paint_more()
+
+    def _take_away(self, alert_id: int) -> None:
+        toast = self._shown.pop(alert_id, None)
+        if toast is None:
+            return
+        self._paint_more()
+        if toast.is_deleted:
+            return
+        toast.dismiss()
+
+        async def delete_later() -> None:
+            await asyncio.sleep(DISMISS_GRACE_SECONDS)
+            if not toast.is_deleted:
+                toast.delete()
+
+        background_tasks.create(delete_later(), name='vigil-toast-dismiss')
+
+    def _paint_more(self) -> None:
+        more = len(self._shown) - 1
+        self._more.set_content(f'<span class="vigil-more-n">+{more} more</span>'
+                               '<span class="vigil-less">Show fewer</span>')
+        if more > 0:
+            self._more.props(remove='hidden')
+        else:
+            self._more.props('hidden')

@@ -15,6 +15,7 @@ from nicegui import background_tasks, ui
 
 from app.clock import Clock
 from app.domain import VitalKind
+from app.domain.vitals import VITAL_SPECS
 from app.schemas import CriticalLimitView, PatientView
 from app.services.vitals_history import VitalsTrend
 
@@ -31,12 +32,18 @@ class Panel:
     decimals: int = 0
 
 
+
+def _unit(kind: VitalKind) -> str:
+    return VITAL_SPECS[kind].shown_unit  # human units on screen (app.domain.vitals.HUMAN_UNITS); the API keeps UCUM
+
+
 PANELS = (
-    Panel('Heart rate /min', (VitalKind.HEART_RATE,), (51, 90)),
-    Panel('SpO₂ %', (VitalKind.SPO2,), (96, 100)),
-    Panel('Resp. rate /min', (VitalKind.RESP_RATE,), (12, 20)),
-    Panel('Blood pressure mmHg', (VitalKind.SYSTOLIC_BP, VitalKind.DIASTOLIC_BP), (111, 219)),
-    Panel('Temperature °C', (VitalKind.TEMPERATURE,), (36.1, 38.0), 1),
+    Panel(f'Heart rate {_unit(VitalKind.HEART_RATE)}', (VitalKind.HEART_RATE,), (51, 90)),
+    Panel(f'SpO₂ {_unit(VitalKind.SPO2)}', (VitalKind.SPO2,), (96, 100)),
+    Panel(f'Resp. rate {_unit(VitalKind.RESP_RATE)}', (VitalKind.RESP_RATE,), (12, 20)),
+    Panel(f'Blood pressure {_unit(VitalKind.SYSTOLIC_BP)}', (VitalKind.SYSTOLIC_BP, VitalKind.DIASTOLIC_BP),
+          (111, 219)),
+    Panel(f'Temperature {_unit(VitalKind.TEMPERATURE)}', (VitalKind.TEMPERATURE,), (36.1, 38.0), 1),
     Panel('NEWS2', (NEWS2,), None),
 )
 SERIES_NAMES = {VitalKind.HEART_RATE: 'Heart rate', VitalKind.SPO2: 'SpO₂', VitalKind.RESP_RATE: 'Resp. rate',

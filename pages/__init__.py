@@ -4,12 +4,12 @@ from app.bootstrap import Vigil
 from components.live import LiveHub
 
 
-def register(vigil: Vigil, hub: LiveHub) -> None:
-    """Add every page to the app (called once by main.py)."""
+def register(vigil: Vigil, hub: LiveHub, version: str) -> None:
+    """Add every page to the app (called once by main.py; the version names the web app's cache)."""
     from components.metrics_overview import MetricsFeed
 
     # NOTE: imported here so that importing `pages` stays cheap for CLI verbs
-    from . import admin, audit, connections, dashboard, kiosk, login, patient
+    from . import admin, audit, connections, dashboard, kiosk, login, patient, pwa
 
     login.register(vigil)
     dashboard.register(vigil, hub, MetricsFeed(vigil.metrics))
@@ -18,3 +18,4 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
     audit.register(vigil, hub)
     admin.register(vigil, hub)
     connections.register(vigil, hub)
+    pwa.register(version)

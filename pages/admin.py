@@ -15,6 +15,7 @@ from app.domain import Role
 from app.domain.actors import display_actor
 from app.schemas import RuleChangeView, TokenView, UserView, WardView
 from components import rules_editor, timestamps
+from components.headings import heading
 from components.live import LiveHub
 from components.rules_editor import RulesEditor
 from components.session import ROLE_LABELS, StaffSession
@@ -89,7 +90,7 @@ def administrators_only(session: StaffSession) -> None:
     """Show, instead of an admin page, that it is for administrators."""
     with ui.column().classes('items-center gap-3 q-pa-xl w-full text-center').props('role=alert'):
         ui.icon('lock', size='3rem').classes('text-grey-6')
-        ui.label('Administrators only').classes('text-h5').mark('page-message')
+        heading('Administrators only').classes('text-h5').mark('page-message')
         ui.label(f'This page is for the administrators of {session.hospital.name}. Ask one of them if a '
                  'rule or an account needs changing.').classes('text-grey-8')
 
@@ -114,7 +115,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
         rules = await vigil.rules.get(session.actor)
         with ui.element('div').classes('vigil-page column gap-3 q-pa-md'):
             with ui.row().classes('items-center w-full gap-2'):
-                ui.label(f'Administration · {session.hospital.name}').classes('text-h5')
+                heading(f'Administration · {session.hospital.name}').classes('text-h5')
                 ui.space()
                 ui.button('Connections', icon='lan', on_click=lambda: ui.navigate.to('/admin/connections')) \
                     .props('outline no-caps').classes('min-h-[44px]').mark('admin-connections')
@@ -122,7 +123,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
             with ui.element('section').classes('vigil-panel w-full column gap-2') \
                     .props('aria-label="Rule changes"'):
                 with ui.row().classes('items-center w-full'):
-                    ui.label('Recent rule changes').classes('vigil-panel-title')
+                    heading('Recent rule changes', 2).classes('vigil-panel-title')
                     ui.space()
                     ui.button('Refresh', icon='refresh', on_click=lambda: show_changes()) \
                         .props('flat no-caps').classes('min-h-[44px]')
@@ -133,14 +134,14 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
 
                 await show_changes()
             with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="Staff"'):
-                ui.label(f'Staff accounts ({len(users)})').classes('vigil-panel-title')
+                heading(f'Staff accounts ({len(users)})', 2).classes('vigil-panel-title')
                 # NOTE: sanitize=False is safe: users_html and tokens_html escape every value from outside.
                 ui.html(users_html(users, session.wards, vigil.clock()), sanitize=False) \
                     .classes('w-full overflow-x-auto').mark('admin-users')
                 ui.label('Accounts are created on the server: python main.py user create --help') \
                     .classes('text-caption text-grey-7')
             with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="API tokens"'):
-                ui.label(f'API tokens ({len(tokens)})').classes('vigil-panel-title')
+                heading(f'API tokens ({len(tokens)})', 2).classes('vigil-panel-title')
                 ui.html(tokens_html(tokens), sanitize=False).classes('w-full overflow-x-auto').mark('admin-tokens')
                 ui.label('Tokens are created and revoked on the server: python main.py token --help. A secret is '
                          'shown once when it is created; Vigil keeps only its fingerprint.') \

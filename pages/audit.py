@@ -22,6 +22,7 @@ from app.services.audit import AuditPage, AuditQuery, AuditRow, readable
 from app.services.audit_csv import audit_csv
 from components import timestamps
 from components.alert_history import EVENT_LABELS, shown_note
+from components.headings import heading
 from components.live import LiveHub
 from components.session import StaffSession
 from components.theme import priority_chip
@@ -125,7 +126,7 @@ class AuditTrail:
         self._page = 1
         with ui.element('div').classes('vigil-page column gap-3 q-pa-md'):
             with ui.row().classes('w-full items-baseline gap-3'):
-                ui.label('Audit trail').classes('text-h5')
+                heading('Audit trail').classes('text-h5')
                 ui.label('Every step of every alert you may see: who did what, and when.').classes('text-grey-7')
             with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="Search"'):
                 with ui.row().classes('w-full gap-2 items-start'):

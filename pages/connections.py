@@ -11,6 +11,7 @@ from app.bootstrap import Vigil
 from app.domain import Role
 from app.session_directory import SessionDirectory
 from components.connections import ConnectionsPanel, share_snapshot
+from components.headings import heading
 from components.live import LiveHub
 
 from .admin import STYLE, administrators_only
@@ -51,7 +52,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
             with ui.row().classes('items-center gap-2'):
                 ui.button(icon='arrow_back', on_click=lambda: ui.navigate.to('/admin')) \
                     .props('flat round aria-label="Administration"').classes('min-h-[44px]')
-                ui.label(f'Connections · {session.hospital.name}').classes('text-h5')
+                heading(f'Connections · {session.hospital.name}').classes('text-h5')
             panel = ConnectionsPanel(hub, session, context.client.id, process, directory)
         await panel.refresh()
         return None

@@ -10,6 +10,7 @@ from app.bootstrap import Vigil
 from app.domain.alerts import can_see
 from app.events.models import AlertEventBase
 from components.alert_list import AlertList
+from components.headings import heading
 from components.live import LiveHub
 from components.metrics_overview import MetricsFeed, MetricsOverview
 from components.patient_cards import PatientCards
@@ -30,6 +31,8 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
             return RedirectResponse('/login')
         frame = staff_page(vigil, hub, session, 'Dashboard', 'dashboard')
         raise_dialog = RaiseAlertDialog(vigil.alerts, vigil.patients, session)
+        # The header says where this is; the heading is for screen readers (the design has no room for a title).
+        heading(f'Dashboard · {session.hospital.name}').classes('sr-only')
         with ui.element('div').classes('vigil-page'), ui.element('div').classes('vigil-dash'):
             with ui.element('div').classes('vigil-area-metrics min-w-0'):
                 metrics = MetricsOverview(feed, hub, session)
@@ -42,7 +45,7 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
                 with ui.element('div').classes('vigil-area-presence min-w-0'):
                     presence = PresenceList(hub, session)
             with ui.element('div').classes('vigil-area-patients min-w-0'):
-                cards = PatientCards(vigil.patients, session, vigil.clock, on_raise=raise_dialog.open,
+                cards = PatientCards(vigil.patients, session, vigil.clock, frame.prefs, on_raise=raise_dialog.open,
                                      alerts_of=alerts.open_alerts_of)
 
         actor, channel = session.actor, session.channel
@@ -75,5 +78,6 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
         channel.tick.subscribe(on_tick)
         metrics.subscribe()
         reload_after_reconnect(reload)
+        frame.queue.subscribe(alerts.queued_outcome)  # acknowledgements taken while offline
         await reload()
         return None

@@ -1,5 +1,6 @@
 """What every staff page shares: the session check, the header with navigation, presence and the connection state."""
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -8,28 +9,36 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import app as nicegui_app
-from nicegui import context, ui
+from nicegui import background_tasks, context, ui
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
 from app.bootstrap import Vigil
 from app.domain import Role
+from app.events.models import AlertEventBase
 from app.schemas import Actor, UserView
-from components import theme, times
+from components import dark_theme, focus, theme, times
 from components.activity import track_activity
-from components.connection import connection_indicator
+from components.alarm import NOTIFY_KEY, SOUND_KEY, STAFF_AUDIBLE, AlarmState, pause_button, unlock_line
+from components.connection import connection_indicator, offline_banner
+from components.keyboard import ShortcutsHelp
 from components.live import LiveHub, PresenceEntry
+from components.offline_queue import QueuedActions
 from components.preferences import Preferences
 from components.session import ROLE_LABELS, StaffSession
 from components.toasts import AlertToasts
 
+from . import pwa
+
+log = logging.getLogger(__name__)
+
 __all__ = ['ROLE_LABELS', 'AuthMiddleware', 'StaffFrame', 'StaffSession', 'reload_after_reconnect',
            'sign_in_session', 'sign_out_session', 'staff_page', 'staff_session']
 
-# Paths anyone may open: sign-in, the token-authenticated kiosk, NiceGUI's own assets and the HTTP API
-# (which checks its bearer tokens itself).
+# Paths anyone may open: sign-in, the token-authenticated kiosk, NiceGUI's own assets, the HTTP API (which checks
+# its bearer tokens itself) and the installable web app's manifest, service worker, icons and offline page (pages/pwa).
 PUBLIC_PREFIXES = ('/login', '/kiosk', '/_nicegui', '/api/', '/healthz', '/readyz', '/metrics', '/docs', '/redoc',
-                   '/openapi.json', '/favicon.ico')
+                   '/openapi.json', '/favicon.ico', '/manifest.webmanifest', '/sw.js', '/pwa/')
 
 
 class AuthMiddleware(BaseHTTPMiddleware):
@@ -95,6 +104,8 @@ class StaffFrame:
 
     prefs: Preferences
     toasts: AlertToasts
+    alarm: AlarmState
+    queue: QueuedActions  # actions taken while offline, sent on reconnect (components/offline_queue.py)
 
 
 def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, page_name: str) -> StaffFrame:
@@ -103,6 +114,8 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
     ui.colors(primary='#0b5cad')
     theme.install()
     times.install(vigil.clock())
+    focus.install()
+    shortcuts = ShortcutsHelp()
     client = context.client
     hub.join(session.hospital.id, PresenceEntry(
         client_id=client.id, user_id=session.user.id, name=session.user.display_name, role=session.role_label,
@@ -110,8 +123,35 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
     client.on_delete(lambda: hub.leave(session.hospital.id, client.id))
     track_activity(client, hub)  # the connections page shows when each browser last did something
     prefs = Preferences(session.user.id)
-    toasts = AlertToasts(session, prefs)
-    session.channel.alerts.subscribe(toasts.receive)
+    dark = dark_theme.install(dark_theme.mode_of(prefs))
+    pwa.install()
+    toasts = AlertToasts(session)
+    alarm = AlarmState(session.actor, title=f'{title} · Vigil', audible=STAFF_AUDIBLE,
+                       enabled=bool(prefs.get(SOUND_KEY, True)), notify=bool(prefs.get(NOTIFY_KEY, False)))
+
+    def on_alert(event: AlertEventBase) -> None:
+        alarm.receive(event.alert)
+        toasts.receive(event)
+
+    async def reload_alarm() -> None:
+        try:
+            alerts = await vigil.alerts.list_alerts(session.actor)
+        except Exception:
+            log.exception('could not load the alarm state of %s', session.user.username)
+            return  # the next reconnect or resync loads it again
+        alarm.replace(alerts)
+        toasts.restore(alerts)
+
+    # Subscribe first, then load (events that arrive meanwhile are applied if newer than the snapshot).
+    session.channel.alerts.subscribe(on_alert)
+    session.channel.resync.subscribe(reload_alarm)
+    reload_after_reconnect(reload_alarm)
+
+    async def first_load() -> None:
+        with client.layout:  # a background task has no slot of its own; toasts belong to this page
+            await reload_alarm()
+
+    background_tasks.create(first_load(), name='vigil-alarm-load')
 
     def signed_out_elsewhere(user_id: int) -> None:
         if user_id == session.user.id:
@@ -135,11 +175,24 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
         ui.navigate.to('/login')
 
     def toggle_sound() -> None:
-        toasts.set_sound(not toasts.sound)
-        sound.set_text(sound_label())
+        alarm.configure(enabled=not alarm.enabled)
+        prefs.set(SOUND_KEY, alarm.enabled)
+        paint_sound()
 
-    def sound_label() -> str:
-        return f'Sound for critical alerts: {"on" if toasts.sound else "off"}'
+    def paint_sound() -> None:
+        on = alarm.enabled
+        sound_label.set_text('Sound on' if on else 'Sound off')
+        sound_icon.name = 'volume_up' if on else 'volume_off'
+        sound.props(f'aria-pressed={"true" if on else "false"} aria-label="{"Sound on" if on else "Sound off"}"')
+        sound.props(f'title="{"Alarm sound for critical alerts is on" if on else "Alarm sound is off"}"')
+
+    def toggle_notify() -> None:
+        alarm.configure(notify=not alarm.notify)
+        prefs.set(NOTIFY_KEY, alarm.notify)
+        notify.set_text(notify_label())
+
+    def notify_label() -> str:
+        return f'Browser notifications: {"on" if alarm.notify else "off"}'
 
     with ui.header(elevated=True).classes('items-center gap-2 px-3 py-1 bg-primary text-white'):
         ui.link('Vigil', '/').classes('text-h6 text-weight-bold text-white no-underline')
@@ -150,6 +203,13 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
             if session.user.role is Role.ADMIN:
                 nav_link('Admin', '/admin', 'settings')
         ui.space()
+        pause_button()
+        # The sound's state is always in sight, as a button with its word (on a phone the word goes, the icon stays).
+        with ui.button(on_click=toggle_sound).props('flat no-caps color=white') \
+                .classes('vigil-touch vigil-sound').mark('sound') as sound:
+            sound_icon = ui.icon('volume_up')
+            sound_label = ui.label().classes('vigil-sound-label')
+        paint_sound()
         connection_indicator()
         account = ui.button(icon='account_circle').props('flat round color=white size=md aria-label="Account"') \
             .classes('vigil-touch').mark('account')
@@ -159,13 +219,21 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
                 wards = ', '.join(session.own_ward_names) or 'all wards'
                 ui.label(f'{session.role_label} · {wards}').classes('text-caption text-grey-7')
             ui.separator()
-            with ui.menu_item(on_click=toggle_sound, auto_close=False).classes('vigil-touch').mark('sound'):
-                sound = ui.item_section(sound_label())
+            # NOTE: alarm.js asks the browser for permission inside this click (.vigil-notify-toggle).
+            with ui.menu_item(on_click=toggle_notify, auto_close=False).classes('vigil-touch vigil-notify-toggle') \
+                    .mark('notify'):
+                notify = ui.item_section(notify_label())
+            with ui.item().classes('vigil-touch'):
+                dark_theme.theme_choice(prefs, dark)
+            ui.menu_item('Keyboard shortcuts', shortcuts.open).classes('vigil-touch').mark('shortcuts')
             ui.separator()
             ui.menu_item('Log out', lambda: sign_out(False)).classes('vigil-touch').mark('logout')
             ui.menu_item('Log out on all devices', lambda: sign_out(True)).classes('vigil-touch') \
                 .mark('logout-everywhere')
-    return StaffFrame(prefs=prefs, toasts=toasts)
+        unlock_line()
+        offline_banner()
+    queue = QueuedActions(vigil.alerts, session)
+    return StaffFrame(prefs=prefs, toasts=toasts, alarm=alarm, queue=queue)
 
 
 def reload_after_reconnect(reload: Callable[[], Awaitable[None]]) -> None:

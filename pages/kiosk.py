@@ -25,6 +25,7 @@ from app.errors import TokenInvalid
 from app.events.models import AlertEventBase
 from app.schemas import Actor
 from components import kiosk_board, times
+from components.alarm import KIOSK_AUDIBLE, AlarmState, unlock_line
 from components.kiosk_board import KioskBoard, invalid_token_screen
 from components.live import LiveHub, PresenceEntry
 
@@ -70,6 +71,10 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
         hospital = await vigil.hospitals.by_id(actor.hospital_id)
         times.install(vigil.clock())
         board = KioskBoard(hospital.name, board_name(actor), vigil.clock)
+        # A wall display sounds for every priority from the start: nobody is there to switch it on. Browsers still
+        # want one tap first (or a kiosk browser started with --autoplay-policy=no-user-gesture-required).
+        alarm = AlarmState(actor, title='Vigil · Wall display', audible=KIOSK_AUDIBLE, enabled=True, kiosk=True)
+        unlock_line(kiosk=True)
         channel = hub.channel(hospital.id)
         client = context.client
         token_id = actor.token_id
@@ -80,6 +85,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
             if not revoked and can_see(actor, alert.hospital_id, alert.ward_id, alert.priority,
                                        alert.escalation_level):
                 board.receive(alert)
+                alarm.receive(alert)
 
         async def reload() -> None:
             if revoked:
@@ -87,7 +93,9 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
             if not await still_valid():
                 return
             try:
-                board.replace(await vigil.alerts.list_alerts(actor))
+                alerts = await vigil.alerts.list_alerts(actor)
+                board.replace(alerts)
+                alarm.replace(alerts)
             except Exception:
                 # The connection indicator and the shell show that something is wrong; the next (re)connect or
                 # resync reloads.
@@ -100,6 +108,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
             if await _resume(vigil, token_id) is not None:
                 return True
             revoked = True
+            alarm.replace([])  # a revoked display goes quiet
             board.element.delete()
             with client.content:
                 invalid_token_screen()

@@ -7,7 +7,10 @@ from nicegui import ui
 
 from app.bootstrap import Vigil
 from app.errors import AuthenticationFailed
+from components import dark_theme, focus
+from components.headings import heading
 
+from . import pwa
 from .frame import sign_in_session, sign_out_session
 
 
@@ -52,8 +55,12 @@ def register(vigil: Vigil) -> None:
             sign_in_session(user, vigil.clock())
             ui.navigate.to(safe_next(next))
 
+        dark_theme.install()  # nobody is signed in yet: the system's choice
+        pwa.install()
+        ui.colors(primary='#0b5cad')  # the staff pages' blue: NiceGUI's lighter default fails 4.5:1 under white text
+        focus.install()
         with ui.column().classes('absolute-center items-stretch w-80 gap-4'):
-            ui.label('Vigil').classes('text-h4 text-weight-bold text-center')
+            heading('Vigil').classes('text-h4 text-weight-bold text-center')
             ui.label('Hospital alert system').classes('text-subtitle1 text-grey-7 text-center -mt-3')
             username = ui.input('Username').props('outlined autocomplete=username autofocus')
             password = ui.input('Password', password=True).props('outlined autocomplete=current-password')

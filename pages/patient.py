@@ -16,7 +16,10 @@ from app.schemas import PatientView
 from app.services.vitals_history import VitalsTrend
 from components import alert_history, spo2_scale, timestamps
 from components.alert_history import AlertHistoryList
+from components.headings import heading
 from components.live import LiveHub
+from components.news2_breakdown import breakdown_html
+from components.patient_alerts import PatientAlerts
 from components.patient_cards import RISK_LABELS, observations_html, vital_cells, vital_html
 from components.raise_alert import RaiseAlertDialog
 from components.session import StaffSession
@@ -42,8 +45,9 @@ _STYLE = '''
 .vigil-patient-side { grid-area: side; display: flex; flex-direction: column; gap: 16px; min-width: 0; }
 /* Narrow screens: one column, current values first, then the trends, then the history. */
 @media (max-width: 1023px) { .vigil-patient { display: flex; flex-direction: column; }
-  .vigil-patient > * { width: 100%; } .vigil-patient-side { display: contents; }
-  .vigil-patient-now { order: 1; } .vigil-patient-chart { order: 2; } .vigil-patient-history { order: 3; } }
+  .vigil-patient > *, .vigil-patient-side > * { width: 100%; } .vigil-patient-side { display: contents; }
+  .vigil-patient-alerts { order: 0; } .vigil-patient-now { order: 1; } .vigil-patient-chart { order: 2; }
+  .vigil-patient-history { order: 3; } }
 .vigil-patient-name { font-size: 1.6rem; font-weight: 700; line-height: 1.2; overflow-wrap: anywhere; }
 .vigil-patient-meta { color: #546e7a; }
 .vigil-now .vigil-vitals { grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 8px; }
@@ -62,7 +66,8 @@ _STYLE = '''
 
 def now_html(patient: PatientView, now_text: str, now: datetime) -> str:
     """Return the current-values block: NEWS2 with its risk and its explanation (the same text as the alert's
-    headline), each vital coloured by its counted points with its age, stale and pending values marked."""
+    headline), each vital coloured by its counted points with its age, stale and pending values marked, and the
+    NEWS2 breakdown (value, age and points of each parameter)."""
     news2 = patient.news2
     if news2 is None:
         score = '<span class="vigil-risk vigil-risk-unknown">NEWS2 unknown</span>'
@@ -75,7 +80,8 @@ def now_html(patient: PatientView, now_text: str, now: datetime) -> str:
     cells = [vital_html(cell, now) for cell in vital_cells(patient)]
     return (f'<div class="vigil-now-score">{score}</div>{detail}'
             f'<div class="vigil-vitals">{"".join(cells)}</div>'
-            f'<div class="vigil-now-foot">{now_text}{observations_html(patient.observations_due_at, now)}</div>')
+            f'<div class="vigil-now-foot">{now_text}{observations_html(patient.observations_due_at, now)}</div>'
+            f'{breakdown_html(patient, now)}')
 
 
 def window_html(trend: VitalsTrend) -> str:
@@ -89,7 +95,7 @@ def message_page(title: str, text: str) -> None:
     """Show a page-sized message instead of the patient (not found, not allowed)."""
     with ui.column().classes('vigil-message items-center gap-3').props('role=alert'):
         ui.icon('person_off', size='3rem').classes('text-grey-6')
-        ui.label(title).classes('text-h5').mark('page-message')
+        heading(title).classes('text-h5').mark('page-message')
         ui.label(text).classes('text-grey-8')
         ui.button('Back to the dashboard', icon='arrow_back', on_click=lambda: ui.navigate.to('/')) \
             .props('unelevated no-caps').classes('vigil-touch')
@@ -139,13 +145,14 @@ class PatientPage:
                 ui.button(icon='arrow_back', on_click=lambda: ui.navigate.to('/')) \
                     .props('flat round aria-label="Back to the dashboard"').classes('vigil-touch')
                 with ui.column().classes('gap-0 min-w-0 grow'):
-                    ui.label(patient.name).classes('vigil-patient-name').mark('patient-name')
+                    heading(patient.name).classes('vigil-patient-name').mark('patient-name')
                     self._meta = ui.label().classes('vigil-patient-meta').mark('patient-meta')
                 ui.button('Raise alert', icon='campaign', on_click=lambda: raise_dialog.open(self.patient)) \
-                    .props('unelevated no-caps color=negative').classes('vigil-touch').mark('raise-alert')
+                    .props('unelevated no-caps color=negative').classes('vigil-touch vigil-online-only') \
+                    .mark('raise-alert')
             with ui.element('section').classes('vigil-patient-chart vigil-panel').props('aria-label="Trends"'):
                 with ui.row().classes('w-full items-center gap-2'):
-                    ui.label('Trends').classes('vigil-panel-title')
+                    heading('Trends', 2).classes('vigil-panel-title')
                     ui.label('lowest and highest value per interval; dashed red: critical limits') \
                         .classes('text-caption text-grey-7 gt-xs')
                     ui.space()
@@ -156,15 +163,16 @@ class PatientPage:
                         .tooltip(f'Auto: from the first reading of the last {FIT_HOURS} hours').mark('trend-window')
                 self._chart = VitalsChart(vigil.clock)
             with ui.element('div').classes('vigil-patient-side'):
+                self._alerts = PatientAlerts(vigil.alerts, session, vigil.clock, patient.id)
                 with ui.element('section').classes('vigil-patient-now vigil-panel vigil-now') \
                         .props('aria-label="Current values"'):
-                    ui.label('Now').classes('vigil-panel-title')
+                    heading('Now', 2).classes('vigil-panel-title')
                     # NOTE: sanitize=False is safe: now_html escapes every value that comes from outside.
                     self._now = ui.html('', sanitize=False).mark('current-values')
                 self._scale = Spo2ScalePanel(vigil.prescriptions, session, patient, on_changed=self._scale_changed)
                 with ui.element('section').classes('vigil-patient-history vigil-panel') \
                         .props('aria-label="Alert history"'):
-                    ui.label('Alert history').classes('vigil-panel-title')
+                    heading('Alert history', 2).classes('vigil-panel-title')
                     self._history = AlertHistoryList()
         self._show_now()
 
@@ -188,6 +196,7 @@ class PatientPage:
                 self._scale.show(self.patient)
                 self._scale.show_history(await self._vigil.prescriptions.spo2_scale_history(actor, patient_id))
                 await self._load_trend()
+                await self._alerts.reload()
                 self._history.replace(await self._vigil.audit.patient_history(actor, patient_id))
             except Exception:
                 log.exception('could not load patient %d for %s', patient_id, self._session.user.username)
@@ -249,6 +258,7 @@ class PatientPage:
     async def _on_alert(self, event: AlertEventBase) -> None:
         if event.alert.patient_id != self.patient.id:
             return
+        self._alerts.receive(event.alert)
         try:
             for history in await self._vigil.audit.patient_history(self._session.actor, self.patient.id,
                                                                    alert_id=event.alert.id):

@@ -62,7 +62,7 @@ class Rise:
 
 RISES = [
     Rise('acknowledged, then worse', 'acknowledge', SEVEN, Priority.CRITICAL, True,
-         'NEWS2 5 → 7: priority high → critical; acknowledgement by alpha-doctor at 08:01 UTC superseded, the '
+         'NEWS2 5 → 7: priority high → critical; acknowledgement by Doctor (alpha-doctor) at 08:01 UTC superseded, the '
          'alert is waiting again'),
     Rise('snoozed, then worse', 'snooze', SEVEN, Priority.CRITICAL, True,
          'NEWS2 5 → 7: priority high → critical; snooze until 09:01 UTC ended'),
@@ -107,11 +107,11 @@ async def test_a_worse_patient_re_alarms_and_a_better_one_never_does(
         assert after.next_escalation_at == (min(restarted, raised.created_at + critical_first_step)
                                             if case.respond != 'acknowledge' else restarted)
         assert [e.alert.id for e in reactivated] == [raised.id]
-        assert (await vigil.metrics.overview(world.a.actor('admin'))).unacknowledged_critical == 1  # waiting
+        assert (await vigil.metrics.overview(world.a.actor('admin'))).waiting == 1  # waiting
         assert after.message.startswith('NEWS2 7 (high risk, emergency response)')
     else:
         assert reactivated == []
-        assert after.status is AlertStatus.ACKNOWLEDGED and after.acknowledged_by == 'alpha-doctor'
+        assert after.status is AlertStatus.ACKNOWLEDGED and after.acknowledged_by == 'Doctor (alpha-doctor)'
         assert [e.alert.id for e in received if isinstance(e, AlertUpdated)] == [raised.id]
 
 

@@ -38,7 +38,7 @@ async def test_raised_alert_is_active_with_its_patient_and_an_audit_entry(
     assert (alert.status, alert.priority, alert.message) == (AlertStatus.ACTIVE, Priority.CRITICAL, 'Code Blue')
     assert (alert.patient_name, alert.bed, alert.ward_name) == ('Patient North-1', 'North-1', 'North')
     assert (alert.occurrences, alert.escalation_level, alert.version) == (1, 0, 1)
-    assert alert.created_by == 'alpha-nurse'
+    assert alert.created_by == 'Nurse (alpha-nurse)'
     assert alert.next_escalation_at is not None and (alert.next_escalation_at - clock()).total_seconds() == 120
     assert await audit_types(vigil, alert.id) == [AlertEventType.RAISED]
     await vigil.bus.drain()
@@ -72,17 +72,17 @@ async def test_acknowledge_then_resolve(vigil: Vigil, world: World, received: li
     acked = await vigil.alerts.acknowledge(world.a.actor('nurse'), alert.id, expected_version=alert.version,
                                            note='on my way')
     assert (acked.status, acked.acknowledged_by, acked.acknowledged_at) == (
-        AlertStatus.ACKNOWLEDGED, 'alpha-nurse', clock())
+        AlertStatus.ACKNOWLEDGED, 'Nurse (alpha-nurse)', clock())
     assert acked.next_escalation_at is None and acked.version == alert.version + 1
     clock.advance(minutes=3)
     resolved = await vigil.alerts.resolve(world.a.actor('charge'), alert.id, expected_version=acked.version)
     assert (resolved.status, resolved.resolved_by, resolved.resolved_at) == (
-        AlertStatus.RESOLVED, 'alpha-charge', clock())
+        AlertStatus.RESOLVED, 'Charge (alpha-charge)', clock())
     trail = await vigil.alerts.audit_trail(world.a.actor('admin'), alert.id)
     assert [(e.type, e.from_status, e.to_status, e.actor) for e in trail] == [
-        (AlertEventType.RAISED, None, AlertStatus.ACTIVE, 'alpha-nurse'),
-        (AlertEventType.ACKNOWLEDGED, AlertStatus.ACTIVE, AlertStatus.ACKNOWLEDGED, 'alpha-nurse'),
-        (AlertEventType.RESOLVED, AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED, 'alpha-charge'),
+        (AlertEventType.RAISED, None, AlertStatus.ACTIVE, 'Nurse (alpha-nurse)'),
+        (AlertEventType.ACKNOWLEDGED, AlertStatus.ACTIVE, AlertStatus.ACKNOWLEDGED, 'Nurse (alpha-nurse)'),
+        (AlertEventType.RESOLVED, AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED, 'Charge (alpha-charge)'),
     ]
     assert trail[1].note == 'on my way'
     await vigil.bus.drain()
@@ -318,7 +318,7 @@ async def test_escalation_follows_the_policy_and_happens_once(
     assert await vigil.alerts.escalate_due() == []
     trail = await vigil.alerts.audit_trail(Actor.system(), critical.id)
     assert [(e.type, e.escalation_level, e.actor) for e in trail] == [
-        (AlertEventType.RAISED, 0, 'alpha-nurse'), (AlertEventType.ESCALATED, 1, 'escalation'),
+        (AlertEventType.RAISED, 0, 'Nurse (alpha-nurse)'), (AlertEventType.ESCALATED, 1, 'escalation'),
         (AlertEventType.ESCALATED, 2, 'escalation')]
     assert trail[1].note == 'not acknowledged within 2 min'
     await vigil.bus.drain()
@@ -351,7 +351,7 @@ async def test_manual_escalation_of_an_acknowledged_alert(vigil: Vigil, world: W
     assert escalated.next_escalation_at is None and escalated.version == acked.version + 1
 
 
-async def test_list_is_most_urgent_then_newest_first_and_filters(
+async def test_list_is_most_urgent_then_longest_waiting_first_and_filters(
         vigil: Vigil, world: World, clock: FakeClock) -> None:
     raised = {}
     for name, priority, bed in [('low', Priority.LOW, 'North-1'), ('crit-old', Priority.CRITICAL, 'North-2'),
@@ -360,9 +360,10 @@ async def test_list_is_most_urgent_then_newest_first_and_filters(
         raised[name] = await vigil.alerts.raise_alert(world.a.actor('admin'), NewAlert(
             priority=priority, message=name, patient_id=world.a.patient_ids[bed]))
     admin = world.a.actor('admin')
-    assert [a.message for a in await vigil.alerts.list_alerts(admin)] == ['crit-new', 'crit-old', 'high', 'low']
+    # The needs-attention order: of two unacknowledged criticals, the one waiting longer comes first.
+    assert [a.message for a in await vigil.alerts.list_alerts(admin)] == ['crit-old', 'crit-new', 'high', 'low']
     only_critical = AlertFilter(priorities=(Priority.CRITICAL,))
-    assert [a.message for a in await vigil.alerts.list_alerts(admin, only_critical)] == ['crit-new', 'crit-old']
+    assert [a.message for a in await vigil.alerts.list_alerts(admin, only_critical)] == ['crit-old', 'crit-new']
     south = AlertFilter(ward_id=world.a.ward_ids['South'])
     assert [a.message for a in await vigil.alerts.list_alerts(admin, south)] == ['crit-new', 'high']
     await vigil.alerts.resolve(admin, raised['high'].id)

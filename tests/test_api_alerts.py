@@ -167,7 +167,8 @@ async def test_the_list_is_filtered_and_holds_only_the_own_hospitals_alerts(
 
     assert await ids() == [north['id'], south['id']]  # open ones, most urgent first
     assert await ids(status=['resolved']) == [done['id']]
-    assert await ids(status=['active', 'resolved'], priority=['low', 'medium']) == [done['id'], south['id']]
+    # Unacknowledged before resolved, whatever the priority (the needs-attention order).
+    assert await ids(status=['active', 'resolved'], priority=['low', 'medium']) == [south['id'], done['id']]
     assert await ids(ward_id=world.a.ward_ids['South']) == [south['id']]
     assert await ids(patient_mrn='alpha-North-1') == [north['id']]
     assert await ids(limit=1) == [north['id']]
@@ -251,3 +252,41 @@ async def test_a_stale_version_or_a_repeated_action_is_a_conflict_with_the_curre
     assert twice.status_code == 409
     assert twice.json()['detail'] == f'Alert {alert["id"]} is already acknowledged.'
     assert twice.json()['alert']['acknowledged_by'] == f'{PERSON} (via token:alpha integration)'
+
+
+FORGED = 'Nurse Kim\n2026-03-02 08:01:00,000 INFO vigil.alerts: alert 1 resolved [alert.resolved]'
+
+
+@pytest.mark.parametrize(('path', 'body'), [
+    ('acknowledge', {'acted_by': FORGED}),
+    ('acknowledge', {'acted_by': PERSON, 'note': 'on my way\r\nresolved'}),
+    ('resolve', {'acted_by': 'Nurse\tKim'}),
+    ('resolve', {'acted_by': PERSON, 'note': 'done\u2028resolved by admin'}),
+    ('acknowledge', {'acted_by': 'Nurse \x1b[2KKim'}),
+    ('snooze', {'acted_by': PERSON, 'minutes': 30, 'reason': 'known AF\nresolved'}),
+    ('snooze', {'acted_by': 'Dr \u202eeoR', 'minutes': 30, 'reason': 'known AF'}),
+])
+async def test_names_notes_and_reasons_with_line_breaks_or_control_characters_are_refused_and_change_nothing(
+        api: Api, path: str, body: dict[str, Any]) -> None:
+    # Reproduced: a newline in acted_by wrote a separate, well-formed alert.resolved line into the text log and was
+    # stored in the audit trail.
+    alert = await raise_alert(api, priority='critical', patient_mrn='alpha-North-2')
+
+    response = await api.post(f'/api/v1/alerts/{alert["id"]}/{path}', body, who='integration')
+
+    assert response.status_code == 422
+    assert 'must be one line of printable text' in response.json()['detail']
+    after = (await api.get(f'/api/v1/alerts/{alert["id"]}')).json()
+    assert (after['status'], after['version'], after['snoozed_until']) == ('active', alert['version'], None)
+    trail = (await api.get(f'/api/v1/alerts/{alert["id"]}/audit')).json()
+    assert [e['type'] for e in trail] == ['raised']
+
+
+async def test_an_alert_message_with_a_line_break_is_refused(api: Api) -> None:
+    before = (await api.get('/api/v1/alerts')).json()
+    response = await api.post('/api/v1/alerts', {'priority': 'high', 'message': 'Pump\nalert.resolved',
+                                                 'ward': 'North'}, who='device')
+    assert response.status_code == 422
+    assert response.json()['detail'] == ('The message must be one line of printable text: it contains a line break '
+                                         '(U+000A).')
+    assert (await api.get('/api/v1/alerts')).json() == before

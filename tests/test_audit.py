@@ -6,6 +6,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import update
 
 from app.bootstrap import Vigil
 from app.domain import AlertEventType, Priority, TokenKind
@@ -14,6 +15,7 @@ from app.errors import InvalidInput, NotAllowed, PatientNotFound
 from app.schemas import Actor, AlertFilter, AlertView, NewAlert
 from app.services.audit import AuditQuery, readable
 from app.services.audit_csv import HEADER, audit_csv, safe_cell
+from data.models import Alert
 
 from .conftest import FakeClock, World
 
@@ -57,7 +59,7 @@ async def test_the_trail_lists_every_step_newest_first_with_its_context(
         ('Patient fall', 'resolved'), ('Patient fall', 'acknowledged'), ('Patient fall', 'raised')]
     resolved = page.rows[3]
     assert (resolved.actor, resolved.note, resolved.from_status, resolved.to_status) == (
-        'alpha-charge', 'back in bed, no injury', 'acknowledged', 'resolved')
+        'Charge (alpha-charge)', 'back in bed, no injury', 'acknowledged', 'resolved')
     assert (resolved.patient_name, resolved.patient_mrn, resolved.bed, resolved.ward_name) == (
         'Patient North-1', 'alpha-North-1', 'North-1', 'North')
     assert (page.total, page.page, page.pages) == (6, 1, 1)
@@ -173,7 +175,10 @@ async def test_the_export_holds_every_matching_row_and_refuses_too_many(
 async def test_csv_round_trips_through_a_csv_reader_and_defuses_formulas(
         vigil: Vigil, world: World, clock: FakeClock) -> None:
     tricky = 'Bed moved, "urgent"\nsecond line'
-    alert = await raise_alert(vigil, world, 'North-2', tricky)
+    alert = await raise_alert(vigil, world, 'North-2', 'Bed moved')
+    async with vigil.db.uow() as uow:  # a line break, as alerts raised before messages had to be one line hold
+        await uow.session.execute(update(Alert).where(Alert.id == alert.id).values(message=tricky))
+        await uow.commit()
     await vigil.alerts.acknowledge(world.a.actor('nurse'), alert.id, note='=HYPERLINK("http://x.example","y")')
     await vigil.alerts.resolve(world.a.actor('nurse'), alert.id, note='-2+3')
     rows = await vigil.audit.export(world.a.actor('admin'), AuditQuery())
@@ -186,11 +191,11 @@ async def test_csv_round_trips_through_a_csv_reader_and_defuses_formulas(
     assert [(r[1], r[6], r[10]) for r in parsed[1:]] == [
         ('resolved', "'-2+3", tricky),
         ('acknowledged', '\'=HYPERLINK("http://x.example","y")', tricky),
-        ('raised', tricky, tricky),  # the raise records the message as its note
+        ('raised', 'Bed moved', tricky),  # the raise records the message (as it was then) as its note
     ]
     assert parsed[3][0] == '2026-03-02T09:00:00+01:00'  # 08:00 UTC in Berlin, with its offset
-    assert parsed[3][2:6] == ['alpha-admin', '', 'active', '0']
-    assert parsed[3][11:] == ['North', 'Patient North-2', 'alpha-North-2', 'North-2', 'alpha-admin']
+    assert parsed[3][2:6] == ['Admin (alpha-admin)', '', 'active', '0']
+    assert parsed[3][11:] == ['North', 'Patient North-2', 'alpha-North-2', 'North-2', 'Admin (alpha-admin)']
 
 
 async def test_csv_names_tokens_as_people_read_them_and_keeps_the_recorded_actor(
@@ -241,8 +246,8 @@ async def test_patient_history_lists_the_patients_alerts_with_their_trails(
 
     assert [h.alert.id for h in history] == [again.id, story['fall'].id]
     assert [(e.type.value, e.actor, e.note) for e in history[1].trail] == [
-        ('raised', 'alpha-nurse', 'Patient fall'), ('acknowledged', 'alpha-nurse', 'on my way'),
-        ('resolved', 'alpha-charge', 'back in bed, no injury')]
+        ('raised', 'Nurse (alpha-nurse)', 'Patient fall'), ('acknowledged', 'Nurse (alpha-nurse)', 'on my way'),
+        ('resolved', 'Charge (alpha-charge)', 'back in bed, no injury')]
     one = await vigil.audit.patient_history(world.a.actor('doctor'), world.a.patient_ids['North-1'],
                                             alert_id=story['fall'].id)
     assert [h.alert.id for h in one] == [story['fall'].id]

@@ -343,7 +343,7 @@ async def test_a_snooze_stops_re_alerting_but_not_the_visual_state(
     assert len(found) == 2 and found[1].status is AlertStatus.ACTIVE and found[1].snoozed_until is None
     await vigil.bus.drain()
     [event] = [e for e in received if isinstance(e, AlertSnoozed)]
-    assert event.alert.snoozed_until == snoozed.snoozed_until and event.actor == 'alpha-charge'
+    assert event.alert.snoozed_until == snoozed.snoozed_until and event.actor == 'Charge (alpha-charge)'
 
 
 async def test_a_worse_news2_level_breaks_through_a_snooze(vigil: Vigil, world: World, clock: FakeClock) -> None:

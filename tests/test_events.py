@@ -403,7 +403,7 @@ async def test_event_carries_the_committed_snapshot(vigil: Vigil, world: World, 
 
     assert [e.alert for e in received if isinstance(e, AlertRaised | AlertAcknowledged)] == [alert, acknowledged]
     assert received[-1].alert == await vigil.alerts.get(nurse, alert.id)
-    assert (received[-1].ward_id, received[-1].actor) == (alert.ward_id, 'alpha-nurse')
+    assert (received[-1].ward_id, received[-1].actor) == (alert.ward_id, 'Nurse (alpha-nurse)')
 
 
 async def test_publish_happens_only_after_commit(vigil: Vigil, world: World, monkeypatch: pytest.MonkeyPatch) -> None:

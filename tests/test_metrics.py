@@ -16,7 +16,7 @@ async def raise_on(vigil: Vigil, world: World, bed: str, priority: Priority, sid
 async def test_nothing_happened_yet(vigil: Vigil, world: World) -> None:
     view = await vigil.metrics.overview(world.a.actor('admin'))
 
-    assert view.open_total == 0 and view.unacknowledged_critical == 0 and view.raised_last_hour == 0
+    assert view.open_total == 0 and view.waiting == 0 and view.raised_last_hour == 0
     assert view.median_seconds_to_acknowledge is None and view.median_seconds_to_resolve is None
     assert view.patients_monitored == 4
 
@@ -35,10 +35,10 @@ async def test_open_alerts_are_counted_by_priority_within_each_scope(vigil: Vigi
     other = await vigil.metrics.overview(world.b.actor('admin'))
 
     assert admin.open_by_priority == {Priority.CRITICAL: 2, Priority.HIGH: 0, Priority.MEDIUM: 1, Priority.LOW: 1}
-    assert (admin.open_total, admin.unacknowledged_critical, admin.raised_last_hour) == (4, 1, 4)
-    assert (nurse.open_total, nurse.unacknowledged_critical, nurse.patients_monitored) == (2, 1, 2)
-    assert (doctor.open_total, doctor.unacknowledged_critical, doctor.patients_monitored) == (2, 1, 4)
-    assert (other.open_total, other.unacknowledged_critical, other.patients_monitored) == (1, 1, 2)
+    assert (admin.open_total, admin.waiting, admin.raised_last_hour) == (4, 1, 4)
+    assert (nurse.open_total, nurse.waiting, nurse.patients_monitored) == (2, 1, 2)
+    assert (doctor.open_total, doctor.waiting, doctor.patients_monitored) == (2, 1, 4)
+    assert (other.open_total, other.waiting, other.patients_monitored) == (1, 1, 2)
 
 
 async def test_median_response_times_cover_the_last_24_hours(vigil: Vigil, world: World, clock: FakeClock) -> None:

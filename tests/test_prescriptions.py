@@ -47,17 +47,17 @@ async def test_a_physician_prescribes_scale_2_and_it_is_on_the_record(
     view = await vigil.prescriptions.set_spo2_scale(world.a.actor('doctor'), north_1(world), 2, f'  {REASON} ')
 
     assert (view.spo2_scale, view.spo2_scale_set_at, view.spo2_scale_set_by, view.spo2_scale_reason) == (
-        2, clock(), 'alpha-doctor', REASON)
+        2, clock(), 'Doctor (alpha-doctor)', REASON)
     assert await vigil.patients.get(world.a.actor('nurse'), north_1(world)) == view
     [entry] = await vigil.prescriptions.spo2_scale_history(world.a.actor('nurse'), north_1(world))
     assert (entry.type, entry.at, entry.actor, entry.actor_user_id, entry.note) == (
-        'spo2_scale', clock(), 'alpha-doctor', world.a.users['doctor'].id,
+        'spo2_scale', clock(), 'Doctor (alpha-doctor)', world.a.users['doctor'].id,
         f'SpO2 scale 2 prescribed (target 88-92 %): {REASON}')
     await vigil.bus.drain()
     [event] = received
     assert isinstance(event, PatientUpdated)
     assert (event.hospital_id, event.ward_id, event.actor, event.patient, event.change) == (
-        world.a.hospital_id, world.a.ward_ids['North'], 'alpha-doctor', view, entry.note)
+        world.a.hospital_id, world.a.ward_ids['North'], 'Doctor (alpha-doctor)', view, entry.note)
     assert event.seq == 1  # numbered and in the durable event log like every event
 
 
@@ -69,11 +69,11 @@ async def test_an_admin_restores_scale_1_and_the_history_is_newest_first(
     view = await vigil.prescriptions.set_spo2_scale(world.a.actor('admin'), north_1(world), 1, 'ABG normal on air')
 
     assert (view.spo2_scale, view.spo2_scale_set_at, view.spo2_scale_set_by, view.spo2_scale_reason) == (
-        1, clock(), 'alpha-admin', 'ABG normal on air')
+        1, clock(), 'Admin (alpha-admin)', 'ABG normal on air')
     history = await vigil.prescriptions.spo2_scale_history(world.a.actor('doctor'), north_1(world))
     assert [(e.actor, e.note) for e in history] == [
-        ('alpha-admin', 'SpO2 scale 1 restored: ABG normal on air'),
-        ('alpha-doctor', f'SpO2 scale 2 prescribed (target 88-92 %): {REASON}')]
+        ('Admin (alpha-admin)', 'SpO2 scale 1 restored: ABG normal on air'),
+        ('Doctor (alpha-doctor)', f'SpO2 scale 2 prescribed (target 88-92 %): {REASON}')]
     assert history[0].at - history[1].at == timedelta(hours=30)
 
 

@@ -84,7 +84,7 @@ async def test_admin_overrides_a_limit_and_resets_it(vigil: Vigil, world: World,
                                        persistence_readings=2)
     assert limits_of(view)['heart_rate'] == (35, 150, 10, 2, False)
     [override] = [v for v in view.limits if v.parameter == 'heart_rate']
-    assert (override.updated_by, override.updated_at) == ('alpha-admin', clock())
+    assert (override.updated_by, override.updated_at) == ('Admin (alpha-admin)', clock())
     rules = await vigil.rules.rules(world.a.hospital_id)
     assert rules.limits[LimitParameter.HEART_RATE] == CriticalLimit(35, 150, 10, 2)
     # The other hospital is untouched.
@@ -265,7 +265,7 @@ async def test_every_rule_change_is_recorded_with_who_and_what(vigil: Vigil, wor
         'spo2 limits reset to the default',
         'spo2 limits set to low 88, high None, delay 20 s and 1 readings',
     ]
-    assert {c.actor for c in history} == {'alpha-admin'}
+    assert {c.actor for c in history} == {'Admin (alpha-admin)'}
     assert history[-1].at == clock() - timedelta(minutes=1)
     # The other hospital's history is its own.
     assert await vigil.rules.history(world.b.actor('admin')) == []
@@ -292,7 +292,7 @@ async def test_the_record_of_rule_changes_cannot_be_rewritten(vigil: Vigil, worl
             async with vigil.engine.begin() as connection:
                 await connection.execute(text(statement))
     [change] = await vigil.rules.history(world.a.actor('admin'))
-    assert change.actor == 'alpha-admin'
+    assert change.actor == 'Admin (alpha-admin)'
 
 
 # --- data age and observation frequency -------------------------------------------------------------------------------
@@ -501,13 +501,14 @@ async def test_observation_changes_are_in_the_rule_history_with_who_and_what(
 
     history = await vigil.rules.history(admin)
 
+    admin_name = 'Admin (alpha-admin)'
     assert [(c.at, c.actor, c.change) for c in history] == [
-        (clock(), 'alpha-admin', 'news2_max_age_minutes.spo2 60 -> default 780, observation_minutes.urgent 30 -> '
-                                 'default 60, observation_minutes.zero 720 -> 720'),
-        (clock() - timedelta(minutes=1), 'alpha-admin', 'news2_max_age_minutes.spo2 780 -> 60, '
-                                                        'news2_max_age_minutes.resp_rate 780 -> 240, '
-                                                        'observation_minutes.urgent 60 -> 30'),
-        (clock() - timedelta(minutes=2), 'alpha-admin', 'stale_reading_hours 24 -> 12, observation_grace_minutes '
-                                                        '30 -> 15'),
+        (clock(), admin_name, 'news2_max_age_minutes.spo2 60 -> default 780, observation_minutes.urgent 30 -> '
+                              'default 60, observation_minutes.zero 720 -> 720'),
+        (clock() - timedelta(minutes=1), admin_name, 'news2_max_age_minutes.spo2 780 -> 60, '
+                                                     'news2_max_age_minutes.resp_rate 780 -> 240, '
+                                                     'observation_minutes.urgent 60 -> 30'),
+        (clock() - timedelta(minutes=2), admin_name, 'stale_reading_hours 24 -> 12, observation_grace_minutes '
+                                                     '30 -> 15'),
     ]
     assert await vigil.rules.history(world.b.actor('admin')) == []

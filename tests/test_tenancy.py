@@ -215,7 +215,7 @@ async def test_escalation_widens_who_may_see_and_act(vigil: Vigil, world: World)
 
     assert (await vigil.alerts.get(world.a.actor('doctor'), alert.id)).escalation_level == 1
     acknowledged = await vigil.alerts.acknowledge(world.a.actor('charge'), alert.id)
-    assert acknowledged.acknowledged_by == 'alpha-charge'
+    assert acknowledged.acknowledged_by == 'Charge (alpha-charge)'
     with pytest.raises(NotAllowed):
         await vigil.alerts.get(world.a.actor('nurse'), alert.id)  # a plain nurse stays on her own wards
 

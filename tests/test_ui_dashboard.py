@@ -105,7 +105,7 @@ def html_of(user: User, marker: str) -> str:
 async def test_the_dashboard_shows_metrics_alerts_patients_and_who_is_online(user: User) -> None:
     await sign_in(user, 'nurse')
 
-    for tile in ('open', 'critical', 'ack', 'resolve', 'hour', 'patients', 'staff'):
+    for tile in ('open', 'waiting', 'ack', 'resolve', 'hour', 'patients', 'staff'):
         await user.should_see(marker=f'metric-{tile}')
     await user.should_see('No open alerts in your scope.')
     await user.should_see('8 in your scope')  # the eight beds of the Acute Medical Unit
@@ -130,7 +130,7 @@ async def test_an_alert_raised_elsewhere_appears_at_once_with_everything_a_nurse
     assert 'Escalated' not in row and 'occurrences' not in row
     await user.should_see(kind=ui.notification, content='Critical · AMU-03 Priya Raman · Code Blue')
     await user.should_see('1 open')
-    assert '1 open alert' in html_of(user, f'patient-{alert.patient_id}')
+    assert 'Critical · 1 open' in html_of(user, f'patient-{alert.patient_id}')
 
 
 async def test_a_new_alert_costs_each_page_one_small_row_and_one_toast(user: User) -> None:
@@ -150,7 +150,7 @@ async def test_a_new_alert_costs_each_page_one_small_row_and_one_toast(user: Use
     assert len(set(client.elements) - before) == 4  # an alert outside the scope costs nothing
 
 
-async def test_rows_are_most_urgent_then_newest_first(user: User) -> None:
+async def test_rows_are_most_urgent_then_longest_waiting_first(user: User) -> None:
     await sign_in(user, 'admin')
     low = await raise_for('AMU-01', 'Low first', Priority.LOW)
     high_old = await raise_for('AMU-02', 'High older', Priority.HIGH)
@@ -160,7 +160,7 @@ async def test_rows_are_most_urgent_then_newest_first(user: User) -> None:
     await user.should_see(marker=f'alert-{high_new.id}')
     rows = user.find(marker='alert-rows').elements.pop()
     listed = [int(marker[6:]) for row in rows.default_slot.children for marker in row._markers]
-    assert listed == [a.id for a in (critical, high_new, high_old, low)]
+    assert listed == [a.id for a in (critical, high_old, high_new, low)]  # the needs-attention order
 
 
 async def test_escalation_and_occurrences_are_shown(user: User) -> None:
@@ -258,7 +258,7 @@ async def test_a_charge_nurse_snoozes_a_detected_alert_with_a_reason_and_every_s
     assert timedelta(minutes=59) < snoozed.snoozed_until - before < timedelta(minutes=61)
     assert snoozed.status is AlertStatus.ACTIVE  # a snooze is no acknowledgement
     [entry] = [e for e in await vigil.alerts.audit_trail(await clerk(), alert.id) if e.type.value == 'snoozed']
-    assert entry.actor == 'charge' and entry.note is not None and 'Known tachycardia' in entry.note
+    assert entry.actor == 'Jordan Ellis (charge)' and entry.note is not None and 'Known tachycardia' in entry.note
     dialog = user.find(marker='snooze-dialog').elements.pop()
     await eventually(lambda: not dialog.value)  # type: ignore[attr-defined]
 
@@ -271,7 +271,7 @@ async def test_nurses_get_no_snooze_button_and_the_service_refuses_their_snooze(
 
     user.find(marker='alert-rows').trigger('click', {'action': 'snooze', 'alert': alert.id})  # a tampered browser
     press(user, 'acknowledge', alert.id)  # handled after the forged click
-    await user.should_see(marker=f'alert-{alert.id}', content='Acknowledged by nurse')
+    await user.should_see(marker=f'alert-{alert.id}', content='Acknowledged by Sam Patel')
     await user.should_not_see(marker='snooze-dialog')
 
     vigil, _, _ = running()
@@ -294,11 +294,11 @@ async def test_two_users_see_each_others_acknowledge_and_resolve_and_the_other_h
     await charge.should_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
 
     press(user, 'acknowledge', alert.id)
-    await charge.should_see(marker=f'alert-{alert.id}', content='Acknowledged by nurse')
+    await charge.should_see(marker=f'alert-{alert.id}', content='Acknowledged by Sam Patel')
     await charge.should_not_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
 
     press(charge, 'resolve', alert.id)
-    await user.should_see(marker=f'alert-{alert.id}', content='Resolved by charge')
+    await user.should_see(marker=f'alert-{alert.id}', content='Resolved by Jordan Ellis')
     await user.should_not_see(marker=f'alert-{alert.id}', content=BUTTONS['resolve'])
 
     await riverside.should_not_see(marker=f'alert-{alert.id}')
@@ -361,7 +361,7 @@ async def test_a_forged_click_for_an_alert_outside_the_scope_changes_nothing(use
     rows.trigger('click', {'action': 'resolve', 'alert': 'everything'})
     press(user, 'acknowledge', own.id)  # handled after the forged ones
 
-    await user.should_see(marker=f'alert-{own.id}', content='Acknowledged by nurse')
+    await user.should_see(marker=f'alert-{own.id}', content='Acknowledged by Sam Patel')
     vigil, _, _ = running()
     assert (await vigil.alerts.get(await clerk(), cardiology.id)).status is AlertStatus.ACTIVE
     await user.should_not_see(marker=f'alert-{cardiology.id}')
@@ -378,7 +378,7 @@ async def test_an_acknowledge_shows_at_once_before_the_server_answers(user: User
     # The row already says so, and its buttons wait for the server.
     assert 'Acknowledged · saving…' in html_of(user, f'alert-{alert.id}')
     assert f'{BUTTONS["resolve"]} data-alert="{alert.id}" disabled>' in html_of(user, f'alert-{alert.id}')
-    await user.should_see(marker=f'alert-{alert.id}', content='Acknowledged by nurse')
+    await user.should_see(marker=f'alert-{alert.id}', content='Acknowledged by Sam Patel')
     assert f'{BUTTONS["resolve"]} data-alert="{alert.id}">' in html_of(user, f'alert-{alert.id}')
     assert BUTTONS['acknowledge'] not in html_of(user, f'alert-{alert.id}')
 
@@ -445,13 +445,15 @@ async def test_a_preset_raises_a_code_blue_that_every_screen_in_scope_shows(
     with user:
         user.find(marker='raise-patient').elements.pop().set_value(bed.id)  # type: ignore[attr-defined]
     user.find(marker='preset-Code Blue').click()
+    await user.should_see(marker='code-blue-send-now')  # a Code Blue can be undone for 5 s (tests/test_ui_offline.py)
+    user.find(marker='code-blue-send-now').click()
 
     await doctor.should_see(kind=ui.notification, content='Critical · AMU-08 Oliver Brennan · Code Blue')
     vigil, _, _ = running()
     [alert] = await vigil.alerts.list_alerts(await clerk())
     assert (alert.priority, alert.message, alert.patient_id, alert.created_by) == \
-        (Priority.CRITICAL, 'Code Blue', bed.id, 'nurse')
-    await doctor.should_see(marker=f'alert-{alert.id}', content='Raised by nurse')
+        (Priority.CRITICAL, 'Code Blue', bed.id, 'Sam Patel (nurse)')
+    await doctor.should_see(marker=f'alert-{alert.id}', content='Raised by Sam Patel')
     await user.should_see(marker=f'alert-{alert.id}')
     dialog = user.find(marker='raise-dialog').elements.pop()
     await eventually(lambda: not dialog.value)  # type: ignore[attr-defined]
@@ -535,16 +537,16 @@ async def test_the_alert_badge_of_a_card_follows_its_patients_open_alerts(user: 
     bed = await patient('AMU-01')
     first = await raise_for('AMU-01', 'Fall risk', Priority.MEDIUM)
     await raise_for('AMU-01', 'Code Blue', Priority.CRITICAL)
-    await user.should_see(marker=f'patient-{bed.id}', content='2 open alerts')
+    await user.should_see(marker=f'patient-{bed.id}', content='Critical · 2 open')
     html = html_of(user, f'patient-{bed.id}')
-    assert 'vigil-chip-critical">2 open alerts' in html
+    assert 'vigil-chip-critical" title="2 open alerts, the most urgent Critical">Critical · 2 open<' in html
     # Always on the NEWS2 line, whatever the length of the name, so every card reads the same.
-    status_line = html.split('<div class="vigil-card-status">', 1)[1].split('</div>', 1)[0]
-    assert 'NEWS2' in status_line and '2 open alerts' in status_line
+    status_line = html.split('class="vigil-card-status"', 1)[1].split('</summary>', 1)[0]
+    assert 'NEWS2' in status_line and 'Critical · 2 open' in status_line
 
     vigil, _, _ = running()
     await vigil.alerts.resolve(await clerk(), first.id)
-    await user.should_see(marker=f'patient-{bed.id}', content='1 open alert<')
+    await user.should_see(marker=f'patient-{bed.id}', content='Critical · 1 open<')
 
 
 # --- metrics, presence, toasts ----------------------------------------------------------------------------------
@@ -557,11 +559,11 @@ async def test_metrics_follow_the_alerts_of_the_users_scope(user: User) -> None:
     await raise_for('CAR-01', 'Not the nurse\'s ward', Priority.CRITICAL)
 
     await user.should_see(marker='metric-open', content='<div class="vigil-metric-value">2<', retries=METRICS_RETRIES)
-    await user.should_see(marker='metric-critical', content='value">1<')
+    await user.should_see(marker='metric-waiting', content='value">2<')  # the critical and the high one
     await user.should_see(marker='metric-hour', content='value">2<')
     vigil, _, _ = running()
     await vigil.alerts.acknowledge(await clerk(), critical.id)
-    await user.should_see(marker='metric-critical', content='value">0<', retries=METRICS_RETRIES)
+    await user.should_see(marker='metric-waiting', content='value">1<', retries=METRICS_RETRIES)
     await user.should_not_see(marker='metric-ack', content=f'value">{DASH}<')
 
 
@@ -600,15 +602,15 @@ async def test_toasts_reach_every_screen_of_the_user_and_critical_ones_stay(
     assert medium.timeout > 0
 
 
-async def test_the_alarm_sound_is_off_by_default_and_the_choice_is_remembered(user: User) -> None:
+async def test_the_alarm_sound_is_on_by_default_and_the_choice_is_remembered(user: User) -> None:
     await sign_in(user, 'nurse')
-    await user.should_see('Sound for critical alerts: off')
+    await user.should_see('Sound on')
 
     user.find(marker='sound').click()
-    await user.should_see('Sound for critical alerts: on')
+    await user.should_see('Sound off')
 
     await user.open('/')
-    await user.should_see('Sound for critical alerts: on')
+    await user.should_see('Sound off')
 
 
 # --- resync, reconnect, clean-up ---------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ async def test_the_display_follows_new_alerts_acknowledgements_and_resolutions(u
     await user.should_not_see('No open alerts')
 
     await vigil.alerts.acknowledge(await staff('charge'), alert.id)
-    await user.should_see('Acknowledged · charge')
+    await user.should_see('Acknowledged · Jordan Ellis (charge)')
 
     await vigil.alerts.resolve(await staff('charge'), alert.id)
     await user.should_not_see('Patient fall')
@@ -331,6 +331,8 @@ async def test_raising_an_alert_from_the_patient_page(user: User) -> None:
     user.find(marker='raise-alert').click()
     await user.should_see(marker='preset-Code Blue')
     user.find(marker='preset-Code Blue').click()
+    await user.should_see(marker='code-blue-send-now')  # a Code Blue can be undone for 5 s (tests/test_ui_offline.py)
+    user.find(marker='code-blue-send-now').click()
 
     await user.should_see(kind=ui.html, content='Code Blue')  # in the patient's alert history
     alerts = await vigil.alerts.list_alerts(await staff('admin'))
@@ -385,8 +387,10 @@ async def test_the_audit_trail_lists_who_did_what_newest_first(user: User) -> No
     await sign_in(user, 'admin', '/audit')
 
     await user.should_see('3 entries', retries=SIGN_IN_RETRIES)
-    assert entries(user) == [('Raised', 'charge', 'Chest pain'), ('Acknowledged', 'charge', 'Patient fall'),
-                             ('Raised', 'nurse', 'Patient fall')]
+    # The trail keeps who it was as the record names them: display name and username.
+    assert entries(user) == [('Raised', 'Jordan Ellis (charge)', 'Chest pain'),
+                             ('Acknowledged', 'Jordan Ellis (charge)', 'Patient fall'),
+                             ('Raised', 'Sam Patel (nurse)', 'Patient fall')]
     assert 'on my way' in table(user) and 'active → acknowledged' in table(user)
 
 
@@ -518,8 +522,8 @@ async def test_the_csv_export_holds_the_filtered_trail_with_formulas_defused(use
     rows = list(csv.reader(io.StringIO(response.content.decode('utf-8-sig'), newline='')))
     assert rows[0][:3] == ['Time', 'Event', 'By'] and rows[0][-1] == 'Recorded actor'
     assert [(r[1], r[2], r[10], r[12]) for r in rows[1:]] == [
-        ('raised', 'nurse', 'Patient fall, "unwitnessed"', 'Marcus Okafor'),
-        ('raised', 'nurse', '\'=HYPERLINK("http://evil.example","help")', 'Marcus Okafor'),
+        ('raised', 'Sam Patel (nurse)', 'Patient fall, "unwitnessed"', 'Marcus Okafor'),
+        ('raised', 'Sam Patel (nurse)', '\'=HYPERLINK("http://evil.example","help")', 'Marcus Okafor'),
     ]
     assert rows[1][0].endswith('+01:00')  # the reader's time zone (Berlin in March), with its offset
 
@@ -558,7 +562,7 @@ async def test_an_admin_changes_a_critical_limit(user: User) -> None:
 
     await user.should_see('Saved the limits of heart rate.')
     assert await heart_rate_limit() == (45, 131, 10, False)
-    await user.should_see('set by admin')
+    await user.should_see('set by Alex Morgan (admin)')
 
 
 async def test_the_admin_page_shows_who_changed_the_rules(user: User) -> None:

@@ -46,12 +46,13 @@ async def test_a_physician_prescribes_scale_2_through_the_dialog(user: User) -> 
 
     await user.should_see('Marcus Okafor is now on SpO₂ scale 2, target 88\N{EN DASH}92 %.')
     status = content(user, 'spo2-scale')
-    assert 'SpO₂ scale 2, target 88\N{EN DASH}92 %' in status and 'Set by doctor, ' in status and REASON in status
+    assert 'SpO₂ scale 2, target 88\N{EN DASH}92 %' in status
+    assert 'Set by Dr Robin Asante, ' in status and REASON in status
     await user.should_see('Bed AMU-02 · Acute Medical Unit · MRN G100102 · SpO₂ scale 2')
     await user.should_see('NEWS2 ≥1')  # the displayed score follows the scale at once
     await user.should_see(kind=ui.html, content=f'SpO2 scale 2 prescribed (target 88-92 %): {REASON}')
     view = await vigil.patients.get(await staff('admin'), patient)
-    assert (view.spo2_scale, view.spo2_scale_set_by, view.spo2_scale_reason) == (2, 'doctor', REASON)
+    assert (view.spo2_scale, view.spo2_scale_set_by, view.spo2_scale_reason) == (2, 'Dr Robin Asante (doctor)', REASON)
 
 
 async def test_the_servers_refusal_is_shown(user: User) -> None:
@@ -69,7 +70,7 @@ async def test_the_servers_refusal_is_shown(user: User) -> None:
 
     await user.should_see('Marcus Okafor is on SpO2 scale 2 already; nothing was changed.')
     history = await vigil.prescriptions.spo2_scale_history(await staff('admin'), patient)
-    assert [e.actor for e in history] == ['doctor']
+    assert [e.actor for e in history] == ['Dr Robin Asante (doctor)']  # recorded with the username
 
 
 async def test_a_nurse_sees_the_scale_but_no_button(user: User) -> None:

@@ -20,7 +20,7 @@ from app.events import (
     BaseEvent,
 )
 from app.events.models import AlertEventBase
-from app.schemas import Actor, AlertFilter, AlertView, AuditEntryView, NewAlert
+from app.schemas import Actor, AlertFilter, AlertSort, AlertView, AuditEntryView, NewAlert
 from app.services.alerts import SNOOZE_MINUTES, AlertService
 from app.services.history import DirectoryService
 from app.services.idempotency import IdempotencyService, StoredResponse
@@ -28,6 +28,7 @@ from app.services.idempotency import IdempotencyService, StoredResponse
 from .auth import Authenticate
 from .errors import ERRORS, DomainErrorRoute, Responses
 from .idempotent import IdempotencyKey, idempotent
+from .request_limits import ROW_ID_MAX, RowId, RowIdQuery
 
 
 class AlertIn(BaseModel):
@@ -41,7 +42,8 @@ class AlertIn(BaseModel):
     priority: Priority
     message: str = Field(min_length=1, max_length=500)
     patient_mrn: str | None = Field(default=None, min_length=1, max_length=64)
-    ward_id: int | None = Field(default=None, description='The ward, when no patient_mrn is given (or ward).')
+    ward_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX,
+                                description='The ward, when no patient_mrn is given (or ward).')
     ward: str | None = Field(default=None, min_length=1, max_length=100, description='The ward by name.')
     dedup_key: str | None = Field(default=None, min_length=1, max_length=200, description=(
         'While an alert with this key is open for the same patient (or, for a ward alert, the same ward), raising it '
@@ -68,7 +70,7 @@ class AlertActionIn(BaseModel):
     acted_by: str | None = Field(default=None, max_length=150, description=(
         'The person who acted, recorded in the audit trail; required (integration tokens act on behalf of people).'))
     note: str | None = Field(default=None, max_length=1000)
-    expected_version: int | None = Field(default=None, description=(
+    expected_version: int | None = Field(default=None, ge=1, le=ROW_ID_MAX, description=(
         'The alert version the person saw; if the alert changed since, the answer is 409 with the current one.'))
 
 
@@ -84,7 +86,7 @@ class SnoozeIn(BaseModel):
         'vouches for their role.'))
     minutes: StrictInt = Field(ge=SNOOZE_MINUTES[0], le=SNOOZE_MINUTES[1], description='How long, in whole minutes.')
     reason: str = Field(min_length=1, max_length=500, description='Why, for the audit trail.')
-    expected_version: int | None = Field(default=None, description=(
+    expected_version: int | None = Field(default=None, ge=1, le=ROW_ID_MAX, description=(
         'The alert version the person saw; if the alert changed since, the answer is 409 with the current one.'))
 
 
@@ -147,26 +149,33 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
             actor: Annotated[Actor, Depends(reader)],
             status: Annotated[list[AlertStatus] | None, Query(description='Default: the open ones')] = None,
             priority: Annotated[list[Priority] | None, Query()] = None,
-            ward_id: int | None = None,
+            ward_id: RowIdQuery = None,
             patient_mrn: Annotated[str | None, Query(max_length=64)] = None,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[AlertView]:
-        """The token's hospital's alerts, most urgent and newest first."""
+            limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+            sort: Annotated[AlertSort, Query(description=(
+                '`attention` (default): the needs-attention order described above; `newest`: newest raised '
+                'first. Anything else is refused with 422.'))] = 'attention') -> list[AlertView]:
+        """The token's hospital's alerts, by default in the needs-attention order that the dashboard and the wall
+        displays use too: unacknowledged (active) before acknowledged and resolved; then priority (critical, high,
+        medium, low); then escalation level, highest first; then longest waiting first, where an alert waits since
+        `waiting_since` (when it was raised, or re-alarmed at a higher priority); then the id."""
         patient_id = await directory.patient_id(actor, patient_mrn) if patient_mrn else None
         query = AlertFilter(statuses=tuple(status or (AlertStatus.ACTIVE, AlertStatus.ACKNOWLEDGED)),
-                            priorities=tuple(priority or ()), ward_id=ward_id, patient_id=patient_id, limit=limit)
+                            priorities=tuple(priority or ()), ward_id=ward_id, patient_id=patient_id, limit=limit,
+                            sort=sort)
         return await alerts.list_alerts(actor, query)
 
     @router.get('/{alert_id}', response_model=AlertView, summary='Read an alert', responses=ERRORS)
-    async def get_alert(alert_id: int, actor: Annotated[Actor, Depends(reader)]) -> AlertView:
+    async def get_alert(alert_id: RowId, actor: Annotated[Actor, Depends(reader)]) -> AlertView:
         return await alerts.get(actor, alert_id)
 
     @router.get('/{alert_id}/audit', response_model=list[AuditEntryView], summary="An alert's audit trail",
                 responses=ERRORS)
-    async def audit(alert_id: int, actor: Annotated[Actor, Depends(reader)]) -> list[AuditEntryView]:
+    async def audit(alert_id: RowId, actor: Annotated[Actor, Depends(reader)]) -> list[AuditEntryView]:
         """Every recorded step of the alert, oldest first."""
         return await alerts.audit_trail(actor, alert_id)
 
-    async def act(request: Request, actor: Actor, alert_id: int, key: str | None,
+    async def act(request: Request, actor: Actor, alert_id: RowId, key: str | None,
                   action: Callable[[], Awaitable[AlertView]], event_type: type[AlertEventBase]) -> Response:
         async def run() -> StoredResponse:
             return alert_answer(await action())
@@ -187,7 +196,7 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
 
     @router.post('/{alert_id}/acknowledge', response_model=AlertView, summary='Acknowledge an alert',
                  responses={**ERRORS, **conflict})
-    async def acknowledge(request: Request, alert_id: int, actor: Annotated[Actor, Depends(responder)],
+    async def acknowledge(request: Request, alert_id: RowId, actor: Annotated[Actor, Depends(responder)],
                           body: AlertActionIn | None = None, idempotency_key: IdempotencyKey = None) -> Response:
         """Someone is on it: the alert stops escalating. Recorded in the audit trail under acted_by."""
         given = body or AlertActionIn()
@@ -197,7 +206,7 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
 
     @router.post('/{alert_id}/resolve', response_model=AlertView, summary='Resolve an alert',
                  responses={**ERRORS, **conflict})
-    async def resolve(request: Request, alert_id: int, actor: Annotated[Actor, Depends(responder)],
+    async def resolve(request: Request, alert_id: RowId, actor: Annotated[Actor, Depends(responder)],
                       body: AlertActionIn | None = None, idempotency_key: IdempotencyKey = None) -> Response:
         """Close an open alert (acknowledged or not). Recorded in the audit trail under acted_by."""
         given = body or AlertActionIn()
@@ -208,7 +217,7 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
     @router.post('/{alert_id}/snooze', response_model=AlertView, summary="Snooze a detected alert's trigger",
                  responses={**ERRORS, **conflict, 422: {'description': 'Bad input, or not a detected alert of a '
                                                                        'patient; nothing changed'}})
-    async def snooze(request: Request, alert_id: int, body: SnoozeIn, actor: Annotated[Actor, Depends(snoozer)],
+    async def snooze(request: Request, alert_id: RowId, body: SnoozeIn, actor: Annotated[Actor, Depends(snoozer)],
                      idempotency_key: IdempotencyKey = None) -> Response:
         """Pause re-alerting of a NEWS2 or critical-value alert's trigger for its patient, for 5-240 minutes.
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from app.errors import AlertAlreadyAcknowledged, AlertAlreadyResolved, NotAllowed
 from data.enums import AlertStatus, Priority, Role, TokenKind
 
-from ..schemas import Actor
+from ..schemas import Actor, AlertView
 
 # Minutes after an alert was raised at which it escalates one level if still unacknowledged.
 DEFAULT_ESCALATION_MINUTES: Mapping[Priority, tuple[int, ...]] = {
@@ -21,17 +21,30 @@ def is_waiting(status: AlertStatus, priority: Priority, escalation_level: int) -
     """Tell whether an alert waits for someone: unacknowledged and critical, high or escalated.
 
     The one definition behind the "waiting" tile, the count in the tab title and favicon, and the alarm sound's
-    default scope.
+    default scope; services.alerts.waiting_clause is its SQL mirror.
     """
     return status is AlertStatus.ACTIVE and (priority in (Priority.CRITICAL, Priority.HIGH) or escalation_level > 0)
 
 
+AttentionKey = tuple[int, int, int, float, int]
+
+
 def attention_key(status: AlertStatus, priority: Priority, escalation_level: int, waiting_since: datetime,
-                  alert_id: int) -> tuple[int, int, int, float, int]:
+                  alert_id: int) -> AttentionKey:
     """The one "needs attention" order (ascending): unacknowledged first, then priority, then escalation level
-    (highest first), then longest waiting (earliest first); the id makes it total."""
+    (highest first), then longest waiting (earliest first); the id makes it total.
+
+    An alert waits since it last became an alarm: when it was raised, or re-alarmed at a higher priority (a worse
+    condition is a new alarm, CLINICAL.md), so a re-alarm counts from then. The dashboard's Alert List, the kiosk and
+    GET /api/v1/alerts sort by it; the last one through its SQL mirror, services.alerts.ATTENTION_ORDER.
+    """
     return (0 if status is AlertStatus.ACTIVE else 1, priority.rank, -escalation_level, waiting_since.timestamp(),
             alert_id)
+
+
+def attention_key_of(alert: AlertView) -> AttentionKey:
+    """Return an alert view's place in the needs-attention order (see attention_key)."""
+    return attention_key(alert.status, alert.priority, alert.escalation_level, alert.waiting_since, alert.id)
 
 
 def check_can_acknowledge(alert_id: int, status: AlertStatus) -> None:

@@ -128,11 +128,11 @@ def check_limit(parameter: LimitParameter, limit: CriticalLimit) -> None:
             continue
         if not spec.low <= value <= spec.high:
             raise InvalidInput(f'The {side} limit of {spec.label} must lie within {spec.low:g}-{spec.high:g} '
-                               f'{spec.unit}, not {value:g}.')
+                               f'{spec.shown_unit}, not {value:g}.')
         steps = chart_steps(kind)
         if abs(value * steps - chart_units(kind, value)) > 1e-6:
             raise InvalidInput(f'The {side} limit of {spec.label} is charted in steps of {1 / steps:g} '
-                               f'{spec.unit}; {value:g} is not one of them.')
+                               f'{spec.shown_unit}; {value:g} is not one of them.')
     if kind is VitalKind.CONSCIOUSNESS and limit.low is not None:
         raise InvalidInput('Consciousness has no low limit: 0 is Alert, higher values are worse.')
     if limit.low is not None and limit.high is not None and not limit.low < limit.high:

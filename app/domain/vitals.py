@@ -4,13 +4,30 @@ from dataclasses import dataclass
 
 from data.enums import VitalKind
 
+# How people read the UCUM codes that the API, FHIR and the database keep: the one mapping every screen and every
+# message to staff (alert headlines, NEWS2 explanations) uses.
+HUMAN_UNITS: dict[str, str] = {
+    'mm[Hg]': 'mmHg', 'Cel': '°C', '[degF]': '°F', '/min': '/min', '%': '%', 'L/min': 'L/min', 'l/min': 'L/min',
+    '{ACVPU}': 'ACVPU', '{bool}': '',
+}
+
+
+def human_unit(ucum: str) -> str:
+    """Return a UCUM unit as staff read it ("mm[Hg]" -> "mmHg", "Cel" -> "°C"); an unknown code as it is."""
+    return HUMAN_UNITS.get(ucum, ucum)
+
 
 @dataclass(frozen=True)
 class VitalSpec:
-    unit: str
+    unit: str  # UCUM, as sent and stored
     low: float
     high: float
     label: str
+
+    @property
+    def shown_unit(self) -> str:
+        """Return the unit as screens and messages to staff show it."""
+        return human_unit(self.unit)
 
 
 # Units are UCUM codes, as FHIR vital-sign profiles use them. Ranges reject device garbage, not abnormal values:
@@ -44,10 +61,10 @@ ACVPU = ('A', 'C', 'V', 'P', 'U')
 
 
 def describe(kind: VitalKind, value: float) -> str:
-    """Return a reading as staff read it (consciousness as its ACVPU letter, oxygen as air or oxygen)."""
+    """Return a reading as staff read it (human units, consciousness as its ACVPU letter, oxygen as air or oxygen)."""
     spec = VITAL_SPECS[kind]
     if kind is VitalKind.CONSCIOUSNESS:
         return f'{spec.label} {ACVPU[min(max(round(value), 0), 4)]} (ACVPU)'
     if kind is VitalKind.ON_OXYGEN:
         return 'on supplemental oxygen' if round(value) else 'on air'
-    return f'{spec.label} {value:g} {spec.unit}'
+    return f'{spec.label} {value:g} {spec.shown_unit}'

@@ -11,6 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.domain import AlertEventType, AlertKind, AlertStatus, Priority
 from app.domain.alerts import next_escalation_at
+from app.domain.text import check_one_line
 from app.errors import StaleVersion
 from app.events import AlertCleared, AlertRaised, AlertReactivated, AlertResolved, AlertRetriggered, AlertUpdated
 from app.events.models import AlertEventBase
@@ -34,12 +35,16 @@ def alert_view(alert: Alert) -> AlertView:
         last_triggered_at=alert.last_triggered_at, acknowledged_at=alert.acknowledged_at,
         acknowledged_by=alert.acknowledged_by, resolved_at=alert.resolved_at, resolved_by=alert.resolved_by,
         version=alert.version, cleared_at=alert.cleared_at, snoozed_until=alert.snoozed_until,
+        # NOTE: mirrored in SQL by services.alerts.WAITING_SINCE; the anchor is set by raising anew (reactivate).
+        waiting_since=alert.escalation_anchor_at or alert.created_at,
     )
 
 
 def audit(uow: UnitOfWork, alert: Alert, kind: AlertEventType, actor: Actor, from_status: AlertStatus | None,
           at: datetime, note: str | None, name: str | None = None) -> None:
-    """Add one line to the alert's audit trail."""
+    """Add one line to the alert's audit trail (refusing a name or note with line breaks or control characters)."""
+    check_one_line(name, 'The name of who acted')
+    check_one_line(note, 'A note')
     uow.session.add(AlertEvent(
         alert_id=alert.id, hospital_id=alert.hospital_id, type=kind, at=at, actor=name or actor.name,
         actor_user_id=actor.user_id, from_status=from_status, to_status=alert.status,

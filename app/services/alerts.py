@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, false, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +17,7 @@ from app.domain.alerts import (
     check_can_respond,
 )
 from app.domain.limits import trigger_of
+from app.domain.text import check_one_line
 from app.errors import AlertAlreadyResolved, AlertNotFound, InvalidInput, NotAllowed, StaleVersion
 from app.events import AlertAcknowledged, AlertEscalated, AlertResolved, AlertSnoozed
 from app.events.models import AlertEventBase
@@ -32,9 +33,21 @@ from .common import acting_name, patient_in, require_hospital, ward_in
 from .rules import RulesService
 
 PRIORITY_ORDER = case({p.value: p.rank for p in Priority}, value=Alert.priority)
+# NOTE: SQL mirrors of domain.alerts (alert_writes.alert_view fills AlertView.waiting_since the same way); a test
+# holds them to agree with the Python key on SQLite and PostgreSQL.
+WAITING_SINCE = func.coalesce(Alert.escalation_anchor_at, Alert.created_at)
+ATTENTION_ORDER = (case((Alert.status == AlertStatus.ACTIVE, 0), else_=1), PRIORITY_ORDER,
+                   Alert.escalation_level.desc(), WAITING_SINCE, Alert.id)
+NEWEST_ORDER = (Alert.created_at.desc(), Alert.id.desc())
 SNOOZE_MINUTES = (5, 240)  # long enough to treat the cause, short enough that nobody forgets the patient
 SNOOZABLE_KINDS = (AlertKind.NEWS2, AlertKind.CRITICAL_VALUE)
 SNOOZING_ROLES = (Role.CHARGE_NURSE, Role.PHYSICIAN, Role.ADMIN)
+
+
+def waiting_clause() -> ColumnElement[bool]:
+    """SQL mirror of domain.alerts.is_waiting: unacknowledged and critical, high or escalated."""
+    return and_(Alert.status == AlertStatus.ACTIVE,
+                or_(Alert.priority.in_([Priority.CRITICAL, Priority.HIGH]), Alert.escalation_level > 0))
 
 
 def scope_clause(actor: Actor) -> ColumnElement[bool]:
@@ -70,6 +83,7 @@ class AlertService:
         """
         check_can_raise(actor)
         hospital_id = require_hospital(actor)
+        check_one_line(request.message, 'The message')
         try:
             return await self._raise(actor, hospital_id, request)
         except IntegrityError:
@@ -179,6 +193,7 @@ class AlertService:
         reason = (reason or '').strip()
         if not 1 <= len(reason) <= 500:
             raise InvalidInput('A snooze needs a reason (1-500 characters) for the audit trail.')
+        check_one_line(reason, 'The reason')
         async with self._db.uow() as uow:
             alert = await self._load(uow.session, actor, alert_id)
             if alert.status == AlertStatus.RESOLVED:
@@ -236,12 +251,12 @@ class AlertService:
             return alert_view(await self._load(session, actor, alert_id))
 
     async def list_alerts(self, actor: Actor, query: AlertFilter | None = None) -> list[AlertView]:
-        """Return the alerts in the actor's scope, most urgent and newest first."""
+        """Return the alerts in the actor's scope in the needs-attention order (or newest first, if asked)."""
         query = query or AlertFilter()
         hospital_id = require_hospital(actor)
         statement = (
             alerts_with_context().where(Alert.hospital_id == hospital_id, scope_clause(actor))
-            .order_by(PRIORITY_ORDER, Alert.created_at.desc(), Alert.id.desc()).limit(query.limit)
+            .order_by(*(ATTENTION_ORDER if query.sort == 'attention' else NEWEST_ORDER)).limit(query.limit)
         )
         if query.statuses:
             statement = statement.where(Alert.status.in_(query.statuses))

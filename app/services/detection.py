@@ -276,7 +276,7 @@ class Detector:
 
     @staticmethod
     def _limit_message(kind: VitalKind, value: float, limit: CriticalLimit, direction: Direction) -> str:
-        unit = VITAL_SPECS[kind].unit
+        unit = VITAL_SPECS[kind].shown_unit
         if kind is VitalKind.CONSCIOUSNESS:
             return f'Critical value: {describe(kind, value)}, not alert'
         edge = limit.low if direction == 'low' else limit.high

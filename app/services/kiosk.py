@@ -5,10 +5,10 @@ and re-checks it, so a revoked token stops the display at its next check.
 """
 
 from app.clock import Clock
-from app.domain import AlertStatus, TokenKind
+from app.domain import TokenKind
 from app.domain.actors import TOKEN_PREFIX
 from app.errors import TokenInvalid
-from app.schemas import Actor, AlertView
+from app.schemas import Actor
 from app.uow import Database
 from data.models import ApiToken
 
@@ -16,12 +16,6 @@ from .tokens import TokenService
 
 # One answer for unknown, revoked and wrong-kind tokens: a display must not tell a passer-by which secrets exist.
 NOT_A_KIOSK_TOKEN = "This display's token is not valid."  # noqa: S105 (a message)
-
-
-def urgency_key(alert: AlertView) -> tuple[int, int, int, float]:
-    """Sort key for a wall display: priority, unacknowledged first, most escalated, then the newest."""
-    return (alert.priority.rank, 0 if alert.status is AlertStatus.ACTIVE else 1, -alert.escalation_level,
-            -alert.created_at.timestamp())
 
 
 def kiosk_actor(token_id: int, hospital_id: int, name: str) -> Actor:

@@ -7,12 +7,12 @@ from statistics import median
 from sqlalchemy import ColumnElement, func, select
 
 from app.clock import Clock
-from app.domain import OPEN_STATUSES, AlertStatus, Priority
+from app.domain import OPEN_STATUSES, Priority
 from app.schemas import Actor, MetricsView
 from app.uow import Database
 from data.models import Alert, Patient
 
-from .alerts import scope_clause
+from .alerts import scope_clause, waiting_clause
 from .common import require_hospital
 from .patients import sees_all_wards
 
@@ -37,29 +37,26 @@ class MetricsService:
         now = self._clock()
         since = now - RESPONSE_WINDOW
         in_scope: ColumnElement[bool] = (Alert.hospital_id == hospital_id) & scope_clause(actor)
-        open_counts = (
-            select(Alert.priority, Alert.status, func.count())
-            .where(in_scope, Alert.status.in_(OPEN_STATUSES)).group_by(Alert.priority, Alert.status))
+        open_counts = (select(Alert.priority, func.count()).where(in_scope, Alert.status.in_(OPEN_STATUSES))
+                       .group_by(Alert.priority))
         acknowledged = select(Alert.created_at, Alert.acknowledged_at).where(in_scope, Alert.acknowledged_at >= since)
         resolved = select(Alert.created_at, Alert.resolved_at).where(in_scope, Alert.resolved_at >= since)
         recent = select(func.count()).select_from(Alert).where(in_scope, Alert.created_at >= now - RECENT_WINDOW)
+        waiting = select(func.count()).select_from(Alert).where(in_scope, waiting_clause())
         patients = select(func.count()).select_from(Patient).where(Patient.hospital_id == hospital_id)
         if not sees_all_wards(actor):
             patients = patients.where(Patient.ward_id.in_(actor.ward_ids))
         async with self._db.read() as session:
             by_priority = {p: 0 for p in Priority}
-            unacknowledged_critical = 0
-            for priority, status, count in await session.execute(open_counts):
+            for priority, count in await session.execute(open_counts):
                 by_priority[Priority(priority)] += count
-                if priority == Priority.CRITICAL and status == AlertStatus.ACTIVE:
-                    unacknowledged_critical += count
+            waiting_count = await session.scalar(waiting) or 0
             ack_times = [(a, b) for a, b in await session.execute(acknowledged) if b is not None]
             resolve_times = [(a, b) for a, b in await session.execute(resolved) if b is not None]
             raised_last_hour = await session.scalar(recent) or 0
             patients_monitored = await session.scalar(patients) or 0
         return MetricsView(
-            hospital_id=hospital_id, computed_at=now, open_by_priority=by_priority,
-            unacknowledged_critical=unacknowledged_critical,
+            hospital_id=hospital_id, computed_at=now, open_by_priority=by_priority, waiting=waiting_count,
             median_seconds_to_acknowledge=median_seconds(ack_times), acknowledged_last_24h=len(ack_times),
             median_seconds_to_resolve=median_seconds(resolve_times), resolved_last_24h=len(resolve_times),
             raised_last_hour=raised_last_hour, patients_monitored=patients_monitored)

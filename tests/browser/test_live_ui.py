@@ -78,11 +78,12 @@ def test_an_alert_raised_by_hand_reaches_the_other_user_in_red_and_their_resolve
 
     charge.get_by_role('button', name='Raise alert for Eleanor Whitfield').click()
     charge.get_by_role('dialog').get_by_role('button', name='Code Blue').click()
+    charge.get_by_role('button', name='Send now').click()  # instead of waiting out the 5 s to undo it
 
     row = alert_row(doctor, 'Eleanor Whitfield', 'Code Blue')
     expect(row).to_be_visible()
     expect(row).to_contain_text('Critical')
-    expect(row).to_contain_text('Raised by charge')
+    expect(row).to_contain_text('Raised by Jordan Ellis')
     expect(doctor.locator('.q-notification').filter(has_text='Code Blue')).to_be_visible()  # the toast
     red, green, blue = rgb(row, 'border-left-color')
     assert red > 150 and green < 90 and blue < 90, f'a critical row is edged rgb{(red, green, blue)}, not red'

@@ -1,0 +1,206 @@
+"""The alarm state of one page: which alerts in its user's scope wait, and the signals that say so in the browser.
+
+The server keeps each page's open alerts in one dict and writes a compact state into a hidden element's data
+attributes only when it changes (unacknowledged alerts per priority, how many wait, the top waiting alert and the
+newest): an alert that changes nothing of that costs a page one comparison. The browser (alarm.js) plays the
+IEC 60601-1-8 pattern of the highest priority it sounds for, repeats it until every alert of that priority is
+acknowledged (anywhere: the state says so) or the sound is paused for a bounded, visible time, and carries the count
+of waiting alerts in the tab title and favicon. Pausing never hides anything on screen.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nicegui import ui
+
+from app.domain import AlertStatus, Priority
+from app.domain.alerts import attention_key_of, can_see, is_waiting
+from app.schemas import Actor, AlertView
+
+from .theme import PRIORITY_LABELS, PRIORITY_STYLES
+
+SOUND_KEY = 'sound'
+NOTIFY_KEY = 'notifications'
+# A pause is bounded: it ends by itself, and a new alert that would sound ends it at once.
+PAUSE_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Burst:
+    """One IEC 60601-1-8 auditory signal: pulse onsets (seconds from the start), pulse length and pitch."""
+
+    offsets: tuple[float, ...]
+    pulse_seconds: float
+    pitch_hz: float
+
+
+# IEC 60601-1-8: high priority is a burst of 10 pulses of 75-200 ms, spaced 3+2, pause, 3+2; medium 3 pulses of
+# 125-250 ms; low 1 pulse. The pitch stays within the standard's 150-1000 Hz fundamental.
+IEC_BURSTS = {
+    'high': Burst((0.0, 0.25, 0.5, 1.0, 1.25, 2.4, 2.65, 2.9, 3.4, 3.65), 0.15, 880.0),
+    'medium': Burst((0.0, 0.4, 0.8), 0.2, 660.0),
+    'low': Burst((0.0,), 0.2, 523.0),
+}
+# How often each Vigil priority's burst repeats (None: once per new alert). Its IEC category, and so its burst and
+# its colour, come from the one priority table, theme.PRIORITY_STYLES.
+REPEAT_SECONDS: dict[Priority, float | None] = {
+    Priority.CRITICAL: 10.0, Priority.HIGH: 15.0, Priority.MEDIUM: 30.0, Priority.LOW: None,
+}
+# Staff screens sound for critical alerts (each user may switch it off); a wall display sounds for every priority.
+STAFF_AUDIBLE = frozenset({Priority.CRITICAL})
+KIOSK_AUDIBLE = frozenset(Priority)
+
+_SCRIPT = f'<script>\n{(Path(__file__).parent / "alarm.js").read_text(encoding="utf-8")}</script>'
+_STYLE = '''<style>
+.vigil-alarm-carrier { display: none; }
+.vigil-sound .q-btn__content { flex-wrap: nowrap; gap: 8px; }
+.vigil-alarm-pause-box { display: contents; }
+/* The pause button's icon is drawn by CSS, so its text is only its words ("Sound paused 1:42"). */
+.vigil-alarm-pause { display: inline-flex; align-items: center; gap: 4px; min-height: 44px; padding: 0 12px;
+  border-radius: 22px; border: 2px solid #fff; background: #fff; color: #b71c1c; font: inherit; font-weight: 700;
+  cursor: pointer; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.vigil-alarm-pause::before { font-family: 'Material Icons'; font-size: 22px; font-weight: normal;
+  content: 'notifications_paused'; }
+.vigil-alarm-pause[aria-pressed="true"] { background: #fff3e0; color: #5d2a00; }
+.vigil-alarm-pause[aria-pressed="true"]::before { content: 'volume_off'; }
+.vigil-alarm-pause:focus-visible { outline: 3px solid #ffeb3b; outline-offset: 2px; }
+.vigil-alarm-pause[hidden], .vigil-alarm-unlock[hidden] { display: none !important; }
+.nicegui-header:has(.vigil-alarm-unlock:not([hidden])) { flex-wrap: wrap; }
+.vigil-alarm-unlock { flex-basis: 100%; order: 99; margin: 2px 0 4px; padding: 6px 12px; border-radius: 6px;
+  background: #fff3e0; color: #5d2a00; font-weight: 700; text-align: center; cursor: pointer; }
+.vigil-kiosk-unlock { position: fixed; left: 0; right: 0; top: 0; z-index: 20; padding: 3vh 3vw; margin: 0;
+  border-radius: 0; background: #fbc02d; color: #111; font-size: 4vh; font-weight: 900; }
+/* A phone: the words give way to the icons (their accessible names stay), the countdown stays; while an alarm
+   sounds the pause button takes the sound switch's place, so the header keeps to one line. */
+@media (max-width: 599px) {
+  .vigil-sound-label, .vigil-alarm-long { display: none !important; }
+  .vigil-alarm-pause { padding: 0 10px; }
+  .q-header:has(.vigil-alarm-pause:not([hidden])) .vigil-sound { display: none; }
+}
+</style>'''
+
+
+def signal_table() -> dict[str, dict[str, Any]]:
+    """Return what the browser needs of each priority's signal (from PRIORITY_STYLES and the IEC bursts)."""
+    table = {}
+    for priority, style in PRIORITY_STYLES.items():
+        burst = IEC_BURSTS[style.iec]
+        table[priority.value] = {'iec': style.iec, 'offsets': burst.offsets, 'pulse': burst.pulse_seconds,
+                                 'pitch': burst.pitch_hz, 'repeat': REPEAT_SECONDS[priority]}
+    return table
+
+
+def alarm_label(alert: AlertView) -> str:
+    """Return how an alert is named outside the page (notifications): no patient name, lock screens are public."""
+    where = f'Bed {alert.bed} · {alert.ward_name}' if alert.patient_id else f'{alert.ward_name} (ward)'
+    return f'{PRIORITY_LABELS[alert.priority]} · {where} · {alert.message}'
+
+
+def _signature(alert: AlertView) -> tuple[object, ...]:
+    """What of an alert the state depends on."""
+    return (alert.status, alert.priority, alert.escalation_level, alert.waiting_since, alert.message, alert.bed,
+            alert.ward_name, alert.is_open)
+
+
+def install() -> None:
+    """Add the alarm script and styles to the page (part of the first HTML, never sent over the socket)."""
+    ui.add_head_html(_STYLE)
+    ui.add_body_html(_SCRIPT)
+
+
+class AlarmState:
+    """The open alerts of one page's scope, reduced to what the alarm signals need, pushed when that changes."""
+
+    def __init__(self, actor: Actor, *, title: str, audible: frozenset[Priority], enabled: bool,
+                 notify: bool = False, kiosk: bool = False) -> None:
+        install()
+        self._actor = actor
+        self._alerts: dict[int, AlertView] = {}
+        self._config: dict[str, Any] = {
+            'signals': signal_table(), 'audible': sorted(p.value for p in audible), 'enabled': enabled,
+            'notify': notify, 'title': title, 'kiosk': kiosk, 'pauseSeconds': PAUSE_SECONDS}
+        self._pushed = ''
+        self.carrier = ui.element('div').classes('vigil-alarm-carrier').props('aria-hidden=true').mark('alarm-state')
+        self.carrier.props['data-config'] = json.dumps(self._config)
+        self._push()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._config['enabled'])
+
+    @property
+    def notify(self) -> bool:
+        return bool(self._config['notify'])
+
+    def configure(self, *, enabled: bool | None = None, notify: bool | None = None) -> None:
+        """Switch the sound or the browser notifications of this page on or off."""
+        if enabled is not None:
+            self._config['enabled'] = enabled
+        if notify is not None:
+            self._config['notify'] = notify
+        self.carrier.props['data-config'] = json.dumps(self._config)
+
+    def replace(self, alerts: list[AlertView]) -> None:
+        """Hold exactly these open alerts (the database's state after a load, a reconnect or a resync)."""
+        fresh = {a.id: a for a in alerts if a.is_open}
+        for alert_id in [i for i in self._alerts if i not in fresh]:
+            del self._alerts[alert_id]
+        for alert in fresh.values():
+            held = self._alerts.get(alert.id)
+            if held is None or alert.version >= held.version:
+                self._alerts[alert.id] = alert
+        self._push()
+
+    def receive(self, alert: AlertView) -> None:
+        """Apply an event's snapshot (any alert of the hospital: the user's scope is checked here)."""
+        held = self._alerts.get(alert.id)
+        if held is not None and alert.version <= held.version:
+            return
+        visible = can_see(self._actor, alert.hospital_id, alert.ward_id, alert.priority, alert.escalation_level)
+        if alert.is_open and visible:
+            self._alerts[alert.id] = alert
+            if held is not None and _signature(held) == _signature(alert):
+                return  # a repeat, a snooze, a recovery: nothing the signals show has changed
+        elif held is None:
+            return
+        else:
+            del self._alerts[alert.id]
+        self._push()
+
+    def state(self) -> dict[str, Any]:
+        """Return the compact state the browser gets."""
+        unacknowledged = [a for a in self._alerts.values() if a.status is AlertStatus.ACTIVE]
+        waiting = [a for a in unacknowledged if is_waiting(a.status, a.priority, a.escalation_level)]
+        top = min(waiting, key=attention_key_of, default=None)
+        latest = max(waiting, key=lambda a: (a.waiting_since, a.id), default=None)
+        return {
+            'counts': {p.value: sum(1 for a in unacknowledged if a.priority is p) for p in Priority},
+            'waiting': len(waiting),
+            'top': None if top is None else {'id': top.id, 'priority': top.priority.value, 'label': alarm_label(top)},
+            'latest': None if latest is None else {
+                'id': latest.id, 'priority': latest.priority.value, 'label': alarm_label(latest),
+                'priorityLabel': PRIORITY_LABELS[latest.priority],
+                'key': f'{latest.id}@{latest.waiting_since.isoformat()}'},
+        }
+
+    def _push(self) -> None:
+        state = json.dumps(self.state())
+        if state != self._pushed:
+            self._pushed = state
+            self.carrier.props['data-state'] = state
+
+
+def unlock_line(*, kiosk: bool = False) -> ui.html:
+    """Add the line that asks for the one interaction browsers require before they play a sound (shown by the
+    browser while audio is locked and an alarm would sound; on a wall display while audio is locked at all)."""
+    text = 'Tap to enable alarm sound' if kiosk else 'Click anywhere to allow alarm sound'
+    css = 'vigil-alarm-unlock vigil-kiosk-unlock' if kiosk else 'vigil-alarm-unlock'
+    return ui.html(text).classes(css).props('role=alert hidden').mark('alarm-unlock')
+
+
+def pause_button() -> ui.html:
+    """Add the pause button: shown by the browser while an alarm sounds, then as the pause's countdown."""
+    return ui.html('<button type="button" class="vigil-alarm-pause" aria-pressed="false" hidden>Pause sound</button>',
+                   sanitize=False).classes('vigil-alarm-pause-box').mark('alarm-pause')

@@ -1,0 +1,154 @@
+"""The needs-attention order on screen, through NiceGUI's simulated users on the quiet demo: the Alert List with a mix
+of acknowledged, unacknowledged and escalated alerts (a row moves when its state changes), the waiting tile, and the
+patient cards' order and ward choice, remembered per user."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+
+from app.domain import Priority, VitalKind
+from app.schemas import AlertView, NewAlert, VitalReadingIn
+from components.metrics_overview import WAITING_LABEL
+
+from .test_ui_dashboard import (
+    COALESCED_RETRIES,
+    METRICS_RETRIES,
+    clerk,
+    patient,
+    press,
+    raise_for,
+    running,
+    sign_in,
+)
+
+pytestmark = pytest.mark.usefixtures('quiet_demo')
+
+
+def listed_alerts(user: User) -> list[int]:
+    rows = user.find(marker='alert-rows').elements.pop()
+    return [int(marker[6:]) for row in rows.default_slot.children for marker in row._markers]
+
+
+def cards(user: User, *, visible_only: bool = False) -> list[ui.element]:
+    grid = user.find(marker='patient-grid').elements.pop()
+    return [c for c in grid.default_slot.children if c.visible or not visible_only]
+
+
+async def beds(user: User, *, visible_only: bool = False) -> list[str]:
+    by_id = {p.id: p.bed for p in await running()[0].patients.list_patients(await clerk())}
+    return [by_id[int(marker[8:])] for c in cards(user, visible_only=visible_only) for marker in c._markers]
+
+
+async def eventually_equal(expected: object, read: Callable[[], Awaitable[object]],
+                           retries: int = COALESCED_RETRIES) -> None:
+    """Retry an async reading until it equals what is expected (the way should_see retries)."""
+    got = None
+    for _ in range(retries):
+        got = await read()
+        if got == expected:
+            return
+        await asyncio.sleep(0.1)
+    assert got == expected
+
+
+async def test_the_list_puts_unacknowledged_first_then_priority_escalation_and_longest_waiting(user: User) -> None:
+    await sign_in(user, 'admin')
+    vigil, _, _ = running()
+    actor = await clerk()
+    critical = await raise_for('AMU-01', 'Acknowledged critical', Priority.CRITICAL)
+    await vigil.alerts.acknowledge(actor, critical.id)
+    escalated = await raise_for('CAR-01', 'Escalated high', Priority.HIGH)
+    await vigil.alerts.escalate(actor, escalated.id)
+    medium = await raise_for('AMU-02', 'Medium', Priority.MEDIUM)
+    high = await raise_for('RES-01', 'High', Priority.HIGH)
+    low = await raise_for('AMU-03', 'Low', Priority.LOW)
+
+    await user.should_see(marker=f'alert-{low.id}')
+    await user.should_see(marker=f'alert-{escalated.id}', content='Escalated · level 1')
+    await user.should_see(marker=f'alert-{critical.id}', content='Acknowledged')
+    assert listed_alerts(user) == [escalated.id, high.id, medium.id, low.id, critical.id]
+    # Waiting: the escalated high and the high one; the acknowledged critical is being looked after.
+    await user.should_see(marker='metric-waiting', content='value">2<', retries=METRICS_RETRIES)
+    await user.should_see(marker='metric-waiting', content=WAITING_LABEL)
+
+    press(user, 'acknowledge', escalated.id)  # the row moves down among the acknowledged, below the critical
+    await user.should_see(marker=f'alert-{escalated.id}', content='Acknowledged by')
+    assert listed_alerts(user) == [high.id, medium.id, low.id, critical.id, escalated.id]
+
+    # A re-alarm (the same trigger raised again at a higher priority) waits again, since the re-alarm.
+    pump = await vigil.alerts.raise_alert(actor, NewAlert(priority=Priority.MEDIUM, message='Pump', dedup_key='pump',
+                                                          patient_id=(await patient('AMU-04')).id))
+    await vigil.alerts.acknowledge(actor, pump.id)
+    await user.should_see(marker=f'alert-{pump.id}', content='Acknowledged')
+    assert listed_alerts(user)[-1] == pump.id  # an acknowledged medium: last
+    await vigil.alerts.raise_alert(actor, NewAlert(priority=Priority.HIGH, message='Pump', dedup_key='pump',
+                                                   patient_id=pump.patient_id))
+    await user.should_see(marker=f'alert-{pump.id}', content='data-vigil-action="acknowledge"')
+    assert listed_alerts(user) == [high.id, pump.id, medium.id, low.id, critical.id, escalated.id]
+
+
+async def reading(bed: str, kind: VitalKind, value: float, unit: str) -> None:
+    vigil, _, _ = running()
+    await vigil.patients.record_vitals(await clerk(), [VitalReadingIn(
+        patient_mrn=(await patient(bed)).mrn, kind=kind, value=value, unit=unit, measured_at=datetime.now(UTC))])
+
+
+async def test_cards_are_most_urgent_first_then_bed_order_one_tap_away_remembered(user: User) -> None:
+    await sign_in(user, 'nurse')  # the eight beds of the Acute Medical Unit
+    assert await beds(user) == [f'AMU-0{n}' for n in range(1, 9)]  # nobody needs anything yet: bed order
+    elements = {id(c) for c in cards(user)}
+    vigil, _, _ = running()
+    await reading('AMU-03', VitalKind.HEART_RATE, 95, '/min')  # NEWS2 1
+    await reading('AMU-06', VitalKind.RESP_RATE, 22, '/min')  # NEWS2 2
+    waiting: AlertView = await raise_for('AMU-07', 'Wants the nurse', Priority.MEDIUM)
+    answered = await raise_for('AMU-02', 'Fall', Priority.HIGH)
+    await vigil.alerts.acknowledge(await clerk(), answered.id)
+
+    acuity = ['AMU-07', 'AMU-06', 'AMU-03', 'AMU-01', 'AMU-02', 'AMU-04', 'AMU-05', 'AMU-08']
+    await eventually_equal(acuity, lambda: beds(user))
+    assert {id(c) for c in cards(user)} == elements  # moved, never re-created
+
+    await vigil.alerts.acknowledge(await clerk(), waiting.id)  # answered: back among the others, by bed
+    await eventually_equal(['AMU-06', 'AMU-03', 'AMU-01', 'AMU-02', 'AMU-04', 'AMU-05', 'AMU-07', 'AMU-08'],
+                           lambda: beds(user))
+
+    with user:
+        user.find(marker='card-order').elements.pop().set_value('bed')  # type: ignore[attr-defined]
+    assert await beds(user) == [f'AMU-0{n}' for n in range(1, 9)]
+    assert {id(c) for c in cards(user)} == elements
+
+    await user.open('/')  # another page of the same user: the choice is remembered
+    await user.should_see(marker='alert-count')
+    assert user.find(marker='card-order').elements.pop().value == 'bed'  # type: ignore[attr-defined]
+    assert await beds(user) == [f'AMU-0{n}' for n in range(1, 9)]
+    await reading('AMU-08', VitalKind.RESP_RATE, 23, '/min')  # a worse patient does not move a card in bed order
+    await user.should_see(marker=f'patient-{(await patient("AMU-08")).id}', content='NEWS2',
+                          retries=COALESCED_RETRIES)
+    assert await beds(user) == [f'AMU-0{n}' for n in range(1, 9)]
+
+
+async def test_a_charge_nurse_narrows_the_cards_to_one_ward_and_it_is_remembered(user: User) -> None:
+    await sign_in(user, 'charge')  # Acute Medical Unit and Cardiology
+    await user.should_see(marker='patient-count', content='in your scope')
+    total = len(cards(user))
+    select = user.find(marker='card-wards').elements.pop()
+    assert set(select.options.values()) >= {'All wards', 'Acute Medical Unit', 'Cardiology'}  # type: ignore[attr-defined]
+    cardiology = next(k for k, v in select.options.items() if v == 'Cardiology')  # type: ignore[attr-defined]
+
+    with user:
+        select.set_value(cardiology)  # type: ignore[attr-defined]
+    shown = await beds(user, visible_only=True)
+    assert shown and all(bed.startswith('CAR-') for bed in shown)
+    assert len(cards(user)) == total  # hidden, not deleted: choosing again costs nothing
+    await user.should_see(marker='patient-count', content=f'{len(shown)} of {total} in your scope shown')
+
+    await user.open('/')
+    await user.should_see(marker='patient-count', content=f'{len(shown)} of {total} in your scope shown')
+    assert await beds(user, visible_only=True) == shown
+
+    await sign_in(user, 'nurse')  # one ward: nothing to choose
+    await user.should_not_see(marker='card-wards')
