@@ -68,7 +68,8 @@ _STYLE = '''<style>
 .vigil-alarm-pause:focus-visible { outline: 3px solid #ffeb3b; outline-offset: 2px; }
 .vigil-alarm-pause[hidden], .vigil-alarm-unlock[hidden] { display: none !important; }
 .nicegui-header:has(.vigil-alarm-unlock:not([hidden])) { flex-wrap: wrap; }
-.vigil-alarm-unlock { flex-basis: 100%; order: 99; margin: 2px 0 4px; padding: 6px 12px; border-radius: 6px;
+.vigil-alarm-unlock { box-sizing: border-box; flex-basis: 100%; max-width: 100%; order: 99; margin: 2px 0 4px;
+  padding: 6px 12px; border-radius: 6px;
   background: #fff3e0; color: #5d2a00; font-weight: 700; text-align: center; cursor: pointer; }
 .vigil-kiosk-unlock { position: fixed; left: 0; right: 0; top: 0; z-index: 20; padding: 3vh 3vw; margin: 0;
   border-radius: 0; background: #fbc02d; color: #111; font-size: 4vh; font-weight: 900; }

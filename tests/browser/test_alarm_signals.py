@@ -163,6 +163,8 @@ def test_locked_audio_is_explained_and_one_click_unlocks_it(
 
     wait_for_pattern(nurse, 'critical', audible=False)
     expect(unlock).to_be_visible()
+    # The line spans the header without widening the page (it once added 23 px of sideways scroll).
+    assert nurse.evaluate('document.documentElement.scrollWidth') == nurse.viewport_size['width']
     nurse.mouse.click(640, 600)  # anywhere
     wait_for_pattern(nurse, 'critical', audible=True)
     expect(unlock).to_be_hidden()
