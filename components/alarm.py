@@ -71,7 +71,8 @@ _STYLE = '''<style>
 .vigil-alarm-unlock { box-sizing: border-box; flex-basis: 100%; max-width: 100%; order: 99; margin: 2px 0 4px;
   padding: 6px 12px; border-radius: 6px;
   background: #fff3e0; color: #5d2a00; font-weight: 700; text-align: center; cursor: pointer; }
-.vigil-kiosk-unlock { position: fixed; left: 0; right: 0; top: 0; z-index: 20; padding: 3vh 3vw; margin: 0;
+/* At the bottom: the most urgent rows at the top stay visible until someone taps. */
+.vigil-kiosk-unlock { position: fixed; left: 0; right: 0; bottom: 0; z-index: 20; padding: 3vh 3vw; margin: 0;
   border-radius: 0; background: #fbc02d; color: #111; font-size: 4vh; font-weight: 900; }
 /* A phone: the words give way to the icons (their accessible names stay), the countdown stays; while an alarm
    sounds the pause button takes the sound switch's place, so the header keeps to one line. */

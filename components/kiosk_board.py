@@ -115,8 +115,9 @@ body { background: #0b0f14; }
   .vigil-kiosk .vigil-conn { font-size: 3vw; }
   .vigil-kiosk-row { display: grid; grid-template-columns: 20vw minmax(0, 1fr);
     grid-template-rows: minmax(0, 1fr) auto; }
-  .vigil-kiosk-prio { grid-row: 1 / span 2; font-size: 3.6vw; }
-  .vigil-kiosk-prio small { font-size: 2.6vw; }
+  /* "CRITICAL" and "escalated · level 1" fit the 20vw label of a portrait (phone-narrow) display */
+  .vigil-kiosk-prio { grid-row: 1 / span 2; font-size: 3.1vw; letter-spacing: 0; padding: 0 .5vw; text-align: center; }
+  .vigil-kiosk-prio small { font-size: 2.3vw; }
   .vigil-kiosk-main { padding: .4vh 2.4vw 0; }
   .vigil-kiosk-who { font-size: 4.4vw; } .vigil-kiosk-ward { font-size: 3.2vw; }
   .vigil-kiosk-msg { font-size: 3.6vw; white-space: normal; display: -webkit-box; -webkit-line-clamp: 2;
