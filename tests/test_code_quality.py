@@ -1,5 +1,6 @@
 """The code's standing rules, checked with the same tools a developer runs: layering, lint, types."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -62,3 +63,17 @@ def test_the_lock_check_notices_a_range_edited_without_the_lock(tmp_path: Path) 
                               text=True, timeout=300, check=False)
     assert tampered.returncode == 1
     assert 'deploy/requirements.txt is not what uv.lock exports' in tampered.stderr
+
+
+def test_every_file_the_code_opens_next_to_itself_ships_in_the_binary() -> None:
+    # The one-file binary once failed to start: components/alarm.py reads alarm.js beside itself and the PyInstaller
+    # spec did not list it. Any `Path(__file__) ... / 'name'` in the code must name something the spec ships.
+    spec = (ROOT / 'deploy' / 'vigil.spec').read_text(encoding='utf-8')
+    opened = re.compile(r'''Path\(__file__\)[^\n]*?/\s*['"]([\w.-]+)['"]''')
+    sources = [ROOT / 'main.py', *(p for folder in ('app', 'components', 'pages', 'data')
+                                   for p in (ROOT / folder).rglob('*.py'))]
+    found = {(source.relative_to(ROOT).as_posix(), name)
+             for source in sources for name in opened.findall(source.read_text(encoding='utf-8'))}
+    assert ('components/alarm.py', 'alarm.js') in found  # the pattern still finds what it is for
+    missing = sorted((source, name) for source, name in found if f"'{name}'" not in spec)
+    assert not missing, f'not shipped by deploy/vigil.spec: {missing}'
