@@ -1,5 +1,8 @@
 """Engine and session factories; SQLite gets WAL, a busy timeout, foreign keys and write locks up front."""
 
+import asyncio
+import sqlite3
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -7,6 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import await_only
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = 'vigil_read_only'
@@ -44,8 +48,8 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (so BEGIN IMMEDIATE below works).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute('PRAGMA journal_mode=WAL')
         cursor.execute(f'PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}')
+        _enter_wal(cursor)
         cursor.execute('PRAGMA foreign_keys=ON')
         cursor.execute(f'PRAGMA synchronous={synchronous}')
         cursor.close()
@@ -57,6 +61,30 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         # timeout instead. Read-only sessions begin deferred so WAL readers never wait.
         options: Mapping[str, Any] = connection.get_execution_options()
         connection.exec_driver_sql('BEGIN' if options.get(READ_ONLY) else 'BEGIN IMMEDIATE')
+
+
+def _enter_wal(cursor: Any) -> None:
+    """Switch the database to WAL (a no-op when it already is), retrying while another connection switches it.
+
+    Connections opening a new database at once (processes starting together) each need the exclusive lock to change
+    the journal mode; SQLite answers the losers "database is locked" at once, without waiting on the busy timeout, to
+    avoid a deadlock. They retry here, without blocking the event loop, until the busy timeout has passed.
+    """
+    cursor.execute('PRAGMA journal_mode')
+    if str(cursor.fetchone()[0]).lower() == 'wal':
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute('PRAGMA journal_mode=WAL')
+            return
+        except sqlite3.OperationalError as error:
+            busy = 'locked' in str(error) or 'busy' in str(error)
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        await_only(asyncio.sleep(pause))
+        pause = min(pause * 2, 0.2)
 
 
 def session_factories(engine: AsyncEngine) -> tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]]:
