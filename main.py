@@ -221,6 +221,9 @@ def serve(settings: Settings) -> None:
            language='en-GB', session_middleware_kwargs=cookie, reload=False, show=False,
            show_welcome_message=not (settings.demo or json_logs), fastapi_docs=True,
            reconnect_timeout=RECONNECT_SECONDS, timeout_graceful_shutdown=stop.grace_seconds,
+           # NOTE: the same proxies the sign-in page believes (app/client_address.py), so logs name the same client.
+           proxy_headers=bool(settings.trusted_networks),
+           forwarded_allow_ips=[str(network) for network in settings.trusted_networks],
            **web_server_logging(settings.log_format))
     if serving:
         raise SystemExit(stop.finish(forced=Server.instance.force_exit))

@@ -22,6 +22,7 @@ from app.services.metrics import MetricsService
 from app.services.patients import PatientService
 from app.services.prescriptions import PrescriptionService
 from app.services.rules import RulesService
+from app.services.sign_in_throttle import SignInThrottleService
 from app.services.tokens import TokenService
 from app.services.users import UserService
 from app.services.vitals_history import VitalsHistoryService
@@ -47,6 +48,7 @@ class Vigil:
     patients: PatientService
     prescriptions: PrescriptionService
     users: UserService
+    sign_in_throttle: SignInThrottleService
     tokens: TokenService
     hospitals: HospitalService
     metrics: MetricsService
@@ -73,11 +75,13 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
     hasher = PasswordHasher()
     rules = RulesService(db, clock)  # one per process: its cache is shared by detection and escalation
     patients = PatientService(db, clock, rules)
+    sign_in_throttle = SignInThrottleService(db, clock)
     bus.on_publish(log_alert_transition)
     return Vigil(
         settings=settings, engine=engine, bus=bus, db=db, clock=clock, hasher=hasher,
         alerts=AlertService(db, clock, rules), patients=patients, prescriptions=PrescriptionService(db, clock, rules),
-        users=UserService(db, clock, hasher), tokens=TokenService(db, clock), hospitals=HospitalService(db, clock),
+        users=UserService(db, clock, hasher, sign_in_throttle), sign_in_throttle=sign_in_throttle,
+        tokens=TokenService(db, clock), hospitals=HospitalService(db, clock),
         metrics=MetricsService(db, clock),
         audit=AuditService(db), vitals_history=VitalsHistoryService(db, clock), kiosk=KioskService(db, clock),
         rules=rules, telemetry=Telemetry(bus, lambda: patients.readings_stored),

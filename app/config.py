@@ -10,6 +10,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.client_address import Network, parse_trusted
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STORAGE_SECRET_FILE = '.storage_secret'  # noqa: S105 (a file name, not a secret)
 FROZEN_DATA_DIR = 'vigil-data'
@@ -67,6 +69,9 @@ class Settings(BaseSettings):
     https_only: bool = Field(default=False, description='Send the session cookie over HTTPS only (behind TLS).')
     session_hours: Annotated[float, Field(gt=0, le=24 * 7)] = Field(
         default=12, description='A sign-in lasts this long (a shift plus handover), then the user signs in again.')
+    trusted_proxies: str = Field(default='127.0.0.1,::1', description=(
+        'Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed (sign-in '
+        'throttling counts failures per client address); empty: believe none.'))
 
     @field_validator('log_level', mode='before')
     @classmethod
@@ -95,6 +100,17 @@ class Settings(BaseSettings):
         if not value.startswith(('redis://', 'rediss://', 'unix://')):
             raise ValueError('use redis://host:6379/0 (or rediss:// for TLS)')
         return value
+
+    @field_validator('trusted_proxies')
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        parse_trusted(value)
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        """Return the trusted proxies as networks."""
+        return parse_trusted(self.trusted_proxies)
 
     @property
     def db_url(self) -> str:

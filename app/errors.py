@@ -77,9 +77,5 @@ class AuthenticationFailed(DomainError):
     """Credentials were not accepted (the message never says whether the user or the password was wrong)."""
 
 
-class AccountLocked(AuthenticationFailed):
-    pass
-
-
 class TokenInvalid(AuthenticationFailed):
     pass

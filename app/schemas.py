@@ -34,7 +34,16 @@ class UserView(View):
     role: Role
     ward_ids: tuple[int, ...] = ()
     active: bool = True
-    locked_until: datetime | None = None
+
+
+class ThrottleView(View):
+    """Failed sign-ins counted under one key: an account (from anywhere), an address, or an account from an address."""
+
+    username: str | None  # None: any account
+    address: str | None  # None: any address
+    failures: float  # decayed to now
+    blocked_until: datetime | None  # None or past: not blocked now, only counting
+    refused: int
 
 
 class Actor(View):

@@ -92,14 +92,34 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default=text('0'))
-    locked_until: Mapped[datetime | None]
     password_changed_at: Mapped[datetime]
     created_at: Mapped[datetime]
     # Sessions signed in before this moment are no longer valid ("log out on all devices").
     sessions_revoked_at: Mapped[datetime | None]
 
     wards: Mapped[list[Ward]] = relationship(secondary='user_wards', order_by='Ward.name')
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins counted under one key (app/domain/throttle.py): an empty username or address means "any".
+
+    Keyed on the username as typed, whether or not such an account exists, so the throttle reveals nothing.
+    """
+
+    __tablename__ = 'sign_in_throttles'
+    __table_args__ = (UniqueConstraint('username', 'address', name='uq_sign_in_throttles_username_address'),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    # The decaying count of failures as it stood at counted_at.
+    failures: Mapped[float] = mapped_column(Float)
+    counted_at: Mapped[datetime] = mapped_column(index=True)
+    blocked_until: Mapped[datetime | None]
+    # Attempts refused while blocked (never checked against a password), since the last counted failure.
+    refused: Mapped[int] = mapped_column(Integer, default=0, server_default=text('0'))
+    # A pair only: when this account last signed in from this address (makes it the account's known address).
+    signed_in_at: Mapped[datetime | None]
 
 
 class Patient(Base):

@@ -71,7 +71,7 @@ async def seed_demo(session: AsyncSession, hash_password: Callable[[], Awaitable
         if await session.scalar(select(User.id).where(User.username == username)) is not None:
             continue
         session.add(User(hospital_id=hospitals[slug].id, username=username, display_name=display_name, role=role,
-                         password_hash=await hash_password(), active=True, failed_logins=0,
+                         password_hash=await hash_password(), active=True,
                          password_changed_at=now, created_at=now, wards=[wards[slug, w] for w in ward_names]))
         report.created['users'] += 1
     await session.flush()

@@ -19,6 +19,7 @@ from components.headings import heading
 from components.live import LiveHub
 from components.rules_editor import RulesEditor
 from components.session import ROLE_LABELS, StaffSession
+from components.sign_in_throttles import SignInThrottles
 
 from .frame import staff_page, staff_session
 
@@ -49,12 +50,7 @@ def users_html(users: list[UserView], wards: tuple[WardView, ...], now: datetime
     for user in users:
         sees_all = user.role in (Role.PHYSICIAN, Role.ADMIN)
         assigned = ', '.join(names.get(w, '?') for w in user.ward_ids) or ('all wards' if sees_all else 'none')
-        if not user.active:
-            state = '<span class="vigil-admin-off">disabled</span>'
-        elif user.locked_until is not None and user.locked_until > now:
-            state = f'locked until {timestamps.datetime_html(user.locked_until)}'
-        else:
-            state = 'active'
+        state = '<span class="vigil-admin-off">disabled</span>' if not user.active else 'active'
         rows.append(f'<tr><td><b>{escape(user.username)}</b></td><td>{escape(user.display_name)}</td>'
                     f'<td>{ROLE_LABELS[user.role]}</td><td>{escape(assigned)}</td><td>{state}</td></tr>')
     head = ''.join(f'<th>{h}</th>' for h in ('Username', 'Name', 'Role', 'Wards', 'Account'))
@@ -140,6 +136,8 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
                     .classes('w-full overflow-x-auto').mark('admin-users')
                 ui.label('Accounts are created on the server: python main.py user create --help') \
                     .classes('text-caption text-grey-7')
+            # Sign-in throttles: see and clear (components/sign_in_throttles.py).
+            await SignInThrottles(vigil.sign_in_throttle, session.acting).show()
             with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="API tokens"'):
                 heading(f'API tokens ({len(tokens)})', 2).classes('vigil-panel-title')
                 ui.html(tokens_html(tokens), sanitize=False).classes('w-full overflow-x-auto').mark('admin-tokens')

@@ -2,10 +2,12 @@
 
 from urllib.parse import urlsplit
 
+from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from app.bootstrap import Vigil
+from app.client_address import client_address
 from app.errors import AuthenticationFailed
 from components import dark_theme, focus
 from components.headings import heading
@@ -40,14 +42,24 @@ def register(vigil: Vigil) -> None:
         return RedirectResponse('/login')
 
     @ui.page('/login', title='Vigil · Sign in')
-    def login(next: str | None = None) -> None:
+    def login(request: Request, next: str | None = None) -> None:
+        # The page's own request: the socket's peer, or the client a trusted proxy names (sign-in throttling).
+        address = client_address(request.client.host if request.client else None,
+                                 request.headers.getlist('x-forwarded-for'), vigil.settings.trusted_networks)
+
+        def refuse(text: str) -> None:
+            message.set_text(text)
+            message.classes(replace='text-center text-negative')
+
         async def sign_in() -> None:
+            if not (username.value or '').strip() or not password.value:
+                refuse('Enter your username and password.')
+                return
             button.disable()
             try:
-                user = await vigil.users.authenticate(username.value or '', password.value or '')
+                user = await vigil.users.authenticate(username.value, password.value, address=address)
             except AuthenticationFailed as error:
-                message.set_text(error.message)
-                message.classes(replace='text-center text-negative')
+                refuse(error.message)
                 password.set_value('')
                 return
             finally:

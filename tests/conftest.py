@@ -257,7 +257,7 @@ async def world(vigil: Vigil, password_hash: str, clock: FakeClock) -> World:
             users = {}
             for name, (role, assigned) in staff.items():
                 users[name] = User(hospital_id=hospital.id, username=f'{slug}-{name}', display_name=name.title(),
-                                   role=role, password_hash=password_hash, active=True, failed_logins=0,
+                                   role=role, password_hash=password_hash, active=True,
                                    password_changed_at=clock(), created_at=clock(),
                                    wards=[wards[w] for w in assigned])
             session.add_all(users.values())

@@ -112,7 +112,7 @@ def test_user_create_reads_the_password_from_stdin_and_assigns_the_wards(data_di
 
     assert (result.returncode, result.stderr) == (0, '')
     assert result.stdout == 'created charge_nurse "robin" in hospital general\n'
-    user = with_vigil(data_dir, lambda v: v.users.authenticate('robin', PASSWORD))
+    user = with_vigil(data_dir, lambda v: v.users.authenticate('robin', PASSWORD, address='127.0.0.1'))
     wards = {w.id: w.name for w in with_vigil(data_dir, lambda v: v.hospitals.wards('general'))}
     assert (user.username, user.display_name, user.role) == ('robin', 'Robin Asante', Role.CHARGE_NURSE)
     assert sorted(wards[w] for w in user.ward_ids) == ['Cardiology', 'ICU']
@@ -127,7 +127,7 @@ def test_user_create_refuses_a_too_short_password_and_creates_nobody(data_dir: P
     assert 'at least 8 characters' in assert_one_error_line(result)
     assert database_dump(data_dir) == before
     with pytest.raises(AuthenticationFailed):
-        with_vigil(data_dir, lambda v: v.users.authenticate('shorty', 'short'))
+        with_vigil(data_dir, lambda v: v.users.authenticate('shorty', 'short', address='127.0.0.1'))
 
 
 def test_user_create_without_a_terminal_asks_for_password_stdin(data_dir: Path) -> None:

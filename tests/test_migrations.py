@@ -181,7 +181,7 @@ async def test_seeding_the_demo_twice_creates_everything_once(vigil: Vigil) -> N
     assert first.created == DEMO_COUNTS
     assert second.total == 0
     assert await row_counts(vigil) == DEMO_COUNTS
-    assert (await vigil.users.authenticate('nurse', 'demo')).username == 'nurse'
+    assert (await vigil.users.authenticate('nurse', 'demo', address='127.0.0.1')).username == 'nurse'
 
 
 def free_port() -> int:
@@ -259,7 +259,7 @@ def authenticates(data_dir: Path, username: str, password: str) -> bool:
     async def attempt() -> bool:
         vigil = build(Settings(data_dir=data_dir, database_url=None))
         try:
-            await vigil.users.authenticate(username, password)
+            await vigil.users.authenticate(username, password, address='127.0.0.1')
         except Exception:
             return False
         finally:

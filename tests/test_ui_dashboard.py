@@ -275,7 +275,7 @@ async def test_nurses_get_no_snooze_button_and_the_service_refuses_their_snooze(
     await user.should_not_see(marker='snooze-dialog')
 
     vigil, _, _ = running()
-    nurse = Actor.for_user(await vigil.users.authenticate('nurse', DEMO_PASSWORD))
+    nurse = Actor.for_user(await vigil.users.authenticate('nurse', DEMO_PASSWORD, address='127.0.0.1'))
     with pytest.raises(NotAllowed):
         await vigil.alerts.snooze(nurse, alert.id, 30, 'Patient is asleep')
     assert (await vigil.alerts.get(await clerk(), alert.id)).snoozed_until is None

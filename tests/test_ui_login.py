@@ -7,7 +7,7 @@ from nicegui import ui
 from nicegui.testing import User
 
 from app.domain import AlertStatus, Priority
-from app.errors import AccountLocked, AuthenticationFailed
+from app.errors import AuthenticationFailed
 from app.schemas import Actor
 from pages.login import safe_next
 
@@ -72,22 +72,57 @@ async def test_a_backslash_address_leads_to_the_dashboard_after_a_real_sign_in(u
     await signs_in_to_the_dashboard(user, '/login?next=/%5Cevil.example/login')
 
 
-async def test_repeated_wrong_passwords_lock_the_account_with_a_clear_message(user: User) -> None:
-    vigil, _, _ = running()
-    for _ in range(4):
-        with pytest.raises(AuthenticationFailed):
-            await vigil.users.authenticate('charge', 'wrong guess')
-
+async def try_sign_in(user: User, username: str, password: str) -> None:
     await user.open('/login')
-    user.find(kind=ui.input, content='Username').type('charge')
-    user.find(kind=ui.input, content='Password').type('one more wrong guess')
+    user.find(kind=ui.input, content='Username').type(username)
+    user.find(kind=ui.input, content='Password').type(password)
     user.find(kind=ui.button, content='Log in').click()
 
-    await user.should_see('Too many failed sign-ins: this account is locked for 15 more minute(s).',
-                          retries=SIGN_IN_RETRIES)
-    with pytest.raises(AccountLocked):  # even the right password, until the lock ends
-        await vigil.users.authenticate('charge', 'demo')
+
+async def test_repeated_wrong_passwords_make_that_client_wait_and_never_lock_the_account(
+        user: User, create_user: type[User]) -> None:
+    vigil, _, _ = running()
+    await vigil.users.authenticate('charge', 'demo', address='192.0.2.20')  # the charge nurse's usual workstation
+    user.http_client.headers['X-Forwarded-For'] = '192.0.2.10'  # through the sample proxy on 127.0.0.1 (trusted)
+    for _ in range(5):
+        with pytest.raises(AuthenticationFailed):
+            await vigil.users.authenticate('charge', 'wrong guess', address='192.0.2.10')
+
+    await try_sign_in(user, 'charge', 'one more wrong guess')
+
+    await user.should_see('Unknown username or wrong password, or too many failed sign-ins: wait 1 second before the '
+                          'next try.', retries=SIGN_IN_RETRIES)
     await user.should_not_see(marker='alert-count')
+    throttles = await vigil.sign_in_throttle.current(Actor.system('test'))
+    assert {(t.username, t.address, t.failures) for t in throttles} >= {('charge', '192.0.2.10', 6.0)}
+    workstation = create_user()  # type: ignore[operator]
+    workstation.http_client.headers['X-Forwarded-For'] = '192.0.2.20'
+    await sign_in(workstation, 'charge')  # the account itself is not locked
+
+
+async def test_an_unknown_user_gets_the_same_answer_as_a_wrong_password(user: User) -> None:
+    await try_sign_in(user, 'no-such-person', 'a guess')
+    await user.should_see('Unknown username or wrong password.', retries=SIGN_IN_RETRIES)
+    await try_sign_in(user, 'charge', 'a guess')
+    await user.should_see('Unknown username or wrong password.', retries=SIGN_IN_RETRIES)
+    await try_sign_in(user, '   ', 'a guess')
+    await user.should_see('Enter your username and password.')
+
+
+@pytest.fixture
+def no_trusted_proxies(quiet_demo: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('VIGIL_TRUSTED_PROXIES', '')
+
+
+async def test_a_forwarded_address_from_a_peer_not_trusted_is_ignored(no_trusted_proxies: None, user: User) -> None:
+    user.http_client.headers['X-Forwarded-For'] = '192.0.2.10'  # anyone can send this header
+
+    await try_sign_in(user, 'charge', 'wrong guess')
+
+    await user.should_see('Unknown username or wrong password.', retries=SIGN_IN_RETRIES)
+    vigil, _, _ = running()
+    throttles = await vigil.sign_in_throttle.current(Actor.system('test'))
+    assert {t.address for t in throttles} == {None, '127.0.0.1'}  # the socket's peer, never the header
 
 
 async def test_log_out_ends_the_session_of_this_browser(user: User) -> None:
@@ -119,7 +154,7 @@ async def test_log_out_on_all_devices_ends_every_session_of_the_user(user: User,
 async def test_an_open_page_leaves_when_the_user_logs_out_elsewhere(user: User) -> None:
     await sign_in(user, 'nurse')
     vigil, hub, _ = running()
-    account = await vigil.users.authenticate('nurse', 'demo')
+    account = await vigil.users.authenticate('nurse', 'demo', address='127.0.0.1')
 
     hub.end_sessions(account.hospital_id, account.id + 1000)  # somebody else: nothing happens here
     await user.should_see(marker='alert-count')
@@ -133,7 +168,7 @@ async def test_an_action_after_the_sign_in_ended_elsewhere_is_refused(user: User
     alert = await raise_for('AMU-02', 'Needs a hand', Priority.MEDIUM)
     await user.should_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
     vigil, _, _ = running()
-    account = await vigil.users.authenticate('nurse', 'demo')
+    account = await vigil.users.authenticate('nurse', 'demo', address='127.0.0.1')
     await vigil.users.end_all_sessions(Actor.for_user(account))  # in another process: this page got no word
 
     press(user, 'acknowledge', alert.id)

@@ -1,17 +1,18 @@
-"""Staff accounts: create, sign in (with lockout), change password."""
+"""Staff accounts: create, sign in (throttled: app/services/sign_in_throttle.py), change password."""
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from app.client_address import throttle_key
 from app.clock import Clock
 from app.domain import Role
 from app.domain.text import check_one_line
+from app.domain.throttle import typed_username
 from app.errors import (
-    AccountLocked,
     AuthenticationFailed,
     InvalidInput,
     NotAllowed,
@@ -24,18 +25,25 @@ from app.uow import Database
 from data.models import Hospital, User, Ward
 
 from .common import add_unique, hospital_by_slug
+from .sign_in_throttle import SignInThrottleService
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 USERNAME = re.compile(r'^[a-z0-9][a-z0-9._-]{1,63}$')
 INVALID_CREDENTIALS = 'Unknown username or wrong password.'
+
+
+def refusal_message(wait_seconds: int) -> str:
+    """Return the one answer to every refused sign-in, whether the username, the password or a throttle refused it."""
+    if not wait_seconds:
+        return INVALID_CREDENTIALS
+    return (f'Unknown username or wrong password, or too many failed sign-ins: wait {wait_seconds} '
+            f'second{"s" if wait_seconds != 1 else ""} before the next try.')
 
 
 def user_view(user: User) -> UserView:
     """Build the view of a user whose wards are loaded."""
     return UserView(id=user.id, hospital_id=user.hospital_id, username=user.username,
                     display_name=user.display_name, role=Role(user.role), ward_ids=tuple(w.id for w in user.wards),
-                    active=user.active, locked_until=user.locked_until)
+                    active=user.active)
 
 
 def check_password_policy(password: str) -> None:
@@ -45,10 +53,11 @@ def check_password_policy(password: str) -> None:
 
 
 class UserService:
-    def __init__(self, db: Database, clock: Clock, hasher: PasswordHasher) -> None:
+    def __init__(self, db: Database, clock: Clock, hasher: PasswordHasher, throttle: SignInThrottleService) -> None:
         self._db = db
         self._clock = clock
         self._hasher = hasher
+        self._throttle = throttle
 
     async def create(self, actor: Actor, *, hospital_slug: str, username: str, password: str, role: Role,
                      display_name: str | None = None, ward_names: Sequence[str] = ()) -> UserView:
@@ -79,41 +88,36 @@ class UserService:
                 wards.append(ward)
             now = self._clock()
             user = User(hospital_id=hospital.id, username=username, display_name=display_name or username,
-                        role=role, password_hash=password_hash, active=True, failed_logins=0,
+                        role=role, password_hash=password_hash, active=True,
                         password_changed_at=now, created_at=now, wards=wards)
             await add_unique(session, user, f'The username "{username}" is taken.')
             view = user_view(user)
             await uow.commit()
             return view
 
-    async def authenticate(self, username: str, password: str) -> UserView:
-        """Return the user for valid credentials; count failures and lock the account after too many."""
-        username = username.strip().lower()
-        async with self._db.uow() as uow:
-            session = uow.session
-            user = await session.scalar(
-                select(User).options(selectinload(User.wards)).where(User.username == username))
-            if user is None or not user.active:
-                await self._hasher.burn(password)
-                raise AuthenticationFailed(INVALID_CREDENTIALS)
-            now = self._clock()
-            if user.locked_until is not None and user.locked_until > now:
-                raise AccountLocked(self._locked_message(user.locked_until, now))
-            if await self._hasher.verify(password, user.password_hash):
-                user.failed_logins = 0
-                user.locked_until = None
-                view = user_view(user)
-                await uow.commit()
-                return view
-            user.failed_logins += 1
-            locked = user.failed_logins >= MAX_FAILED_LOGINS
-            if locked:
-                user.failed_logins = 0
-                user.locked_until = now + LOCKOUT
-            await uow.commit()
-            if locked:
-                raise AccountLocked(self._locked_message(now + LOCKOUT, now))
+    async def authenticate(self, username: str, password: str, *, address: str) -> UserView:
+        """Return the user for valid credentials from the client at `address`; every refusal answers alike.
+
+        An unknown or disabled username, a wrong password and a throttled attempt take the same steps (one user
+        query, one throttle transaction, one password hash) and raise the same AuthenticationFailed, whose wait
+        depends only on what was typed from where: nothing tells whether the account exists.
+        """
+        typed = typed_username(username)
+        client = throttle_key(address)
+        if not typed:  # no account has an empty name; nothing to count either
+            await self._hasher.burn(password)
             raise AuthenticationFailed(INVALID_CREDENTIALS)
+        async with self._db.read() as session:
+            user = await session.scalar(
+                select(User).options(selectinload(User.wards)).where(User.username == typed, User.active.is_(True)))
+            found = (user_view(user), user.password_hash) if user is not None else None
+        claim = await self._throttle.claim(typed, client, account_exists=found is not None)
+        if claim.allowed and found is not None and await self._hasher.verify(password, found[1]):
+            await self._throttle.succeeded(typed, client, claim)
+            return found[0]
+        if not (claim.allowed and found is not None):
+            await self._hasher.burn(password)
+        raise AuthenticationFailed(refusal_message(claim.wait_seconds))
 
     async def change_password(self, actor: Actor, current: str, new: str) -> None:
         """Change the signed-in user's own password after checking the current one."""
@@ -167,8 +171,3 @@ class UserService:
                 raise UserNotFound('Your account no longer exists.')
             user.sessions_revoked_at = self._clock()
             await uow.commit()
-
-    @staticmethod
-    def _locked_message(until: datetime, now: datetime) -> str:
-        minutes = max(1, round((until - now).total_seconds() / 60))
-        return f'Too many failed sign-ins: this account is locked for {minutes} more minute(s).'
