@@ -1,4 +1,5 @@
-"""Command line: run the server (default) or an operator verb (user, token, hospital, ward, patient, simulate)."""
+"""Command line: run the server (default) or an operator verb (user, token, hospital, ward, patient, throttle,
+simulate)."""
 
 import argparse
 import asyncio
@@ -37,7 +38,7 @@ def build_parser() -> Parser:
                         help='with --demo: seed the demo but do not start the simulator (quiet patients)')
     parser.add_argument('--host', help='interface to listen on (default: VIGIL_HOST or 127.0.0.1)')
     parser.add_argument('--port', type=int, help='port to listen on (default: VIGIL_PORT or 8080)')
-    verbs = parser.add_subparsers(dest='verb', metavar='{user,token,hospital,ward,patient,simulate}')
+    verbs = parser.add_subparsers(dest='verb', metavar='{user,token,hospital,ward,patient,throttle,simulate}')
 
     user = verbs.add_parser('user', help='staff accounts').add_subparsers(dest='action', required=True)
     create = user.add_parser('create', help='create a staff account (password from a prompt or --password-stdin)')
@@ -81,6 +82,13 @@ def build_parser() -> Parser:
     scale.add_argument('--scale', required=True, type=int, choices=(1, 2))
     scale.add_argument('--reason', required=True, help='why, for the record (1-500 characters)')
     scale.add_argument('--by', required=True, metavar='NAME', help='the clinician who prescribed, e.g. "Dr R. Asante"')
+
+    throttle = verbs.add_parser('throttle', help='sign-in throttles: who is made to wait after failed sign-ins')
+    throttle_actions = throttle.add_subparsers(dest='action', required=True)
+    throttle_actions.add_parser('list', help='list the current throttles (account, address, failures, until)')
+    clear = throttle_actions.add_parser('clear', help="forget an account's or an address's failed sign-ins")
+    clear.add_argument('--username', help='the account (from every address, unless --address is given too)')
+    clear.add_argument('--address', help='the client address (for every account, unless --username is given too)')
 
     simulate = verbs.add_parser(
         'simulate', help='stream simulated vital signs for every patient of a hospital into a running server',
@@ -222,6 +230,18 @@ async def _patient_spo2_scale(vigil: Vigil, args: argparse.Namespace, _: str) ->
     print(f'{what} for {patient.mrn} ({patient.name}, bed {patient.bed}), by "{patient.spo2_scale_set_by}"')
 
 
+async def _throttle_list(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    for view in await vigil.sign_in_throttle.current(Actor.system('cli')):
+        until = f'waits until {view.blocked_until:%Y-%m-%d %H:%M:%S} UTC' if view.blocked_until else 'not waiting'
+        print(f'{view.username or "(any account)"}\t{view.address or "(any address)"}\t{view.failures:g} failures'
+              f'\t{until}')
+
+
+async def _throttle_clear(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    cleared = await vigil.sign_in_throttle.clear(Actor.system('cli'), username=args.username, address=args.address)
+    print(f'cleared {cleared} sign-in throttle(s)')
+
+
 _VERBS: dict[tuple[str, str], Callable[[Vigil, argparse.Namespace, str], Awaitable[None]]] = {
     ('user', 'create'): _user_create,
     ('token', 'create'): _token_create,
@@ -230,4 +250,6 @@ _VERBS: dict[tuple[str, str], Callable[[Vigil, argparse.Namespace, str], Awaitab
     ('hospital', 'create'): _hospital_create,
     ('ward', 'create'): _ward_create,
     ('patient', 'spo2-scale'): _patient_spo2_scale,
+    ('throttle', 'list'): _throttle_list,
+    ('throttle', 'clear'): _throttle_clear,
 }

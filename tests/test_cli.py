@@ -333,3 +333,27 @@ def test_an_unreachable_database_is_one_line_exit_1_without_the_password(tmp_pat
     assert len(lines) == 1 and lines[0].startswith('vigil:'), result.stderr
     assert 'cannot open the database postgresql+asyncpg://vigil:***@127.0.0.1:9/vigil' in lines[0]
     assert 'hunter2' not in result.stderr
+
+
+# --- sign-in throttles ---------------------------------------------------------------------------------------------
+
+def test_throttle_list_and_clear_let_an_operator_release_a_client(data_dir: Path) -> None:
+    async def fail(vigil: Vigil) -> None:
+        for _ in range(7):
+            with pytest.raises(AuthenticationFailed):
+                await vigil.users.authenticate('taken', 'wrong guess', address='192.0.2.44')
+    with_vigil(data_dir, fail)
+
+    listed = vigil_cli(data_dir, 'throttle', 'list')
+    assert listed.returncode == 0, listed.stderr
+    # The seventh came within the second's wait and was refused untested (that wait is over by now).
+    assert 'taken\t192.0.2.44\t6 failures\t' in listed.stdout
+    assert '(any account)\t192.0.2.44\t6 failures\t' in listed.stdout
+
+    refused = vigil_cli(data_dir, 'throttle', 'clear')
+    assert 'Name an account, an address, or both' in assert_one_error_line(refused)
+    cleared = vigil_cli(data_dir, 'throttle', 'clear', '--address', '192.0.2.44')
+    assert (cleared.returncode, cleared.stdout) == (0, 'cleared 2 sign-in throttle(s)\n'), cleared.stderr
+
+    user = with_vigil(data_dir, lambda v: v.users.authenticate('taken', PASSWORD, address='192.0.2.44'))
+    assert user.username == 'taken'

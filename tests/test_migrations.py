@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,46 @@ def authenticates(data_dir: Path, username: str, password: str) -> bool:
             await vigil.close()
         return True
     return run_sync(attempt)
+
+
+async def test_dropping_the_old_lockout_columns_keeps_every_account_and_its_wards(empty_database: str) -> None:
+    """0004 drops users.failed_logins and locked_until in place: a table copy would cascade-delete ward assignments."""
+    from alembic import command
+    from sqlalchemy import bindparam
+
+    from data.migrate import alembic_config
+    from data.types import UTCDateTime
+
+    now = bindparam('now', type_=UTCDateTime())
+    at = {'now': datetime(2026, 12, 1, 8, 0, tzinfo=UTC)}
+    if empty_database.startswith('sqlite'):
+        Path(empty_database.split('///', 1)[1]).parent.mkdir(parents=True)
+
+    def upgrade(connection: Any, revision: str) -> None:
+        config = alembic_config(empty_database)
+        config.attributes['connection'] = connection
+        command.upgrade(config, revision)
+
+    engine = create_engine(empty_database)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade, '0003')
+            await connection.execute(text(
+                "INSERT INTO hospitals (id, slug, name, event_seq, created_at) VALUES (1, 'h', 'H', 0, :now)")
+                .bindparams(now), at)
+            await connection.execute(text("INSERT INTO wards (id, hospital_id, name) VALUES (1, 1, 'North')"))
+            await connection.execute(text(
+                "INSERT INTO users (id, hospital_id, username, display_name, role, password_hash, active, "
+                "failed_logins, locked_until, password_changed_at, created_at) VALUES (1, 1, 'nurse', 'N', 'nurse', "
+                "'x', true, 4, :now, :now, :now)").bindparams(now), at)
+            await connection.execute(text('INSERT INTO user_wards (user_id, ward_id) VALUES (1, 1)'))
+        await upgrade_to_head(empty_database)
+        async with engine.connect() as connection:
+            columns = await connection.run_sync(lambda c: {col['name'] for col in
+                                                           c.dialect.get_columns(c, 'users')})
+            wards = (await connection.execute(text('SELECT user_id, ward_id FROM user_wards'))).all()
+    finally:
+        await engine.dispose()
+    assert not {'failed_logins', 'locked_until'} & columns and 'username' in columns
+    assert [tuple(row) for row in wards] == [(1, 1)]
+    assert 'sign_in_throttles' in await table_names(empty_database)
