@@ -310,3 +310,65 @@ async def test_dropping_the_old_lockout_columns_keeps_every_account_and_its_ward
     assert not {'failed_logins', 'locked_until'} & columns and 'username' in columns
     assert [tuple(row) for row in wards] == [(1, 1)]
     assert 'sign_in_throttles' in await table_names(empty_database)
+
+
+WAVE_ONE_TABLES = ('hospitals', 'wards', 'patients', 'users', 'user_wards', 'alerts', 'alert_events', 'vital_readings',
+                   'latest_vitals', 'api_tokens')
+
+
+@pytest.mark.parametrize('start', ['0001', '0002'])
+async def test_a_wave_one_database_with_patients_alerts_and_audit_upgrades_to_head_keeping_every_row(
+        empty_database: str, start: str) -> None:
+    """A hospital running an earlier release (revision 0001 or 0002) upgrades in place: no table copy may drop or
+    cascade-delete rows (the audit trail refuses deletes; ward assignments and alerts hang off the altered tables)."""
+    from alembic import command
+    from sqlalchemy import bindparam
+
+    from data.migrate import alembic_config
+    from data.types import UTCDateTime
+
+    now = bindparam('now', type_=UTCDateTime())
+    at = {'now': datetime(2026, 12, 1, 8, 0, tzinfo=UTC)}
+    if empty_database.startswith('sqlite'):
+        Path(empty_database.split('///', 1)[1]).parent.mkdir(parents=True)
+
+    def upgrade(connection: Any, revision: str) -> None:
+        config = alembic_config(empty_database)
+        config.attributes['connection'] = connection
+        command.upgrade(config, revision)
+
+    rows = [
+        "INSERT INTO hospitals (id, slug, name, event_seq, created_at) VALUES (1, 'h', 'H', 0, :now)",
+        "INSERT INTO wards (id, hospital_id, name) VALUES (1, 1, 'North')",
+        "INSERT INTO patients (id, hospital_id, ward_id, mrn, name, bed, spo2_scale, admitted_at) "
+        "VALUES (1, 1, 1, 'MRN1', 'Ada', 'N-1', 1, :now)",
+        "INSERT INTO users (id, hospital_id, username, display_name, role, password_hash, active, failed_logins, "
+        "locked_until, password_changed_at, created_at) VALUES (1, 1, 'nurse', 'N', 'nurse', 'x', true, 0, NULL, "
+        ":now, :now)",
+        'INSERT INTO user_wards (user_id, ward_id) VALUES (1, 1)',
+        "INSERT INTO alerts (id, hospital_id, ward_id, patient_id, kind, priority, status, message, dedup_key, "
+        "occurrences, escalation_level, created_at, created_by, last_triggered_at, version) VALUES (1, 1, 1, 1, "
+        "'vital', 'critical', 'active', 'SpO2 85 %', 'spo2', 1, 0, :now, 'monitor', :now, 1)",
+        "INSERT INTO alert_events (id, alert_id, hospital_id, type, at, actor, to_status, escalation_level) "
+        "VALUES (1, 1, 1, 'raised', :now, 'monitor', 'active', 0)",
+        "INSERT INTO vital_readings (id, hospital_id, patient_id, kind, value, unit, measured_at, recorded_at, source) "
+        "VALUES (1, 1, 1, 'spo2', 85, '%', :now, :now, 'monitor')",
+        "INSERT INTO latest_vitals (patient_id, kind, value, unit, measured_at) VALUES (1, 'spo2', 85, '%', :now)",
+        "INSERT INTO api_tokens (id, hospital_id, kind, name, token_hash, prefix, created_at) "
+        "VALUES (1, 1, 'device', 'Monitor gateway', 'ab12', 'vgl_ab', :now)",
+    ]
+    engine = create_engine(empty_database)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade, start)
+            for statement in rows:
+                await connection.execute(text(statement).bindparams(now) if ':now' in statement else text(statement),
+                                         at if ':now' in statement else {})
+        await upgrade_to_head(empty_database)
+        async with engine.connect() as connection:
+            counts = {table: (await connection.execute(text(f'SELECT count(*) FROM {table}'))).scalar_one()  # noqa: S608
+                      for table in WAVE_ONE_TABLES}
+    finally:
+        await engine.dispose()
+    assert counts == dict.fromkeys(WAVE_ONE_TABLES, 1)
+    assert await current_revision(empty_database) == head_revision()

@@ -86,7 +86,7 @@ def upgrade() -> None:
     with op.batch_alter_table('trigger_states', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_trigger_states_hospital_id'), ['hospital_id'], unique=False)
 
-    with op.batch_alter_table('alerts', schema=None) as batch_op:
+    with op.batch_alter_table('alerts', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('cleared_at', UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('snoozed_until', UTCDateTime(), nullable=True))
 
@@ -96,7 +96,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('silent_since', UTCDateTime(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_api_tokens_last_ward_id_wards'), 'wards', ['last_ward_id'], ['id'], ondelete='SET NULL')
 
-    with op.batch_alter_table('users', schema=None) as batch_op:
+    with op.batch_alter_table('users', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('sessions_revoked_at', UTCDateTime(), nullable=True))
 
     op.create_table('rule_changes',
@@ -112,7 +112,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_rule_changes_hospital_id'), ['hospital_id'], unique=False)
     _make_rule_changes_append_only()
 
-    with op.batch_alter_table('hospitals', schema=None) as batch_op:
+    with op.batch_alter_table('hospitals', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('device_silence_seconds', sa.Integer(), server_default=sa.text('120'), nullable=False))
         batch_op.add_column(sa.Column('alarms_latch', sa.Boolean(), server_default=sa.true(), nullable=False))
 
@@ -145,10 +145,10 @@ def downgrade() -> None:
     op.drop_table('rule_changes')
     if op.get_bind().dialect.name != 'sqlite':
         op.execute('DROP FUNCTION rule_changes_append_only()')
-    with op.batch_alter_table('users', schema=None) as batch_op:
+    with op.batch_alter_table('users', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('sessions_revoked_at')
 
-    with op.batch_alter_table('hospitals', schema=None) as batch_op:
+    with op.batch_alter_table('hospitals', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('alarms_latch')
         batch_op.drop_column('device_silence_seconds')
 
@@ -158,7 +158,7 @@ def downgrade() -> None:
         batch_op.drop_column('last_ward_id')
         batch_op.drop_column('last_seen_at')
 
-    with op.batch_alter_table('alerts', schema=None) as batch_op:
+    with op.batch_alter_table('alerts', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('snoozed_until')
         batch_op.drop_column('cleared_at')
 

@@ -24,7 +24,7 @@ OPEN_WARD = f'{OPEN} AND patient_id IS NULL'
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('alerts', schema=None) as batch_op:
+    with op.batch_alter_table('alerts', schema=None, recreate='never') as batch_op:
         batch_op.drop_index('uq_alerts_open_dedup', sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
         batch_op.create_index('uq_alerts_open_dedup_patient', ['hospital_id', 'patient_id', 'dedup_key'],
                               unique=True, sqlite_where=sa.text(OPEN_PATIENT), postgresql_where=sa.text(OPEN_PATIENT))
@@ -34,13 +34,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('escalation_anchor_level', sa.Integer(), server_default=sa.text('0'), nullable=False))
         batch_op.add_column(sa.Column('condition', sa.String(length=200), nullable=True))
 
-    with op.batch_alter_table('hospitals', schema=None) as batch_op:
+    with op.batch_alter_table('hospitals', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('stale_reading_hours', sa.Integer(), server_default=sa.text('24'), nullable=False))
         batch_op.add_column(sa.Column('news2_max_age_minutes', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('observation_minutes', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('observation_grace_minutes', sa.Integer(), server_default=sa.text('30'), nullable=False))
 
-    with op.batch_alter_table('patients', schema=None) as batch_op:
+    with op.batch_alter_table('patients', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('spo2_scale_set_at', UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('spo2_scale_set_by', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('spo2_scale_reason', sa.Text(), nullable=True))
@@ -94,18 +94,18 @@ def downgrade() -> None:
     op.drop_table('patient_events')
     if op.get_bind().dialect.name != 'sqlite':
         op.execute('DROP FUNCTION patient_events_append_only()')
-    with op.batch_alter_table('patients', schema=None) as batch_op:
+    with op.batch_alter_table('patients', schema=None, recreate='never') as batch_op:
         batch_op.drop_index(batch_op.f('ix_patients_observations_due_at'))
         batch_op.drop_column('observations_due_at')
         batch_op.drop_column('spo2_scale_reason')
         batch_op.drop_column('spo2_scale_set_by')
         batch_op.drop_column('spo2_scale_set_at')
-    with op.batch_alter_table('hospitals', schema=None) as batch_op:
+    with op.batch_alter_table('hospitals', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('observation_grace_minutes')
         batch_op.drop_column('observation_minutes')
         batch_op.drop_column('news2_max_age_minutes')
         batch_op.drop_column('stale_reading_hours')
-    with op.batch_alter_table('alerts', schema=None) as batch_op:
+    with op.batch_alter_table('alerts', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('condition')
         batch_op.drop_column('escalation_anchor_level')
         batch_op.drop_column('escalation_anchor_at')
