@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.web_security import normalized_origin
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STORAGE_SECRET_FILE = '.storage_secret'  # noqa: S105 (a file name, not a secret)
@@ -67,6 +69,9 @@ class Settings(BaseSettings):
     https_only: bool = Field(default=False, description='Send the session cookie over HTTPS only (behind TLS).')
     session_hours: Annotated[float, Field(gt=0, le=24 * 7)] = Field(
         default=12, description='A sign-in lasts this long (a shift plus handover), then the user signs in again.')
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(default=(), description=(
+        'Comma-separated origins (https://vigil.example.org) whose pages may open the live connection besides the '
+        'address Vigil is reached at; for a proxy that passes neither the public Host nor X-Forwarded-Host.'))
 
     @field_validator('log_level', mode='before')
     @classmethod
@@ -95,6 +100,25 @@ class Settings(BaseSettings):
         if not value.startswith(('redis://', 'rediss://', 'unix://')):
             raise ValueError('use redis://host:6379/0 (or rediss:// for TLS)')
         return value
+
+    @field_validator('allowed_origins', mode='before')
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        items = value.split(',') if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        origins = []
+        for item in items:
+            if not isinstance(item, str):
+                return value  # pydantic names the wrong type
+            if not item.strip():
+                continue
+            origin = normalized_origin(item)
+            if origin is None:
+                raise ValueError(f'{item.strip()!r} is not an origin: use scheme://host[:port], e.g. '
+                                 'https://vigil.example.org, several separated by commas')
+            origins.append(origin)
+        return tuple(origins)
 
     @property
     def db_url(self) -> str:
