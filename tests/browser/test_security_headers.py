@@ -9,7 +9,7 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, e
 from app.web_security import PAGE_POLICY
 
 from .harness import VigilServer, sign_in
-from .test_live_ui import alert_row, connection, kiosk_row, open_kiosk
+from .test_live_ui import alert_row, connection, kiosk_row
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +61,9 @@ def test_no_page_breaks_a_rule_of_its_policy_and_live_updates_still_arrive(
     sign_in(staff, server, 'admin')
     expect(connection(staff)).to_have_text('Live')
     assert any('/_nicegui_ws/' in url for url in sockets)  # the socket is a WebSocket, not a polling fallback
-    kiosk = open_kiosk(context.new_page(), server)  # the shell and the board in its frame, both under the policy
+    kiosk = context.new_page()  # the shell and the board in its frame, both under the policy
+    kiosk.goto(f'{server.url}/kiosk?token={server.create_token("kiosk", "CSP check display")}')
+    expect(kiosk.frame_locator('#display').locator('.vigil-conn-live')).to_be_visible()
 
     token = server.create_token('integration', 'CSP check gateway')
     posted = server.post_alert(token, patient_mrn='G100103', priority='high', message='Checked under the policy')
