@@ -113,7 +113,7 @@ def serve(settings: Settings) -> None:
     # The UI stack is imported here, not at the top: CLI verbs start about a second faster without it.
     from fastapi.exceptions import RequestValidationError
     from nicegui import app as nicegui_app
-    from nicegui import ui
+    from nicegui import core, ui
     from nicegui.server import Server
     from nicegui.storage import Storage
 
@@ -126,6 +126,7 @@ def serve(settings: Settings) -> None:
     from app.observability.http import HttpMetricsMiddleware
     from app.observability.logs import configure_logging, web_server_logging
     from app.services.escalation import Watchdog
+    from app.web_security import SecurityHeaders, SocketOrigins, without_engineio_origin_errors
     from components.live import LiveHub
     from pages.frame import AuthMiddleware
 
@@ -177,9 +178,14 @@ def serve(settings: Settings) -> None:
     nicegui_app.add_middleware(AuthMiddleware)
     # Outside the sign-in check and every route: an oversized body is refused before anything reads or parses it.
     nicegui_app.add_middleware(BodyLimits)
+    # Outside both: refusals (413) and the sign-in redirect carry the security headers too. HSTS only behind TLS.
+    nicegui_app.add_middleware(SecurityHeaders, hsts=settings.https_only)
     nicegui_app.add_exception_handler(RequestValidationError, validation_error)
     nicegui_app.add_middleware(HttpMetricsMiddleware, telemetry=vigil.telemetry)  # outermost: times everything
     pages.register(vigil, hub, vigil_version())
+    # NiceGUI lets a page of any origin open its socket (cors_allowed_origins='*'); engine.io asks this instead.
+    core.sio.eio.cors_allowed_origins = SocketOrigins(settings.allowed_origins)
+    core.sio.eio.logger.addFilter(without_engineio_origin_errors)  # the same function each time: added once
     # Connect the bus at start (with Redis: subscribe), not at the first publish: a process that writes nothing
     # must still hear the others.
     nicegui_app.on_startup(vigil.bus.start)

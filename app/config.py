@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.client_address import Network, parse_trusted
+from app.web_security import normalized_origin
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STORAGE_SECRET_FILE = '.storage_secret'  # noqa: S105 (a file name, not a secret)
@@ -72,6 +73,9 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(default='127.0.0.1,::1', description=(
         'Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed (sign-in '
         'throttling counts failures per client address); empty: believe none.'))
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(default=(), description=(
+        'Comma-separated origins (https://vigil.example.org) whose pages may open the live connection besides the '
+        'address Vigil is reached at; for a proxy that passes neither the public Host nor X-Forwarded-Host.'))
 
     @field_validator('log_level', mode='before')
     @classmethod
@@ -111,6 +115,25 @@ class Settings(BaseSettings):
     def trusted_networks(self) -> tuple[Network, ...]:
         """Return the trusted proxies as networks."""
         return parse_trusted(self.trusted_proxies)
+
+    @field_validator('allowed_origins', mode='before')
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        items = value.split(',') if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        origins = []
+        for item in items:
+            if not isinstance(item, str):
+                return value  # pydantic names the wrong type
+            if not item.strip():
+                continue
+            origin = normalized_origin(item)
+            if origin is None:
+                raise ValueError(f'{item.strip()!r} is not an origin: use scheme://host[:port], e.g. '
+                                 'https://vigil.example.org, several separated by commas')
+            origins.append(origin)
+        return tuple(origins)
 
     @property
     def db_url(self) -> str:
