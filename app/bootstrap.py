@@ -77,7 +77,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
     return Vigil(
         settings=settings, engine=engine, bus=bus, db=db, clock=clock, hasher=hasher,
         alerts=AlertService(db, clock, rules), patients=patients, prescriptions=PrescriptionService(db, clock, rules),
-        users=UserService(db, clock, hasher), tokens=TokenService(db, clock), hospitals=HospitalService(db, clock),
+        users=UserService(db, clock, hasher, bus), tokens=TokenService(db, clock), hospitals=HospitalService(db, clock),
         metrics=MetricsService(db, clock),
         audit=AuditService(db), vitals_history=VitalsHistoryService(db, clock), kiosk=KioskService(db, clock),
         rules=rules, telemetry=Telemetry(bus, lambda: patients.readings_stored),
