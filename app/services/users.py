@@ -246,7 +246,7 @@ class UserService:
                 user.sessions_revoked_at = self._clock()
             view = user_view(user)
             await uow.commit()
-        log.warning('account %s (%d) of hospital %d %sd by %s: %s', view.username, view.id, hospital_id, verb,
+        log.info('account %s (%d) of hospital %d %sd by %s: %s', view.username, view.id, hospital_id, verb,
                     actor.name, reason, extra={'event': f'account.{verb}d', 'hospital_id': hospital_id,
                                                'user_id': view.id, 'by': actor.name, 'reason': reason})
         if not active:
