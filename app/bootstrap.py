@@ -80,7 +80,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
     return Vigil(
         settings=settings, engine=engine, bus=bus, db=db, clock=clock, hasher=hasher,
         alerts=AlertService(db, clock, rules), patients=patients, prescriptions=PrescriptionService(db, clock, rules),
-        users=UserService(db, clock, hasher, sign_in_throttle), sign_in_throttle=sign_in_throttle,
+        users=UserService(db, clock, hasher, sign_in_throttle, bus), sign_in_throttle=sign_in_throttle,
         tokens=TokenService(db, clock), hospitals=HospitalService(db, clock),
         metrics=MetricsService(db, clock),
         audit=AuditService(db), vitals_history=VitalsHistoryService(db, clock), kiosk=KioskService(db, clock),

@@ -48,6 +48,17 @@ def build_parser() -> Parser:
     create.add_argument('--name', help='display name (default: the username)')
     create.add_argument('--ward', action='append', default=[], metavar='NAME', help='assigned ward; repeat for more')
     create.add_argument('--password-stdin', action='store_true', help='read the password from the first stdin line')
+    for action, help_text, description in (
+            ('deactivate', 'deactivate a staff account: it cannot sign in, and its open pages close within seconds',
+             'Deactivate a staff account: it can no longer sign in, every sign-in it has ends, and its open pages '
+             'leave within seconds on every server. Nothing is deleted; "user reactivate" undoes it. API tokens '
+             'belong to the hospital, not to a person: revoke them separately (token revoke).'),
+            ('reactivate', 'let a deactivated staff account sign in again',
+             'Let a deactivated staff account sign in again with its password (sign-ins from before stay ended).')):
+        change = user.add_parser(action, help=help_text, description=description)
+        change.add_argument('--hospital', required=True, metavar='SLUG')
+        change.add_argument('--username', required=True)
+        change.add_argument('--reason', required=True, help='why, for the log (1-500 characters)')
 
     token = verbs.add_parser('token', help='API tokens for devices, kiosks and integrations')
     token_actions = token.add_subparsers(dest='action', required=True)
@@ -192,6 +203,26 @@ async def _user_create(vigil: Vigil, args: argparse.Namespace, password: str) ->
     print(f'created {user.role} "{user.username}" in hospital {args.hospital}')
 
 
+async def _user_deactivate(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    await _user_set_active(vigil, args, active=False)
+
+
+async def _user_reactivate(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    await _user_set_active(vigil, args, active=True)
+
+
+async def _user_set_active(vigil: Vigil, args: argparse.Namespace, *, active: bool) -> None:
+    hospital = await vigil.hospitals.get(args.hospital)
+    actor = Actor.system('cli', hospital_id=hospital.id)
+    user = await vigil.users.find(actor, args.username)
+    change = vigil.users.reactivate if active else vigil.users.deactivate
+    view = await change(actor, user.id, reason=args.reason)
+    if active:
+        print(f'reactivated "{view.username}" of hospital {args.hospital}: they can sign in again')
+    else:
+        print(f'deactivated "{view.username}" of hospital {args.hospital}: signed out everywhere, cannot sign in')
+
+
 async def _token_create(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
     created = await vigil.tokens.create(hospital_slug=args.hospital, kind=TokenKind(args.kind), name=args.name)
     print(f'created {created.token.kind} token "{created.token.name}" for hospital {args.hospital}.')
@@ -244,6 +275,8 @@ async def _throttle_clear(vigil: Vigil, args: argparse.Namespace, _: str) -> Non
 
 _VERBS: dict[tuple[str, str], Callable[[Vigil, argparse.Namespace, str], Awaitable[None]]] = {
     ('user', 'create'): _user_create,
+    ('user', 'deactivate'): _user_deactivate,
+    ('user', 'reactivate'): _user_reactivate,
     ('token', 'create'): _token_create,
     ('token', 'revoke'): _token_revoke,
     ('token', 'list'): _token_list,

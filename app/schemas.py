@@ -46,6 +46,17 @@ class ThrottleView(View):
     refused: int
 
 
+class AccountState(View):
+    """What open pages of a user depend on: whether the account is active, its sign-ins, its role and wards."""
+
+    user_id: int
+    hospital_id: int
+    active: bool
+    role: Role
+    ward_ids: tuple[int, ...]
+    sessions_revoked_at: datetime | None
+
+
 class Actor(View):
     """Who is acting: a signed-in user, an API token, or the system itself (CLI, escalation)."""
 

@@ -9,6 +9,7 @@ import asyncio
 import inspect
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,8 @@ from nicegui import Event, background_tasks
 
 from app.events import BaseEvent, EventBus, PatientUpdated, Subscription, VitalsRecorded
 from app.events.models import AlertEventBase
-from app.schemas import PatientView
+from app.events.signals import ACCOUNT_CHANGED, AccountChange
+from app.schemas import AccountState, PatientView
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,11 @@ TICK_SECONDS = 30.0
 GAP_GRACE_SECONDS = 2.0
 # A gap this large is not waited for: pages reload at once.
 GAP_WAIT_LIMIT = 1000
+# How often each process re-reads the accounts of the people with pages open: it catches what no signal brought
+# (an operator CLI without Redis, a signal lost while Redis was away).
+ACCOUNT_CHECK_SECONDS = 5.0
+
+AccountStates = Callable[[Collection[int]], Awaitable[list[AccountState]]]
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,14 @@ class PresenceEntry:
     since: datetime
     # When the browser last sent an event (a click, a keystroke); filled in by `LiveHub.sessions`.
     last_activity: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccountNotice:
+    """A user's account changed: their open pages leave (sign-in ended) or re-check it and reload (scope changed)."""
+
+    user_id: int
+    change: AccountChange = AccountChange.SIGNED_OUT
 
 
 @dataclass
@@ -66,8 +81,8 @@ class HospitalChannel:
     resync: Event[[]] = field(default_factory=Event)
     # The shared slow clock (every TICK_SECONDS).
     tick: Event[[]] = field(default_factory=Event)
-    # A user ended all their sessions ("log out on all devices"): their open pages leave at once.
-    signed_out: Event[int] = field(default_factory=Event)
+    # A user's account changed ("log out on all devices", deactivated, role or wards): their open pages follow.
+    signed_out: Event[AccountNotice] = field(default_factory=Event)
     last_seq: int = 0
     # Sequence numbers skipped so far, with the loop time they were first missed.
     missing: dict[int, float] = field(default_factory=dict)
@@ -77,8 +92,8 @@ class HospitalChannel:
         return (self.alerts, self.vitals, self.patients, self.presence, self.resync, self.tick, self.signed_out)
 
 
-# The bus signal sent when a user logs out on all devices.
-SIGNED_OUT = 'signed_out'
+# The bus signal sent when a user logs out on all devices (or their account changes otherwise).
+SIGNED_OUT = ACCOUNT_CHANGED
 
 # Pages served between two yields to the event loop while fanning out one alert.
 FAN_OUT_SLICE = 20
@@ -98,15 +113,22 @@ async def emit_in_slices(event: Event[AlertEventBase], value: AlertEventBase) ->
             if inspect.isawaitable(result):
                 background_tasks.create(callback.await_result(result), name='vigil-live-alert')
         except Exception:
-            log.exception('a page failed to apply %s of alert %d', value.type, value.alert.id)
+            log.exception('a page failed to apply %s of alert %d', type(value).__name__, value.alert.id)
 
 
 class LiveHub:
     """Subscribes once to the bus and fans events out to the pages of each hospital."""
 
     def __init__(self, bus: EventBus, *, coalesce_seconds: float = VITALS_COALESCE_SECONDS,
-                 tick_seconds: float = TICK_SECONDS, gap_grace_seconds: float = GAP_GRACE_SECONDS) -> None:
+                 tick_seconds: float = TICK_SECONDS, gap_grace_seconds: float = GAP_GRACE_SECONDS,
+                 accounts: AccountStates | None = None,
+                 account_check_seconds: float = ACCOUNT_CHECK_SECONDS) -> None:
         self._bus = bus
+        self._accounts = accounts
+        self._account_check_seconds = account_check_seconds
+        # The accounts of people with pages open, as last read (what a change is measured against).
+        self._known_accounts: dict[int, AccountState] = {}
+        self._account_watch: asyncio.Task[None] | None = None
         self._gap_grace_seconds = gap_grace_seconds
         self._coalesce_seconds = coalesce_seconds
         self._tick_seconds = tick_seconds
@@ -134,6 +156,9 @@ class LiveHub:
             self._bus.on_resync(self.request_resync)
             self._bus.on_signal(self._on_signal)
             self._flusher = background_tasks.create(self._flush_vitals_forever(), name='vigil-vitals-coalescer')
+            if self._accounts is not None:
+                self._account_watch = background_tasks.create(self._watch_accounts_forever(),
+                                                              name='vigil-account-watch')
 
     def stop(self) -> None:
         """Unsubscribe from the bus and stop the coalescer."""
@@ -143,6 +168,9 @@ class LiveHub:
         if self._flusher is not None:
             self._flusher.cancel()
             self._flusher = None
+        if self._account_watch is not None:
+            self._account_watch.cancel()
+            self._account_watch = None
 
     @property
     def subscription_count(self) -> int:
@@ -225,19 +253,54 @@ class LiveHub:
         for channel in list(self._channels.values()):
             channel.tick.emit()
 
-    def end_sessions(self, hospital_id: int, user_id: int) -> None:
-        """Send every open page of this user (in this process) back to the sign-in page."""
-        self.channel(hospital_id).signed_out.emit(user_id)
+    def end_sessions(self, hospital_id: int, user_id: int, change: AccountChange = AccountChange.SIGNED_OUT) -> None:
+        """Tell every open page of this user (in this process) that their account changed: they leave or re-check."""
+        self.channel(hospital_id).signed_out.emit(AccountNotice(user_id, change))
 
     async def announce_sign_out(self, hospital_id: int, user_id: int) -> None:
         """Send every open page of this user, in every process, back to the sign-in page."""
-        await self._bus.signal(SIGNED_OUT, hospital_id=hospital_id, user_id=user_id)
+        await self._bus.signal(SIGNED_OUT, hospital_id=hospital_id, user_id=user_id,
+                               reason=AccountChange.SIGNED_OUT.value)
 
     def _on_signal(self, message: dict[str, Any]) -> None:
         if message.get('kind') == SIGNED_OUT:
             hospital_id, user_id = message.get('hospital_id'), message.get('user_id')
             if isinstance(hospital_id, int) and isinstance(user_id, int):
-                self.end_sessions(hospital_id, user_id)
+                try:
+                    change = AccountChange(message.get('reason', AccountChange.SIGNED_OUT.value))
+                except ValueError:  # a newer process's reason: the pages re-read the account and decide
+                    change = AccountChange.CHANGED
+                self.end_sessions(hospital_id, user_id, change)
+
+    # --- the account watch --------------------------------------------------------------------------------------
+
+    async def _watch_accounts_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._account_check_seconds)
+            try:
+                await self.check_accounts()
+            except Exception:
+                log.exception('live UI could not re-read the accounts of open pages')
+
+    async def check_accounts(self) -> None:
+        """Re-read the accounts of everyone with a page open here; tell the pages of each one that changed.
+
+        A deactivated account's pages leave; for a new "log out on all devices" (or a user first seen, whose page may
+        predate a change) and a changed role or wards, the pages re-read the account themselves and leave or reload.
+        """
+        if self._accounts is None:
+            return
+        hospital_of = {e.user_id: hospital_id for hospital_id, entries in self._presence.items()
+                       for e in list(entries.values()) if e.user_id is not None}
+        states = {s.user_id: s for s in await self._accounts(hospital_of.keys())} if hospital_of else {}
+        for user_id, hospital_id in hospital_of.items():
+            state, known = states.get(user_id), self._known_accounts.get(user_id)
+            if state is None or not state.active:
+                self.end_sessions(hospital_id, user_id, AccountChange.DEACTIVATED)
+            elif known is None or (state.sessions_revoked_at, state.role, state.ward_ids) != (
+                    known.sessions_revoked_at, known.role, known.ward_ids):
+                self.end_sessions(hospital_id, user_id, AccountChange.CHANGED)
+        self._known_accounts = states
 
     # --- presence ------------------------------------------------------------------------------------------------
 

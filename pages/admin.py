@@ -4,7 +4,6 @@ Everyone else gets a page that says so. Every change re-reads the administrator'
 counts at once) and the rules service checks the role again.
 """
 
-from datetime import datetime
 from html import escape
 
 from fastapi.responses import RedirectResponse
@@ -13,13 +12,14 @@ from nicegui import ui
 from app.bootstrap import Vigil
 from app.domain import Role
 from app.domain.actors import display_actor
-from app.schemas import RuleChangeView, TokenView, UserView, WardView
+from app.schemas import RuleChangeView, TokenView
 from components import rules_editor, timestamps
 from components.headings import heading
 from components.live import LiveHub
 from components.rules_editor import RulesEditor
-from components.session import ROLE_LABELS, StaffSession
+from components.session import StaffSession
 from components.sign_in_throttles import SignInThrottles
+from components.staff_accounts import StaffAccounts
 
 from .frame import staff_page, staff_session
 
@@ -41,20 +41,6 @@ STYLE = '''
 }
 </style>
 '''
-
-
-def users_html(users: list[UserView], wards: tuple[WardView, ...], now: datetime) -> str:
-    """Return the staff accounts as a table (every value from outside is escaped)."""
-    names = {w.id: w.name for w in wards}
-    rows = []
-    for user in users:
-        sees_all = user.role in (Role.PHYSICIAN, Role.ADMIN)
-        assigned = ', '.join(names.get(w, '?') for w in user.ward_ids) or ('all wards' if sees_all else 'none')
-        state = '<span class="vigil-admin-off">disabled</span>' if not user.active else 'active'
-        rows.append(f'<tr><td><b>{escape(user.username)}</b></td><td>{escape(user.display_name)}</td>'
-                    f'<td>{ROLE_LABELS[user.role]}</td><td>{escape(assigned)}</td><td>{state}</td></tr>')
-    head = ''.join(f'<th>{h}</th>' for h in ('Username', 'Name', 'Role', 'Wards', 'Account'))
-    return f'<table class="vigil-admin-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def tokens_html(tokens: list[TokenView]) -> str:
@@ -129,17 +115,19 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
                     changes.set_content(changes_html(await vigil.rules.history(session.actor, limit=50)))
 
                 await show_changes()
+            # --- staff accounts: the list, deactivate and reactivate (components/staff_accounts.py) ---
             with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="Staff"'):
                 heading(f'Staff accounts ({len(users)})', 2).classes('vigil-panel-title')
-                # NOTE: sanitize=False is safe: users_html and tokens_html escape every value from outside.
-                ui.html(users_html(users, session.wards, vigil.clock()), sanitize=False) \
-                    .classes('w-full overflow-x-auto').mark('admin-users')
-                ui.label('Accounts are created on the server: python main.py user create --help') \
+                StaffAccounts(vigil.users, session.acting, session.user.id, users, session.wards)
+                ui.label('Accounts are created on the server: python main.py user create --help; deactivated and '
+                         'reactivated here or with python main.py user deactivate --help') \
                     .classes('text-caption text-grey-7')
+            # --- end of staff accounts ---
             # Sign-in throttles: see and clear (components/sign_in_throttles.py).
             await SignInThrottles(vigil.sign_in_throttle, session.acting).show()
             with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="API tokens"'):
                 heading(f'API tokens ({len(tokens)})', 2).classes('vigil-panel-title')
+                # NOTE: sanitize=False is safe: tokens_html escapes every value from outside.
                 ui.html(tokens_html(tokens), sanitize=False).classes('w-full overflow-x-auto').mark('admin-tokens')
                 ui.label('Tokens are created and revoked on the server: python main.py token --help. A secret is '
                          'shown once when it is created; Vigil keeps only its fingerprint.') \

@@ -1,5 +1,6 @@
 """What every staff page shares: the session check, the header with navigation, presence and the connection state."""
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -8,21 +9,22 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
+from nicegui import Client, background_tasks, context, ui
 from nicegui import app as nicegui_app
-from nicegui import background_tasks, context, ui
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
 from app.bootstrap import Vigil
 from app.domain import Role
 from app.events.models import AlertEventBase
+from app.events.signals import AccountChange
 from app.schemas import Actor, UserView
 from components import dark_theme, focus, theme, times
 from components.activity import track_activity
 from components.alarm import NOTIFY_KEY, SOUND_KEY, STAFF_AUDIBLE, AlarmState, pause_button, unlock_line
 from components.connection import connection_indicator, offline_banner
 from components.keyboard import ShortcutsHelp
-from components.live import LiveHub, PresenceEntry
+from components.live import AccountNotice, LiveHub, PresenceEntry
 from components.offline_queue import QueuedActions
 from components.preferences import Preferences
 from components.session import ROLE_LABELS, StaffSession
@@ -31,6 +33,10 @@ from components.toasts import AlertToasts
 from . import pwa
 
 log = logging.getLogger(__name__)
+
+# A page that must leave (sign-in ended, account changed) has this long to send its browser away before the server
+# drops it.
+LEAVE_GRACE_SECONDS = 1.0
 
 __all__ = ['ROLE_LABELS', 'AuthMiddleware', 'StaffFrame', 'StaffSession', 'reload_after_reconnect',
            'sign_in_session', 'sign_out_session', 'staff_page', 'staff_session']
@@ -129,11 +135,17 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
     alarm = AlarmState(session.actor, title=f'{title} · Vigil', audible=STAFF_AUDIBLE,
                        enabled=bool(prefs.get(SOUND_KEY, True)), notify=bool(prefs.get(NOTIFY_KEY, False)))
 
+    left = False  # the sign-in ended while the page was open: it applies nothing more
+
     def on_alert(event: AlertEventBase) -> None:
+        if left:
+            return
         alarm.receive(event.alert)
         toasts.receive(event)
 
     async def reload_alarm() -> None:
+        if left:
+            return
         try:
             alerts = await vigil.alerts.list_alerts(session.actor)
         except Exception:
@@ -153,26 +165,49 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
 
     background_tasks.create(first_load(), name='vigil-alarm-load')
 
-    def signed_out_elsewhere(user_id: int) -> None:
-        if user_id == session.user.id:
-            ui.navigate.to('/login')
+    def leave(ended: str) -> None:
+        nonlocal left
+        if not left:
+            left = True
+            leave_page(f'/login?ended={ended}')
+
+    async def account_changed(notice: AccountNotice) -> None:
+        nonlocal left
+        if notice.user_id != session.user.id or left:
+            return
+        if notice.change is AccountChange.CHANGED:
+            # Re-read: the account may be fine (a sign-out everywhere before this page's sign-in), or its scope moved.
+            current = await session.reauthorize() if session.reauthorize is not None else session.actor
+            if current is not None:
+                if current.role is not session.user.role or set(current.ward_ids) != set(session.user.ward_ids):
+                    left = True
+                    reload_page()  # built again with the new role and wards, or refused if no longer allowed
+                return
+        leave(AccountChange.DEACTIVATED.value if notice.change is AccountChange.DEACTIVATED else 'signed_out')
+
+    def reconnected() -> None:
+        # A browser that left (or should have) and comes back on the same page gets nothing more from it.
+        if left and not client.is_deleted:
+            client.delete()
+
+    client.on_connect(reconnected)
 
     def check_expiry() -> None:
         # The page re-checks the sign-in when it is loaded; this catches the tab left open past the end of the shift.
         lifetime = timedelta(hours=vigil.settings.session_hours)
         if session.signed_in_at is not None and vigil.clock() - session.signed_in_at > lifetime:
-            ui.navigate.to('/login')
+            leave('expired')
 
-    session.channel.signed_out.subscribe(signed_out_elsewhere)
+    session.channel.signed_out.subscribe(account_changed)
     session.channel.tick.subscribe(check_expiry)
 
     async def sign_out(everywhere: bool) -> None:
         if everywhere:
             await vigil.users.end_all_sessions(session.actor)
         sign_out_session()
+        leave('signed_out' if everywhere else 'logged_out')
         if everywhere:
             await hub.announce_sign_out(session.hospital.id, session.user.id)  # pages on every process leave
-        ui.navigate.to('/login')
 
     def toggle_sound() -> None:
         alarm.configure(enabled=not alarm.enabled)
@@ -234,6 +269,29 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
         offline_banner()
     queue = QueuedActions(vigil.alerts, session)
     return StaffFrame(prefs=prefs, toasts=toasts, alarm=alarm, queue=queue)
+
+
+def leave_page(target: str) -> None:
+    """Send this browser to target, then drop the page on the server: a browser that ignores the navigation (or
+    comes back to the page) gets nothing more from it."""
+    client = context.client
+    ui.navigate.to(target)
+    background_tasks.create(_drop_page(client), name='vigil-drop-page')
+
+
+def reload_page() -> None:
+    """Load this page again (built for the account as it is now), then drop the old one on the server."""
+    client = context.client
+    ui.navigate.reload()
+    background_tasks.create(_drop_page(client), name='vigil-drop-page')
+
+
+async def _drop_page(client: Client) -> None:
+    await asyncio.sleep(LEAVE_GRACE_SECONDS)  # the navigation goes out first (the outbox sends every few ms)
+    # NOTE: a page whose socket is already gone is deleted by NiceGUI after the reconnect timeout (deleting it here as
+    # well would delete it twice); if that browser reconnects first, staff_page's connect handler drops it.
+    if not client.is_deleted and client.has_socket_connection:
+        client.delete()
 
 
 def reload_after_reconnect(reload: Callable[[], Awaitable[None]]) -> None:

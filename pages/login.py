@@ -33,6 +33,15 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+# Why an open page sent its browser here (`/login?ended=...`, pages/frame.py); fixed words, never text from the address.
+ENDED = {
+    'deactivated': 'Your account has been deactivated. Ask an administrator of your hospital if you need it again.',
+    'signed_out': 'You were signed out on all devices. Sign in again to continue.',
+    'expired': 'Your sign-in has expired. Sign in again to continue.',
+    'logged_out': 'You have logged out.',
+}
+
+
 def register(vigil: Vigil) -> None:
     """Add /login and /logout to the app."""
 
@@ -42,7 +51,7 @@ def register(vigil: Vigil) -> None:
         return RedirectResponse('/login')
 
     @ui.page('/login', title='Vigil · Sign in')
-    def login(request: Request, next: str | None = None) -> None:
+    def login(request: Request, next: str | None = None, ended: str | None = None) -> None:
         # The page's own request: the socket's peer, or the client a trusted proxy names (sign-in throttling).
         address = client_address(request.client.host if request.client else None,
                                  request.headers.getlist('x-forwarded-for'), vigil.settings.trusted_networks)
@@ -77,5 +86,6 @@ def register(vigil: Vigil) -> None:
             username = ui.input('Username').props('outlined autocomplete=username autofocus')
             password = ui.input('Password', password=True).props('outlined autocomplete=current-password')
             button = ui.button('Log in', on_click=sign_in).props('unelevated no-caps size=lg')
-            message = ui.label().classes('text-center').props('role=alert')
+            message = ui.label(ENDED.get(ended or '', '')).classes('text-center').props('role=alert') \
+                .mark('login-message')
             password.on('keydown.enter', sign_in)

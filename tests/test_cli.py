@@ -246,6 +246,64 @@ def test_patient_spo2_scale_refuses_bad_arguments_and_changes_nothing(
     assert database_dump(with_patient) == before
 
 
+def test_user_deactivate_ends_sign_in_and_reactivate_restores_it(data_dir: Path) -> None:
+    deactivated = vigil_cli(data_dir, 'user', 'deactivate', '--hospital', 'general', '--username', 'Taken',
+                            '--reason', 'Left the trust')
+
+    assert (deactivated.returncode, deactivated.stderr) == (0, '')
+    assert deactivated.stdout == ('deactivated "taken" of hospital general: signed out everywhere, cannot sign in\n')
+    with pytest.raises(AuthenticationFailed):
+        with_vigil(data_dir, lambda v: v.users.authenticate('taken', PASSWORD, address='127.0.0.1'))
+
+    reactivated = vigil_cli(data_dir, 'user', 'reactivate', '--hospital', 'general', '--username', 'taken',
+                            '--reason', 'Came back')
+
+    assert (reactivated.returncode, reactivated.stderr) == (0, '')
+    assert reactivated.stdout == 'reactivated "taken" of hospital general: they can sign in again\n'
+    signed_in = with_vigil(data_dir, lambda v: v.users.authenticate('taken', PASSWORD, address='127.0.0.1'))
+    assert signed_in.username == 'taken'
+
+
+@pytest.fixture
+def two_hospitals(data_dir: Path) -> Path:
+    """data_dir plus the only administrator of "general" and a nurse of hospital "riverside"."""
+    async def populate(vigil: Vigil) -> None:
+        await vigil.users.create(Actor.system('test'), hospital_slug='general', username='boss', password=PASSWORD,
+                                 role=Role.ADMIN)
+        await vigil.hospitals.create(slug='riverside', name='Riverside Hospital')
+        await vigil.users.create(Actor.system('test'), hospital_slug='riverside', username='rnurse',
+                                 password=PASSWORD, role=Role.NURSE)
+
+    with_vigil(data_dir, populate)
+    return data_dir
+
+
+@pytest.mark.parametrize(('args', 'mentions'), [
+    pytest.param(['deactivate', '--username', 'nobody'], 'No account "nobody" in this hospital', id='unknown user'),
+    pytest.param(['deactivate', '--username', 'rnurse'], 'No account "rnurse" in this hospital',
+                 id="another hospital's user"),
+    pytest.param(['deactivate', '--username', 'taken', '--hospital', 'nowhere'], '"nowhere"',
+                 id='unknown hospital'),
+    pytest.param(['deactivate', '--username', 'boss'], 'last active administrator', id='the last administrator'),
+    pytest.param(['deactivate', '--username', 'taken', '--reason', ' '], 'Say why', id='blank reason'),
+    pytest.param(['deactivate', '--username', 'taken', '--reason', None],
+                 'the following arguments are required: --reason', id='no reason'),
+    pytest.param(['reactivate', '--username', 'taken'], 'already active', id='reactivate an active account'),
+])
+def test_user_deactivate_and_reactivate_refuse_bad_arguments_and_change_nothing(
+        two_hospitals: Path, args: list[str | None], mentions: str) -> None:
+    action, *options = args
+    given: dict[str, str | None] = {'--hospital': 'general', '--reason': 'Left the trust'}
+    given.update(zip(options[::2], options[1::2], strict=True))  # type: ignore[arg-type]
+    before = database_dump(two_hospitals)
+
+    result = vigil_cli(two_hospitals, 'user', str(action),
+                       *[part for option, value in given.items() if value is not None for part in (option, value)])
+
+    assert mentions in assert_one_error_line(result)
+    assert database_dump(two_hospitals) == before
+
+
 # --- refusals ------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(('args', 'stdin', 'mentions'), [
@@ -281,7 +339,8 @@ def test_a_bad_command_line_is_one_error_line_exit_2_and_changes_nothing(
 
 
 def test_every_verb_has_help() -> None:
-    commands = [[], ['user'], ['user', 'create'], ['token'], ['token', 'create'], ['token', 'revoke'],
+    commands = [[], ['user'], ['user', 'create'], ['user', 'deactivate'], ['user', 'reactivate'],
+                ['token'], ['token', 'create'], ['token', 'revoke'],
                 ['token', 'list'], ['hospital'], ['hospital', 'create'], ['ward'], ['ward', 'create'], ['patient'],
                 ['patient', 'spo2-scale']]
     # NOTE: each run spends about 2 s importing NiceGUI, so the help screens are asked for all at once.
