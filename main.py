@@ -128,6 +128,7 @@ def serve(settings: Settings) -> None:
     from app.services.escalation import Watchdog
     from app.web_security import SecurityHeaders, SocketOrigins, without_engineio_origin_errors
     from components.live import LiveHub
+    from pages.browser_ids import install_browser_ids
     from pages.frame import AuthMiddleware
 
     configure_logging(settings.log_level, settings.log_format)
@@ -212,6 +213,8 @@ def serve(settings: Settings) -> None:
         # With JSON logs every line of output is a JSON object, this one included.
         nicegui_app.on_startup(lambda: log.info(ready, extra={'event': 'server.demo'}) if json_logs
                                else print(ready, flush=True))
+    # Per-browser storage only for requests that use it, and a new browser id at every sign-in and sign-out.
+    install_browser_ids()
     # Session cookie: HttpOnly (always, Starlette), SameSite strict, a shift-long lifetime, HTTPS-only behind TLS.
     cookie = {'same_site': 'strict', 'max_age': int(settings.session_hours * 3600), 'https_only': settings.https_only}
     # SIGTERM and SIGINT: open requests get a bounded grace period, then exit 0 after a clean stop (app/lifecycle.py).

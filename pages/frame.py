@@ -18,7 +18,7 @@ from app.bootstrap import Vigil
 from app.domain import Role
 from app.events.models import AlertEventBase
 from app.events.signals import AccountChange
-from app.schemas import Actor, UserView
+from app.schemas import Actor
 from components import dark_theme, focus, theme, times
 from components.activity import track_activity
 from components.alarm import NOTIFY_KEY, SOUND_KEY, STAFF_AUDIBLE, AlarmState, pause_button, unlock_line
@@ -31,6 +31,7 @@ from components.session import ROLE_LABELS, StaffSession
 from components.toasts import AlertToasts
 
 from . import pwa
+from .browser_ids import SESSION_KEYS, has_browser_id
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,13 @@ log = logging.getLogger(__name__)
 LEAVE_GRACE_SECONDS = 1.0
 
 __all__ = ['ROLE_LABELS', 'AuthMiddleware', 'StaffFrame', 'StaffSession', 'reload_after_reconnect',
-           'sign_in_session', 'sign_out_session', 'staff_page', 'staff_session']
+           'sign_out_session', 'staff_page', 'staff_session']
 
-# Paths anyone may open: sign-in, the token-authenticated kiosk, NiceGUI's own assets, the HTTP API (which checks
-# its bearer tokens itself) and the installable web app's manifest, service worker, icons and offline page (pages/pwa).
-PUBLIC_PREFIXES = ('/login', '/kiosk', '/_nicegui', '/api/', '/healthz', '/readyz', '/metrics', '/docs', '/redoc',
-                   '/openapi.json', '/favicon.ico', '/manifest.webmanifest', '/sw.js', '/pwa/')
+# Paths anyone may open: sign-in and sign-out, the token-authenticated kiosk, NiceGUI's own assets, the HTTP API
+# (which checks its bearer tokens itself) and the installable web app's manifest, service worker, icons and offline
+# page (pages/pwa).
+PUBLIC_PREFIXES = ('/login', '/logout', '/kiosk', '/_nicegui', '/api/', '/healthz', '/readyz', '/metrics', '/docs',
+                   '/redoc', '/openapi.json', '/favicon.ico', '/manifest.webmanifest', '/sw.js', '/pwa/')
 
 
 class AuthMiddleware(BaseHTTPMiddleware):
@@ -52,22 +54,17 @@ class AuthMiddleware(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
-        if not path.startswith(PUBLIC_PREFIXES) and 'user_id' not in nicegui_app.storage.user:
+        # Without a browser id nothing was loaded for this request (pages/browser_ids.py): not signed in.
+        if not path.startswith(PUBLIC_PREFIXES) and not (has_browser_id(request)
+                                                         and 'user_id' in nicegui_app.storage.user):
             target = '/login' if path == '/' else f'/login?next={quote(path)}'
             return RedirectResponse(target)
         return await call_next(request)
 
 
-def sign_in_session(user: UserView, now: datetime) -> None:
-    """Store a fresh sign-in in the browser's server-side storage."""
-    storage = nicegui_app.storage.user
-    storage.clear()
-    storage.update(user_id=user.id, hospital_id=user.hospital_id, signed_in_at=now.isoformat())
-
-
 def sign_out_session() -> None:
-    """Forget the sign-in of this browser (every tab of it)."""
-    for key in ('user_id', 'hospital_id', 'signed_in_at'):
+    """Forget the sign-in of this browser (every tab of it); /logout then also drops the browser's id."""
+    for key in SESSION_KEYS:
         nicegui_app.storage.user.pop(key, None)
 
 
@@ -165,11 +162,12 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
 
     background_tasks.create(first_load(), name='vigil-alarm-load')
 
-    def leave(ended: str) -> None:
+    def leave(ended: str, *, forget_browser: bool = False) -> None:
+        # forget_browser: through /logout, an HTTP request that drops the browser's id from its cookie (sign-out).
         nonlocal left
         if not left:
             left = True
-            leave_page(f'/login?ended={ended}')
+            leave_page(f'/logout?ended={ended}' if forget_browser else f'/login?ended={ended}')
 
     async def account_changed(notice: AccountNotice) -> None:
         nonlocal left
@@ -204,10 +202,10 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
     async def sign_out(everywhere: bool) -> None:
         if everywhere:
             await vigil.users.end_all_sessions(session.actor)
-        sign_out_session()
-        leave('signed_out' if everywhere else 'logged_out')
+        sign_out_session()  # at once, also if the browser never makes the request leave() sends it to
         if everywhere:
             await hub.announce_sign_out(session.hospital.id, session.user.id)  # pages on every process leave
+        leave('signed_out' if everywhere else 'logged_out', forget_browser=True)
 
     def toggle_sound() -> None:
         alarm.configure(enabled=not alarm.enabled)

@@ -1,9 +1,10 @@
 """Sign-in and sign-out."""
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
+from nicegui import app as nicegui_app
 from nicegui import ui
 
 from app.bootstrap import Vigil
@@ -13,7 +14,9 @@ from components import dark_theme, focus
 from components.headings import heading
 
 from . import pwa
-from .frame import sign_in_session, sign_out_session
+from .browser_ids import COMPLETE_PATH, finish_sign_in, forget_browser, park_sign_in
+
+UNFINISHED = 'The sign-in did not finish: please log in again.'
 
 
 def safe_next(target: str | None) -> str:
@@ -43,15 +46,25 @@ ENDED = {
 
 
 def register(vigil: Vigil) -> None:
-    """Add /login and /logout to the app."""
+    """Add /login, the request that finishes a sign-in, and /logout to the app."""
 
-    @ui.page('/logout')
-    def logout() -> RedirectResponse:
-        sign_out_session()
-        return RedirectResponse('/login')
+    @nicegui_app.get('/logout', include_in_schema=False)
+    def logout(request: Request, ended: str | None = None) -> RedirectResponse:
+        forget_browser(request)  # the browser's next page gets a new id: a copy of the old cookie is worth nothing
+        target = f'/login?ended={ended}' if ended in ENDED else '/login'  # only the fixed reasons, never other text
+        return RedirectResponse(target, status_code=303, headers={'Cache-Control': 'no-store'})
+
+    @nicegui_app.get(COMPLETE_PATH, include_in_schema=False)
+    async def complete(request: Request, ticket: str = '', next: str | None = None) -> RedirectResponse:
+        # NOTE: reached from the sign-in form below, which parks the sign-in (browser_ids.park_sign_in).
+        target = safe_next(next)
+        if not await finish_sign_in(request, ticket, vigil.clock()):
+            target = f'/login?{urlencode({"unfinished": "1"} | ({"next": target} if target != "/" else {}))}'
+        return RedirectResponse(target, status_code=303, headers={'Cache-Control': 'no-store'})
 
     @ui.page('/login', title='Vigil · Sign in')
-    def login(request: Request, next: str | None = None, ended: str | None = None) -> None:
+    def login(request: Request, next: str | None = None, ended: str | None = None,
+              unfinished: str | None = None) -> None:
         # The page's own request: the socket's peer, or the client a trusted proxy names (sign-in throttling).
         address = client_address(request.client.host if request.client else None,
                                  request.headers.getlist('x-forwarded-for'), vigil.settings.trusted_networks)
@@ -73,8 +86,8 @@ def register(vigil: Vigil) -> None:
                 return
             finally:
                 button.enable()
-            sign_in_session(user, vigil.clock())
-            ui.navigate.to(safe_next(next))
+            # The sign-in ends on an HTTP request that gives this browser a new id: see pages/browser_ids.py.
+            ui.navigate.to(park_sign_in(user, vigil.clock(), safe_next(next)))
 
         dark_theme.install()  # nobody is signed in yet: the system's choice
         pwa.install()
@@ -88,4 +101,7 @@ def register(vigil: Vigil) -> None:
             button = ui.button('Log in', on_click=sign_in).props('unelevated no-caps size=lg')
             message = ui.label(ENDED.get(ended or '', '')).classes('text-center').props('role=alert') \
                 .mark('login-message')
+            if unfinished:  # the ticket was used, expired, or the browser's cookie changed in between
+                message.set_text(UNFINISHED)
+                message.classes(replace='text-center text-negative')
             password.on('keydown.enter', sign_in)

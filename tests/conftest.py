@@ -284,3 +284,24 @@ def quiet_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv('VIGIL_DATA_DIR', str(tmp_path))
     monkeypatch.setenv('VIGIL_DEMO', 'true')
     monkeypatch.setenv('VIGIL_DEMO_SIMULATOR', 'false')  # quiet patients: tests post the vitals they need
+
+
+@pytest.fixture(autouse=True)
+def history_follows_redirects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NiceGUI's simulated user remembers the address it asked for, a browser the one it ended on after redirects.
+
+    Sign-in goes through a one-use HTTP request (/login/complete?ticket=...) that redirects to the page: a reload must
+    load that page again, as a browser's would, not replay the used ticket.
+    """
+    from nicegui.testing.user import User as SimulatedUser
+
+    opened = SimulatedUser.open
+
+    async def open_like_a_browser(self: SimulatedUser, path: str, *, clear_forward_history: bool = True) -> Any:
+        client = await opened(self, path, clear_forward_history=clear_forward_history)
+        self.__dict__.setdefault('requested', []).append(path)  # what was asked for, redirects and all
+        url = client.request.url
+        self.back_history[-1] = url.path + (f'?{url.query}' if url.query else '')
+        return client
+
+    monkeypatch.setattr(SimulatedUser, 'open', open_like_a_browser)
