@@ -118,8 +118,9 @@ def serve(settings: Settings) -> None:
     from nicegui.storage import Storage
 
     import pages
-    from app.api.errors import validation_error
+    from app.api.errors import method_not_allowed, validation_error
     from app.api.health import health_router
+    from app.api.openapi import install_openapi
     from app.api.request_limits import BodyLimits
     from app.api.routers import api_routers
     from app.gc_tuning import GcTuner
@@ -178,6 +179,8 @@ def serve(settings: Settings) -> None:
     # Outside the sign-in check and every route: an oversized body is refused before anything reads or parses it.
     nicegui_app.add_middleware(BodyLimits)
     nicegui_app.add_exception_handler(RequestValidationError, validation_error)
+    nicegui_app.add_exception_handler(405, method_not_allowed)
+    install_openapi(nicegui_app)
     nicegui_app.add_middleware(HttpMetricsMiddleware, telemetry=vigil.telemetry)  # outermost: times everything
     pages.register(vigil, hub, vigil_version())
     # Connect the bus at start (with Redis: subscribe), not at the first publish: a process that writes nothing
