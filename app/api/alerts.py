@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictInt, field_validator
 from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 
 from app.domain import AlertKind, AlertStatus, Priority
 from app.domain.limits import RESERVED_DEDUP_PREFIXES, is_reserved_dedup_key
@@ -91,6 +92,10 @@ class AlertActionIn(BaseModel):
     note: str | None = Field(default=None, max_length=1000, json_schema_extra=ONE_LINE)
     expected_version: int | None = Field(default=None, ge=1, le=ROW_ID_MAX, description=(
         'The alert version the person saw; if the alert changed since, the answer is 409 with the current one.'))
+
+
+# A missing or null body is refused by the service (no acted_by); the document requires the object.
+OptionalAction = AlertActionIn | SkipJsonSchema[None]
 
 
 class SnoozeIn(BaseModel):
@@ -219,7 +224,7 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
     @router.post('/{alert_id}/acknowledge', response_model=AlertView, summary='Acknowledge an alert',
                  responses={**ERRORS, **MALFORMED, **conflict}, openapi_extra=BODY_REQUIRED)
     async def acknowledge(request: Request, alert_id: RowId, actor: Annotated[Actor, Depends(responder)],
-                          body: AlertActionIn | None = None, idempotency_key: IdempotencyKey = None) -> Response:
+                          body: OptionalAction = None, idempotency_key: IdempotencyKey = None) -> Response:
         """Someone is on it: the alert stops escalating. Recorded in the audit trail under acted_by."""
         given = body or AlertActionIn()
         return await act(request, actor, alert_id, idempotency_key, lambda: alerts.acknowledge(
@@ -229,7 +234,7 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
     @router.post('/{alert_id}/resolve', response_model=AlertView, summary='Resolve an alert',
                  responses={**ERRORS, **MALFORMED, **conflict}, openapi_extra=BODY_REQUIRED)
     async def resolve(request: Request, alert_id: RowId, actor: Annotated[Actor, Depends(responder)],
-                      body: AlertActionIn | None = None, idempotency_key: IdempotencyKey = None) -> Response:
+                      body: OptionalAction = None, idempotency_key: IdempotencyKey = None) -> Response:
         """Close an open alert (acknowledged or not). Recorded in the audit trail under acted_by."""
         given = body or AlertActionIn()
         return await act(request, actor, alert_id, idempotency_key, lambda: alerts.resolve(
