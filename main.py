@@ -118,8 +118,9 @@ def serve(settings: Settings) -> None:
     from nicegui.storage import Storage
 
     import pages
-    from app.api.errors import validation_error
+    from app.api.errors import method_not_allowed, validation_error
     from app.api.health import health_router
+    from app.api.openapi import install_openapi
     from app.api.request_limits import BodyLimits
     from app.api.routers import api_routers
     from app.gc_tuning import GcTuner
@@ -183,6 +184,8 @@ def serve(settings: Settings) -> None:
     # Outside both: refusals (413) and the sign-in redirect carry the security headers too. HSTS only behind TLS.
     nicegui_app.add_middleware(SecurityHeaders, hsts=settings.https_only)
     nicegui_app.add_exception_handler(RequestValidationError, validation_error)
+    nicegui_app.add_exception_handler(405, method_not_allowed)
+    install_openapi(nicegui_app)
     nicegui_app.add_middleware(HttpMetricsMiddleware, telemetry=vigil.telemetry)  # outermost: times everything
     pages.register(vigil, hub, vigil_version())
     # NiceGUI lets a page of any origin open its socket (cors_allowed_origins='*'); engine.io asks this instead.

@@ -10,6 +10,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from app.api.errors import method_not_allowed
+from app.api.openapi import install_openapi
 from app.api.routers import api_routers
 from app.bootstrap import Vigil
 from app.domain import TokenKind
@@ -21,6 +23,8 @@ def api_app(vigil: Vigil, **options: Any) -> FastAPI:
     app = FastAPI()
     for router in api_routers(vigil, **options):
         app.include_router(router)
+    app.add_exception_handler(405, method_not_allowed)
+    install_openapi(app)
     return app
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from app.bootstrap import build
 from app.config import Settings
+from app.domain import Priority
+from app.domain.limits import LimitParameter
 
 from .api_support import api_app
 
@@ -25,10 +27,11 @@ ROUTES = {
     ('get', '/api/v1/patients/{mrn}/vitals'): 'patients',
     ('put', '/api/v1/patients/{mrn}/spo2-scale'): 'patients',
     ('get', '/api/v1/rules'): 'rules',
-    ('put', '/api/v1/rules/limits/{parameter}'): 'rules',
-    ('delete', '/api/v1/rules/limits/{parameter}'): 'rules',
-    ('put', '/api/v1/rules/escalation/{priority}'): 'rules',
-    ('delete', '/api/v1/rules/escalation/{priority}'): 'rules',
+    # One path per parameter and priority: the body's ranges depend on them (tests/test_api_schema.py).
+    **{(method, f'/api/v1/rules/limits/{parameter.value}'): 'rules' for parameter in LimitParameter
+       for method in ('put', 'delete')},
+    **{(method, f'/api/v1/rules/escalation/{priority.value}'): 'rules' for priority in Priority
+       for method in ('put', 'delete')},
     ('patch', '/api/v1/rules/settings'): 'rules',
     ('patch', '/api/v1/rules/observations'): 'rules',
     ('get', '/api/v1/events'): 'events',
@@ -51,9 +54,9 @@ def test_every_route_is_documented_tagged_and_needs_the_token(spec: dict[str, An
     assert set(documented) == set(ROUTES)
     for route, tag in ROUTES.items():
         assert documented[route]['tags'] == [tag]
-        assert documented[route]['security'] == [{'API token': []}]
+        assert documented[route]['security'] == [{'ApiToken': []}]
         assert documented[route]['summary']
-    scheme = spec['components']['securitySchemes']['API token']
+    scheme = spec['components']['securitySchemes']['ApiToken']
     assert (scheme['type'], scheme['scheme']) == ('http', 'bearer')
     assert 'token create' in scheme['description']
 
@@ -84,20 +87,21 @@ def test_alerts_and_patients_answer_with_their_models(spec: dict[str, Any]) -> N
 
 
 def test_rules_and_snooze_document_who_may_write_and_what_is_refused(spec: dict[str, Any]) -> None:
-    put = spec['paths']['/api/v1/rules/limits/{parameter}']['put']
-    parameter = next(p for p in put['parameters'] if p['name'] == 'parameter')
+    put = spec['paths']['/api/v1/rules/limits/spo2']['put']
 
-    assert spec['components']['schemas']['LimitParameter']['enum'] == [
+    assert [path.rsplit('/', 1)[-1] for path in spec['paths'] if path.startswith('/api/v1/rules/limits/')] == [
         'heart_rate', 'resp_rate', 'spo2', 'spo2_scale2', 'systolic_bp', 'diastolic_bp', 'temperature',
         'consciousness']
-    assert parameter['schema'] == {'$ref': '#/components/schemas/LimitParameter'}
-    assert spec['components']['schemas']['LimitIn']['required'] == ['low', 'high', 'persistence_seconds', 'acted_by']
+    assert put['requestBody']['content']['application/json']['schema'] == {
+        '$ref': '#/components/schemas/Spo2LimitIn'}
+    assert spec['components']['schemas']['Spo2LimitIn']['required'] == [
+        'low', 'high', 'persistence_seconds', 'acted_by']
     assert put['responses']['422']['content']['application/json']['schema'] == {
-        '$ref': '#/components/schemas/RefusedBody'}
-    reset = spec['paths']['/api/v1/rules/limits/{parameter}']['delete']
+        '$ref': '#/components/schemas/Refused'}
+    reset = spec['paths']['/api/v1/rules/limits/spo2']['delete']
     assert next(p for p in reset['parameters'] if p['name'] == 'acted_by')['required'] is True
     assert ("integration tokens may also acknowledge, resolve and snooze alerts, change the alarm rules and prescribe "
-            "a patient's SpO2 scale") in spec['components']['securitySchemes']['API token']['description']
+            "a patient's SpO2 scale") in spec['components']['securitySchemes']['ApiToken']['description']
     snooze = spec['components']['schemas']['SnoozeIn']
     assert set(snooze['required']) == {'acted_by', 'minutes', 'reason'}
     assert (snooze['properties']['minutes']['minimum'], snooze['properties']['minutes']['maximum']) == (5, 240)

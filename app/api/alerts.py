@@ -5,10 +5,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictInt, field_validator
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 
 from app.domain import AlertKind, AlertStatus, Priority
 from app.domain.limits import RESERVED_DEDUP_PREFIXES, is_reserved_dedup_key
+from app.domain.text import ONE_LINE_PATTERN, ONE_LINE_TEXT_PATTERN
 from app.errors import Conflict, InvalidInput
 from app.events import (
     AlertAcknowledged,
@@ -26,21 +29,30 @@ from app.services.history import DirectoryService
 from app.services.idempotency import IdempotencyService, StoredResponse
 
 from .auth import Authenticate
-from .errors import ERRORS, DomainErrorRoute, Responses
+from .errors import ERRORS, MALFORMED, REFUSED, DomainErrorRoute, Responses
 from .idempotent import IdempotencyKey, idempotent
+from .openapi import never_null
 from .request_limits import ROW_ID_MAX, RowId, RowIdQuery
+
+# The patterns document what the alert service refuses (app/domain/text.py); it is not checked a second time here.
+ONE_LINE: JsonDict = {'pattern': ONE_LINE_PATTERN}
+ONE_LINE_TEXT: JsonDict = {'pattern': ONE_LINE_TEXT_PATTERN}
+# An alert names its patient or its ward (a null counts as left out).
+ALERT_TARGET: list[JsonValue] = [{'required': [name], 'properties': {name: {'not': {'type': 'null'}}}}
+                for name in ('patient_mrn', 'ward_id', 'ward')]
 
 
 class AlertIn(BaseModel):
     """An alert from a device or another system: for a patient (by MRN), or for a ward when no patient is concerned."""
 
-    model_config = ConfigDict(extra='forbid', str_strip_whitespace=True, json_schema_extra={'examples': [
+    model_config = ConfigDict(extra='forbid', str_strip_whitespace=True, json_schema_extra={
+        'anyOf': ALERT_TARGET, 'examples': [
         {'patient_mrn': 'G100101', 'priority': 'high', 'message': 'Infusion pump occlusion, bed 4',
          'dedup_key': 'pump-17:occlusion'},
     ]})
 
     priority: Priority
-    message: str = Field(min_length=1, max_length=500)
+    message: str = Field(min_length=1, max_length=500, json_schema_extra=ONE_LINE_TEXT)
     patient_mrn: str | None = Field(default=None, min_length=1, max_length=64)
     ward_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX,
                                 description='The ward, when no patient_mrn is given (or ward).')
@@ -62,16 +74,28 @@ class AlertIn(BaseModel):
         return key
 
 
+def acted_by_required(schema: JsonDict) -> None:
+    """Document acted_by of AlertActionIn as required and never null (the service refuses an action without it)."""
+    never_null(schema, ('acted_by',))
+    schema['required'] = ['acted_by']
+
+
 class AlertActionIn(BaseModel):
     """Who acknowledges or resolves, and optionally why and on which version."""
 
-    model_config = ConfigDict(extra='forbid', str_strip_whitespace=True)
+    # Only integration tokens acknowledge and resolve, always on behalf of a person: the document requires acted_by.
+    model_config = ConfigDict(extra='forbid', str_strip_whitespace=True, json_schema_extra=acted_by_required)
 
     acted_by: str | None = Field(default=None, max_length=150, description=(
-        'The person who acted, recorded in the audit trail; required (integration tokens act on behalf of people).'))
-    note: str | None = Field(default=None, max_length=1000)
+        'The person who acted, recorded in the audit trail; required (integration tokens act on behalf of people).'),
+        json_schema_extra=ONE_LINE_TEXT)
+    note: str | None = Field(default=None, max_length=1000, json_schema_extra=ONE_LINE)
     expected_version: int | None = Field(default=None, ge=1, le=ROW_ID_MAX, description=(
         'The alert version the person saw; if the alert changed since, the answer is 409 with the current one.'))
+
+
+# A missing or null body is refused by the service (no acted_by); the document requires the object.
+OptionalAction = AlertActionIn | SkipJsonSchema[None]
 
 
 class SnoozeIn(BaseModel):
@@ -83,9 +107,10 @@ class SnoozeIn(BaseModel):
 
     acted_by: str = Field(min_length=1, max_length=150, description=(
         'The charge nurse, physician or administrator who decided, recorded in the audit trail; the integration '
-        'vouches for their role.'))
+        'vouches for their role.'), json_schema_extra=ONE_LINE_TEXT)
     minutes: StrictInt = Field(ge=SNOOZE_MINUTES[0], le=SNOOZE_MINUTES[1], description='How long, in whole minutes.')
-    reason: str = Field(min_length=1, max_length=500, description='Why, for the audit trail.')
+    reason: str = Field(min_length=1, max_length=500, description='Why, for the audit trail.',
+                        json_schema_extra=ONE_LINE_TEXT)
     expected_version: int | None = Field(default=None, ge=1, le=ROW_ID_MAX, description=(
         'The alert version the person saw; if the alert changed since, the answer is 409 with the current one.'))
 
@@ -117,7 +142,7 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
     @router.post('', status_code=201, response_model=AlertView, summary='Raise an alert', responses={
         200: {'model': AlertView, 'description': 'An open alert of the same patient (or ward) with the same dedup_key '
                                                  'counted one more occurrence'},
-        **ERRORS})
+        **ERRORS, **MALFORMED})
     async def raise_alert(request: Request, body: AlertIn, actor: Annotated[Actor, Depends(raiser)],
                           idempotency_key: IdempotencyKey = None) -> Response:
         """Raise an alert for a patient or a ward (201), or count one more occurrence of the open alert of the same
@@ -191,13 +216,15 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
             return JSONResponse(ConflictBody(detail=error.message, current_version=current.version,
                                              alert=current).model_dump(mode='json'), status_code=409)
 
+    # The body is optional to the model, but acted_by is required: a request without one is refused.
+    BODY_REQUIRED = {'requestBody': {'required': True}}
     conflict: Responses = {
         409: {'model': ConflictBody, 'description': 'Already done, or changed since expected_version'}}
 
     @router.post('/{alert_id}/acknowledge', response_model=AlertView, summary='Acknowledge an alert',
-                 responses={**ERRORS, **conflict})
+                 responses={**ERRORS, **MALFORMED, **conflict}, openapi_extra=BODY_REQUIRED)
     async def acknowledge(request: Request, alert_id: RowId, actor: Annotated[Actor, Depends(responder)],
-                          body: AlertActionIn | None = None, idempotency_key: IdempotencyKey = None) -> Response:
+                          body: OptionalAction = None, idempotency_key: IdempotencyKey = None) -> Response:
         """Someone is on it: the alert stops escalating. Recorded in the audit trail under acted_by."""
         given = body or AlertActionIn()
         return await act(request, actor, alert_id, idempotency_key, lambda: alerts.acknowledge(
@@ -205,9 +232,9 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
             AlertAcknowledged)
 
     @router.post('/{alert_id}/resolve', response_model=AlertView, summary='Resolve an alert',
-                 responses={**ERRORS, **conflict})
+                 responses={**ERRORS, **MALFORMED, **conflict}, openapi_extra=BODY_REQUIRED)
     async def resolve(request: Request, alert_id: RowId, actor: Annotated[Actor, Depends(responder)],
-                      body: AlertActionIn | None = None, idempotency_key: IdempotencyKey = None) -> Response:
+                      body: OptionalAction = None, idempotency_key: IdempotencyKey = None) -> Response:
         """Close an open alert (acknowledged or not). Recorded in the audit trail under acted_by."""
         given = body or AlertActionIn()
         return await act(request, actor, alert_id, idempotency_key, lambda: alerts.resolve(
@@ -215,8 +242,9 @@ def alerts_router(alerts: AlertService, directory: DirectoryService, idempotency
             AlertResolved)
 
     @router.post('/{alert_id}/snooze', response_model=AlertView, summary="Snooze a detected alert's trigger",
-                 responses={**ERRORS, **conflict, 422: {'description': 'Bad input, or not a detected alert of a '
-                                                                       'patient; nothing changed'}})
+                 responses={**ERRORS, **MALFORMED, **conflict, 422: {
+                     **REFUSED[422], 'description': 'Bad input, or not a detected alert of a patient; nothing changed'}
+                 })
     async def snooze(request: Request, alert_id: RowId, body: SnoozeIn, actor: Annotated[Actor, Depends(snoozer)],
                      idempotency_key: IdempotencyKey = None) -> Response:
         """Pause re-alerting of a NEWS2 or critical-value alert's trigger for its patient, for 5-240 minutes.

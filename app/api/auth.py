@@ -14,7 +14,7 @@ from app.services.tokens import TokenService
 # A message, not a secret.
 MISSING_TOKEN = "Send an API token as 'Authorization: Bearer <token>' (see `token create`)."  # noqa: S105
 
-bearer = HTTPBearer(auto_error=False, scheme_name='API token', description=(
+bearer = HTTPBearer(auto_error=False, scheme_name='ApiToken', description=(
     'A token created with `python main.py token create --hospital ... --kind device|kiosk|integration`. '
     'Device tokens record vitals and raise alerts; kiosk tokens only read; integration tokens may also '
     "acknowledge, resolve and snooze alerts, change the alarm rules and prescribe a patient's SpO2 scale, on "

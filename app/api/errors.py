@@ -8,6 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from app.errors import AuthenticationFailed, Conflict, DomainError, InvalidInput, NotAllowed, NotFound
 
@@ -21,7 +23,27 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-ERRORS: Responses = {401: {'model': ErrorBody}, 403: {'model': ErrorBody}, 404: {'model': ErrorBody}}
+class FieldProblem(BaseModel):
+    """One field that is missing or of the wrong type: where (loc), what is wrong (msg) and its kind (type)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Refused(BaseModel):
+    """Why a request was refused, nothing changed: a message (a value the rules do not allow), or the list of the
+    fields that are missing or of the wrong type."""
+
+    detail: str | list[FieldProblem]
+
+
+# NOTE: every route documents its 422 as Refused, the shape both validation_error and error_response send; without
+# it FastAPI documents its own HTTPValidationError (always a list), which domain errors do not send.
+REFUSED: Responses = {422: {'model': Refused, 'description': 'Refused; nothing changed'}}
+# FastAPI answers 400 itself when a body it parses is not text it can decode (not UTF-8).
+MALFORMED: Responses = {400: {'model': ErrorBody, 'description': 'The body is not JSON text'}}
+ERRORS: Responses = {401: {'model': ErrorBody}, 403: {'model': ErrorBody}, 404: {'model': ErrorBody}, **REFUSED}
 
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a full batch of 1000 readings is about 150 kB, a FHIR Bundle of 1000 a few MB
@@ -95,6 +117,20 @@ async def validation_error(request: Request, error: Exception) -> Response:
     handler: FastAPI's default one repeats the whole body, however large, in every error)."""
     assert isinstance(error, RequestValidationError)
     return JSONResponse({'detail': _jsonable_errors(error)}, status_code=422)
+
+
+METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE')
+
+
+async def method_not_allowed(request: Request, error: Exception) -> Response:
+    """Answer 405 with every method the path has (an app-wide handler: Starlette names only those of the first
+    route that matched the path, and GET and POST of one path are two routes)."""
+    assert isinstance(error, HTTPException)
+    # Asked through BaseRoute.matches only: FastAPI nests included routers in route objects of its own.
+    methods = [method for method in METHODS if any(
+        route.matches({**request.scope, 'method': method})[0] is Match.FULL for route in request.app.router.routes)]
+    headers = {**(error.headers or {}), 'Allow': ', '.join(methods)} if methods else error.headers
+    return JSONResponse({'detail': error.detail}, status_code=405, headers=headers)
 
 
 def _jsonable_errors(error: RequestValidationError) -> list[dict[str, Any]]:

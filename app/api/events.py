@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel
+from pydantic.json_schema import SkipJsonSchema
 
 from app.errors import InvalidInput
 from app.events import EVENT_TYPES, BaseEvent, EventBus
@@ -23,7 +25,7 @@ from app.services.event_log import MAX_BATCH, EventLogService
 from app.services.tokens import TokenService
 
 from .auth import Authenticate
-from .errors import DomainErrorRoute, ErrorBody
+from .errors import DomainErrorRoute, ErrorBody, Refused
 
 EVENT_NAMES = tuple(sorted(t.__name__ for t in EVENT_TYPES))
 RETRY_MS = 3000
@@ -34,6 +36,8 @@ RECHECK_SECONDS = 2.0
 STREAM_ENDED = 'StreamEnded'
 POLL_SECONDS = 1.0  # how soon a stream notices that the server is stopping
 EVENT_ID = re.compile(r'[0-9]{1,18}')
+# What stream_request accepts (an id with white space around it, as EventSource may send it), for the document.
+EVENT_ID_PATTERN = r'^\s*[0-9]{1,18}\s*$'
 LIVE_QUEUE = 1000  # live events buffered per stream; beyond that the stream refills from the event log
 
 
@@ -97,6 +101,14 @@ class Stream:
             yield sse(event.seq, name, event_payload(event))
 
 
+def json_answer(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """Document an error answer of the stream route: JSON, which FastAPI would otherwise document as the route's
+    own media type (text/event-stream). NOTE: the models it refers to are components through the other routes."""
+    schema = model.model_json_schema(ref_template='#/components/schemas/{model}')
+    schema.pop('$defs', None)
+    return {'description': description, 'content': {'application/json': {'schema': schema}}}
+
+
 def events_router(log: EventLogService, bus: EventBus, reader: Authenticate, tokens: TokenService,
                   stopping: Callable[[], bool]) -> APIRouter:
     """Return the router of the event stream; streams end when stopping() turns true or the bus closes."""
@@ -104,25 +116,31 @@ def events_router(log: EventLogService, bus: EventBus, reader: Authenticate, tok
 
     async def stream_request(
             actor: Annotated[Actor, Depends(reader)],
-            last_event_id: Annotated[str | None, Header(alias='Last-Event-ID')] = None,
-            last_event_id_query: Annotated[str | None, Query(alias='last_event_id', description=(
-                'For clients that cannot set the Last-Event-ID header'))] = None,
+            last_event_id: Annotated[str | SkipJsonSchema[None], Header(alias='Last-Event-ID', json_schema_extra={
+                'pattern': EVENT_ID_PATTERN})] = None,
+            last_event_id_query: Annotated[str | SkipJsonSchema[None], Query(alias='last_event_id', description=(
+                'For clients that cannot set the Last-Event-ID header'), json_schema_extra={
+                'pattern': EVENT_ID_PATTERN})] = None,
             event_type: Annotated[list[str] | None, Query(alias='type', description=(
-                f'Only events of these types (repeatable): {", ".join(EVENT_NAMES)}'))] = None,
+                f'Only events of these types (repeatable): {", ".join(EVENT_NAMES)}'), json_schema_extra={
+                'items': {'type': 'string', 'enum': list(EVENT_NAMES)}})] = None,
     ) -> StreamRequest:
         # Checked here, in a dependency: once the stream has started, an error can no longer become a 4xx.
-        resume = last_event_id if last_event_id is not None else last_event_id_query
         # NOTE: ASCII digits only: str.isdigit() also accepts "²" and other digits that int() refuses or reads.
-        if resume is not None and not EVENT_ID.fullmatch(resume.strip()):
-            raise InvalidInput(f'Last-Event-ID must be an event id this stream sent (a whole number of at most 18 '
-                               f'digits), not {resume[:40]!r}.')
+        # Both are checked when both are sent: a bad one is refused even where the header wins.
+        for given in (last_event_id, last_event_id_query):
+            if given is not None and not EVENT_ID.fullmatch(given.strip()):
+                raise InvalidInput(f'Last-Event-ID must be an event id this stream sent (a whole number of at most '
+                                   f'18 digits), not {given[:40]!r}.')
+        resume = last_event_id if last_event_id is not None else last_event_id_query
         unknown = sorted(set(event_type or ()) - set(EVENT_NAMES))
         if unknown:
             raise InvalidInput(f'Unknown event type {", ".join(unknown)}; one of {", ".join(EVENT_NAMES)}.')
         return StreamRequest(actor, int(resume) if resume is not None else None, frozenset(event_type or ()))
 
     @router.get('/events', response_class=EventSourceResponse, summary='Event stream (server-sent events)',
-                responses={401: {'model': ErrorBody}, 422: {'model': ErrorBody}})
+                responses={401: json_answer(ErrorBody, 'No valid token'),
+                           422: json_answer(Refused, 'Refused before the stream starts')})
     async def events(request: Annotated[StreamRequest, Depends(stream_request)]) -> AsyncIterator[ServerSentEvent]:
         """Every event of the token's hospital as it happens: `id:` is the hospital's event sequence number,
         `event:` the type (AlertRaised, VitalsRecorded, ...), `data:` the event as JSON with its full snapshot.

@@ -97,6 +97,12 @@ def instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace('+00:00', 'Z')
 
 
+# Documented only: the route class answers a refused token as an OperationOutcome with these statuses.
+AUTH_OUTCOMES: dict[int | str, dict[str, Any]] = {
+    401: {'description': 'No valid API token (OperationOutcome)'},
+    403: {'description': 'A token of a kind that may not record vitals (OperationOutcome)'}}
+
+
 def fhir_router(patients: PatientService, directory: DirectoryService, idempotency: IdempotencyService,
                 writer: Authenticate, clock: Clock) -> APIRouter:
     """Return the router of the FHIR endpoint."""
@@ -125,7 +131,7 @@ def fhir_router(patients: PatientService, directory: DirectoryService, idempoten
     @router.post('/Observation', status_code=201, summary='Create a vital-sign Observation',
                  description=ACCEPTED_OBSERVATIONS, responses={
         201: {'content': {FHIR_JSON: {}}, 'description': 'Stored; the Observation as accepted'},
-        400: {'description': 'Not a valid Observation (OperationOutcome)'},
+        400: {'description': 'Not a valid Observation (OperationOutcome)'}, **AUTH_OUTCOMES,
         422: {'description': 'Valid FHIR that Vigil cannot accept (OperationOutcome)'}})
     async def create_observation(request: Request, actor: Annotated[Actor, Depends(writer)],
                                  idempotency_key: IdempotencyKey = None) -> Response:
@@ -141,7 +147,7 @@ def fhir_router(patients: PatientService, directory: DirectoryService, idempoten
 
     @router.post('', summary='Process a transaction or batch Bundle of Observations', responses={
         200: {'content': {FHIR_JSON: {}}, 'description': 'A transaction-response or batch-response Bundle'},
-        400: {'description': 'Not a valid Bundle (OperationOutcome)'},
+        400: {'description': 'Not a valid Bundle (OperationOutcome)'}, **AUTH_OUTCOMES,
         422: {'description': 'A transaction with entries Vigil cannot accept: nothing stored (OperationOutcome)'}})
     async def process_bundle(request: Request, actor: Annotated[Actor, Depends(writer)],
                              idempotency_key: IdempotencyKey = None) -> Response:

@@ -20,10 +20,15 @@ from app.services.idempotency import (
 
 REPLAYED_HEADER = 'Idempotent-Replayed'
 
+# What check_key accepts, as a header carries it (Latin-1): printable characters, not only spaces. NBSP (U+00A0) and
+# the soft hyphen (U+00AD) are not printable to Python.
+_PRINTABLE = r' -~\u00a1-\u00ac\u00ae-\u00ff'
+KEY_PATTERN = rf'^[{_PRINTABLE}]*[!-~\u00a1-\u00ac\u00ae-\u00ff][{_PRINTABLE}]*$'
 IdempotencyKey = Annotated[str | None, Header(alias='Idempotency-Key', description=(
     f'Optional, up to {MAX_KEY_LENGTH} characters, unique per request of this token. A retry with the same key and '
     f'the same body within {KEY_TTL.total_seconds() / 3600:g} h gets the first answer again (header '
-    f'`{REPLAYED_HEADER}: true`) and writes nothing; the same key with a different body is refused (422).'))]
+    f'`{REPLAYED_HEADER}: true`) and writes nothing; the same key with a different body is refused (422).'),
+    json_schema_extra={'pattern': KEY_PATTERN, 'maxLength': MAX_KEY_LENGTH})]
 
 
 def respond_with(stored: StoredResponse, media_type: str, *, replayed: bool = False) -> Response:

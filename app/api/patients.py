@@ -4,18 +4,19 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.domain import VitalKind
+from app.domain.text import ONE_LINE_TEXT_PATTERN
 from app.schemas import Actor, News2View, PatientView
 from app.services.history import MAX_PAGE, DirectoryService
 from app.services.patients import PatientService
 from app.services.prescriptions import MAX_REASON, PrescriptionService
 
 from .auth import Authenticate
-from .errors import ERRORS, DomainErrorRoute
+from .errors import ERRORS, MALFORMED, REFUSED, DomainErrorRoute
 from .readings import WireValue, wire_value
-from .request_limits import RowIdQuery
+from .request_limits import IsoDateTime, RowIdQuery
 
 
 class VitalOut(BaseModel):
@@ -73,9 +74,11 @@ class Spo2ScaleIn(BaseModel):
     scale: StrictInt = Field(ge=1, le=2, description=(
         '1 (the usual scale), or 2 (target 88-92 %, for confirmed hypercapnic respiratory failure). Sending the '
         'scale the patient is on already is refused (422): nothing is recorded twice.'))
-    reason: str = Field(min_length=1, max_length=MAX_REASON, description="Why, for the patient's record.")
+    reason: str = Field(min_length=1, max_length=MAX_REASON, description="Why, for the patient's record.",
+                        json_schema_extra={'pattern': ONE_LINE_TEXT_PATTERN})
     acted_by: str = Field(min_length=1, max_length=150, description=(
-        'The physician who prescribed, recorded with the change; the integration vouches for their role.'))
+        'The physician who prescribed, recorded with the change; the integration vouches for their role.'),
+        json_schema_extra={'pattern': ONE_LINE_TEXT_PATTERN})
 
 
 class ReadingOut(BaseModel):
@@ -111,8 +114,8 @@ def patients_router(patients: PatientService, prescriptions: PrescriptionService
         return PatientOut.of(await patients.get(actor, await directory.patient_id(actor, mrn)))
 
     @router.put('/{mrn}/spo2-scale', response_model=PatientOut, summary="Prescribe a patient's SpO2 scale",
-                responses={**ERRORS, 422: {'description': 'Bad input, or the scale the patient is on already; '
-                                                          'nothing changed'}})
+                responses={**ERRORS, **MALFORMED, 422: {**REFUSED[422], 'description': (
+                    'Bad input, or the scale the patient is on already; nothing changed')}})
     async def set_spo2_scale(mrn: str, body: Spo2ScaleIn, actor: Annotated[Actor, Depends(prescriber)]) -> PatientOut:
         """Set the NEWS2 SpO2 scale a clinician prescribed (integration tokens only, on behalf of the named person).
 
@@ -127,8 +130,8 @@ def patients_router(patients: PatientService, prescriptions: PrescriptionService
     async def history(
             mrn: str, actor: Annotated[Actor, Depends(reader)],
             kind: Annotated[list[VitalKind] | None, Query(description='Only these kinds (repeatable)')] = None,
-            since: Annotated[AwareDatetime | None, Query(description='Measured at or after')] = None,
-            until: Annotated[AwareDatetime | None, Query(description='Measured before')] = None,
+            since: Annotated[IsoDateTime | None, Query(description='Measured at or after')] = None,
+            until: Annotated[IsoDateTime | None, Query(description='Measured before')] = None,
             limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
             cursor: Annotated[str | None, Query(max_length=200, description='next_cursor of the previous page')] = None,
     ) -> ReadingPageOut:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from app.domain import VitalKind
@@ -18,7 +18,7 @@ from app.errors import InvalidInput
 from app.schemas import VitalReadingIn
 from app.services.patients import MAX_FUTURE_SKEW
 
-from .request_limits import parse_json
+from .request_limits import IsoDateTime, parse_json
 
 MAX_BATCH = 1000
 ACVPU = ('A', 'C', 'V', 'P', 'U')  # Alert, new Confusion, Voice, Pain, Unresponsive: stored as ordinals 0-4
@@ -44,7 +44,7 @@ class ReadingIn(BaseModel):
         'UCUM: heart_rate and resp_rate "/min", spo2 "%", systolic_bp and diastolic_bp "mm[Hg]", temperature "Cel" '
         '(or "[degF]", converted to Cel and stored rounded to 0.01), consciousness "{ACVPU}" and on_oxygen '
         '"{bool}" (both may be left out).'))
-    measured_at: AwareDatetime = Field(description='When it was measured, with a timezone (ISO 8601).')
+    measured_at: IsoDateTime = Field(description='When it was measured, with a timezone (ISO 8601).')
 
 
 _BATCH: TypeAdapter[list[ReadingIn]] = TypeAdapter(list[ReadingIn])
@@ -60,9 +60,10 @@ class ReadingProblem(BaseModel):
 
 
 class ReadingProblems(BaseModel):
-    """Nothing was stored: every refused reading, with the reason."""
+    """Nothing was stored: every refused reading with the reason, or one message about the request as a whole
+    (such as a malformed Idempotency-Key)."""
 
-    detail: list[ReadingProblem]
+    detail: str | list[ReadingProblem]
 
 
 class HistoryOnly(BaseModel):

@@ -8,9 +8,11 @@ Nesting: JSON documents that Vigil parses itself nest at most MAX_JSON_DEPTH lev
 """
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query
+from pydantic import AwareDatetime, BeforeValidator
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from app.observability.http import ASGIApp, Receive, Scope, Send
@@ -22,6 +24,26 @@ from .errors import MAX_BODY_BYTES
 ROW_ID_MAX = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description='The id, a whole number from 1 to 2147483647')]
 RowIdQuery = Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description='An id, a whole number from 1 to 2147483647')]
+
+
+
+def iso_text(value: Any) -> Any:
+    """Let only ISO 8601 text (or a datetime) through: pydantic alone also reads a number, or a string of digits,
+    as seconds since 1970, so `"measured_at": 0` or `until=0.5` would be taken for a time in 1970."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f'a time is ISO 8601 text with a timezone, such as "2026-11-26T15:00:00Z", not {value!r}')
+    try:
+        datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f'a time is ISO 8601 text with a timezone, such as "2026-11-26T15:00:00Z", not '
+                         f'{value[:40]!r}') from None
+    return value
+
+
+# A time with its timezone, as ISO 8601 text (the document's "date-time").
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(iso_text)]
 
 # Alerts, rules, sign-in, the kiosk session and the socket's long-polling send a few kB at most.
 SMALL_BODY_BYTES = 256 * 1024

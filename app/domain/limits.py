@@ -1,5 +1,6 @@
 """Critical limits and alarm-fatigue settings: defaults, persistence delay, and what an override may be."""
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -129,9 +130,10 @@ def check_limit(parameter: LimitParameter, limit: CriticalLimit) -> None:
         if not spec.low <= value <= spec.high:
             raise InvalidInput(f'The {side} limit of {spec.label} must lie within {spec.low:g}-{spec.high:g} '
                                f'{spec.shown_unit}, not {value:g}.')
-        steps = chart_steps(kind)
-        if abs(value * steps - chart_units(kind, value)) > 1e-6:
-            raise InvalidInput(f'The {side} limit of {spec.label} is charted in steps of {1 / steps:g} '
+        # NOTE: exact, not within a tolerance: 2.6e-42 is no heart-rate limit, though it lies within 1e-6 of 0.
+        decimals = round(math.log10(chart_steps(kind)))  # 1 step per unit: whole numbers; 10: tenths
+        if round(value, decimals) != value:
+            raise InvalidInput(f'The {side} limit of {spec.label} is charted in steps of {10 ** -decimals:g} '
                                f'{spec.shown_unit}; {value:g} is not one of them.')
     if kind is VitalKind.CONSCIOUSNESS and limit.low is not None:
         raise InvalidInput('Consciousness has no low limit: 0 is Alert, higher values are worse.')
