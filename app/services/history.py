@@ -9,13 +9,13 @@ from sqlalchemy import and_, or_, select
 
 from app.clock import Clock
 from app.domain import VitalKind
-from app.errors import InvalidInput, NotAllowed, PatientNotFound, WardNotFound
+from app.domain.scope import AccessScope
+from app.errors import InvalidInput, PatientNotFound, WardNotFound
 from app.schemas import Actor, View
 from app.uow import Database
 from data.models import Patient, VitalReading, Ward
 
 from .common import require_hospital
-from .patients import sees_all_wards
 
 MAX_PAGE = 1000
 
@@ -75,8 +75,7 @@ class DirectoryService:
                 Patient.hospital_id == hospital_id, Patient.mrn == mrn.strip()))).first()
         if row is None:
             raise PatientNotFound(f'No patient with MRN "{mrn}".')
-        if not sees_all_wards(actor) and row.ward_id not in actor.ward_ids:
-            raise NotAllowed(f'Patient {mrn} is not on one of your wards.')
+        AccessScope.of(actor).check_patient(hospital_id, row.ward_id, mrn)
         return int(row.id)
 
     async def unknown_mrns(self, actor: Actor, mrns: Iterable[str]) -> set[str]:

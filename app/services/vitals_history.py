@@ -15,13 +15,13 @@ from sqlalchemy import extract, func, select
 from app.clock import Clock
 from app.domain import VitalKind
 from app.domain.news2 import NEWS2_PARAMETERS, sub_score
-from app.errors import InvalidInput, NotAllowed
+from app.domain.scope import AccessScope
+from app.errors import InvalidInput
 from app.schemas import Actor, View
 from app.uow import Database
 from data.models import VitalReading
 
 from .common import patient_in, require_hospital
-from .patients import sees_all_wards
 
 BUCKETS = 360
 MAX_HOURS = 72
@@ -108,8 +108,7 @@ class VitalsHistoryService:
         window = timedelta(hours=hours)
         async with self._db.read() as session:
             patient = await patient_in(session, hospital_id, patient_id)
-            if not sees_all_wards(actor) and patient.ward_id not in actor.ward_ids:
-                raise NotAllowed(f'Patient {patient_id} is not on one of your wards.')
+            AccessScope.of(actor).check_patient(hospital_id, patient.ward_id, patient_id)
             spo2_scale = patient.spo2_scale
             if fit:
                 oldest = await session.scalar(
