@@ -13,7 +13,8 @@ from nicegui import ui
 from app.bootstrap import Vigil
 from app.domain import Role
 from app.domain.actors import display_actor
-from app.schemas import RuleChangeView, TokenView, UserView, WardView
+from app.domain.scope import AccessScope
+from app.schemas import Actor, RuleChangeView, TokenView, UserView, WardView
 from components import rules_editor, timestamps
 from components.headings import heading
 from components.live import LiveHub
@@ -47,7 +48,7 @@ def users_html(users: list[UserView], wards: tuple[WardView, ...], now: datetime
     names = {w.id: w.name for w in wards}
     rows = []
     for user in users:
-        sees_all = user.role in (Role.PHYSICIAN, Role.ADMIN)
+        sees_all = AccessScope.of(Actor.for_user(user)).sees_every_ward
         assigned = ', '.join(names.get(w, '?') for w in user.ward_ids) or ('all wards' if sees_all else 'none')
         if not user.active:
             state = '<span class="vigil-admin-off">disabled</span>'

@@ -97,11 +97,6 @@ def reading_scope(actor: Actor) -> ColumnElement[bool]:
     return trails_in(scope)
 
 
-def readable(actor: Actor, alert: AlertView) -> bool:
-    """Tell whether the actor may read an alert's trail (the same rule as reading_scope, for one alert)."""
-    return AccessScope.of(actor).reads_trail_of(alert)
-
-
 def _like(word: str) -> str:
     escaped = word.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')
     return f'%{escaped}%'
