@@ -41,7 +41,7 @@ def api_routers(vigil: Vigil, *, stopping: Callable[[], bool] = never) -> list[A
     return [
         vitals_router(vigil.patients, directory, idempotency, writer, vigil.clock),
         alerts_router(vigil.alerts, directory, idempotency, reader, raiser, responder, snoozer),
-        patients_router(vigil.patients, vigil.prescriptions, directory, reader, prescriber),
+        patients_router(vigil.patients, vigil.prescriptions, directory, vigil.patient_history, reader, prescriber),
         rules_router(vigil.rules, reader, configurer),
         events_router(EventLogService(vigil.db, vigil.clock), vigil.bus, reader, vigil.tokens, stopping),
         fhir_router(vigil.patients, directory, idempotency, writer, vigil.clock),
