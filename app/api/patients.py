@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from app.domain import VitalKind
 from app.schemas import Actor, News2View, PatientView
-from app.services.history import DirectoryService
+from app.services.directory import DirectoryService
 from app.services.patient_history import MAX_PAGE, PatientHistoryService
 from app.services.patients import PatientService
 from app.services.prescriptions import MAX_REASON, PrescriptionService

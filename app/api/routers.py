@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from app.bootstrap import Vigil
 from app.domain import TokenKind
+from app.services.directory import DirectoryService
 from app.services.event_log import EventLogService
-from app.services.history import DirectoryService
 from app.services.idempotency import IdempotencyService
 
 from .alerts import alerts_router

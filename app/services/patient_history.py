@@ -23,7 +23,7 @@ from app.uow import Database
 from data.models import VitalReading
 
 from .common import patient_in, require_hospital
-from .history import patient_id_by_mrn
+from .directory import patient_id_by_mrn
 
 MAX_PAGE = 1000
 BUCKETS = 360
