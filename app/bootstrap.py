@@ -19,13 +19,13 @@ from app.services.audit import AuditService
 from app.services.hospitals import HospitalService
 from app.services.kiosk import KioskService
 from app.services.metrics import MetricsService
+from app.services.patient_history import PatientHistoryService
 from app.services.patients import PatientService
 from app.services.prescriptions import PrescriptionService
 from app.services.rules import RulesService
 from app.services.sign_in_throttle import SignInThrottleService
 from app.services.tokens import TokenService
 from app.services.users import UserService
-from app.services.vitals_history import VitalsHistoryService
 from app.uow import Database
 from data.engine import create_engine, session_factories
 from data.migrate import upgrade_to_head
@@ -53,7 +53,7 @@ class Vigil:
     hospitals: HospitalService
     metrics: MetricsService
     audit: AuditService
-    vitals_history: VitalsHistoryService
+    patient_history: PatientHistoryService
     kiosk: KioskService
     rules: RulesService
     telemetry: Telemetry
@@ -83,7 +83,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
         users=UserService(db, clock, hasher, sign_in_throttle, bus), sign_in_throttle=sign_in_throttle,
         tokens=TokenService(db, clock), hospitals=HospitalService(db, clock),
         metrics=MetricsService(db, clock),
-        audit=AuditService(db), vitals_history=VitalsHistoryService(db, clock), kiosk=KioskService(db, clock),
+        audit=AuditService(db), patient_history=PatientHistoryService(db, clock), kiosk=KioskService(db, clock),
         rules=rules, telemetry=Telemetry(bus, lambda: patients.readings_stored),
     )
 

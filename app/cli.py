@@ -14,7 +14,7 @@ from app.config import Settings, SettingsError, settings_or_exit
 from app.domain import Role, TokenKind
 from app.errors import DomainError
 from app.schemas import Actor
-from app.services.history import DirectoryService
+from app.services.directory import DirectoryService
 
 PROG = 'python main.py'
 SIMULATOR_TOKEN_ENV = 'VIGIL_SIMULATOR_TOKEN'  # noqa: S105 (the variable's name)

@@ -16,7 +16,8 @@ from typing import Any
 from nicegui import ui
 
 from app.domain import AlertStatus, Priority
-from app.domain.alerts import attention_key_of, can_see, is_waiting
+from app.domain.alerts import attention_key_of, is_waiting
+from app.domain.scope import AccessScope
 from app.schemas import Actor, AlertView
 
 from .theme import PRIORITY_LABELS, PRIORITY_STYLES
@@ -118,7 +119,7 @@ class AlarmState:
     def __init__(self, actor: Actor, *, title: str, audible: frozenset[Priority], enabled: bool,
                  notify: bool = False, kiosk: bool = False) -> None:
         install()
-        self._actor = actor
+        self._scope = AccessScope.of(actor)
         self._alerts: dict[int, AlertView] = {}
         self._config: dict[str, Any] = {
             'signals': signal_table(), 'audible': sorted(p.value for p in audible), 'enabled': enabled,
@@ -160,7 +161,7 @@ class AlarmState:
         held = self._alerts.get(alert.id)
         if held is not None and alert.version <= held.version:
             return
-        visible = can_see(self._actor, alert.hospital_id, alert.ward_id, alert.priority, alert.escalation_level)
+        visible = self._scope.sees(alert)
         if alert.is_open and visible:
             self._alerts[alert.id] = alert
             if held is not None and _signature(held) == _signature(alert):

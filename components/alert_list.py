@@ -14,7 +14,7 @@ from nicegui import ui
 from nicegui.events import GenericEventArguments
 
 from app.clock import Clock
-from app.domain import AlertStatus, Role
+from app.domain import AlertStatus
 from app.domain.alerts import AttentionKey, attention_key_of
 from app.errors import DomainError, NotAllowed, NotFound
 from app.schemas import AlertFilter, AlertView
@@ -65,8 +65,9 @@ class AlertList:
         self._errors: dict[int, str] = {}
         self._loading = False
         self._buffer: list[AlertView] = []
-        # Nurses see their wards' alerts only; everyone else may get any ward's (by priority or escalation).
-        wards = session.visible_wards if session.user.role is Role.NURSE else session.wards
+        # The wards whose alerts may reach this person: nurses their own, everyone else any (by priority or
+        # escalation).
+        wards = session.scope.alert_wards(session.wards)
 
         with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Alerts"'):
             with ui.row().classes('w-full items-center gap-2'):

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from nicegui import Event, background_tasks, ui
 
-from app.domain import Priority, Role
+from app.domain import Priority
+from app.domain.scope import AccessScope
 from app.schemas import Actor, MetricsView
 from app.services.metrics import MetricsService
 
@@ -23,13 +24,11 @@ log = logging.getLogger(__name__)
 
 MIN_INTERVAL_SECONDS = 3.0
 WAITING_LABEL = 'Waiting: critical, high or escalated, not acknowledged'
-ScopeKey = tuple[int, str, tuple[int, ...]]
 
 
-def scope_key(actor: Actor) -> ScopeKey:
-    """Return what makes two users' metrics the same: hospital, role and, for nurses, their wards."""
-    wards = tuple(sorted(actor.ward_ids)) if actor.role in (Role.NURSE, Role.CHARGE_NURSE) else ()
-    return (actor.hospital_id or 0, str(actor.role), wards)
+def scope_key(actor: Actor) -> AccessScope:
+    """Return what makes two users' metrics the same: their access scope (equal scopes see the same alerts)."""
+    return AccessScope.of(actor)
 
 
 @dataclass
@@ -48,7 +47,7 @@ class MetricsFeed:
     def __init__(self, service: MetricsService, *, min_interval: float = MIN_INTERVAL_SECONDS) -> None:
         self._service = service
         self._min_interval = min_interval
-        self._scopes: dict[ScopeKey, _Scope] = {}
+        self._scopes: dict[AccessScope, _Scope] = {}
 
     @property
     def subscription_count(self) -> int:
@@ -76,7 +75,7 @@ class MetricsFeed:
     def invalidate(self, hospital_id: int) -> None:
         """Something changed in a hospital: recompute its scopes soon (once, however many pages call this)."""
         for key, scope in list(self._scopes.items()):
-            if key[0] != hospital_id:
+            if key.hospital_id != hospital_id:
                 continue
             if not scope.updated.callbacks:
                 del self._scopes[key]  # its last page is gone

@@ -12,7 +12,7 @@ from nicegui.events import GenericEventArguments
 
 from app.clock import Clock
 from app.domain import AlertStatus
-from app.domain.alerts import attention_key_of, can_see
+from app.domain.alerts import attention_key_of
 from app.errors import DomainError, NotAllowed, NotFound
 from app.schemas import AlertFilter, AlertView
 from app.services.alerts import AlertService
@@ -55,9 +55,7 @@ class PatientAlerts:
         held = self._alerts.get(alert.id)
         if held is not None and alert.version <= held.version:
             return
-        actor = self._session.actor
-        visible = can_see(actor, alert.hospital_id, alert.ward_id, alert.priority, alert.escalation_level)
-        if not alert.is_open or not visible:
+        if not alert.is_open or not self._session.scope.sees(alert):
             self._alerts.pop(alert.id, None)
         else:
             self._alerts[alert.id] = alert

@@ -3,8 +3,10 @@
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from app.domain import Role
+from app.domain.scope import AccessScope
 from app.errors import NotAllowed
 from app.schemas import Actor, HospitalView, UserView, WardView
 
@@ -44,15 +46,15 @@ class StaffSession:
     def own_ward_names(self) -> tuple[str, ...]:
         return tuple(w.name for w in self.wards if w.id in self.user.ward_ids)
 
-    @property
-    def sees_all_wards(self) -> bool:
-        """Physicians and admins see every ward's patients; nurses and charge nurses their own."""
-        return self.user.role in (Role.PHYSICIAN, Role.ADMIN)
+    @cached_property
+    def scope(self) -> AccessScope:
+        """What this person sees and acts on, as signed in when the page was built (bus callbacks check it)."""
+        return AccessScope.of(self.actor)
 
     @property
     def visible_wards(self) -> tuple[WardView, ...]:
         """The wards whose patients this person sees (alerts of other wards may still reach them by escalation)."""
-        return self.wards if self.sees_all_wards else tuple(w for w in self.wards if w.id in self.user.ward_ids)
+        return self.scope.patient_wards(self.wards)
 
     def ward_name(self, ward_id: int) -> str:
         return next((w.name for w in self.wards if w.id == ward_id), '?')

@@ -12,7 +12,7 @@ from html import escape
 from nicegui import context, ui
 from nicegui.events import GenericEventArguments
 
-from app.domain import Role
+from app.domain.scope import AccessScope
 from app.errors import DomainError
 from app.schemas import Actor, UserView, WardView
 from app.services.users import MAX_REASON, UserService
@@ -52,7 +52,7 @@ def users_html(users: list[UserView], wards: tuple[WardView, ...], own_id: int) 
     names = {w.id: w.name for w in wards}
     rows = []
     for user in users:
-        sees_all = user.role in (Role.PHYSICIAN, Role.ADMIN)
+        sees_all = AccessScope.of(Actor.for_user(user)).sees_every_ward
         assigned = ', '.join(names.get(w, '?') for w in user.ward_ids) or ('all wards' if sees_all else 'none')
         state = 'Active' if user.active else '<span class="vigil-account-off">Deactivated</span>'
         rows.append(f'<tr data-user="{user.id}"><td><b>{escape(user.username)}</b></td>'

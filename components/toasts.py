@@ -12,7 +12,6 @@ from typing import Final
 from nicegui import background_tasks, ui
 
 from app.domain import AlertStatus, Priority
-from app.domain.alerts import can_see
 from app.events import AlertEscalated, AlertRaised, AlertReactivated
 from app.events.models import AlertEventBase
 from app.schemas import AlertView
@@ -110,7 +109,7 @@ class AlertToasts:
         return list(self._shown)
 
     def _visible(self, alert: AlertView) -> bool:
-        return can_see(self._session.actor, alert.hospital_id, alert.ward_id, alert.priority, alert.escalation_level)
+        return self._session.scope.sees(alert)
 
     def _show(self, alert: AlertView, event: AlertEventBase | None) -> None:
         self._take_away(alert.id)

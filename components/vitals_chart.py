@@ -17,7 +17,7 @@ from app.clock import Clock
 from app.domain import VitalKind
 from app.domain.vitals import VITAL_SPECS
 from app.schemas import CriticalLimitView, PatientView
-from app.services.vitals_history import VitalsTrend
+from app.services.patient_history import VitalsTrend
 
 PUSH_SECONDS = 3.0
 NEWS2 = 'news2'

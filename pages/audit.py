@@ -18,7 +18,7 @@ from app.domain import AlertEventType
 from app.domain.actors import display_actor
 from app.errors import DomainError
 from app.events.models import AlertEventBase
-from app.services.audit import AuditPage, AuditQuery, AuditRow, readable
+from app.services.audit import AuditPage, AuditQuery, AuditRow
 from app.services.audit_csv import audit_csv
 from components import timestamps
 from components.alert_history import EVENT_LABELS, shown_note
@@ -228,7 +228,7 @@ class AuditTrail:
 
     def on_alert(self, event: AlertEventBase) -> None:
         """Offer to show new entries when a step of an alert the user may read was recorded."""
-        if readable(self._session.actor, event.alert):
+        if self._session.scope.reads_trail_of(event.alert):
             self._fresh.set_visibility(True)
 
     async def learn_zone(self) -> None:

@@ -7,7 +7,6 @@ from nicegui import app as nicegui_app
 from nicegui import ui
 
 from app.bootstrap import Vigil
-from app.domain.alerts import can_see
 from app.events.models import AlertEventBase
 from components.alert_list import AlertList
 from components.headings import heading
@@ -48,13 +47,13 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
                 cards = PatientCards(vigil.patients, session, vigil.clock, frame.prefs, on_raise=raise_dialog.open,
                                      alerts_of=alerts.open_alerts_of)
 
-        actor, channel = session.actor, session.channel
+        scope, channel = session.scope, session.channel
 
         def on_alert(event: AlertEventBase) -> None:
             metrics.alerts_changed()
             alert = event.alert
             # The user's scope is applied here, on the server: nothing else of the event reaches this browser.
-            if can_see(actor, alert.hospital_id, alert.ward_id, alert.priority, alert.escalation_level):
+            if scope.sees(alert):
                 alerts.receive(alert)
 
         def on_tick() -> None:

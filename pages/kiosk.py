@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from app.bootstrap import Vigil
 from app.domain.actors import display_actor
-from app.domain.alerts import can_see
+from app.domain.scope import AccessScope
 from app.errors import TokenInvalid
 from app.events.models import AlertEventBase
 from app.schemas import Actor
@@ -79,11 +79,11 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
         client = context.client
         token_id = actor.token_id
         revoked = False
+        scope = AccessScope.of(actor)
 
         def on_alert(event: AlertEventBase) -> None:
             alert = event.alert
-            if not revoked and can_see(actor, alert.hospital_id, alert.ward_id, alert.priority,
-                                       alert.escalation_level):
+            if not revoked and scope.sees(alert):
                 board.receive(alert)
                 alarm.receive(alert)
 

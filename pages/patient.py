@@ -13,7 +13,7 @@ from app.errors import NotAllowed, NotFound
 from app.events import PatientUpdated
 from app.events.models import AlertEventBase
 from app.schemas import PatientView
-from app.services.vitals_history import VitalsTrend
+from app.services.patient_history import VitalsTrend
 from components import alert_history, spo2_scale, timestamps
 from components.alert_history import AlertHistoryList
 from components.headings import heading
@@ -205,7 +205,7 @@ class PatientPage:
 
     async def _load_trend(self) -> None:
         fit = self._hours == AUTO
-        trend = await self._vigil.vitals_history.trend(self._session.actor, self.patient.id,
+        trend = await self._vigil.patient_history.trend(self._session.actor, self.patient.id,
                                                        FIT_HOURS if fit else self._hours, fit=fit)
         rules = await self._vigil.rules.get(self._session.actor)
         self._chart.load(trend, rules.limits, self.patient.spo2_scale)

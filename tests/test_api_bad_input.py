@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.bootstrap import Vigil
-from app.services.history import encode_cursor
+from app.services.patient_history import encode_cursor
 
 from .api_support import Api, counts, open_api
 from .conftest import World

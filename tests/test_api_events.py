@@ -12,12 +12,14 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.api import events as event_stream
 from app.bootstrap import Vigil
 from app.domain import Priority
 from app.schemas import Actor, AlertView, NewAlert
+from app.services.event_log import EventLogService
 from data.models import ApiToken
 
 from .api_support import api_app, create_tokens, open_api
@@ -277,3 +279,21 @@ async def test_moving_the_token_to_another_hospital_ends_its_stream(
         rest = await collect(stream.messages, lambda got: any(m.event == 'StreamEnded' for m in got))
 
     assert rest[-1].data == {'reason': "The token's hospital changed."}
+
+
+@pytest.mark.parametrize('who', ['nurse', 'charge', 'doctor'])
+async def test_the_stream_refuses_an_actor_who_does_not_see_the_whole_hospital(
+        vigil: Vigil, world: World, who: str) -> None:
+    # The event log cannot be narrowed to wards or roles: were a signed-in person ever to reach the stream (a
+    # future sign-in route), they would be refused before it starts rather than get other wards' events.
+    async def staff() -> Actor:
+        return world.a.actor(who)
+
+    app = FastAPI()
+    app.include_router(event_stream.events_router(EventLogService(vigil.db, vigil.clock), vigil.bus, staff,
+                                                  vigil.tokens, stopping=lambda: True))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url='http://vigil') as client:
+        response = await client.get('/api/v1/events')
+
+    assert response.status_code == 403
+    assert 'only for those who see all of it' in response.json()['detail']

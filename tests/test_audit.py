@@ -11,9 +11,10 @@ from sqlalchemy import update
 from app.bootstrap import Vigil
 from app.domain import AlertEventType, Priority, TokenKind
 from app.domain.actors import display_actor
+from app.domain.scope import AccessScope
 from app.errors import InvalidInput, NotAllowed, PatientNotFound
 from app.schemas import Actor, AlertFilter, AlertView, NewAlert
-from app.services.audit import AuditQuery, readable
+from app.services.audit import AuditQuery
 from app.services.audit_csv import HEADER, audit_csv, safe_cell
 from data.models import Alert
 
@@ -95,8 +96,8 @@ async def test_the_rule_for_one_alert_agrees_with_the_search(
     admin = world.a.actor('admin')
     alerts = {a.id: a for a in await vigil.alerts.list_alerts(admin, AlertFilter(statuses=()))}
 
-    assert {i for i, alert in alerts.items() if readable(actor, alert)} == found
-    assert not readable(world.b.actor('admin'), alerts[story['fall'].id])
+    assert {i for i, alert in alerts.items() if AccessScope.of(actor).reads_trail_of(alert)} == found
+    assert not AccessScope.of(world.b.actor('admin')).reads_trail_of(alerts[story['fall'].id])
 
 
 @pytest.mark.parametrize('kind', list(TokenKind))

@@ -77,3 +77,33 @@ def test_every_file_the_code_opens_next_to_itself_ships_in_the_binary() -> None:
     assert ('components/alarm.py', 'alarm.js') in found  # the pattern still finds what it is for
     missing = sorted((source, name) for source, name in found if f"'{name}'" not in spec)
     assert not missing, f'not shipped by deploy/vigil.spec: {missing}'
+
+
+# NOTE: the access rule lives in app/domain/scope.py (with its SQL form in app/services/scope_sql.py); these are the
+# only other places that may name a clinical role or read a person's ward assignment, and why.
+ROLE_NAMED = {
+    'app/services/prescriptions.py': 'PRESCRIBING_ROLES: who may prescribe, not what they see',
+    'app/services/alerts.py': 'SNOOZING_ROLES: who may snooze, not what they see',
+    'components/session.py': 'ROLE_LABELS: how each role reads on screen',
+}
+WARDS_READ = {
+    'app/schemas.py': 'Actor.for_user copies the assignment into the actor',
+    'components/session.py': "own_ward_names: the wards shown beside a person's name",
+    'components/patient_order.py': "the 'My wards' choice of the patient cards (a view filter within the scope)",
+    'components/staff_accounts.py': "the staff table shows each person's assigned wards",
+    'components/live.py': 'the account watch notices that an assignment changed (the page then reloads)',
+    'pages/frame.py': 'an open page reloads when its assignment changed, to be built for the new scope',
+}
+
+
+def test_the_access_rule_is_written_once() -> None:
+    """Which patients, wards and alerts an actor sees is AccessScope's alone: no module tests roles or wards itself."""
+    role = re.compile(r'\bRole\.(NURSE|CHARGE_NURSE|PHYSICIAN)\b')
+    wards = re.compile(r'\.ward_ids\b')
+    sources = {p.relative_to(ROOT).as_posix(): p.read_text(encoding='utf-8')
+               for folder in ('app', 'components', 'pages') for p in (ROOT / folder).rglob('*.py')}
+    assert role.search(sources['app/domain/scope.py']) and wards.search(sources['app/domain/scope.py'])
+    naming_roles = {path for path, text in sources.items() if role.search(text)} - {'app/domain/scope.py'}
+    reading_wards = {path for path, text in sources.items() if wards.search(text)} - {'app/domain/scope.py'}
+    assert naming_roles <= set(ROLE_NAMED), f'ask AccessScope instead: {sorted(naming_roles - set(ROLE_NAMED))}'
+    assert reading_wards <= set(WARDS_READ), f'ask AccessScope instead: {sorted(reading_wards - set(WARDS_READ))}'

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.bootstrap import Vigil
 from app.domain import AlertStatus, Priority, Role, TokenKind, VitalKind
-from app.domain.alerts import can_see
+from app.domain.scope import AccessScope
 from app.errors import AlertNotFound, DomainError, InvalidInput, NotAllowed, PatientNotFound, WardNotFound
 from app.events import Event
 from app.schemas import Actor, AlertFilter, AlertView, NewAlert, VitalReadingIn
@@ -262,19 +262,18 @@ async def mixed_alerts(scene: Scene) -> list[AlertView]:
 
 
 @pytest.mark.parametrize('who', VISIBILITY)
-async def test_list_get_and_can_see_agree_with_the_role_rules(
+async def test_list_get_and_the_scope_agree_with_the_role_rules(
         scene: Scene, mixed_alerts: list[AlertView], who: str) -> None:
-    """list_alerts (SQL scope_clause), get (can_see on one row) and can_see itself all follow the role rules."""
+    """list_alerts (the scope's SQL form), get (its Python form on one row) and the scope itself follow the roles."""
     vigil, actor = scene.vigil, scene.actor(who)
     rule = VISIBILITY[who](scene.world)
     of_a = [a for a in mixed_alerts if a.hospital_id == scene.world.a.hospital_id]
 
     expected = {a.id for a in of_a if rule(a)}
     assert expected  # the mixed set exercises every role
-    by_can_see = {a.id for a in mixed_alerts
-                  if can_see(actor, a.hospital_id, a.ward_id, a.priority, a.escalation_level)}
+    by_scope = {a.id for a in mixed_alerts if AccessScope.of(actor).sees(a)}
     listed = {a.id for a in await vigil.alerts.list_alerts(actor, EVERY_STATUS)}
-    assert listed == by_can_see == expected
+    assert listed == by_scope == expected
 
     for alert in of_a:
         if alert.id in expected:

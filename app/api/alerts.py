@@ -25,7 +25,7 @@ from app.events import (
 from app.events.models import AlertEventBase
 from app.schemas import Actor, AlertFilter, AlertSort, AlertView, AuditEntryView, NewAlert
 from app.services.alerts import SNOOZE_MINUTES, AlertService
-from app.services.history import DirectoryService
+from app.services.directory import DirectoryService
 from app.services.idempotency import IdempotencyService, StoredResponse
 
 from .auth import Authenticate

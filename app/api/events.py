@@ -17,7 +17,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 from pydantic.json_schema import SkipJsonSchema
 
-from app.errors import InvalidInput
+from app.domain.scope import AccessScope
+from app.errors import InvalidInput, NotAllowed
 from app.events import EVENT_TYPES, BaseEvent, EventBus
 from app.events.models import event_payload
 from app.schemas import Actor
@@ -44,6 +45,7 @@ LIVE_QUEUE = 1000  # live events buffered per stream; beyond that the stream ref
 @dataclass(frozen=True)
 class StreamRequest:
     actor: Actor
+    scope: AccessScope
     after: int | None
     types: frozenset[str]
 
@@ -126,6 +128,12 @@ def events_router(log: EventLogService, bus: EventBus, reader: Authenticate, tok
                 'items': {'type': 'string', 'enum': list(EVENT_NAMES)}})] = None,
     ) -> StreamRequest:
         # Checked here, in a dependency: once the stream has started, an error can no longer become a 4xx.
+        scope = AccessScope.of(actor)
+        if not scope.sees_whole_hospital:
+            # The event log holds every event of the hospital and cannot be narrowed to wards or roles: the stream
+            # is for actors that see all of it (every kind of token does).
+            raise NotAllowed('The event stream carries every event of the hospital: it is only for those who see '
+                             'all of it.')
         # NOTE: ASCII digits only: str.isdigit() also accepts "²" and other digits that int() refuses or reads.
         # Both are checked when both are sent: a bad one is refused even where the header wins.
         for given in (last_event_id, last_event_id_query):
@@ -136,7 +144,7 @@ def events_router(log: EventLogService, bus: EventBus, reader: Authenticate, tok
         unknown = sorted(set(event_type or ()) - set(EVENT_NAMES))
         if unknown:
             raise InvalidInput(f'Unknown event type {", ".join(unknown)}; one of {", ".join(EVENT_NAMES)}.')
-        return StreamRequest(actor, int(resume) if resume is not None else None, frozenset(event_type or ()))
+        return StreamRequest(actor, scope, int(resume) if resume is not None else None, frozenset(event_type or ()))
 
     @router.get('/events', response_class=EventSourceResponse, summary='Event stream (server-sent events)',
                 responses={401: json_answer(ErrorBody, 'No valid token'),
@@ -154,7 +162,7 @@ def events_router(log: EventLogService, bus: EventBus, reader: Authenticate, tok
         with the same token gets a 401.
         """
         stream = Stream(log, request.actor, request.types)
-        subscription = bus.subscribe(stream.offer, hospital_id=request.actor.hospital_id,
+        subscription = bus.subscribe(stream.offer, hospital_id=request.scope.hospital_id,
                                      name=f'event-stream {request.actor.name}')
         try:
             # Subscribed first, then the position read: nothing committed in between can fall through.

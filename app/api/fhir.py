@@ -20,7 +20,7 @@ from app.clock import Clock
 from app.errors import DomainError, PatientNotFound
 from app.events import BaseEvent, VitalsRecorded
 from app.schemas import Actor, VitalReadingIn
-from app.services.history import DirectoryService
+from app.services.directory import DirectoryService
 from app.services.idempotency import IdempotencyService, StoredResponse
 from app.services.patients import PatientService
 

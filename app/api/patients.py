@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from app.domain import VitalKind
 from app.domain.text import ONE_LINE_TEXT_PATTERN
 from app.schemas import Actor, News2View, PatientView
-from app.services.history import MAX_PAGE, DirectoryService
+from app.services.directory import DirectoryService
+from app.services.patient_history import MAX_PAGE, PatientHistoryService
 from app.services.patients import PatientService
 from app.services.prescriptions import MAX_REASON, PrescriptionService
 
@@ -98,7 +99,8 @@ class ReadingPageOut(BaseModel):
 
 
 def patients_router(patients: PatientService, prescriptions: PrescriptionService, directory: DirectoryService,
-                    reader: Authenticate, prescriber: Authenticate) -> APIRouter:
+                    patient_history: PatientHistoryService, reader: Authenticate,
+                    prescriber: Authenticate) -> APIRouter:
     """Return the router of the patient routes."""
     router = APIRouter(prefix='/api/v1/patients', tags=['patients'], route_class=DomainErrorRoute)
 
@@ -136,8 +138,8 @@ def patients_router(patients: PatientService, prescriptions: PrescriptionService
             cursor: Annotated[str | None, Query(max_length=200, description='next_cursor of the previous page')] = None,
     ) -> ReadingPageOut:
         """Stored readings, newest measurement first, one page at a time."""
-        page = await directory.readings(actor, mrn, kinds=kind or (), since=since, until=until, limit=limit,
-                                        cursor=cursor)
+        page = await patient_history.readings(actor, mrn, kinds=kind or (), since=since, until=until, limit=limit,
+                                              cursor=cursor)
         return ReadingPageOut(items=[ReadingOut(kind=r.kind, value=wire_value(r.kind, r.value), unit=r.unit,
                                                 measured_at=r.measured_at, recorded_at=r.recorded_at,
                                                 source=r.source) for r in page.items],

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from app.bootstrap import Vigil
 from app.domain import TokenKind
+from app.services.directory import DirectoryService
 from app.services.event_log import EventLogService
-from app.services.history import DirectoryService
 from app.services.idempotency import IdempotencyService
 
 from .alerts import alerts_router
@@ -41,7 +41,7 @@ def api_routers(vigil: Vigil, *, stopping: Callable[[], bool] = never) -> list[A
     return [
         vitals_router(vigil.patients, directory, idempotency, writer, vigil.clock),
         alerts_router(vigil.alerts, directory, idempotency, reader, raiser, responder, snoozer),
-        patients_router(vigil.patients, vigil.prescriptions, directory, reader, prescriber),
+        patients_router(vigil.patients, vigil.prescriptions, directory, vigil.patient_history, reader, prescriber),
         rules_router(vigil.rules, reader, configurer),
         events_router(EventLogService(vigil.db, vigil.clock), vigil.bus, reader, vigil.tokens, stopping),
         fhir_router(vigil.patients, directory, idempotency, writer, vigil.clock),

@@ -9,7 +9,7 @@ from app.clock import Clock
 from app.errors import DomainError, PatientNotFound
 from app.events import BaseEvent, VitalsRecorded
 from app.schemas import Actor, VitalReadingView
-from app.services.history import DirectoryService
+from app.services.directory import DirectoryService
 from app.services.idempotency import IdempotencyService, StoredResponse
 from app.services.patients import PatientService
 

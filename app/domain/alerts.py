@@ -1,10 +1,10 @@
-"""Alert rules: legal transitions, who sees which alert, and when an unanswered alert escalates."""
+"""Alert rules: legal transitions and when an unanswered alert escalates (who sees which: domain.scope)."""
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from app.errors import AlertAlreadyAcknowledged, AlertAlreadyResolved, NotAllowed
-from data.enums import AlertStatus, Priority, Role, TokenKind
+from data.enums import AlertStatus, Priority, TokenKind
 
 from ..schemas import Actor, AlertView
 
@@ -72,27 +72,6 @@ def next_escalation_at(priority: Priority, created_at: datetime, level: int,
     """Return when an alert at this escalation level escalates next (None when the policy has no further step)."""
     steps = policy[priority]
     return created_at + timedelta(minutes=steps[level]) if level < len(steps) else None
-
-
-def can_see(actor: Actor, hospital_id: int, ward_id: int, priority: Priority, escalation_level: int) -> bool:
-    """Tell whether an actor's scope includes an alert (the same rule filters lists and guards actions)."""
-    if actor.kind == 'system':
-        return True
-    if actor.hospital_id != hospital_id:
-        return False
-    if actor.kind == 'token':
-        return True
-    escalated = escalation_level > 0
-    match actor.role:
-        case Role.ADMIN:
-            return True
-        case Role.PHYSICIAN:
-            return priority in (Priority.CRITICAL, Priority.HIGH) or escalated
-        case Role.CHARGE_NURSE:
-            return ward_id in actor.ward_ids or escalated
-        case Role.NURSE:
-            return ward_id in actor.ward_ids
-    return False
 
 
 def check_can_raise(actor: Actor) -> None:

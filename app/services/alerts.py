@@ -2,14 +2,13 @@
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
 from app.domain import OPEN_STATUSES, AlertEventType, AlertKind, AlertStatus, Priority, Role, TokenKind
 from app.domain.alerts import (
-    can_see,
     check_can_acknowledge,
     check_can_escalate,
     check_can_raise,
@@ -17,6 +16,7 @@ from app.domain.alerts import (
     check_can_respond,
 )
 from app.domain.limits import trigger_of
+from app.domain.scope import AccessScope
 from app.domain.text import check_one_line
 from app.errors import AlertAlreadyResolved, AlertNotFound, InvalidInput, NotAllowed, StaleVersion
 from app.events import AlertAcknowledged, AlertEscalated, AlertResolved, AlertSnoozed
@@ -31,6 +31,7 @@ from .alert_writes import alert_view as alert_view
 from .alert_writes import audit, open_alert, publish, retrigger, schedule_escalation
 from .common import acting_name, patient_in, require_hospital, ward_in
 from .rules import RulesService
+from .scope_sql import alerts_in
 
 PRIORITY_ORDER = case({p.value: p.rank for p in Priority}, value=Alert.priority)
 # NOTE: SQL mirrors of domain.alerts (alert_writes.alert_view fills AlertView.waiting_since the same way); a test
@@ -48,24 +49,6 @@ def waiting_clause() -> ColumnElement[bool]:
     """SQL mirror of domain.alerts.is_waiting: unacknowledged and critical, high or escalated."""
     return and_(Alert.status == AlertStatus.ACTIVE,
                 or_(Alert.priority.in_([Priority.CRITICAL, Priority.HIGH]), Alert.escalation_level > 0))
-
-
-def scope_clause(actor: Actor) -> ColumnElement[bool]:
-    """SQL mirror of domain.alerts.can_see for list queries (the hospital is filtered separately)."""
-    if actor.kind != 'user':
-        return true()
-    escalated = Alert.escalation_level > 0
-    in_wards = Alert.ward_id.in_(actor.ward_ids) if actor.ward_ids else false()
-    match actor.role:
-        case Role.ADMIN:
-            return true()
-        case Role.PHYSICIAN:
-            return or_(Alert.priority.in_([Priority.CRITICAL, Priority.HIGH]), escalated)
-        case Role.CHARGE_NURSE:
-            return or_(in_wards, escalated)
-        case Role.NURSE:
-            return in_wards
-    return false()
 
 
 class AlertService:
@@ -253,9 +236,9 @@ class AlertService:
     async def list_alerts(self, actor: Actor, query: AlertFilter | None = None) -> list[AlertView]:
         """Return the alerts in the actor's scope in the needs-attention order (or newest first, if asked)."""
         query = query or AlertFilter()
-        hospital_id = require_hospital(actor)
+        require_hospital(actor)
         statement = (
-            alerts_with_context().where(Alert.hospital_id == hospital_id, scope_clause(actor))
+            alerts_with_context().where(alerts_in(AccessScope.of(actor)))
             .order_by(*(ATTENTION_ORDER if query.sort == 'attention' else NEWEST_ORDER)).limit(query.limit)
         )
         if query.statuses:
@@ -279,9 +262,10 @@ class AlertService:
 
     async def _load(self, session: AsyncSession, actor: Actor, alert_id: int) -> Alert:
         alert = await session.scalar(alerts_with_context().where(Alert.id == alert_id))
-        if alert is None or (actor.kind != 'system' and alert.hospital_id != actor.hospital_id):
+        scope = AccessScope.of(actor)
+        if alert is None or not scope.sees_hospital(alert.hospital_id):
             raise AlertNotFound(f'Alert {alert_id} not found.')
-        if not can_see(actor, alert.hospital_id, alert.ward_id, Priority(alert.priority), alert.escalation_level):
+        if not scope.sees_alert(alert.hospital_id, alert.ward_id, Priority(alert.priority), alert.escalation_level):
             raise NotAllowed(f'Alert {alert_id} is outside your wards and role.')
         return alert
 

@@ -4,9 +4,9 @@ Who reads what (one rule for the audit page, the patient page and the CSV export
 - administrators and physicians read the whole trail of their hospital (both may open every patient's record);
 - charge nurses read their wards plus every alert that was escalated anywhere (the alerts they are called to);
 - nurses read their wards.
-That is the alert lists' own scope (`scope_clause`) widened by the patient records the user may open, so the trail
-never shows an alert its reader could not have seen on a screen or in a record. Device, kiosk and integration
-tokens have no access to the trail.
+That is the alert lists' own scope widened by the patient records the user may open (AccessScope.reads_trail in
+domain.scope), so the trail never shows an alert its reader could not have seen on a screen or in a record. Device,
+kiosk and integration tokens have no access to the trail.
 """
 
 import math
@@ -15,20 +15,20 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Select, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import AlertEventType, AlertKind, AlertStatus, Priority
-from app.domain.alerts import can_see
+from app.domain.scope import AccessScope
 from app.errors import InvalidInput, NotAllowed
 from app.schemas import Actor, AlertView, AuditEntryView, View
 from app.uow import Database
 from data.models import Alert, AlertEvent, Patient, Ward
 from data.queries import alerts_with_context
 
-from .alerts import alert_view, scope_clause
+from .alerts import alert_view
 from .common import patient_in, require_hospital
-from .patients import sees_all_wards
+from .scope_sql import trails_in
 
 MAX_EXPORT_ROWS = 50_000
 MAX_SEARCH_WORDS = 8
@@ -91,17 +91,10 @@ class AlertHistory(View):
 
 def reading_scope(actor: Actor) -> ColumnElement[bool]:
     """Return the SQL condition on Alert for the alerts whose trail the actor may read (see the module doc)."""
-    if actor.kind != 'user':
+    scope = AccessScope.of(actor)
+    if not scope.staff:
         raise NotAllowed('The audit trail is for signed-in staff only.')
-    return true() if sees_all_wards(actor) else scope_clause(actor)
-
-
-def readable(actor: Actor, alert: AlertView) -> bool:
-    """Tell whether the actor may read an alert's trail (the same rule as reading_scope, for one alert)."""
-    if actor.kind != 'user' or actor.hospital_id != alert.hospital_id:
-        return False
-    return sees_all_wards(actor) or can_see(actor, alert.hospital_id, alert.ward_id, alert.priority,
-                                            alert.escalation_level)
+    return trails_in(scope)
 
 
 def _like(word: str) -> str:
@@ -139,8 +132,7 @@ class AuditService:
         hospital_id = require_hospital(actor)
         async with self._db.read() as session:
             patient = await patient_in(session, hospital_id, patient_id)
-            if not sees_all_wards(actor) and patient.ward_id not in actor.ward_ids:
-                raise NotAllowed(f'Patient {patient_id} is not on one of your wards.')
+            AccessScope.of(actor).check_patient(hospital_id, patient.ward_id, patient_id)
             statement = (alerts_with_context().where(Alert.hospital_id == hospital_id, Alert.patient_id == patient_id)
                          .order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit))
             if alert_id is not None:

@@ -8,13 +8,14 @@ from sqlalchemy import ColumnElement, func, select
 
 from app.clock import Clock
 from app.domain import OPEN_STATUSES, Priority
+from app.domain.scope import AccessScope
 from app.schemas import Actor, MetricsView
 from app.uow import Database
 from data.models import Alert, Patient
 
-from .alerts import scope_clause, waiting_clause
+from .alerts import waiting_clause
 from .common import require_hospital
-from .patients import sees_all_wards
+from .scope_sql import alerts_in, patients_in
 
 RESPONSE_WINDOW = timedelta(hours=24)
 RECENT_WINDOW = timedelta(hours=1)
@@ -36,16 +37,15 @@ class MetricsService:
         hospital_id = require_hospital(actor)
         now = self._clock()
         since = now - RESPONSE_WINDOW
-        in_scope: ColumnElement[bool] = (Alert.hospital_id == hospital_id) & scope_clause(actor)
+        scope = AccessScope.of(actor)
+        in_scope: ColumnElement[bool] = alerts_in(scope)
         open_counts = (select(Alert.priority, func.count()).where(in_scope, Alert.status.in_(OPEN_STATUSES))
                        .group_by(Alert.priority))
         acknowledged = select(Alert.created_at, Alert.acknowledged_at).where(in_scope, Alert.acknowledged_at >= since)
         resolved = select(Alert.created_at, Alert.resolved_at).where(in_scope, Alert.resolved_at >= since)
         recent = select(func.count()).select_from(Alert).where(in_scope, Alert.created_at >= now - RECENT_WINDOW)
         waiting = select(func.count()).select_from(Alert).where(in_scope, waiting_clause())
-        patients = select(func.count()).select_from(Patient).where(Patient.hospital_id == hospital_id)
-        if not sees_all_wards(actor):
-            patients = patients.where(Patient.ward_id.in_(actor.ward_ids))
+        patients = select(func.count()).select_from(Patient).where(patients_in(scope))
         async with self._db.read() as session:
             by_priority = {p: 0 for p in Priority}
             for priority, count in await session.execute(open_counts):

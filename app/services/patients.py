@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
-from app.domain import Role, TokenKind, VitalKind
+from app.domain import TokenKind, VitalKind
 from app.domain.limits import HospitalRules
 from app.domain.news2 import assess
+from app.domain.scope import AccessScope
 from app.domain.vitals import plausibility_problem
 from app.errors import InvalidInput, NotAllowed, PatientNotFound
 from app.events import VitalsRecorded
@@ -23,6 +24,7 @@ from .common import patient_in, require_hospital
 from .detection import Key, current_news2, detect, load_context
 from .escalation import device_seen
 from .rules import RulesService
+from .scope_sql import patients_in
 
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 # A device's last-seen time is written at most this often per token (and at most every quarter of the hospital's
@@ -30,11 +32,6 @@ MAX_FUTURE_SKEW = timedelta(minutes=5)
 # that counts in minutes.
 SEEN_EVERY = timedelta(seconds=10)
 LATEST_COLUMNS = ('patient_id', 'kind', 'value', 'unit', 'measured_at')
-
-
-def sees_all_wards(actor: Actor) -> bool:
-    """Physicians, admins and tokens see every patient of their hospital; nurses their wards."""
-    return actor.kind != 'user' or actor.role in (Role.PHYSICIAN, Role.ADMIN)
 
 
 async def latest_vitals(session: AsyncSession, patient_ids: Sequence[int]) -> dict[int, dict[VitalKind, VitalValue]]:
@@ -77,10 +74,8 @@ class PatientService:
     async def list_patients(self, actor: Actor, ward_id: int | None = None) -> list[PatientView]:
         """Return the patients in the actor's scope with their latest vitals, by ward and bed."""
         hospital_id = require_hospital(actor)
-        statement = (patients_with_ward().where(Patient.hospital_id == hospital_id)
+        statement = (patients_with_ward().where(patients_in(AccessScope.of(actor)))
                      .order_by(Patient.ward_id, Patient.bed))
-        if not sees_all_wards(actor):
-            statement = statement.where(Patient.ward_id.in_(actor.ward_ids))
         if ward_id is not None:
             statement = statement.where(Patient.ward_id == ward_id)
         async with self._db.read() as session:
@@ -96,8 +91,7 @@ class PatientService:
         hospital_id = require_hospital(actor)
         async with self._db.read() as session:
             patient = await patient_in(session, hospital_id, patient_id)
-            if not sees_all_wards(actor) and patient.ward_id not in actor.ward_ids:
-                raise NotAllowed(f'Patient {patient_id} is not on one of your wards.')
+            AccessScope.of(actor).check_patient(hospital_id, patient.ward_id, patient_id)
             await session.refresh(patient, ['ward'])
             latest, states = await load_context(session, [patient.id])
             rules = await self._rules.rules(hospital_id, session)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from app.clock import Clock
 from app.domain import Role, TokenKind, VitalKind
+from app.domain.scope import AccessScope
 from app.domain.text import check_one_line
 from app.errors import InvalidInput, NotAllowed, PatientNotFound
 from app.events import PatientUpdated
@@ -25,7 +26,7 @@ from data.queries import patients_with_ward
 
 from .common import acting_name, require_hospital
 from .detection import Key, detect, load_context
-from .patients import patient_news2, patient_view, sees_all_wards
+from .patients import patient_news2, patient_view
 from .rules import RulesService
 
 # NOTE: the `type` of the patient_events rows this module writes (data/models.py PatientEvent).
@@ -101,8 +102,7 @@ class PrescriptionService:
                 .with_for_update(of=Patient))
             if patient is None:
                 raise PatientNotFound(f'Patient {patient_id} not found.')
-            if not sees_all_wards(actor) and patient.ward_id not in actor.ward_ids:
-                raise NotAllowed(f'Patient {patient_id} is not on one of your wards.')
+            AccessScope.of(actor).check_patient(hospital_id, patient.ward_id, patient_id)
             if patient.spo2_scale == scale:
                 raise InvalidInput(f'{patient.name} is on SpO2 scale {scale} already; nothing was changed.')
             now = self._clock()
@@ -140,8 +140,7 @@ class PrescriptionService:
                 select(Patient.ward_id).where(Patient.id == patient_id, Patient.hospital_id == hospital_id))
             if ward_id is None:
                 raise PatientNotFound(f'Patient {patient_id} not found.')
-            if not sees_all_wards(actor) and ward_id not in actor.ward_ids:
-                raise NotAllowed(f'Patient {patient_id} is not on one of your wards.')
+            AccessScope.of(actor).check_patient(hospital_id, ward_id, patient_id)
             rows = await session.scalars(
                 select(PatientEvent).where(PatientEvent.patient_id == patient_id,
                                            PatientEvent.type == SPO2_SCALE_EVENT)

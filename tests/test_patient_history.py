@@ -9,7 +9,7 @@ from app.domain import VitalKind
 from app.domain.vitals import VITAL_SPECS
 from app.errors import InvalidInput, NotAllowed, PatientNotFound
 from app.schemas import Actor, VitalReadingIn
-from app.services.vitals_history import bucket_seconds_for, news2_over_time
+from app.services.patient_history import bucket_seconds_for, news2_over_time
 
 from .conftest import FakeClock, World
 
@@ -32,7 +32,7 @@ async def test_readings_fold_into_buckets_that_keep_the_lowest_and_highest_value
     await record(vigil, world, now - timedelta(minutes=2, seconds=30), heart_rate=90, spo2=96)
     await record(vigil, world, now - timedelta(minutes=1, seconds=10), heart_rate=120)
 
-    trend = await vigil.vitals_history.trend(world.a.actor('nurse'), world.a.patient_ids['North-1'], hours=6)
+    trend = await vigil.patient_history.trend(world.a.actor('nurse'), world.a.patient_ids['North-1'], hours=6)
 
     assert trend.bucket_seconds == 60 and trend.until == now and trend.since == now - timedelta(hours=6)
     minute = datetime(2026, 3, 2, 7, 57, tzinfo=UTC)
@@ -48,7 +48,7 @@ async def test_readings_before_the_window_only_carry_their_score_forward(
     await record(vigil, world, clock() - timedelta(hours=2), resp_rate=26)
     await record(vigil, world, clock() - timedelta(minutes=5), heart_rate=75)
 
-    trend = await vigil.vitals_history.trend(world.a.actor('doctor'), world.a.patient_ids['North-1'], hours=1)
+    trend = await vigil.patient_history.trend(world.a.actor('doctor'), world.a.patient_ids['North-1'], hours=1)
 
     assert trend.bucket_seconds == 10
     assert RR not in trend.series
@@ -56,7 +56,7 @@ async def test_readings_before_the_window_only_carry_their_score_forward(
 
 
 async def test_an_empty_history_is_empty(vigil: Vigil, world: World) -> None:
-    trend = await vigil.vitals_history.trend(world.a.actor('admin'), world.a.patient_ids['South-1'])
+    trend = await vigil.patient_history.trend(world.a.actor('admin'), world.a.patient_ids['South-1'])
 
     assert trend.series == {} and trend.news2 == ()
 
@@ -64,22 +64,22 @@ async def test_an_empty_history_is_empty(vigil: Vigil, world: World) -> None:
 async def test_other_patients_readings_stay_out(vigil: Vigil, world: World, clock: FakeClock) -> None:
     await record(vigil, world, clock() - timedelta(minutes=1), bed='North-2', heart_rate=150)
 
-    trend = await vigil.vitals_history.trend(world.a.actor('admin'), world.a.patient_ids['North-1'])
+    trend = await vigil.patient_history.trend(world.a.actor('admin'), world.a.patient_ids['North-1'])
 
     assert trend.series == {}
 
 
 async def test_who_may_see_a_trend(vigil: Vigil, world: World) -> None:
     with pytest.raises(NotAllowed, match='not on one of your wards'):
-        await vigil.vitals_history.trend(world.a.actor('nurse'), world.a.patient_ids['South-1'])
+        await vigil.patient_history.trend(world.a.actor('nurse'), world.a.patient_ids['South-1'])
     with pytest.raises(PatientNotFound):
-        await vigil.vitals_history.trend(world.a.actor('admin'), world.b.patient_ids['East-1'])
+        await vigil.patient_history.trend(world.a.actor('admin'), world.b.patient_ids['East-1'])
 
 
 @pytest.mark.parametrize('hours', [0, -1, 73])
 async def test_a_window_out_of_range_is_refused(vigil: Vigil, world: World, hours: float) -> None:
     with pytest.raises(InvalidInput, match='at most 72 hours'):
-        await vigil.vitals_history.trend(world.a.actor('admin'), world.a.patient_ids['North-1'], hours=hours)
+        await vigil.patient_history.trend(world.a.actor('admin'), world.a.patient_ids['North-1'], hours=hours)
 
 
 @pytest.mark.parametrize('hours, seconds', [(1, 10), (6, 60), (24, 240), (0.01, 1)])
@@ -109,7 +109,7 @@ async def test_a_fitted_trend_starts_shortly_before_the_first_reading_of_the_win
     await record(vigil, world, now - timedelta(minutes=40), heart_rate=80)
     await record(vigil, world, now - timedelta(minutes=1), heart_rate=90)
 
-    trend = await vigil.vitals_history.trend(world.a.actor('nurse'), world.a.patient_ids['North-1'], 6, fit=True)
+    trend = await vigil.patient_history.trend(world.a.actor('nurse'), world.a.patient_ids['North-1'], 6, fit=True)
 
     # 40 minutes of data and a 5 % lead: 42 minutes in buckets of 7 seconds, the start on a bucket boundary.
     assert (trend.hours, trend.bucket_seconds, trend.until) == (6, 7, now)
@@ -121,7 +121,7 @@ async def test_a_fitted_trend_spans_at_least_two_minutes(vigil: Vigil, world: Wo
     now = clock()
     await record(vigil, world, now - timedelta(seconds=30), heart_rate=80)
 
-    trend = await vigil.vitals_history.trend(world.a.actor('nurse'), world.a.patient_ids['North-1'], 6, fit=True)
+    trend = await vigil.patient_history.trend(world.a.actor('nurse'), world.a.patient_ids['North-1'], 6, fit=True)
 
     assert (trend.since, trend.bucket_seconds) == (now - timedelta(minutes=2), 1)
 
@@ -132,6 +132,6 @@ async def test_a_fitted_trend_without_recent_or_with_old_data_covers_the_whole_w
     if minutes is not None:  # 7 h ago: outside the window; 5 h 50 min ago: the lead reaches past the 6 hours
         await record(vigil, world, clock() - timedelta(minutes=minutes), heart_rate=80)
 
-    trend = await vigil.vitals_history.trend(world.a.actor('nurse'), world.a.patient_ids['North-1'], 6, fit=True)
+    trend = await vigil.patient_history.trend(world.a.actor('nurse'), world.a.patient_ids['North-1'], 6, fit=True)
 
     assert (trend.since, trend.bucket_seconds) == (clock() - timedelta(hours=6), 60)

@@ -1,28 +1,31 @@
-"""A patient's vital-sign trends for the patient page: each parameter's lowest and highest value per time bucket,
-and the NEWS2 over time.
+"""A patient's vital-sign history: the stored readings page by page, and the trends the patient page charts.
 
-The device API pages through raw readings (app/services/history.py); a chart of the last hours needs the opposite:
-a few hundred points whatever the reading rate (a monitor sends SpO2 every second, 20,000 readings in 6 hours).
-The database folds the readings into buckets, keeping each bucket's minimum and maximum, so that a short
-desaturation stays visible on the chart instead of being averaged away.
+The device API pages through raw readings (`readings`); a chart of the last hours needs the opposite (`trend`): a
+few hundred points whatever the reading rate (a monitor sends SpO2 every second, 20,000 readings in 6 hours). The
+database folds the readings into buckets, keeping each bucket's minimum and maximum, so that a short desaturation
+stays visible on the chart instead of being averaged away.
 """
 
-from collections.abc import Mapping
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import extract, func, select
+from sqlalchemy import and_, extract, func, or_, select
 
 from app.clock import Clock
 from app.domain import VitalKind
 from app.domain.news2 import NEWS2_PARAMETERS, sub_score
-from app.errors import InvalidInput, NotAllowed
+from app.domain.scope import AccessScope
+from app.errors import InvalidInput
 from app.schemas import Actor, View
 from app.uow import Database
 from data.models import VitalReading
 
 from .common import patient_in, require_hospital
-from .patients import sees_all_wards
+from .directory import patient_id_by_mrn
 
+MAX_PAGE = 1000
 BUCKETS = 360
 MAX_HOURS = 72
 # A fitted window (see trend) spans at least this long, so that a few readings do not fill the chart edge to edge,
@@ -90,10 +93,81 @@ def news2_over_time(buckets: Mapping[VitalKind, Mapping[int, Bucket]], before: M
     return totals
 
 
-class VitalsHistoryService:
+
+class StoredReadingView(View):
+    """One stored reading of a patient, with when Vigil received it and from whom."""
+
+    id: int
+    kind: VitalKind
+    value: float
+    unit: str
+    measured_at: datetime
+    recorded_at: datetime
+    source: str
+
+
+class ReadingPage(View):
+    """Readings newest first; pass next_cursor back as cursor for the older ones (None: no more)."""
+
+    items: tuple[StoredReadingView, ...]
+    next_cursor: str | None
+
+
+def encode_cursor(measured_at: datetime, reading_id: int) -> str:
+    """Return an opaque cursor pointing just past this reading."""
+    return base64.urlsafe_b64encode(f'{measured_at.isoformat()}|{reading_id}'.encode()).decode().rstrip('=')
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Return (measured_at, id) from a cursor made by encode_cursor, or raise InvalidInput."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + '=' * (-len(cursor) % 4)).decode()
+        at, reading_id = text.split('|')
+        measured_at = datetime.fromisoformat(at)
+        if measured_at.tzinfo is None:
+            raise ValueError('naive')
+        number = int(reading_id)
+        if not 1 <= number < 2**63:  # an id no row has (a larger one overflows the database driver: a 500)
+            raise ValueError('out of range')
+        return measured_at, number
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput('The cursor is not one this server handed out; start again without it.') from None
+
+
+class PatientHistoryService:
+    """Read a patient's stored readings and trends, if the actor may open the patient."""
+
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+
+    async def readings(self, actor: Actor, mrn: str, *, kinds: Sequence[VitalKind] = (),
+                       since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+                       cursor: str | None = None) -> ReadingPage:
+        """Return a page of a patient's readings, newest measurement first, optionally of some kinds and a window."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f'limit must be between 1 and {MAX_PAGE}.')
+        async with self._db.read() as session:
+            patient_id = await patient_id_by_mrn(session, actor, mrn)
+        statement = (select(VitalReading).where(VitalReading.patient_id == patient_id)
+                     .order_by(VitalReading.measured_at.desc(), VitalReading.id.desc()).limit(limit + 1))
+        if kinds:
+            statement = statement.where(VitalReading.kind.in_([k.value for k in kinds]))
+        if since is not None:
+            statement = statement.where(VitalReading.measured_at >= since)
+        if until is not None:
+            statement = statement.where(VitalReading.measured_at < until)
+        if cursor is not None:
+            at, reading_id = decode_cursor(cursor)
+            statement = statement.where(or_(VitalReading.measured_at < at,
+                                            and_(VitalReading.measured_at == at, VitalReading.id < reading_id)))
+        async with self._db.read() as session:
+            rows = list(await session.scalars(statement))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = tuple(StoredReadingView.model_validate(row) for row in rows)
+        last = rows[-1] if more else None
+        return ReadingPage(items=items, next_cursor=encode_cursor(last.measured_at, last.id) if last else None)
 
     async def trend(self, actor: Actor, patient_id: int, hours: float = 6, *, fit: bool = False) -> VitalsTrend:
         """Return the patient's trends over the last hours, if the actor may open the patient.
@@ -108,8 +182,7 @@ class VitalsHistoryService:
         window = timedelta(hours=hours)
         async with self._db.read() as session:
             patient = await patient_in(session, hospital_id, patient_id)
-            if not sees_all_wards(actor) and patient.ward_id not in actor.ward_ids:
-                raise NotAllowed(f'Patient {patient_id} is not on one of your wards.')
+            AccessScope.of(actor).check_patient(hospital_id, patient.ward_id, patient_id)
             spo2_scale = patient.spo2_scale
             if fit:
                 oldest = await session.scalar(
