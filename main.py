@@ -199,6 +199,7 @@ def serve(settings: Settings) -> None:
     nicegui_app.on_startup(lambda: log_server_start(settings))
     nicegui_app.on_shutdown(hub.stop)
     gc_tuner = GcTuner()
+    nicegui_app.on_delete(gc_tuner.page_released)
     nicegui_app.on_startup(gc_tuner.start)
     nicegui_app.on_shutdown(gc_tuner.stop)
     # Escalation and device-silence checks; each step is claimed in the database, so several processes may run it.
