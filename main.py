@@ -24,6 +24,7 @@ from app.lifecycle import GracefulStop
 log = logging.getLogger('vigil')
 # NiceGUI derives the socket ping timeout from this (0.4x): a busy moment of a few seconds must not drop every page.
 RECONNECT_SECONDS = 10.0
+UNCONNECTED_PAGE_SECONDS = 20.0  # a viewed page whose socket never connected is dropped after this long
 
 
 def vigil_version() -> str:
@@ -112,8 +113,8 @@ def serve(settings: Settings) -> None:
         os.environ.setdefault('NICEGUI_REDIS_KEY_PREFIX', f'{settings.redis_prefix}:nicegui:')
     # The UI stack is imported here, not at the top: CLI verbs start about a second faster without it.
     from fastapi.exceptions import RequestValidationError
+    from nicegui import Client, core, ui
     from nicegui import app as nicegui_app
-    from nicegui import core, ui
     from nicegui.server import Server
     from nicegui.storage import Storage
 
@@ -200,6 +201,10 @@ def serve(settings: Settings) -> None:
     nicegui_app.on_shutdown(hub.stop)
     gc_tuner = GcTuner()
     nicegui_app.on_delete(gc_tuner.page_released)
+    # A page whose browser never opened its socket (a script fetching /login, a probe) is dropped after
+    # UNCONNECTED_PAGE_SECONDS instead of NiceGUI's 60 s: a browser connects within a second or two, and a flood of
+    # such views costs what this window holds (about 100 KB per page). A later connect simply reloads the page.
+    nicegui_app.timer(5, lambda: Client.prune_instances(client_age_threshold=UNCONNECTED_PAGE_SECONDS))
     nicegui_app.on_startup(gc_tuner.start)
     nicegui_app.on_shutdown(gc_tuner.stop)
     # Escalation and device-silence checks; each step is claimed in the database, so several processes may run it.
