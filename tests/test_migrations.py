@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -269,23 +269,30 @@ def authenticates(data_dir: Path, username: str, password: str) -> bool:
     return run_sync(attempt)
 
 
-async def test_dropping_the_old_lockout_columns_keeps_every_account_and_its_wards(empty_database: str) -> None:
-    """0004 drops users.failed_logins and locked_until in place: a table copy would cascade-delete ward assignments."""
+
+def seeding(url: str) -> tuple[Any, dict[str, datetime], Callable[[Any, str], None]]:
+    """For seeding a database at an old revision: a `:now` parameter, its value, and `upgrade(connection, revision)`
+    (the SQLite file's folder is made)."""
     from alembic import command
     from sqlalchemy import bindparam
 
     from data.migrate import alembic_config
     from data.types import UTCDateTime
 
-    now = bindparam('now', type_=UTCDateTime())
-    at = {'now': datetime(2026, 12, 1, 8, 0, tzinfo=UTC)}
-    if empty_database.startswith('sqlite'):
-        Path(empty_database.split('///', 1)[1]).parent.mkdir(parents=True)
+    if url.startswith('sqlite'):
+        Path(url.split('///', 1)[1]).parent.mkdir(parents=True)
 
     def upgrade(connection: Any, revision: str) -> None:
-        config = alembic_config(empty_database)
+        config = alembic_config(url)
         config.attributes['connection'] = connection
         command.upgrade(config, revision)
+
+    return bindparam('now', type_=UTCDateTime()), {'now': datetime(2026, 12, 1, 8, 0, tzinfo=UTC)}, upgrade
+
+
+async def test_dropping_the_old_lockout_columns_keeps_every_account_and_its_wards(empty_database: str) -> None:
+    """0004 drops users.failed_logins and locked_until in place: a table copy would cascade-delete ward assignments."""
+    now, at, upgrade = seeding(empty_database)
 
     engine = create_engine(empty_database)
     try:
@@ -321,21 +328,7 @@ async def test_a_wave_one_database_with_patients_alerts_and_audit_upgrades_to_he
         empty_database: str, start: str) -> None:
     """A hospital running an earlier release (revision 0001 or 0002) upgrades in place: no table copy may drop or
     cascade-delete rows (the audit trail refuses deletes; ward assignments and alerts hang off the altered tables)."""
-    from alembic import command
-    from sqlalchemy import bindparam
-
-    from data.migrate import alembic_config
-    from data.types import UTCDateTime
-
-    now = bindparam('now', type_=UTCDateTime())
-    at = {'now': datetime(2026, 12, 1, 8, 0, tzinfo=UTC)}
-    if empty_database.startswith('sqlite'):
-        Path(empty_database.split('///', 1)[1]).parent.mkdir(parents=True)
-
-    def upgrade(connection: Any, revision: str) -> None:
-        config = alembic_config(empty_database)
-        config.attributes['connection'] = connection
-        command.upgrade(config, revision)
+    now, at, upgrade = seeding(empty_database)
 
     rows = [
         "INSERT INTO hospitals (id, slug, name, event_seq, created_at) VALUES (1, 'h', 'H', 0, :now)",
