@@ -245,7 +245,7 @@ class Hl7FeedService:
 
 async def _slugs(session: AsyncSession, hospital_ids: set[int]) -> dict[int, str]:
     rows = await session.execute(select(Hospital.id, Hospital.slug).where(Hospital.id.in_(hospital_ids)))
-    return {hospital_id: slug for hospital_id, slug in rows.tuples()}
+    return {hospital_id: slug for hospital_id, slug in rows}
 
 
 def _view(sender: Hl7Sender, slug: str) -> SenderView:
