@@ -184,6 +184,16 @@ async def test_a_repeated_control_id_is_answered_aa_again_and_stored_once(vigil:
     assert alert.occurrences == 1  # a repeated "start" is the same message, not a second episode
 
 
+async def test_control_ids_are_forgotten_after_a_week(vigil: Vigil, world: World, feed: MllpListener,
+                                                      clock: FakeClock) -> None:
+    await send(feed, example('ge_pcd01.hl7'))
+    clock.advance(days=6, hours=23)
+    assert await vigil.hl7_feeds.purge_control_ids() == 0
+    clock.advance(hours=2)
+    assert await vigil.hl7_feeds.purge_control_ids() == 1
+    assert (await counts(vigil))[0::2] == (6, 0)  # the readings stay; only the repeat check forgets
+
+
 async def test_the_same_control_id_from_another_sender_is_another_message(vigil: Vigil, world: World,
                                                                           feed: MllpListener) -> None:
     await send(feed, example('philips_pcd01.hl7'))

@@ -9,10 +9,10 @@ sender repeats it.
 import ipaddress
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 MAX_NAME = 200
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 STARTING_PHASES = frozenset({'start', 'start_only'})
+# A control id is remembered this long: a gateway that buffered through a network outage resends within hours, and
+# a row per message kept for ever would grow without bound.
+CONTROL_IDS_KEPT = timedelta(days=7)
+PURGE_EVERY = timedelta(minutes=10)
 
 
 class Hl7SenderNotFound(NotFound):
@@ -109,6 +113,7 @@ class Hl7FeedService:
         self._clock = clock
         self._patients = patients
         self._rules = rules
+        self._last_purge: datetime | None = None
 
     # --- the registry (CLI) ----------------------------------------------------------------------------------------
 
@@ -161,8 +166,27 @@ class Hl7FeedService:
 
     async def seen(self, sender: SenderView, control_id: str) -> bool:
         """Tell whether a message with this control id from this sender was already accepted."""
+        await self._purge_now_and_then()
         async with self._db.read() as session:
             return await session.get(Hl7Message, (sender.id, control_id)) is not None
+
+    async def purge_control_ids(self) -> int:
+        """Forget the control ids of messages older than CONTROL_IDS_KEPT; return how many went."""
+        async with self._db.uow() as uow:
+            result = await uow.session.execute(
+                delete(Hl7Message).where(Hl7Message.received_at < self._clock() - CONTROL_IDS_KEPT))
+            await uow.commit()
+        return int(getattr(result, 'rowcount', 0) or 0)
+
+    async def _purge_now_and_then(self) -> None:
+        now = self._clock()
+        if self._last_purge is not None and now - self._last_purge < PURGE_EVERY:
+            return
+        self._last_purge = now
+        try:
+            await self.purge_control_ids()
+        except SQLAlchemyError:
+            log.exception('could not purge old HL7 control ids')  # housekeeping: tried again later
 
     async def record_readings(self, sender: SenderView, control_id: str, message_type: str,
                               readings: Sequence[VitalReadingIn]) -> bool:
