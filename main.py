@@ -98,6 +98,12 @@ def start_mllp_listener(vigil: Vigil, settings: Settings) -> None:
     assert settings.mllp_port is not None
     listener = MllpListener(vigil.hl7_feeds, vigil.clock, vigil.telemetry, host=settings.mllp_host,
                             port=settings.mllp_port)
+    try:
+        listener.bind()
+    except OSError as error:
+        print(f'vigil: cannot listen for HL7 v2 (VIGIL_MLLP_PORT) on {settings.mllp_host}:{settings.mllp_port}: '
+              f'{error.strerror or error}', file=sys.stderr)
+        raise SystemExit(1) from None
     nicegui_app.state.mllp = listener  # NOTE: tests reach the listener (and the port it got) through this
     nicegui_app.on_startup(listener.start)
     nicegui_app.on_shutdown(listener.stop)  # registered before vigil.close: it still needs the database

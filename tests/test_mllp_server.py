@@ -124,3 +124,14 @@ async def test_a_stop_during_an_hl7_stream_exits_0_and_keeps_every_message_answe
     missing = acknowledged - await stored(db_url, mrns)
     assert not missing, f'{len(missing)} of {len(acknowledged)} messages answered AA are not in the database'
     assert 'HL7 v2 (MLLP) listener on 127.0.0.1:' in server.log_tail()
+
+
+def test_a_taken_mllp_port_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    from tests.test_cli import vigil_cli
+
+    with socket.create_server(('127.0.0.1', 0)) as taken:
+        port = taken.getsockname()[1]
+        result = vigil_cli(tmp_path, VIGIL_MLLP_PORT=str(port), VIGIL_PORT=str(free_port()))
+    assert result.returncode == 1, result.stderr
+    assert f'vigil: cannot listen for HL7 v2 (VIGIL_MLLP_PORT) on 127.0.0.1:{port}: ' in result.stderr
+    assert 'Traceback' not in result.stderr

@@ -9,6 +9,7 @@ processing id, or a failure to store it: the sender should send it again).
 import asyncio
 import logging
 import re
+import socket
 from contextlib import suppress
 from typing import Any
 
@@ -42,6 +43,7 @@ class MllpListener:
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
+        self._socket: socket.socket | None = None
         self._connections: dict[asyncio.Task[None], Any] = {}  # task -> its writer
         self._busy: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -52,14 +54,25 @@ class MllpListener:
         assert self._server is not None, 'not started'
         return int(self._server.sockets[0].getsockname()[1])
 
+    def bind(self) -> None:
+        """Claim the port now, before the web server starts: a configured feed that cannot listen stops start-up
+        instead of leaving Vigil running deaf to its monitors. Raises OSError."""
+        family, _, _, _, address = socket.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM,
+                                                      flags=socket.AI_PASSIVE)[0]
+        self._socket = socket.create_server(address[:2], family=family)
+
     async def start(self) -> None:
-        """Listen; a port that cannot be had is logged and raised (a configured feed must not be silently off)."""
+        """Listen (on the port bind() claimed, else bind now); a failure is logged and raised."""
         try:
-            self._server = await start_hl7_server(self._connected, self._host, self._port, limit=MAX_MESSAGE_BYTES)
+            if self._socket is None:
+                self.bind()
+            self._server = await start_hl7_server(self._connected, sock=self._socket, limit=MAX_MESSAGE_BYTES)
         except OSError as error:
             log.error('HL7 listener cannot listen on %s:%d: %s', self._host, self._port, error,
                       extra={'event': 'hl7.listen_failed'})
             raise
+        finally:
+            self._socket = None  # the server owns it now (or it failed)
         log.info('HL7 v2 (MLLP) listener on %s:%d', self._host, self.port,
                  extra={'event': 'hl7.listening', 'host': self._host, 'port': self.port})
 
