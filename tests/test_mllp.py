@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from app.bootstrap import Vigil
 from app.domain import AlertKind, AlertStatus, Priority, VitalKind
@@ -302,6 +303,22 @@ async def test_an_unknown_sender_is_logged_and_counted(vigil: Vigil, world: Worl
     assert 'vigil_hl7_messages_total{ack="AR",type="ORU^R01"} 1.0' in metrics
 
 
+async def test_a_failure_to_store_is_answered_ar_207_so_that_the_sender_sends_again(
+        vigil: Vigil, world: World, feed: MllpListener, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def database_gone(*_: object) -> bool:
+        raise OperationalError('INSERT ...', {}, ConnectionRefusedError('the database went away'))
+
+    monkeypatch.setattr(vigil.hl7_feeds, 'record_readings', database_gone)
+    with caplog.at_level(logging.ERROR, logger='vigil.mllp'):
+        ack = await send(feed, example('philips_pcd01.hl7'))
+    assert ack['MSA'][1:3] == ['AR', 'PIIC-20260302-0001'] and ack['ERR'][3].startswith('207^')
+    assert any('could not be stored' in r.getMessage() for r in caplog.records)
+    assert await counts(vigil) == (0, 0, 0)
+    monkeypatch.undo()
+    assert (await send(feed, example('philips_pcd01.hl7')))['MSA'][1] == 'AA'  # sent again: stored
+
+
 async def test_a_sender_with_an_allowlist_is_refused_from_other_addresses(vigil: Vigil, world: World) -> None:
     await vigil.hl7_feeds.register(hospital_slug='alpha', application='PIIC_GW', facility='ALPHA_ICU',
                                    allowed_from=['10.20.0.0/24', '192.168.7.3'])
@@ -401,6 +418,17 @@ async def test_stopping_closes_idle_connections_and_refuses_new_ones(vigil: Vigi
     writer.close()
     with pytest.raises(OSError):
         await asyncio.open_connection('127.0.0.1', port)
+
+
+async def test_a_connection_that_does_not_speak_mllp_is_closed_and_logged(
+        vigil: Vigil, world: World, listening: MllpListener, caplog: pytest.LogCaptureFixture) -> None:
+    reader, writer = await asyncio.open_connection('127.0.0.1', listening.port)
+    with caplog.at_level(logging.WARNING, logger='vigil.mllp'):
+        writer.write(example('philips_pcd01.hl7').encode() + b'\x1c\r')  # no start block
+        assert await reader.read() == b''  # no ACK: this is not MLLP
+    writer.close()
+    assert any(getattr(r, 'event', None) == 'hl7.bad_frame' for r in caplog.records)
+    assert await counts(vigil) == (0, 0, 0)
 
 
 def test_readings_kinds_cover_every_mapped_code() -> None:

@@ -13,8 +13,7 @@ import socket
 from contextlib import suppress
 from typing import Any
 
-from hl7.mllp import start_hl7_server  # type: ignore[import-untyped]  # the package ships no type information
-from sqlalchemy.exc import SQLAlchemyError
+from hl7.mllp import InvalidBlockError, start_hl7_server  # type: ignore[import-untyped]  # ships no type information
 
 from app.clock import Clock
 from app.errors import DomainError, PatientNotFound
@@ -107,7 +106,7 @@ class MllpListener:
                     block = await reader.readblock()
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return  # the sender closed the connection
-                except ValueError as error:  # longer than MAX_MESSAGE_BYTES, or not MLLP-framed
+                except (ValueError, InvalidBlockError) as error:  # longer than MAX_MESSAGE_BYTES, or not MLLP
                     log.warning('HL7 connection from %s closed: %s', address, error,
                                 extra={'event': 'hl7.bad_frame', 'address': address})
                     return
@@ -147,7 +146,7 @@ class MllpListener:
                                         f'no patient with MRN "{patient_mrn(message)}" in this hospital')
         except DomainError as refusal:
             ack, error = 'AE', HL7Error('AE', HL7Error.DATA_TYPE, None, refusal.message)
-        except (SQLAlchemyError, OSError):
+        except Exception:  # the database, or a fault of ours: the sender must hear of it and send again
             log.exception('HL7 message could not be stored; answered AR so that the sender sends it again')
             ack, error = 'AR', HL7Error('AR', HL7Error.INTERNAL_ERROR, None,
                                         'Vigil could not store the message; send it again')

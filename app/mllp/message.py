@@ -91,7 +91,7 @@ def parse(text: str) -> Any:
     try:
         message = hl7.parse(text.replace('\r\n', '\r').replace('\n', '\r'))
         message.segment('MSH')
-    except (KeyError, IndexError, ValueError, hl7.ParseException) as error:
+    except (KeyError, IndexError, ValueError, hl7.HL7Exception) as error:
         raise HL7Error.reject(HL7Error.REQUIRED_MISSING, Location('MSH'), f'not an HL7 v2 message: {error}') from None
     return message
 
