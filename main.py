@@ -89,6 +89,26 @@ def start_demo_simulator(vigil: Vigil, settings: Settings) -> None:
     nicegui_app.on_shutdown(stop)
 
 
+def start_mllp_listener(vigil: Vigil, settings: Settings) -> None:
+    """Serve HL7 v2 over MLLP with the web server; at a stop, messages being stored get their ACK first."""
+    from nicegui import app as nicegui_app
+
+    from app.mllp.listener import MllpListener
+
+    assert settings.mllp_port is not None
+    listener = MllpListener(vigil.hl7_feeds, vigil.clock, vigil.telemetry, host=settings.mllp_host,
+                            port=settings.mllp_port)
+    try:
+        listener.bind()
+    except OSError as error:
+        print(f'vigil: cannot listen for HL7 v2 (VIGIL_MLLP_PORT) on {settings.mllp_host}:{settings.mllp_port}: '
+              f'{error.strerror or error}', file=sys.stderr)
+        raise SystemExit(1) from None
+    nicegui_app.state.mllp = listener  # NOTE: tests reach the listener (and the port it got) through this
+    nicegui_app.on_startup(listener.start)
+    nicegui_app.on_shutdown(listener.stop)  # registered before vigil.close: it still needs the database
+
+
 def log_server_start(settings: Settings) -> None:
     """Log the one line that says this process serves, where, on which database and bus (no passwords)."""
     database = make_url(settings.db_url)
@@ -213,6 +233,8 @@ def serve(settings: Settings) -> None:
     nicegui_app.on_shutdown(watchdog.stop)
     if settings.demo and settings.demo_simulator:
         start_demo_simulator(vigil, settings)
+    if settings.mllp_port is not None:
+        start_mllp_listener(vigil, settings)
     nicegui_app.on_shutdown(vigil.close)
     json_logs = settings.log_format is LogFormat.JSON
     if settings.demo:

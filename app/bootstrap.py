@@ -16,6 +16,7 @@ from app.observability.metrics import Telemetry
 from app.security import PasswordHasher
 from app.services.alerts import AlertService
 from app.services.audit import AuditService
+from app.services.hl7_feeds import Hl7FeedService
 from app.services.hospitals import HospitalService
 from app.services.kiosk import KioskService
 from app.services.metrics import MetricsService
@@ -57,6 +58,7 @@ class Vigil:
     kiosk: KioskService
     rules: RulesService
     telemetry: Telemetry
+    hl7_feeds: Hl7FeedService
 
     async def close(self) -> None:
         """Stop the bus and close every database connection."""
@@ -85,6 +87,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
         metrics=MetricsService(db, clock),
         audit=AuditService(db), patient_history=PatientHistoryService(db, clock), kiosk=KioskService(db, clock),
         rules=rules, telemetry=Telemetry(bus, lambda: patients.readings_stored),
+        hl7_feeds=Hl7FeedService(db, clock, patients, rules),
     )
 
 

@@ -1,5 +1,5 @@
 """Command line: run the server (default) or an operator verb (user, token, hospital, ward, patient, throttle,
-simulate)."""
+mllp, simulate)."""
 
 import argparse
 import asyncio
@@ -38,7 +38,7 @@ def build_parser() -> Parser:
                         help='with --demo: seed the demo but do not start the simulator (quiet patients)')
     parser.add_argument('--host', help='interface to listen on (default: VIGIL_HOST or 127.0.0.1)')
     parser.add_argument('--port', type=int, help='port to listen on (default: VIGIL_PORT or 8080)')
-    verbs = parser.add_subparsers(dest='verb', metavar='{user,token,hospital,ward,patient,throttle,simulate}')
+    verbs = parser.add_subparsers(dest='verb', metavar='{user,token,hospital,ward,patient,throttle,mllp,simulate}')
 
     user = verbs.add_parser('user', help='staff accounts').add_subparsers(dest='action', required=True)
     create = user.add_parser('create', help='create a staff account (password from a prompt or --password-stdin)')
@@ -100,6 +100,22 @@ def build_parser() -> Parser:
     clear = throttle_actions.add_parser('clear', help="forget an account's or an address's failed sign-ins")
     clear.add_argument('--username', help='the account (from every address, unless --address is given too)')
     clear.add_argument('--address', help='the client address (for every account, unless --username is given too)')
+
+    mllp = verbs.add_parser(
+        'mllp', help='HL7 v2 senders (monitor gateways) allowed to send over MLLP',
+        description='MLLP has no passwords: a message is taken only from a sending application and facility (MSH-3 '
+        'and MSH-4) registered to a hospital, and, with --allow, only from those addresses. Others are refused (AR).')
+    mllp_actions = mllp.add_subparsers(dest='action', required=True)
+    register = mllp_actions.add_parser('register', help='register a sending application and facility to a hospital')
+    remove = mllp_actions.add_parser('remove', help='remove a sender: its messages are refused (AR) from then on')
+    for command in (register, remove):
+        command.add_argument('--hospital', required=True, metavar='SLUG')
+        command.add_argument('--application', required=True, help='MSH-3, its first component (e.g. "PIIC")')
+        command.add_argument('--facility', required=True, help='MSH-4, its first component (e.g. "ICU-EAST")')
+    register.add_argument('--allow', action='append', default=[], metavar='CIDR',
+                          help='an address or network it may send from (10.20.0.0/24); repeat for more. Default: any')
+    listing = mllp_actions.add_parser('list', help='list the registered senders')
+    listing.add_argument('--hospital', metavar='SLUG', help='only this hospital (default: every hospital)')
 
     simulate = verbs.add_parser(
         'simulate', help='stream simulated vital signs for every patient of a hospital into a running server',
@@ -273,6 +289,24 @@ async def _throttle_clear(vigil: Vigil, args: argparse.Namespace, _: str) -> Non
     print(f'cleared {cleared} sign-in throttle(s)')
 
 
+async def _mllp_register(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    sender = await vigil.hl7_feeds.register(hospital_slug=args.hospital, application=args.application,
+                                            facility=args.facility, allowed_from=args.allow)
+    where = ', '.join(sender.allowed_from) or 'any address'
+    print(f'registered HL7 sender {sender.application}^{sender.facility} to hospital {args.hospital} (from {where})')
+
+
+async def _mllp_remove(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    await vigil.hl7_feeds.remove(hospital_slug=args.hospital, application=args.application, facility=args.facility)
+    print(f'removed HL7 sender {args.application}^{args.facility} of hospital {args.hospital}')
+
+
+async def _mllp_list(vigil: Vigil, args: argparse.Namespace, _: str) -> None:
+    for sender in await vigil.hl7_feeds.senders(args.hospital):
+        print(f'{sender.hospital_slug}\t{sender.application}\t{sender.facility}\t'
+              f'{",".join(sender.allowed_from) or "any address"}\tregistered {sender.created_at:%Y-%m-%d %H:%M}')
+
+
 _VERBS: dict[tuple[str, str], Callable[[Vigil, argparse.Namespace, str], Awaitable[None]]] = {
     ('user', 'create'): _user_create,
     ('user', 'deactivate'): _user_deactivate,
@@ -285,4 +319,7 @@ _VERBS: dict[tuple[str, str], Callable[[Vigil, argparse.Namespace, str], Awaitab
     ('patient', 'spo2-scale'): _patient_spo2_scale,
     ('throttle', 'list'): _throttle_list,
     ('throttle', 'clear'): _throttle_clear,
+    ('mllp', 'register'): _mllp_register,
+    ('mllp', 'remove'): _mllp_remove,
+    ('mllp', 'list'): _mllp_list,
 }

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(default='127.0.0.1,::1', description=(
         'Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed (sign-in '
         'throttling counts failures per client address); empty: believe none.'))
+    mllp_port: Annotated[int | None, Field(ge=1, le=65535)] = Field(default=None, description=(
+        'Port of the HL7 v2 (MLLP) listener for monitor gateways; unset: no listener.'))
+    mllp_host: str = Field(default='127.0.0.1', description=(
+        'Interface of the MLLP listener (0.0.0.0 for the whole network); only with VIGIL_MLLP_PORT.'))
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(default=(), description=(
         'Comma-separated origins (https://vigil.example.org) whose pages may open the live connection besides the '
         'address Vigil is reached at; for a proxy that passes neither the public Host nor X-Forwarded-Host.'))
@@ -86,6 +90,11 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator('mllp_port', mode='before')
+    @classmethod
+    def _unset_port(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator('database_url')
     @classmethod

@@ -374,3 +374,34 @@ class RuleChange(Base):
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(200))
     change: Mapped[str] = mapped_column(Text)
+
+
+class Hl7Sender(Base):
+    """An HL7 v2 sending application and facility (MSH-3, MSH-4) registered to one hospital.
+
+    MLLP has no credentials: the registration (and, optionally, the addresses it may send from) is what makes a
+    monitor gateway's messages land in one hospital and no other.
+    """
+
+    __tablename__ = 'hl7_senders'
+    __table_args__ = (UniqueConstraint('application', 'facility', name='uq_hl7_senders_application_facility'),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), index=True)
+    application: Mapped[str] = mapped_column(String(200))
+    facility: Mapped[str] = mapped_column(String(200))
+    # Comma-separated addresses or networks (10.20.0.0/24) it may send from; empty: any address.
+    allowed_from: Mapped[str] = mapped_column(Text, default='')
+    created_at: Mapped[datetime]
+
+
+class Hl7Message(Base):
+    """A message a sender's control id (MSH-10) was answered AA for, stored in the transaction of its write: a
+    repeat is answered AA again and changes nothing."""
+
+    __tablename__ = 'hl7_messages'
+
+    sender_id: Mapped[int] = mapped_column(ForeignKey('hl7_senders.id', ondelete='CASCADE'), primary_key=True)
+    control_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    message_type: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[datetime] = mapped_column(index=True)

@@ -326,6 +326,14 @@ def test_user_deactivate_and_reactivate_refuse_bad_arguments_and_change_nothing(
     pytest.param(['token', 'revoke', '--hospital', 'general', '--name', 'no such token'], None, 'no token named',
                  id='unknown token'),
     pytest.param(['--port', '0'], None, '--port', id='port 0'),
+    pytest.param(['mllp', 'register', '--hospital', 'nowhere', '--application', 'GW', '--facility', 'ICU'], None,
+                 '"nowhere"', id='mllp sender of an unknown hospital'),
+    pytest.param(['mllp', 'register', '--hospital', 'general', '--application', 'GW', '--facility', 'ICU',
+                  '--allow', '10.0.0.0/33'], None, 'not an address', id='mllp sender with a bad network'),
+    pytest.param(['mllp', 'register', '--hospital', 'general', '--application', 'G^W', '--facility', 'ICU'], None,
+                 'separators', id='mllp sender with an HL7 separator'),
+    pytest.param(['mllp', 'remove', '--hospital', 'general', '--application', 'GW', '--facility', 'ICU'], None,
+                 'no HL7 sender', id='unknown mllp sender'),
 ])
 def test_a_bad_command_line_is_one_error_line_exit_2_and_changes_nothing(
         data_dir: Path, args: list[str], stdin: str | None, mentions: str) -> None:
@@ -342,7 +350,7 @@ def test_every_verb_has_help() -> None:
     commands = [[], ['user'], ['user', 'create'], ['user', 'deactivate'], ['user', 'reactivate'],
                 ['token'], ['token', 'create'], ['token', 'revoke'],
                 ['token', 'list'], ['hospital'], ['hospital', 'create'], ['ward'], ['ward', 'create'], ['patient'],
-                ['patient', 'spo2-scale']]
+                ['patient', 'spo2-scale'], ['mllp'], ['mllp', 'register'], ['mllp', 'remove'], ['mllp', 'list']]
     # NOTE: each run spends about 2 s importing NiceGUI, so the help screens are asked for all at once.
     processes = [subprocess.Popen([sys.executable, 'main.py', *command, '--help'], cwd=REPO, text=True,
                                   env=cli_env(REPO / 'never-written'), stdin=subprocess.DEVNULL,
@@ -365,6 +373,7 @@ def test_every_verb_has_help() -> None:
     ('VIGIL_PORT', 'abc'),
     ('VIGIL_DATABASE_URL', 'mysql://x'),
     ('VIGIL_LOG_LEVEL', 'loud'),
+    ('VIGIL_MLLP_PORT', '70000'),
 ])
 def test_an_invalid_setting_stops_start_up_with_one_line_naming_it(tmp_path: Path, name: str, value: str) -> None:
     result = vigil_cli(tmp_path, **{name: value})
@@ -392,6 +401,29 @@ def test_an_unreachable_database_is_one_line_exit_1_without_the_password(tmp_pat
     assert len(lines) == 1 and lines[0].startswith('vigil:'), result.stderr
     assert 'cannot open the database postgresql+asyncpg://vigil:***@127.0.0.1:9/vigil' in lines[0]
     assert 'hunter2' not in result.stderr
+
+
+# --- HL7 v2 senders ------------------------------------------------------------------------------------------------
+
+def test_mllp_register_list_and_remove_a_sender(data_dir: Path) -> None:
+    registered = vigil_cli(data_dir, 'mllp', 'register', '--hospital', 'general', '--application', 'PIIC_GW',
+                           '--facility', 'ICU', '--allow', '10.20.0.0/24', '--allow', '10.30.0.7')
+    assert (registered.returncode, registered.stderr) == (0, '')
+    assert registered.stdout == ('registered HL7 sender PIIC_GW^ICU to hospital general '
+                                 '(from 10.20.0.0/24, 10.30.0.7/32)\n')
+    twice = vigil_cli(data_dir, 'mllp', 'register', '--hospital', 'general', '--application', 'PIIC_GW',
+                      '--facility', 'ICU')
+    assert 'already registered' in assert_one_error_line(twice)
+    listing = vigil_cli(data_dir, 'mllp', 'list')
+    assert listing.returncode == 0
+    assert listing.stdout.startswith('general\tPIIC_GW\tICU\t10.20.0.0/24,10.30.0.7/32\tregistered ')
+    sender = with_vigil(data_dir, lambda v: v.hl7_feeds.sender('PIIC_GW', 'ICU'))
+    assert sender is not None and sender.allows('10.20.0.99') and not sender.allows('10.20.1.1')
+    removed = vigil_cli(data_dir, 'mllp', 'remove', '--hospital', 'general', '--application', 'PIIC_GW',
+                        '--facility', 'ICU')
+    assert (removed.returncode, removed.stdout) == (0, 'removed HL7 sender PIIC_GW^ICU of hospital general\n')
+    assert with_vigil(data_dir, lambda v: v.hl7_feeds.sender('PIIC_GW', 'ICU')) is None
+    assert vigil_cli(data_dir, 'mllp', 'list').stdout == ''
 
 
 # --- sign-in throttles ---------------------------------------------------------------------------------------------

@@ -365,3 +365,33 @@ async def test_a_wave_one_database_with_patients_alerts_and_audit_upgrades_to_he
         await engine.dispose()
     assert counts == dict.fromkeys(WAVE_ONE_TABLES, 1)
     assert await current_revision(empty_database) == head_revision()
+
+
+async def test_the_hl7_sender_tables_come_with_0005_and_go_with_its_downgrade(empty_database: str) -> None:
+    """0005 only adds the HL7 sender registry and its message control ids: down to 0004 and up again, every other
+    table stays as it was."""
+    from alembic import command
+
+    from data.migrate import alembic_config
+
+    _, _, upgrade = seeding(empty_database)
+
+    def downgrade(connection: Any, revision: str) -> None:
+        config = alembic_config(empty_database)
+        config.attributes['connection'] = connection
+        command.downgrade(config, revision)
+
+    engine = create_engine(empty_database)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade, '0004')
+        before = await table_names(empty_database)
+        await upgrade_to_head(empty_database)
+        assert await table_names(empty_database) == before | {'hl7_senders', 'hl7_messages'}
+        async with engine.begin() as connection:
+            await connection.run_sync(downgrade, '0004')
+        assert await table_names(empty_database) == before
+        await upgrade_to_head(empty_database)
+        assert await current_revision(empty_database) == head_revision()
+    finally:
+        await engine.dispose()

@@ -141,3 +141,16 @@ def test_an_unknown_sqlite_synchronous_value_is_refused(monkeypatch: pytest.Monk
     monkeypatch.setenv('VIGIL_SQLITE_SYNCHRONOUS', 'off')
     with pytest.raises(SettingsError, match='VIGIL_SQLITE_SYNCHRONOUS'):
         load_settings()
+
+
+def test_the_mllp_listener_is_off_unless_its_port_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (Settings().mllp_port, Settings().mllp_host) == (None, '127.0.0.1')
+    monkeypatch.setenv('VIGIL_MLLP_PORT', '')
+    assert Settings().mllp_port is None
+    monkeypatch.setenv('VIGIL_MLLP_PORT', '2575')
+    monkeypatch.setenv('VIGIL_MLLP_HOST', '0.0.0.0')  # noqa: S104 (the setting under test)
+    assert (Settings().mllp_port, Settings().mllp_host) == (2575, '0.0.0.0')  # noqa: S104
+    for bad in ('0', '65536', 'two'):
+        monkeypatch.setenv('VIGIL_MLLP_PORT', bad)
+        with pytest.raises(SettingsError, match='VIGIL_MLLP_PORT'):
+            load_settings()

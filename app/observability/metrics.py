@@ -8,7 +8,7 @@ database at scrape time. Each process reports its own work: Prometheus sums the 
 import time
 from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -37,6 +37,12 @@ class Telemetry:
         self.http_seconds = Histogram(
             'vigil_http_request_duration_seconds', 'Seconds to answer an HTTP request (not the live sockets)',
             ['method', 'route', 'status'], buckets=HTTP_BUCKETS, registry=self.registry)
+        self.hl7_messages = Counter(
+            'vigil_hl7_messages', 'HL7 v2 messages this process answered, by message type and acknowledgement code',
+            ['type', 'ack'], registry=self.registry)
+        self.hl7_unknown_senders = Counter(
+            'vigil_hl7_unknown_sender_messages', 'HL7 v2 messages refused (AR) because their sender is not registered '
+            'or sent from an address its registration does not allow', registry=self.registry)
         self.alert_counts: dict[tuple[str, str], int] = {}
         # Set by the UI layer (which knows the open pages): connected sessions per hospital id.
         self.session_counts: SessionCounts = dict

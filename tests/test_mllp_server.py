@@ -1,0 +1,137 @@
+"""The MLLP listener inside a real server process: on with VIGIL_MLLP_PORT, and a SIGTERM in the middle of a stream
+of HL7 messages ends the process with exit code 0 without losing a message it answered AA."""
+
+import asyncio
+import signal
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hl7.mllp import open_hl7_connection
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.bootstrap import build
+from app.config import Settings
+from data.models import Hospital, Patient, VitalReading
+from tests.browser.harness import free_port
+from tests.test_shutdown import StoppableServer
+
+CLIENTS = 3
+BEFORE_SIGNAL = 20  # AA answers per client before the signal goes out: the stop lands mid-stream
+MAX_MESSAGES = 5000
+LISTEN_TIMEOUT = 30.0
+
+
+def pcd01(control_id: str, mrn: str, measured_at: datetime, heart_rate: int) -> bytes:
+    stamp = measured_at.strftime('%Y%m%d%H%M%S.%f')[:-2] + '+0000'
+    return '\r'.join((
+        f'MSH|^~\\&|PIIC_GW^00096BFFFE8C3A12^EUI-64|GENERAL_AMU|VIGIL||{stamp}||ORU^R01^ORU_R01|{control_id}|P|2.6',
+        f'PID|||{mrn}^^^GENERAL^MR',
+        f'OBR|1|{control_id}|{control_id}|182777000^monitoring of patient^SCT|||{stamp}',
+        f'OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.147842|{heart_rate}|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||'
+        f'{stamp}')).encode()
+
+
+def wait_for_listener(port: int) -> None:
+    """Return once the listener accepts connections (it starts with the web server, just after /healthz may)."""
+    deadline = time.monotonic() + LISTEN_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.1)  # polling a port that is opening: there is no event to wait for
+    pytest.fail(f'nothing listens on MLLP port {port} after {LISTEN_TIMEOUT:.0f} s')
+
+
+async def setup(db_url: str) -> list[str]:
+    """Register the sender to the demo's "general" hospital and return some of its MRNs."""
+    vigil = build(Settings(database_url=db_url))
+    try:
+        await vigil.hl7_feeds.register(hospital_slug='general', application='PIIC_GW', facility='GENERAL_AMU')
+    finally:
+        await vigil.close()
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(Patient.mrn).join(Hospital, Hospital.id == Patient.hospital_id)
+                .where(Hospital.slug == 'general').order_by(Patient.mrn).limit(CLIENTS))
+            return [mrn for (mrn,) in rows]
+    finally:
+        await engine.dispose()
+
+
+async def stored(db_url: str, mrns: list[str]) -> set[tuple[str, datetime]]:
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(Patient.mrn, VitalReading.measured_at).join(Patient, Patient.id == VitalReading.patient_id)
+                .where(Patient.mrn.in_(mrns), VitalReading.source == 'hl7:PIIC_GW^GENERAL_AMU'))
+            return {(mrn, measured_at) for mrn, measured_at in rows}
+    finally:
+        await engine.dispose()
+
+
+async def stream(port: int, mrn: str, start: datetime, acknowledged: set[tuple[str, datetime]],
+                 enough: asyncio.Event, answers: list[str]) -> str:
+    """Send messages one after the other on one connection until the server goes away; note each AA."""
+    reader, writer = await open_hl7_connection('127.0.0.1', port)
+    try:
+        for index in range(MAX_MESSAGES):
+            measured_at = start + timedelta(milliseconds=index * 100)
+            try:
+                writer.writeblock(pcd01(f'{mrn}-{index}', mrn, measured_at, 60 + index % 30))
+                await writer.drain()
+                ack = (await reader.readblock()).decode()
+            except (asyncio.IncompleteReadError, ConnectionError) as error:
+                return type(error).__name__
+            code = ack.split('\r')[1].split('|')[1]
+            answers.append(code)
+            if code == 'AA':
+                acknowledged.add((mrn, measured_at))
+                if len(acknowledged) >= CLIENTS * BEFORE_SIGNAL:
+                    enough.set()
+        return 'never stopped'
+    finally:
+        writer.close()
+
+
+async def test_a_stop_during_an_hl7_stream_exits_0_and_keeps_every_message_answered_aa(
+        db_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    server = StoppableServer(tmp_path / 'server', env={'VIGIL_DATABASE_URL': db_url, 'VIGIL_MLLP_PORT': str(port)})
+    await asyncio.to_thread(server.start)
+    try:
+        mrns = await setup(db_url)
+        await asyncio.to_thread(wait_for_listener, port)
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        acknowledged: set[tuple[str, datetime]] = set()
+        enough, answers = asyncio.Event(), []
+        streams = [asyncio.create_task(stream(port, mrn, start, acknowledged, enough, answers)) for mrn in mrns]
+        await asyncio.wait_for(enough.wait(), timeout=60)
+        exit_code = await asyncio.to_thread(server.stop_with, signal.SIGTERM)
+        endings = await asyncio.gather(*streams)
+    finally:
+        await asyncio.to_thread(server.stop)
+    assert exit_code == 0, server.log_tail()
+    assert 'never stopped' not in endings
+    assert set(answers) <= {'AA', 'AR'}, answers  # AR only for a message the stop kept from being stored
+    missing = acknowledged - await stored(db_url, mrns)
+    assert not missing, f'{len(missing)} of {len(acknowledged)} messages answered AA are not in the database'
+    assert 'HL7 v2 (MLLP) listener on 127.0.0.1:' in server.log_tail()
+
+
+def test_a_taken_mllp_port_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    from tests.test_cli import vigil_cli
+
+    with socket.create_server(('127.0.0.1', 0)) as taken:
+        port = taken.getsockname()[1]
+        result = vigil_cli(tmp_path, VIGIL_MLLP_PORT=str(port), VIGIL_PORT=str(free_port()))
+    assert result.returncode == 1, result.stderr
+    assert f'vigil: cannot listen for HL7 v2 (VIGIL_MLLP_PORT) on 127.0.0.1:{port}: ' in result.stderr
+    assert 'Traceback' not in result.stderr
