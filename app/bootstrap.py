@@ -27,6 +27,8 @@ from app.services.sign_in_throttle import SignInThrottleService
 from app.services.tokens import TokenService
 from app.services.users import UserService
 from app.uow import Database
+from app.webhooks.outbox import queue_webhooks
+from app.webhooks.service import WebhookService
 from data.engine import create_engine, session_factories
 from data.migrate import upgrade_to_head
 from data.seed import SeedReport, seed_demo
@@ -57,6 +59,7 @@ class Vigil:
     kiosk: KioskService
     rules: RulesService
     telemetry: Telemetry
+    webhooks: WebhookService
 
     async def close(self) -> None:
         """Stop the bus and close every database connection."""
@@ -72,6 +75,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
     writer, reader = session_factories(engine)
     bus = EventBus(transport)
     db = Database(writer, reader, bus, clock)
+    db.before_commit(queue_webhooks)  # alert events and their webhook deliveries commit together
     hasher = PasswordHasher()
     rules = RulesService(db, clock)  # one per process: its cache is shared by detection and escalation
     patients = PatientService(db, clock, rules)
@@ -85,6 +89,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
         metrics=MetricsService(db, clock),
         audit=AuditService(db), patient_history=PatientHistoryService(db, clock), kiosk=KioskService(db, clock),
         rules=rules, telemetry=Telemetry(bus, lambda: patients.readings_stored),
+        webhooks=WebhookService(db, clock),
     )
 
 
