@@ -179,7 +179,8 @@ async def test_failures_are_retried_with_exponential_backoff_and_every_attempt_r
     [delivery] = await vigil.webhooks.deliveries(admin(world), hook.id)
     assert delivery.status is DeliveryStatus.DELIVERED and delivery.attempts == 3
     assert [(a.number, a.status_code) for a in delivery.history] == [(3, 200), (2, 503), (1, 500)]
-    assert [a.error for a in delivery.history] == [None, 'HTTP 503 Service Unavailable', 'HTTP 500 Internal Server Error']
+    assert [a.error for a in delivery.history] == [
+        None, 'HTTP 503 Service Unavailable', 'HTTP 500 Internal Server Error']
     assert len({r.headers['x-vigil-signature'] for r in receiver.requests}) == 3  # signed at each attempt's time
     assert len({r.body for r in receiver.requests}) == 1  # the same message each time
     assert [d.total_seconds() for d in map(retry_delay, range(1, 11))] == [

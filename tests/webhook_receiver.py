@@ -24,7 +24,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
                 with receiver._lock:
                     receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
@@ -34,7 +34,7 @@ class Receiver:
                 self.send_header('Content-Length', '0')
                 self.end_headers()
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)

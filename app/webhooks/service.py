@@ -213,15 +213,17 @@ class WebhookService:
             created_at=r.created_at, finished_at=r.finished_at, last_error=r.last_error,
             history=by_delivery.get(r.id, [])) for r in rows]
 
-    async def retry(self, actor: Actor, delivery_id: int, *, on_behalf_of: str | None = None) -> DeliveryView:
-        """Send a given-up delivery again, now, with a fresh set of retries; the same body, id and event."""
+    async def retry(self, actor: Actor, delivery_id: int, *, webhook_id: int | None = None,
+                    on_behalf_of: str | None = None) -> DeliveryView:
+        """Send a given-up delivery (of this webhook, if named) again, now, with a fresh set of retries; the same
+        body, id and event."""
         check_can_manage(actor)
         who = acting_name(actor, on_behalf_of)
         hospital_id = require_hospital(actor)
         now = self._clock()
         async with self._db.uow() as uow:
             row = await uow.session.get(WebhookDelivery, delivery_id, with_for_update=True)
-            if row is None or row.hospital_id != hospital_id:
+            if row is None or row.hospital_id != hospital_id or webhook_id not in (None, row.subscription_id):
                 raise DeliveryNotFound(f'Webhook delivery {delivery_id} not found.')
             if row.status != DeliveryStatus.FAILED:
                 raise Conflict(f'Webhook delivery {delivery_id} is {row.status}: only a failed delivery is retried.')
