@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from pydantic.config import JsonDict
 
 from app.domain import Priority
+from app.domain.text import UNSAFE_CLASS
 from app.schemas import Actor
 from app.webhooks.rules import MAX_URL_LENGTH, DeliveryStatus, WebhookEvent
 from app.webhooks.service import WebhookService
@@ -25,9 +26,11 @@ from .rules import ActedBy, ActedByQuery
 READ_ERRORS: Responses = {401: {'model': ErrorBody}, 403: {'model': ErrorBody}}
 ONE_ERRORS: Responses = {**READ_ERRORS, 404: {'model': ErrorBody}, **REFUSED}
 WRITE_ERRORS: Responses = {**ONE_ERRORS, **MALFORMED}
-# What the service checks, stated for the document: http(s), a host (and port), no user name or password, no
-# fragment, no white space. The service refuses, besides, port 0 and 65536 and up, and control characters (422).
-URL_PATTERN = r'^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?([/?][^\s#]*)?$'
+# What the service checks (app/webhooks/rules.py check_url), stated for the document: http(s), a host name or IPv4
+# address and a port 1-65535, no user name or password, no fragment, no white space or control characters. (The
+# service also takes IPv6 literals, which this pattern leaves out.)
+PORT = r'(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})'
+URL_PATTERN = rf'^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.\-]+(:{PORT})?([/?][^\s#{UNSAFE_CLASS}]*)?$'
 URL: JsonDict = {'pattern': URL_PATTERN}
 WardIds = Annotated[list[Annotated[int, Field(ge=1, le=ROW_ID_MAX)]] | None, Field(
     default=None, min_length=1, description='Only alerts of these wards of the hospital; left out or null: every ward.',
