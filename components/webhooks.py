@@ -60,8 +60,7 @@ class WebhooksPanel:
         with ui.element('section').classes('vigil-panel w-full column gap-2').props('aria-label="New webhook"'):
             heading('New webhook', 2).classes('vigil-panel-title')
             with ui.row().classes('w-full items-start gap-3'):
-                self._name = ui.input('Name', validation={'1-100 characters': lambda v: 1 <= len(v.strip()) <= 100}) \
-                    .props('maxlength=100').classes('w-56').mark('webhook-name')
+                self._name = ui.input('Name').props('maxlength=100').classes('w-56').mark('webhook-name')
                 self._url = ui.input('URL (https://...)').props('maxlength=2000').classes('grow min-w-[16rem]') \
                     .mark('webhook-url')
             with ui.row().classes('w-full items-start gap-3'):
@@ -160,7 +159,7 @@ class WebhooksPanel:
         with self._secret:
             ui.label('The signing secret, shown this once: copy it to the receiver now.').classes('text-weight-medium')
             with ui.row().classes('items-center gap-2'):
-                ui.label(created.secret).classes('vigil-secret').style('font-family: monospace; user-select: all') \
+                ui.label(created.secret).style('font-family: monospace; user-select: all; overflow-wrap: anywhere') \
                     .mark('webhook-secret-value')
                 ui.button(icon='content_copy', on_click=lambda: ui.clipboard.write(created.secret)) \
                     .props('flat round aria-label="Copy the secret"').classes('min-h-[44px]')
