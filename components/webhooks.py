@@ -24,7 +24,7 @@ STATUS_LABELS = {DeliveryStatus.PENDING: 'waiting', DeliveryStatus.DELIVERED: 'd
 def filters_text(hook: WebhookView, wards: dict[int, str]) -> str:
     """Return what a subscription sends, in words."""
     parts = [', '.join(p.value for p in hook.priorities) if hook.priorities else 'every priority',
-             ', '.join(wards.get(w, f'ward {w}') for w in hook.ward_ids) if hook.ward_ids else 'every ward',
+             ', '.join(wards.get(w, f'ward {w}') for w in hook.wards) if hook.wards else 'every ward',
              ', '.join(t.value for t in hook.event_types) if hook.event_types else 'every alert event']
     return ' · '.join(parts)
 
@@ -67,7 +67,7 @@ class WebhooksPanel:
                 self._priorities = ui.select({p.value: p.value for p in Priority}, multiple=True,
                                              label='Priorities (none: all)').classes('w-56').props('use-chips') \
                     .mark('webhook-priorities')
-                self._ward_ids = ui.select(self._wards, multiple=True, label='Wards (none: all)') \
+                self._ward_choice = ui.select(self._wards, multiple=True, label='Wards (none: all)') \
                     .classes('w-56').props('use-chips').mark('webhook-wards')
                 self._types = ui.select({t.value: t.value for t in WebhookEvent}, multiple=True,
                                         label='Events (none: all)').classes('w-72').props('use-chips') \
@@ -151,7 +151,7 @@ class WebhooksPanel:
             created = await self._webhooks.create(
                 await self._acting(), name=self._name.value or '', url=self._url.value or '',
                 priorities=list(self._priorities.value or []) or None,
-                ward_ids=list(self._ward_ids.value or []) or None, event_types=list(self._types.value or []) or None)
+                wards=list(self._ward_choice.value or []) or None, event_types=list(self._types.value or []) or None)
         except DomainError as error:
             self._status.set_text(f'Not created: {error.message}')
             return

@@ -390,7 +390,7 @@ class WebhookSubscription(Base):
     secret: Mapped[str] = mapped_column(String(100))
     # Filters: None matches everything; otherwise lists of priorities, ward ids and event types (app.webhooks.rules).
     priorities: Mapped[list[str] | None] = mapped_column(JSON)
-    ward_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    wards: Mapped[list[int] | None] = mapped_column(JSON)
     event_types: Mapped[list[str] | None] = mapped_column(JSON)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime]

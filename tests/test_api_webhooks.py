@@ -39,7 +39,7 @@ def new_hook(url: str, **extra: Any) -> dict[str, Any]:
 async def test_create_list_pause_and_delete_with_an_integration_token(
         api: Api, world: World, receiver: Receiver) -> None:
     created = await api.send('POST', HOOKS, new_hook(receiver.url, priorities=['critical'],
-                                                     ward_ids=[world.a.ward_ids['North']]))
+                                                     wards=[world.a.ward_ids['North']]))
     assert created.status_code == 201, created.text
     body = created.json()
     assert body['secret'].startswith('whsec_') and body['created_by'] == f'{PERSON} (via token:alpha integration)'
@@ -74,8 +74,8 @@ async def test_device_and_kiosk_tokens_and_other_hospitals_are_refused(api: Api,
 @pytest.mark.parametrize('change', [
     {'url': 'ftp://example.org/x'}, {'url': 'https://user:pw@example.org/x'}, {'url': 'https://example.org/#x'},
     {'url': 'https://example.org:70000/x'}, {'url': ''}, {'url': 42}, {'name': ''}, {'name': 'a\nb'},
-    {'priorities': []}, {'priorities': ['urgent']}, {'event_types': ['alert.deleted']}, {'ward_ids': [999999]},
-    {'ward_ids': ['North']}, {'enabled': 'yes'}, {'acted_by': ''}, {'colour': 'red'},
+    {'priorities': []}, {'priorities': ['urgent']}, {'event_types': ['alert.deleted']}, {'wards': [999999]},
+    {'wards': ['North']}, {'enabled': 'yes'}, {'acted_by': ''}, {'colour': 'red'},
 ])
 async def test_bad_input_is_refused_and_creates_nothing(api: Api, receiver: Receiver, change: dict[str, Any]) -> None:
     answer = await api.send('POST', HOOKS, {**new_hook(receiver.url), **change})

@@ -134,7 +134,7 @@ async def test_every_transition_goes_out_in_order_and_nothing_twice(
 async def test_filters_choose_priority_ward_and_event_type_and_never_another_hospital(
         vigil: Vigil, world: World, receiver: Receiver, workers: Callable[[Vigil], WebhookDispatcher]) -> None:
     await vigil.webhooks.create(admin(world), name='North critical raised', url=receiver.url,
-                                priorities=[Priority.CRITICAL], ward_ids=[world.a.ward_ids['North']],
+                                priorities=[Priority.CRITICAL], wards=[world.a.ward_ids['North']],
                                 event_types=[WebhookEvent.RAISED])
     wanted = await raise_alert(vigil, world, Priority.CRITICAL, 'North-1')
     await raise_alert(vigil, world, Priority.LOW, 'North-2', 'Low battery')  # another priority
@@ -370,7 +370,7 @@ async def test_bad_filters_and_names_are_refused_and_create_nothing(
     bad: list[tuple[dict[str, object], str]] = [
         ({'priorities': []}, 'empty list'), ({'priorities': ['urgent']}, 'priorities are'),
         ({'priorities': ['high', 'high']}, 'each value once'), ({'event_types': ['alert.deleted']}, 'event types'),
-        ({'ward_ids': [world.b.ward_ids['East']]}, 'No ward'), ({'ward_ids': [True]}, 'whole numbers'),
+        ({'wards': [world.b.ward_ids['East']]}, 'No ward'), ({'wards': [True]}, 'whole numbers'),
         ({'name': '  '}, 'name of 1-100'), ({'name': 'a\nb'}, 'one line'), ({'name': 'x' * 101}, 'name of 1-100'),
     ]
     for change, reason in bad:

@@ -32,7 +32,7 @@ WRITE_ERRORS: Responses = {**ONE_ERRORS, **MALFORMED}
 PORT = r'(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})'
 URL_PATTERN = rf'^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.\-]+(:{PORT})?([/?][^\s#{UNSAFE_CLASS}]*)?$'
 URL: JsonDict = {'pattern': URL_PATTERN}
-WardIds = Annotated[list[Annotated[int, Field(ge=1, le=ROW_ID_MAX)]] | None, Field(
+Wards = Annotated[list[Annotated[int, Field(ge=1, le=ROW_ID_MAX)]] | None, Field(
     default=None, min_length=1, description='Only alerts of these wards of the hospital; left out or null: every ward.',
     json_schema_extra={'uniqueItems': True})]
 
@@ -50,7 +50,7 @@ class WebhookIn(BaseModel):
         'the sender; put a key the receiver needs in the path or query). Redirects are not followed.'))
     priorities: list[Priority] | None = Field(default=None, min_length=1, json_schema_extra={'uniqueItems': True},
                                               description='Only alerts of these priorities; left out or null: all.')
-    ward_ids: WardIds = None
+    wards: Wards = None
     event_types: list[WebhookEvent] | None = Field(
         default=None, min_length=1, json_schema_extra={'uniqueItems': True},
         description='Only these events; left out or null: every alert event.')
@@ -94,7 +94,7 @@ def webhooks_router(webhooks: WebhookService, manager: Authenticate) -> APIRoute
         it where the receiver checks X-Vigil-Signature. A ward of another hospital, or one that does not exist, is
         refused (422)."""
         return await webhooks.create(actor, name=body.name, url=body.url, priorities=body.priorities,
-                                     ward_ids=body.ward_ids, event_types=body.event_types, enabled=body.enabled,
+                                     wards=body.wards, event_types=body.event_types, enabled=body.enabled,
                                      on_behalf_of=body.acted_by)
 
     @router.get('/{webhook_id}', response_model=WebhookView, summary='Read a webhook', responses=ONE_ERRORS)

@@ -59,7 +59,7 @@ async def queue_webhooks(session: AsyncSession, events: Sequence[BaseEvent]) -> 
         name = EVENT_NAMES[event.type]  # type: ignore[attr-defined]
         body: str | None = None
         for subscription, hospital in rows:
-            wanted = as_filter(subscription.priorities, subscription.ward_ids, subscription.event_types)
+            wanted = as_filter(subscription.priorities, subscription.wards, subscription.event_types)
             if subscription.hospital_id != event.hospital_id or not wanted.matches(
                     name, Priority(event.alert.priority), event.alert.ward_id):
                 continue

@@ -68,14 +68,14 @@ class WebhookFilter:
     """Which alert events a subscription wants; None in a field matches everything."""
 
     priorities: frozenset[Priority] | None = None
-    ward_ids: frozenset[int] | None = None
+    wards: frozenset[int] | None = None
     event_types: frozenset[WebhookEvent] | None = None
 
     def matches(self, event_type: WebhookEvent, priority: Priority, ward_id: int | None) -> bool:
         """Tell whether an event of this type, about an alert of this priority and ward, goes to the subscription."""
         return ((self.event_types is None or event_type in self.event_types)
                 and (self.priorities is None or priority in self.priorities)
-                and (self.ward_ids is None or ward_id in self.ward_ids))
+                and (self.wards is None or ward_id in self.wards))
 
 
 def retry_delay(failures: int) -> timedelta:
@@ -129,10 +129,10 @@ def verify(secret: str, timestamp: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(signature(secret, int(timestamp), body), header)
 
 
-def as_filter(priorities: Sequence[str] | None, ward_ids: Sequence[int] | None,
+def as_filter(priorities: Sequence[str] | None, wards: Sequence[int] | None,
               event_types: Sequence[str] | None) -> WebhookFilter:
     """Return the filter of stored lists (values this version does not know are ignored, never matched)."""
     return WebhookFilter(
         None if priorities is None else frozenset(Priority(p) for p in priorities if p in set(Priority)),
-        None if ward_ids is None else frozenset(ward_ids),
+        None if wards is None else frozenset(wards),
         None if event_types is None else frozenset(WebhookEvent(t) for t in event_types if t in set(WebhookEvent)))

@@ -81,7 +81,7 @@ def view(row: WebhookSubscription, pending: int = 0, failed: int = 0) -> Webhook
     return WebhookView(
         id=row.id, name=row.name, url=row.url, enabled=row.enabled,
         priorities=None if row.priorities is None else [Priority(p) for p in row.priorities if p in set(Priority)],
-        ward_ids=row.ward_ids, event_types=None if row.event_types is None else [
+        wards=row.wards, event_types=None if row.event_types is None else [
             WebhookEvent(t) for t in row.event_types if t in set(WebhookEvent)],
         secret_hint=row.secret[:SECRET_HINT_LENGTH] + '…', created_at=row.created_at, created_by=row.created_by,
         updated_at=row.updated_at, updated_by=row.updated_by, pending=pending, failed=failed)
@@ -95,7 +95,7 @@ class WebhookService:
         self._clock = clock
 
     async def create(self, actor: Actor, *, name: str, url: str, priorities: Sequence[Priority | str] | None = None,
-                     ward_ids: Sequence[int] | None = None, event_types: Sequence[WebhookEvent | str] | None = None,
+                     wards: Sequence[int] | None = None, event_types: Sequence[WebhookEvent | str] | None = None,
                      enabled: bool = True, on_behalf_of: str | None = None) -> WebhookCreated:
         """Subscribe a URL to the hospital's alert events; the answer carries the signing secret, this once."""
         check_can_manage(actor)
@@ -103,11 +103,11 @@ class WebhookService:
         hospital_id = require_hospital(actor)
         name, url = check_name(name), check_url(url)
         filters = self._filters(priorities, event_types)
-        wards = unique_list(ward_ids, 'ward_ids')
+        checked_wards = unique_list(wards, 'wards')
         secret, now = new_secret(), self._clock()
         async with self._db.uow() as uow:
             session = uow.session
-            await self._check_wards(session, hospital_id, wards)
+            await self._check_wards(session, hospital_id, checked_wards)
             count = await session.scalar(select(func.count()).select_from(WebhookSubscription)
                                          .where(WebhookSubscription.hospital_id == hospital_id))
             if (count or 0) >= MAX_SUBSCRIPTIONS:
@@ -115,8 +115,8 @@ class WebhookService:
             if await self._named(session, hospital_id, name) is not None:
                 raise Conflict(f'There is a webhook named "{name}" already.')
             row = WebhookSubscription(hospital_id=hospital_id, name=name, url=url, secret=secret,
-                                      priorities=filters[0], ward_ids=wards, event_types=filters[1], enabled=enabled,
-                                      created_at=now, created_by=who, updated_at=now, updated_by=who)
+                                      priorities=filters[0], wards=checked_wards, event_types=filters[1],
+                                      enabled=enabled, created_at=now, created_by=who, updated_at=now, updated_by=who)
             session.add(row)
             self._record(session, hospital_id, now, who, f'webhook "{name}" created, sending to {url}')
             try:
@@ -267,14 +267,14 @@ class WebhookService:
                                f'{", ".join(WebhookEvent)}.') from None
 
     @staticmethod
-    async def _check_wards(session: AsyncSession, hospital_id: int, ward_ids: list[object] | None) -> None:
-        if ward_ids is None:
+    async def _check_wards(session: AsyncSession, hospital_id: int, wards: list[object] | None) -> None:
+        if wards is None:
             return
-        if any(isinstance(w, bool) or not isinstance(w, int) for w in ward_ids):
-            raise InvalidInput('ward_ids are whole numbers.')
+        if any(isinstance(w, bool) or not isinstance(w, int) for w in wards):
+            raise InvalidInput('wards are ward ids, whole numbers.')
         found = set((await session.scalars(select(Ward.id).where(Ward.hospital_id == hospital_id,
-                                                                 Ward.id.in_(ward_ids)))).all())
-        unknown = [w for w in ward_ids if w not in found]
+                                                                 Ward.id.in_(wards)))).all())
+        unknown = [w for w in wards if w not in found]
         if unknown:
             raise InvalidInput(f'No ward {", ".join(map(str, unknown))} in this hospital.')
 

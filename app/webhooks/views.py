@@ -17,7 +17,7 @@ class WebhookView(View):
     url: str
     enabled: bool
     priorities: list[Priority] | None = Field(description='Only alerts of these priorities; null: every priority.')
-    ward_ids: list[int] | None = Field(description='Only alerts of these wards; null: every ward.')
+    wards: list[int] | None = Field(description='Only alerts of these wards; null: every ward.')
     event_types: list[WebhookEvent] | None = Field(description='Only these events; null: every alert event.')
     secret_hint: str = Field(description='The first characters of the signing secret, to tell secrets apart.')
     created_at: datetime

@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('url', sa.String(length=2000), nullable=False),
     sa.Column('secret', sa.String(length=100), nullable=False),
     sa.Column('priorities', sa.JSON(), nullable=True),
-    sa.Column('ward_ids', sa.JSON(), nullable=True),
+    sa.Column('wards', sa.JSON(), nullable=True),
     sa.Column('event_types', sa.JSON(), nullable=True),
     sa.Column('enabled', sa.Boolean(), server_default=sa.true(), nullable=False),
     sa.Column('created_at', UTCDateTime(), nullable=False),
