@@ -18,7 +18,7 @@ from app.domain import Priority, TokenKind
 from app.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from app.schemas import Actor, AlertView, NewAlert
 from app.webhooks.dispatcher import WebhookDispatcher
-from app.webhooks.rules import MAX_ATTEMPTS, DeliveryStatus, WebhookEvent, retry_delay
+from app.webhooks.rules import MAX_ATTEMPTS, RETENTION_DAYS, DeliveryStatus, WebhookEvent, retry_delay
 from data.models import EventLogEntry, WebhookDelivery
 
 from .conftest import FakeClock, World
@@ -381,3 +381,26 @@ async def test_bad_filters_and_names_are_refused_and_create_nothing(
     await vigil.webhooks.create(admin(world), name='Hook', url=receiver.url)
     with pytest.raises(Conflict):
         await vigil.webhooks.create(admin(world), name='Hook', url=receiver.url)
+
+
+async def test_finished_deliveries_are_deleted_after_the_retention_period_and_waiting_ones_never(
+        vigil: Vigil, world: World, clock: FakeClock, receiver: Receiver,
+        workers: Callable[[Vigil], WebhookDispatcher]) -> None:
+    hook = await vigil.webhooks.create(admin(world), name='Pager', url=receiver.url)
+    await raise_alert(vigil, world, bed='North-1')
+    worker = workers(vigil)
+    await worker.tick()  # delivered
+    paused = await vigil.webhooks.create(admin(world), name='Paused', url=receiver.url, enabled=True)
+    await raise_alert(vigil, world, bed='North-2')
+    await vigil.webhooks.set_enabled(admin(world), paused.id, False)
+    await vigil.webhooks.set_enabled(admin(world), hook.id, False)  # North-2's deliveries wait, for both
+    clock.advance(days=RETENTION_DAYS, seconds=-1)
+    assert await worker.prune() == 0
+    clock.advance(seconds=2)
+    assert await worker.prune() == 1
+    assert sorted((d.subscription_id, d.status) for d in await outbox(vigil)) == [
+        (hook.id, DeliveryStatus.PENDING), (paused.id, DeliveryStatus.PENDING)]
+    async with vigil.db.read() as session:
+        from data.models import WebhookAttempt
+
+        assert await session.scalar(select(func.count()).select_from(WebhookAttempt)) == 0

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import httpx
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, delete, select, update
 
 from app.clock import Clock
 from app.uow import Database
@@ -28,6 +28,7 @@ from app.webhooks.rules import (
     CONNECT_TIMEOUT_SECONDS,
     DELIVERY_HEADER,
     EVENT_HEADER,
+    RETENTION_DAYS,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     DeliveryStatus,
@@ -42,6 +43,8 @@ DEFAULT_INTERVAL_SECONDS = 2.0
 CONCURRENCY = 8  # attempts under way at once per process: one slow receiver never holds up the others
 BATCH = 100  # deliveries looked at per round
 USER_AGENT = 'Vigil-Webhooks/1'
+PRUNE_EVERY = timedelta(hours=1)
+PRUNE_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class WebhookDispatcher:
         self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._pruned_at: datetime | None = None
 
     @property
     def running(self) -> bool:
@@ -112,6 +116,20 @@ class WebhookDispatcher:
 
         done = await asyncio.gather(*(one(delivery_id, attempts) for delivery_id, attempts in due))
         return [outcome for outcome in done if outcome is not None]
+
+    async def prune(self, now: datetime | None = None) -> int:
+        """Delete deliveries (and their attempts) that finished more than RETENTION_DAYS ago; return how many."""
+        now = now or self._clock()
+        async with self._db.uow() as uow:
+            old = (await uow.session.scalars(
+                select(WebhookDelivery.id).where(WebhookDelivery.status != DeliveryStatus.PENDING.value,
+                                                 WebhookDelivery.finished_at < now - timedelta(days=RETENTION_DAYS))
+                .order_by(WebhookDelivery.id).limit(PRUNE_BATCH))).all()
+            if old:
+                await uow.session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(old)))
+                await uow.session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(old)))
+                await uow.commit()
+        return len(old)
 
     async def _attempt(self, delivery_id: int, attempts: int, now: datetime) -> Outcome | None:
         claim = await self._claim(delivery_id, attempts, now)
@@ -203,7 +221,11 @@ class WebhookDispatcher:
         log.info('webhook worker started: pending deliveries every %g s', interval)
         while True:
             try:
-                await self.tick()
+                now = self._clock()
+                if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+                    self._pruned_at = now
+                    await self.prune(now)
+                await self.tick(now)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -31,6 +31,8 @@ ATTEMPT_TIMEOUT_SECONDS = 10.0
 # A claimed delivery is someone else's for this long: longer than any attempt, so two processes never send at once.
 CLAIM_SECONDS = 60
 MAX_URL_LENGTH = 2000
+# Delivered and given-up deliveries (with their attempts) are kept this long after they finished, then deleted.
+RETENTION_DAYS = 30
 
 
 class WebhookEvent(StrEnum):
