@@ -22,7 +22,7 @@ DELIVERIES = cast(Table, WebhookDelivery.__table__)
 INSERT_DELIVERIES = insert(DELIVERIES)
 
 
-def payload(event: AlertEventBase, hospital: Hospital) -> dict[str, Any]:
+def payload(event: AlertEventBase, slug: str, hospital_name: str) -> dict[str, Any]:
     """Return the JSON document a receiver gets for an alert event (README "Webhooks" documents it)."""
     return {
         'version': PAYLOAD_VERSION,
@@ -31,7 +31,7 @@ def payload(event: AlertEventBase, hospital: Hospital) -> dict[str, Any]:
         'seq': event.seq,
         'occurred_at': event.occurred_at.isoformat(),
         'actor': event.actor,
-        'hospital': {'id': hospital.id, 'slug': hospital.slug, 'name': hospital.name},
+        'hospital': {'id': event.hospital_id, 'slug': slug, 'name': hospital_name},
         'alert': event.alert.model_dump(mode='json'),
     }
 
@@ -47,9 +47,12 @@ async def queue_webhooks(session: AsyncSession, events: Sequence[BaseEvent]) -> 
     if not alerts:
         return
     hospitals = {e.hospital_id for e in alerts}
-    # One small indexed read per committing transaction with alert events; none for vitals-only commits.
+    # One small indexed read (Core columns, nothing loaded into the session) per committing transaction with alert
+    # events; none for vitals-only commits.
     rows = (await session.execute(
-        select(WebhookSubscription, Hospital).join(Hospital, Hospital.id == WebhookSubscription.hospital_id)
+        select(WebhookSubscription.id, WebhookSubscription.hospital_id, WebhookSubscription.priorities,
+               WebhookSubscription.wards, WebhookSubscription.event_types, Hospital.slug, Hospital.name)
+        .join(Hospital, Hospital.id == WebhookSubscription.hospital_id)
         .where(WebhookSubscription.hospital_id.in_(hospitals), WebhookSubscription.enabled.is_(True)))).all()
     if not rows:
         return
@@ -58,13 +61,12 @@ async def queue_webhooks(session: AsyncSession, events: Sequence[BaseEvent]) -> 
     for event in alerts:
         name = EVENT_NAMES[event.type]  # type: ignore[attr-defined]
         body: str | None = None
-        for subscription, hospital in rows:
-            wanted = as_filter(subscription.priorities, subscription.wards, subscription.event_types)
-            if subscription.hospital_id != event.hospital_id or not wanted.matches(
+        for subscription_id, hospital_id, priorities, wards, event_types, slug, hospital_name in rows:
+            if hospital_id != event.hospital_id or not as_filter(priorities, wards, event_types).matches(
                     name, Priority(event.alert.priority), event.alert.ward_id):
                 continue
-            body = body or encode(payload(event, hospital))
-            values.append({'hospital_id': event.hospital_id, 'subscription_id': subscription.id,
+            body = body or encode(payload(event, slug, hospital_name))
+            values.append({'hospital_id': event.hospital_id, 'subscription_id': subscription_id,
                            'event_seq': event.seq, 'event_type': name.value, 'body': body,
                            'status': DeliveryStatus.PENDING.value, 'attempts': 0, 'streak': 0,
                            'next_attempt_at': now, 'created_at': now})
