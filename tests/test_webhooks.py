@@ -147,6 +147,23 @@ async def test_filters_choose_priority_ward_and_event_type_and_never_another_hos
     assert len(await outbox(vigil)) == 1  # nothing was even queued for the others
 
 
+async def test_a_receiver_that_hangs_never_holds_up_raising_or_acknowledging_alerts(
+        vigil: Vigil, world: World, receiver: Receiver, workers: Callable[[Vigil], WebhookDispatcher]) -> None:
+    await vigil.webhooks.create(admin(world), name='Slow pager', url=receiver.url)
+    first = await raise_alert(vigil, world, bed='North-1')
+    receiver.hold()
+    sending = asyncio.create_task(workers(vigil).tick())
+    # The worker's attempt reaches the receiver, which does not answer.
+    assert await asyncio.to_thread(receiver.arrived.wait, 30)
+    second = await raise_alert(vigil, world, bed='North-2')
+    acknowledged = await vigil.alerts.acknowledge(world.a.actor('nurse'), first.id)
+    assert acknowledged.status.value == 'acknowledged' and not sending.done()
+    assert [d.status for d in await outbox(vigil)] == [DeliveryStatus.PENDING] * 3  # queued with their alerts
+    receiver.release()
+    assert [o.status for o in await sending] == [DeliveryStatus.DELIVERED]
+    assert second.id != first.id
+
+
 async def test_a_commit_that_fails_leaves_no_delivery_behind(vigil: Vigil, world: World, receiver: Receiver) -> None:
     await vigil.webhooks.create(admin(world), name='Pager', url=receiver.url)
     with pytest.raises(NotFound):  # the alert is refused: a patient of another hospital

@@ -21,6 +21,9 @@ class Receiver:
         self.requests: list[Received] = []
         self.statuses: deque[int] = deque()
         self._lock = threading.Lock()
+        self._open = threading.Event()  # cleared: requests are received but not answered (a hanging receiver)
+        self._open.set()
+        self.arrived = threading.Event()  # set at every request
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,6 +33,8 @@ class Receiver:
                     receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
                                                       body))
                     status = receiver.statuses.popleft() if receiver.statuses else 200
+                receiver.arrived.set()
+                receiver._open.wait()
                 self.send_response(status)
                 self.send_header('Content-Length', '0')
                 self.end_headers()
@@ -46,10 +51,18 @@ class Receiver:
         with self._lock:
             self.statuses.extend(statuses)
 
+    def hold(self) -> None:
+        """Receive requests but answer none until release()."""
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        self._open.set()
         self._server.shutdown()
         self._server.server_close()
 
