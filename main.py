@@ -231,6 +231,12 @@ def serve(settings: Settings) -> None:
     watchdog = Watchdog(vigil.db, vigil.clock, vigil.alerts, vigil.rules, interval_seconds=settings.watchdog_seconds)
     nicegui_app.on_startup(watchdog.start)
     nicegui_app.on_shutdown(watchdog.stop)
+    # Outbound webhooks from the outbox; each attempt is claimed in the database, so several processes may run it.
+    from app.webhooks.dispatcher import WebhookDispatcher
+
+    webhooks = WebhookDispatcher(vigil.db, vigil.clock)
+    nicegui_app.on_startup(webhooks.start)
+    nicegui_app.on_shutdown(webhooks.stop)
     if settings.demo and settings.demo_simulator:
         start_demo_simulator(vigil, settings)
     if settings.mllp_port is not None:

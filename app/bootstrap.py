@@ -28,6 +28,8 @@ from app.services.sign_in_throttle import SignInThrottleService
 from app.services.tokens import TokenService
 from app.services.users import UserService
 from app.uow import Database
+from app.webhooks.outbox import queue_webhooks
+from app.webhooks.service import WebhookService
 from data.engine import create_engine, session_factories
 from data.migrate import upgrade_to_head
 from data.seed import SeedReport, seed_demo
@@ -59,6 +61,7 @@ class Vigil:
     rules: RulesService
     telemetry: Telemetry
     hl7_feeds: Hl7FeedService
+    webhooks: WebhookService
 
     async def close(self) -> None:
         """Stop the bus and close every database connection."""
@@ -74,6 +77,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
     writer, reader = session_factories(engine)
     bus = EventBus(transport)
     db = Database(writer, reader, bus, clock)
+    db.before_commit(queue_webhooks)  # alert events and their webhook deliveries commit together
     hasher = PasswordHasher()
     rules = RulesService(db, clock)  # one per process: its cache is shared by detection and escalation
     patients = PatientService(db, clock, rules)
@@ -88,6 +92,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
         audit=AuditService(db), patient_history=PatientHistoryService(db, clock), kiosk=KioskService(db, clock),
         rules=rules, telemetry=Telemetry(bus, lambda: patients.readings_stored),
         hl7_feeds=Hl7FeedService(db, clock, patients, rules),
+        webhooks=WebhookService(db, clock),
     )
 
 

@@ -34,8 +34,9 @@ class UnitOfWork:
     """Use as `async with uow_factory() as uow: ...; await uow.commit()`; leaving without commit rolls back."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus, clock: Clock,
-                 publish_lock: asyncio.Lock) -> None:
+                 publish_lock: asyncio.Lock, hooks: Sequence[CommitHook] = ()) -> None:
         self._sessions = sessions
+        self._hooks = hooks
         self._bus = bus
         self._clock = clock
         self._publish_lock = publish_lock
@@ -77,6 +78,9 @@ class UnitOfWork:
     async def commit(self) -> list[BaseEvent]:
         """Number and log the queued events, commit, then publish them in order; return what was published."""
         events = await self._number_and_log(self._events)
+        if events:
+            for each in self._hooks:  # e.g. the webhook outbox: its rows commit with the events, or not at all
+                await each(self.session, events)
         if (hook := commit_hook.get()) is not None:
             await hook(self.session, events)
         # NOTE: sequence numbers are taken under the hospital row's write lock, so commits of one hospital happen in
@@ -119,6 +123,7 @@ class Database:
     def __init__(self, writer: async_sessionmaker[AsyncSession], reader: async_sessionmaker[AsyncSession],
                  bus: EventBus, clock: Clock) -> None:
         self._writer = writer
+        self._hooks: list[CommitHook] = []
         self.read = reader
         self._bus = bus
         self._clock = clock
@@ -126,4 +131,8 @@ class Database:
 
     def uow(self) -> UnitOfWork:
         """Start a unit of work for one use case."""
-        return UnitOfWork(self._writer, self._bus, self._clock, self._publish_lock)
+        return UnitOfWork(self._writer, self._bus, self._clock, self._publish_lock, self._hooks)
+
+    def before_commit(self, hook: CommitHook) -> None:
+        """Run hook inside every writing transaction that emits events, after they are numbered and logged."""
+        self._hooks.append(hook)

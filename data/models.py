@@ -405,3 +405,68 @@ class Hl7Message(Base):
     control_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     message_type: Mapped[str] = mapped_column(String(20))
     received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class WebhookSubscription(Base):
+    """A hospital's outbound webhook: where alert events go, which of them, and the secret that signs them."""
+
+    __tablename__ = 'webhook_subscriptions'
+    __table_args__ = (UniqueConstraint('hospital_id', 'name', name='uq_webhook_subscriptions_hospital_name'),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(2000))
+    # The HMAC key itself (it must sign), never shown again after creation; see README "Webhooks" on its protection.
+    secret: Mapped[str] = mapped_column(String(100))
+    # Filters: None matches everything; otherwise lists of priorities, ward ids and event types (app.webhooks.rules).
+    priorities: Mapped[list[str] | None] = mapped_column(JSON)
+    wards: Mapped[list[int] | None] = mapped_column(JSON)
+    event_types: Mapped[list[str] | None] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class WebhookDelivery(Base):
+    """The outbox: one event for one subscription, written in the event's own transaction, sent by a worker."""
+
+    __tablename__ = 'webhook_deliveries'
+    __table_args__ = (
+        UniqueConstraint('subscription_id', 'event_seq', name='uq_webhook_deliveries_subscription_seq'),
+        # The worker's query: pending deliveries whose time has come.
+        Index('ix_webhook_deliveries_due', 'status', 'next_attempt_at'),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'), index=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey('webhook_subscriptions.id', ondelete='CASCADE'))
+    event_seq: Mapped[int] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(40))
+    # The exact bytes sent (and signed) on every attempt, so a retry is the same message.
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    # Every attempt ever made (also the fence of a claim); `streak` counts those since the last manual retry.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text('0'))
+    streak: Mapped[int] = mapped_column(Integer, default=0, server_default=text('0'))
+    # While pending: when the next attempt is due; while an attempt runs: when its claim lapses.
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class WebhookAttempt(Base):
+    """One try at sending a delivery: when, how long, the receiver's status code or the error."""
+
+    __tablename__ = 'webhook_attempts'
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey('webhook_deliveries.id', ondelete='CASCADE'), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    milliseconds: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))

@@ -9,7 +9,7 @@ def register(vigil: Vigil, hub: LiveHub, version: str) -> None:
     from components.metrics_overview import MetricsFeed
 
     # NOTE: imported here so that importing `pages` stays cheap for CLI verbs
-    from . import admin, audit, connections, dashboard, kiosk, login, patient, pwa
+    from . import admin, audit, connections, dashboard, kiosk, login, patient, pwa, webhooks
 
     login.register(vigil)
     dashboard.register(vigil, hub, MetricsFeed(vigil.metrics))
@@ -18,4 +18,5 @@ def register(vigil: Vigil, hub: LiveHub, version: str) -> None:
     audit.register(vigil, hub)
     admin.register(vigil, hub)
     connections.register(vigil, hub)
+    webhooks.register(vigil, hub)
     pwa.register(version)

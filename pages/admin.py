@@ -101,6 +101,8 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
                 ui.space()
                 ui.button('Connections', icon='lan', on_click=lambda: ui.navigate.to('/admin/connections')) \
                     .props('outline no-caps').classes('min-h-[44px]').mark('admin-connections')
+                ui.button('Webhooks', icon='webhook', on_click=lambda: ui.navigate.to('/admin/webhooks')) \
+                    .props('outline no-caps').classes('min-h-[44px]').mark('admin-webhooks')
             RulesEditor(vigil.rules, session.acting, rules)
             with ui.element('section').classes('vigil-panel w-full column gap-2') \
                     .props('aria-label="Rule changes"'):

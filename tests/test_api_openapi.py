@@ -37,6 +37,13 @@ ROUTES = {
     ('get', '/api/v1/events'): 'events',
     ('post', '/api/fhir/r4/Observation'): 'FHIR R4',
     ('post', '/api/fhir/r4'): 'FHIR R4',
+    ('get', '/api/v1/webhooks'): 'webhooks',
+    ('post', '/api/v1/webhooks'): 'webhooks',
+    ('get', '/api/v1/webhooks/{webhook_id}'): 'webhooks',
+    ('patch', '/api/v1/webhooks/{webhook_id}'): 'webhooks',
+    ('delete', '/api/v1/webhooks/{webhook_id}'): 'webhooks',
+    ('get', '/api/v1/webhooks/{webhook_id}/deliveries'): 'webhooks',
+    ('post', '/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry'): 'webhooks',
 }
 
 

@@ -17,6 +17,7 @@ from .fhir import fhir_router
 from .patients import patients_router
 from .rules import rules_router
 from .vitals import vitals_router
+from .webhooks import webhooks_router
 
 EVERY_KIND = tuple(TokenKind)
 WRITERS = (TokenKind.DEVICE, TokenKind.INTEGRATION)
@@ -36,6 +37,7 @@ def api_routers(vigil: Vigil, *, stopping: Callable[[], bool] = never) -> list[A
     snoozer = permitting(authenticate, (TokenKind.INTEGRATION,), 'snooze alerts')
     configurer = permitting(authenticate, (TokenKind.INTEGRATION,), 'change alarm rules')
     prescriber = permitting(authenticate, (TokenKind.INTEGRATION,), "prescribe a patient's SpO2 scale")
+    webhook_manager = permitting(authenticate, (TokenKind.INTEGRATION,), 'manage webhooks')
     directory = DirectoryService(vigil.db, vigil.clock)
     idempotency = IdempotencyService(vigil.db, vigil.clock)
     return [
@@ -45,4 +47,5 @@ def api_routers(vigil: Vigil, *, stopping: Callable[[], bool] = never) -> list[A
         rules_router(vigil.rules, reader, configurer),
         events_router(EventLogService(vigil.db, vigil.clock), vigil.bus, reader, vigil.tokens, stopping),
         fhir_router(vigil.patients, directory, idempotency, writer, vigil.clock),
+        webhooks_router(vigil.webhooks, webhook_manager),
     ]

@@ -16,10 +16,10 @@ _NAMES = {'\n': 'a line break', '\r': 'a carriage return', '\t': 'a tab', '\u202
 _BIDI_CONTROLS = frozenset('\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069')
 # The same characters as a regular expression class, for API documents (JSON Schema `pattern`): Cc is U+0000-U+001F
 # and U+007F-U+009F, Zl U+2028, Zp U+2029. NOTE: tests/test_api_schema.py checks it against is_unsafe.
-_UNSAFE_CLASS = r'\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069'
-ONE_LINE_PATTERN = f'^[^{_UNSAFE_CLASS}]*$'
+UNSAFE_CLASS = r'\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069'
+ONE_LINE_PATTERN = f'^[^{UNSAFE_CLASS}]*$'
 # One line with at least one character that is not white space (the API strips text before it checks it).
-ONE_LINE_TEXT_PATTERN = rf'^[^{_UNSAFE_CLASS}]*[^{_UNSAFE_CLASS}\s][^{_UNSAFE_CLASS}]*$'
+ONE_LINE_TEXT_PATTERN = rf'^[^{UNSAFE_CLASS}]*[^{UNSAFE_CLASS}\s][^{UNSAFE_CLASS}]*$'
 
 
 def is_unsafe(character: str) -> bool:

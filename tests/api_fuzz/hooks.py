@@ -14,9 +14,15 @@ import schemathesis
 from schemathesis import Case, GenerationMode, HookContext
 
 from app.api.idempotent import KEY_PATTERN
+from app.errors import InvalidInput
+from app.webhooks.rules import check_url
 
 LIMITS = re.compile(r'^/api/v1/rules/limits/(?P<parameter>\w+)$')
 ESCALATION = re.compile(r'^/api/v1/rules/escalation/\w+$')
+WEBHOOKS = '/api/v1/webhooks'
+# Where generated webhooks send: the loopback discard port. Tests reach nothing but 127.0.0.1, and the server's
+# webhook worker would otherwise POST alerts to whatever host the generator made up.
+LOOPBACK = 'http://127.0.0.1:9/schemathesis'
 
 
 def positive(case: Case) -> bool:
@@ -46,17 +52,32 @@ def ordered_limits(body: dict[str, Any], parameter: str) -> None:
         body['low'], body['high'] = (high, low) if low > high else (None, high)
 
 
+def loopback(body: dict[str, Any]) -> None:
+    """Point a webhook the server would accept at the loopback address (a refused URL stays, as generated)."""
+    url = body.get('url')
+    if isinstance(url, str):
+        try:
+            check_url(url)
+        except InvalidInput:
+            return
+        body['url'] = LOOPBACK
+
+
 @schemathesis.hook
 def map_body(context: HookContext, body: Any) -> Any:
     # The bodies of the examples and fuzzing phases (map_case is not called for examples). Safe for negative cases
     # too: the same two values stay, so a value out of range is still out of range.
     if context.operation is not None and isinstance(body, dict) and (match := LIMITS.match(context.operation.path)):
         ordered_limits(body, match['parameter'])
+    if context.operation is not None and context.operation.path == WEBHOOKS and isinstance(body, dict):
+        loopback(body)
     return body
 
 
 @schemathesis.hook
 def map_case(context: HookContext, case: Case) -> Case:
+    if case.operation.path == WEBHOOKS and isinstance(case.body, dict):
+        loopback(case.body)  # negative cases too: no generated host is ever contacted
     if not positive(case):
         return case
     # "Unique per request of this token" (the header's description): a key reused with another body is refused.

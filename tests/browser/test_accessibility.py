@@ -125,7 +125,7 @@ def test_the_login_page_has_no_serious_violations(alerting: dict[str, Any], brow
 
 
 @pytest.mark.parametrize(('user', 'path'), [('charge', '/'), ('charge', '/audit'), ('admin', '/admin'),
-                                            ('admin', '/admin/connections')])
+                                            ('admin', '/admin/connections'), ('admin', '/admin/webhooks')])
 def test_staff_pages_have_no_serious_violations(alerting: dict[str, Any], open_as: OpenAs, scheme: str,
                                                 axe_script: Path, user: str, path: str) -> None:
     page = staff_page(open_as, alerting['server'], user, path, scheme)

@@ -72,7 +72,7 @@ def test_no_page_breaks_a_rule_of_its_policy_and_live_updates_still_arrive(
 
     for path, shows in ((f'/patients/{posted["patient_id"]}', 'Priya Raman'), ('/audit', 'Audit trail'),
                         ('/admin', 'Administration'), ('/admin/connections', 'Connections'),
-                        ('/pwa/offline.html', 'Vigil is offline')):
+                        ('/admin/webhooks', 'Webhooks'), ('/pwa/offline.html', 'Vigil is offline')):
         staff.goto(f'{server.url}{path}')
         expect(staff.get_by_role('heading', name=shows).first).to_be_visible()
         if not path.startswith('/pwa/'):
