@@ -70,14 +70,25 @@ class UnitOfWork:
         """Queue events before those queued since `position` (readings before the alerts they caused)."""
         self._events[position:position] = events
 
+    def queued_since(self, position: int) -> list[BaseEvent]:
+        """Return the events queued since `position`."""
+        return self._events[position:]
+
+    def requeue_since(self, position: int, events: Sequence[BaseEvent]) -> None:
+        """Replace the events queued since `position` by these (the same ones, put in another order)."""
+        self._events[position:] = events
+
     def emit(self, event: BaseEvent) -> None:
         """Queue an event; it gets its sequence number at commit and is published only if the commit succeeds."""
         self._events.append(event)
 
-    async def commit(self) -> list[BaseEvent]:
-        """Number and log the queued events, commit, then publish them in order; return what was published."""
+    async def commit(self, hook: CommitHook | None = None) -> list[BaseEvent]:
+        """Number and log the queued events, commit, then publish them in order; return what was published.
+
+        `hook` runs inside the transaction just before the commit; without one, the request's commit_hook does.
+        """
         events = await self._number_and_log(self._events)
-        if (hook := commit_hook.get()) is not None:
+        if hook is not None or (hook := commit_hook.get()) is not None:
             await hook(self.session, events)
         # NOTE: sequence numbers are taken under the hospital row's write lock, so commits of one hospital happen in
         # sequence order; publishing under one lock per process keeps publication in that order too.
@@ -102,7 +113,8 @@ class UnitOfWork:
         numbered: list[BaseEvent] = list(events)
         now = self._clock()
         connection = await self.session.connection()  # Core: the hospital row is not loaded in this session
-        for hospital_id, indexes in by_hospital.items():
+        # Hospitals in id order: two transactions that number events of the same hospitals lock their rows in one order.
+        for hospital_id, indexes in sorted(by_hospital.items()):
             last = (await connection.execute(TAKE_SEQS, {'hospital': hospital_id, 'count': len(indexes)})).scalar_one()
             for offset, index in enumerate(indexes):
                 numbered[index] = events[index].model_copy(update={'seq': last - len(indexes) + 1 + offset})
