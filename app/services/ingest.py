@@ -30,7 +30,7 @@ from app.uow import CommitHook, Database, UnitOfWork, commit_hook
 from data.models import Patient
 from data.queries import INSERT_READINGS, patients_with_ward, upsert_latest_vitals
 
-from .detection import detect, load_context
+from .detection import Key, detect, load_context
 from .escalation import device_seen
 from .idempotency import PendingRecord
 from .rules import RulesService
@@ -66,6 +66,16 @@ class Member:
     def fail(self, error: BaseException) -> None:
         if not self.answer.done():  # the request may have been cancelled meanwhile
             self.answer.set_exception(error)
+
+
+@dataclass
+class _Context:
+    """What a shared transaction knows of its patients as its waves go: latest vitals, trigger states, and the
+    readings that become the latest (upserted once, at the end)."""
+
+    latest: dict[int, dict[VitalKind, VitalValue]]
+    states: dict[Key, Any]
+    newest: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
 
 
 class GroupCommit:
@@ -150,12 +160,16 @@ class GroupCommit:
                     refused.append((member, UnknownPatients(index, mrn, unknown)))
                 else:
                     written.append(member)
+            if not written:
+                return refused
             owners: list[tuple[Member, int]] = []  # which member each queued event belongs to (by position)
+            context = await self._write_readings(uow, rules, now, patients, written)
             for wave in _waves(written):
                 start = uow.queued
-                events = await self._write_wave(uow, rules, now, patients, wave)
+                events = await self._detect_wave(uow, rules, now, context, wave)
                 owners.extend((member, len(member_events)) for member, member_events in events)
                 uow.requeue_since(start, [event for _, member_events in events for event in member_events])
+            await upsert_latest_vitals(await session.connection(), list(context.newest.values()))
             owners.extend(await self._devices_seen(uow, rules, now, written))
             hooks = [(m, m.hook) for m in written if m.hook is not None]
             await uow.commit(_member_hooks(owners, hooks) if hooks else None)
@@ -168,15 +182,13 @@ class GroupCommit:
                 member.answer.set_result(member.views)
         return refused
 
-    async def _write_wave(self, uow: UnitOfWork, rules: HospitalRules, now: datetime, patients: dict[str, Patient],
-                          wave: list[Member]) -> list[tuple[Member, list[BaseEvent]]]:
-        """Write members about different patients as one batch; return each member's events, in its order."""
-        session = uow.session
+    async def _write_readings(self, uow: UnitOfWork, rules: HospitalRules, now: datetime,
+                              patients: dict[str, Patient], members: list[Member]) -> '_Context':
+        """Insert every member's readings (one statement) and load the patients' latest vitals and trigger states."""
         # Measured this long before it arrived: history (a chart, an audit), never the patient's present.
         history_before = now - timedelta(hours=rules.stale_reading_hours)
         rows: list[dict[str, Any]] = []
-        owner_of: dict[int, Member] = {}
-        for member in wave:
+        for member in members:
             member_rows: list[dict[str, Any]] = [
                 {'hospital_id': member.hospital_id, 'patient_id': patients[r.patient_mrn].id, 'kind': r.kind.value,
                  'value': r.value, 'unit': r.unit, 'measured_at': r.measured_at, 'recorded_at': now,
@@ -188,39 +200,56 @@ class GroupCommit:
                 for reading, row in zip(member.readings, member_rows, strict=True)]
             member.patients = list({patients[r.patient_mrn].id: patients[r.patient_mrn]
                                     for r in member.readings}.values())
-            for patient in member.patients:
-                owner_of[patient.id] = member
-            newest = max(member_rows, key=lambda row: row['measured_at'])
-            member.last = (newest['measured_at'], patients[next(
-                r.patient_mrn for r, row in zip(member.readings, member_rows, strict=True) if row is newest)].ward_id)
+            newest = max(range(len(member_rows)), key=lambda i: member_rows[i]['measured_at'])
+            member.last = (member_rows[newest]['measured_at'], patients[member.readings[newest].patient_mrn].ward_id)
             rows.extend(member_rows)
         # Core executemany on the table: the ORM's bulk path adds only bookkeeping, and RETURNING the ids in parameter
         # order would make SQLite insert row by row.
-        await (await session.connection()).execute(INSERT_READINGS, rows)
+        await (await uow.session.connection()).execute(INSERT_READINGS, rows)
+        latest, states = await load_context(uow, sorted({p.id for m in members for p in m.patients}))
+        return _Context(latest, states)
+
+    async def _detect_wave(self, uow: UnitOfWork, rules: HospitalRules, now: datetime, context: '_Context',
+                           wave: list[Member]) -> list[tuple[Member, list[BaseEvent]]]:
+        """Detect on members about different patients as one batch; return each member's events, in its order.
+
+        Waves run one after the other in the transaction, each from the latest vitals and trigger states the
+        previous one left (kept here, not read back): the same as if each had committed alone.
+        """
         by_patient: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            if row['measured_at'] >= history_before:  # history-only readings never become latest nor alert
-                by_patient[row['patient_id']].append(row)
-        touched = sorted({p.id: p for m in wave for p in m.patients}.values(), key=lambda p: p.id)
-        before, states = await load_context(uow, [p.id for p in touched])
-        after = {p.id: dict(before.get(p.id, {})) for p in touched}
-        newest_rows = []
-        for row in (row for batch in by_patient.values() for row in batch):
-            # The same rule as the upsert: a reading at least as new as the stored one wins.
-            kind, current = VitalKind(row['kind']), after[row['patient_id']]
-            if kind not in current or row['measured_at'] >= current[kind].measured_at:
-                current[kind] = VitalValue.model_construct(value=row['value'], unit=row['unit'],
-                                                           measured_at=row['measured_at'])
-                newest_rows.append(row)
-        await upsert_latest_vitals(await session.connection(), list({
-            (row['patient_id'], row['kind']): {k: row[k] for k in LATEST_COLUMNS} for row in newest_rows}.values()))
+        owner_of: dict[int, Member] = {}
+        for member in wave:
+            for patient in member.patients:
+                owner_of[patient.id] = member
+            for view in member.views:
+                if not view.history_only:  # history-only readings never become latest nor alert
+                    by_patient[view.patient_id].append({'kind': view.kind.value, 'value': view.value,
+                                                        'unit': view.unit, 'measured_at': view.measured_at})
+        touched = sorted((p for m in wave for p in m.patients), key=lambda p: p.id)
+        before = {p.id: context.latest.get(p.id, {}) for p in touched}
+        after = {p.id: dict(before[p.id]) for p in touched}
+        for patient_id, batch in by_patient.items():
+            current = after[patient_id]
+            for row in batch:
+                # The same rule as the upsert: a reading at least as new as the stored one wins.
+                kind = VitalKind(row['kind'])
+                if kind not in current or row['measured_at'] >= current[kind].measured_at:
+                    current[kind] = VitalValue.model_construct(value=row['value'], unit=row['unit'],
+                                                               measured_at=row['measured_at'])
+                    context.newest[(patient_id, row['kind'])] = {'patient_id': patient_id, **row}
         queued = uow.queued
-        final = await detect(uow, rules, now, touched, before, by_patient, states)
+        final = await detect(uow, rules, now, touched, before, by_patient, context.states)
+        context.latest.update(after)
+        for key, state in final.items():
+            if state is None:
+                context.states.pop(key, None)
+            else:
+                context.states[key] = state
         caused: dict[Member, list[BaseEvent]] = defaultdict(list)
         for event in uow.queued_since(queued):
             # Detection raises only alerts about the patients of this wave, each owned by one member.
-            patient_id = event.alert.patient_id if isinstance(event, AlertEventBase) else None
-            caused[owner_of[patient_id] if patient_id in owner_of else wave[-1]].append(event)
+            about = event.alert.patient_id if isinstance(event, AlertEventBase) else None
+            caused[owner_of[about] if about in owner_of else wave[-1]].append(event)
         return [(member, [*self._recorded(rules, now, member, after, final), *caused[member]]) for member in wave]
 
     def _recorded(self, rules: HospitalRules, now: datetime, member: Member,
