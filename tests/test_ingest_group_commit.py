@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import event, select
 
 from app.bootstrap import Vigil
-from app.domain import VitalKind
+from app.domain import TokenKind, VitalKind
 from app.events import VitalsRecorded
 from app.events.models import AlertEventBase
 from app.schemas import Actor, VitalReadingIn
 from app.services.ingest import UnknownPatients
-from data.models import VitalReading
+from data.models import ApiToken, VitalReading
 
 from .api_support import Api, counts, open_api, reading
 from .conftest import FakeClock, World
@@ -169,6 +169,33 @@ async def test_a_failing_commit_is_an_error_for_every_member_and_leaves_nothing(
     await vigil.patients.record_vitals(device(world, 'later'), [vital(clock, 'alpha-North-1', VitalKind.HEART_RATE,
                                                                       90, '/min')])
     assert await stored_sources(vigil) == ['later']
+
+
+async def test_a_device_in_several_requests_of_one_commit_is_seen_once_in_the_ward_it_measured_last(
+        vigil: Vigil, world: World, clock: FakeClock) -> None:
+    monitor = await vigil.tokens.verify((await vigil.tokens.create(
+        hospital_slug='alpha', kind=TokenKind.DEVICE, name='gateway')).secret)
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(vigil.engine.sync_engine, 'before_cursor_execute', record)
+    try:
+        await asyncio.gather(
+            vigil.patients.record_vitals(monitor, [vital(clock, 'alpha-North-1', VitalKind.HEART_RATE, 80, '/min')]),
+            vigil.patients.record_vitals(monitor, [vital(clock, 'alpha-South-1', VitalKind.HEART_RATE, 80, '/min',
+                                                         minutes_ago=0.5)]),
+            vigil.patients.record_vitals(monitor, [vital(clock, 'alpha-North-2', VitalKind.HEART_RATE, 80, '/min',
+                                                         minutes_ago=2)]))
+    finally:
+        event.remove(vigil.engine.sync_engine, 'before_cursor_execute', record)
+
+    assert len([s for s in statements if s.lstrip().upper().startswith('UPDATE API_TOKENS')]) == 1
+    async with vigil.db.read() as session:
+        token = await session.get(ApiToken, monitor.token_id)
+    assert token is not None
+    assert (token.last_seen_at, token.last_ward_id) == (clock(), world.a.ward_ids['South'])
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ class Member:
     views: list[VitalReadingView] = field(default_factory=list)
     patients: list[Patient] = field(default_factory=list)
     last: tuple[datetime, int] | None = None  # (measured_at, ward id) of the newest reading
+    wrote_seen: bool = False  # this transaction wrote the device's last-seen time for this member
 
     def fail(self, error: BaseException) -> None:
         if not self.answer.done():  # the request may have been cancelled meanwhile
@@ -108,6 +109,7 @@ class GroupCommit:
         return await member.answer
 
     async def _drain(self) -> None:
+        group: list[Member] = []
         try:
             while self._waiting:
                 group, self._waiting = self._waiting, []
@@ -116,6 +118,12 @@ class GroupCommit:
                     by_hospital[member.hospital_id].append(member)
                 for members in by_hospital.values():
                     await self._write_group(members)
+        except BaseException as error:
+            # Cancelled (the server stops) or a bug: no request may wait for an answer that never comes.
+            for member in [*group, *self._waiting]:
+                member.fail(error if isinstance(error, Exception) else RuntimeError('the server is stopping'))
+            self._waiting = []
+            raise
         finally:
             self._writer = None
 
@@ -147,6 +155,8 @@ class GroupCommit:
         now = self._clock()
         hospital_id = members[0].hospital_id
         refused: list[tuple[Member, BaseException]] = []
+        for member in members:
+            member.wrote_seen = False  # a shared attempt that rolled back wrote nothing
         async with self._db.uow() as uow:
             session = uow.session
             rules = await self._rules.rules(hospital_id, session)
@@ -176,7 +186,7 @@ class GroupCommit:
         self.commits += 1
         for member in written:
             self.readings_stored += len(member.readings)
-            if member.device is not None and member.last is not None:
+            if member.device is not None and member.wrote_seen:
                 self._saw(member.device, now)
             if not member.answer.done():
                 member.answer.set_result(member.views)
@@ -274,16 +284,14 @@ class GroupCommit:
                     newest[member.device] = member
         owners: list[tuple[Member, int]] = []
         for token_id, member in newest.items():
+            assert member.last is not None
             if self._seen(token_id, now, rules.device_silence_seconds):
                 continue
-            assert member.last is not None
             start = uow.queued
             # The device's ward is that of the patient it measured last (a heartbeat alert goes there).
             await device_seen(uow, rules, token_id, member.last[1], now)
             owners.append((member, uow.queued - start))
-        for member in members:
-            if member.device is not None and newest.get(member.device) is not member:
-                member.last = None  # its device's time is written by the newer member
+            member.wrote_seen = True
         return owners
 
 
