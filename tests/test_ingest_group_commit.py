@@ -145,6 +145,20 @@ async def test_a_member_that_fails_the_shared_transaction_does_not_sink_the_othe
     assert [e.actor for e in received if isinstance(e, VitalsRecorded)] == ['first', 'last']
 
 
+async def test_after_a_failed_shared_transaction_an_unknown_patient_is_still_named(
+        vigil: Vigil, world: World, clock: FakeClock, refuse_source: set[str]) -> None:
+    refuse_source.add('broken')
+
+    results = await asyncio.gather(
+        vigil.patients.record_vitals(device(world, 'broken'), [vital(clock, 'alpha-North-1', VitalKind.SPO2, 95, '%')]),
+        vigil.patients.record_vitals(device(world, 'lost'), [vital(clock, 'nobody', VitalKind.SPO2, 95, '%')]),
+        vigil.patients.record_vitals(device(world, 'fine'), [vital(clock, 'alpha-North-2', VitalKind.SPO2, 95, '%')]),
+        return_exceptions=True)
+
+    assert [type(r).__name__ for r in results] == ['Refused', 'UnknownPatients', 'list']
+    assert await stored_sources(vigil) == ['fine']
+
+
 async def test_a_failing_commit_is_an_error_for_every_member_and_leaves_nothing(
         vigil: Vigil, world: World, clock: FakeClock, received: list[Any]) -> None:
     before = await counts(vigil)

@@ -143,9 +143,12 @@ class GroupCommit:
                 if isinstance(member.hook, PendingRecord):
                     member.hook.forget()  # its record was rolled back with the shared transaction
                 try:
-                    await self._transaction([member])
+                    refused = await self._transaction([member])
                 except Exception as alone:
                     member.fail(alone)
+                    continue
+                for _, error in refused:
+                    member.fail(error)
             return
         for member, error in failed:
             member.fail(error)
