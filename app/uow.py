@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.clock import Clock
 from app.events import BaseEvent, EventBus
-from app.events.models import event_payload
 from data.models import EventLogEntry, Hospital
+from data.types import JsonText
 
 log = logging.getLogger(__name__)
 EVENT_LOG = cast(Table, EventLogEntry.__table__)
@@ -118,10 +118,11 @@ class UnitOfWork:
             last = (await connection.execute(TAKE_SEQS, {'hospital': hospital_id, 'count': len(indexes)})).scalar_one()
             for offset, index in enumerate(indexes):
                 numbered[index] = events[index].model_copy(update={'seq': last - len(indexes) + 1 + offset})
-        # Core executemany on the table: the ORM's bulk path only adds bookkeeping here.
+        # Core executemany on the table: the ORM's bulk path only adds bookkeeping here. Each payload is serialised
+        # once, by pydantic (what event_payload returns, as JSON text).
         await connection.execute(LOG_EVENTS, [
-            {'hospital_id': e.hospital_id, 'seq': e.seq, 'type': type(e).__name__, 'payload': event_payload(e),
-             'created_at': now} for e in numbered])
+            {'hospital_id': e.hospital_id, 'seq': e.seq, 'type': type(e).__name__,
+             'payload': JsonText(e.model_dump_json()), 'created_at': now} for e in numbered])
         return numbered
 
 
