@@ -111,6 +111,17 @@ async def test_requests_about_the_same_patient_are_detected_one_after_the_other(
     assert patient.latest[VitalKind.HEART_RATE].value == 150
 
 
+async def test_a_request_announces_its_patients_in_id_order_whatever_the_order_of_its_readings(
+        vigil: Vigil, world: World, clock: FakeClock, received: list[Any]) -> None:
+    await vigil.patients.record_vitals(device(world, 'monitor'), [
+        vital(clock, 'alpha-South-1', VitalKind.HEART_RATE, 80, '/min'),
+        vital(clock, 'alpha-North-1', VitalKind.HEART_RATE, 80, '/min'),
+        vital(clock, 'alpha-South-1', VitalKind.SPO2, 97, '%')])
+
+    await vigil.bus.drain()
+    assert [e.patient.mrn for e in received if isinstance(e, VitalsRecorded)] == ['alpha-North-1', 'alpha-South-1']
+
+
 async def test_a_request_with_an_unknown_patient_is_refused_alone(
         vigil: Vigil, world: World, clock: FakeClock) -> None:
     good = [vital(clock, 'alpha-North-1', VitalKind.HEART_RATE, 88, '/min')]

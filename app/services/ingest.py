@@ -211,8 +211,8 @@ class GroupCommit:
                 patient_id=row['patient_id'], kind=reading.kind, value=row['value'], unit=row['unit'],
                 measured_at=row['measured_at'], source=row['source'], history_only=row['measured_at'] < history_before)
                 for reading, row in zip(member.readings, member_rows, strict=True)]
-            member.patients = list({patients[r.patient_mrn].id: patients[r.patient_mrn]
-                                    for r in member.readings}.values())
+            # In id order, as they are locked: the request's VitalsRecorded events come in this order.
+            member.patients = sorted({patients[r.patient_mrn] for r in member.readings}, key=lambda p: p.id)
             newest = max(range(len(member_rows)), key=lambda i: member_rows[i]['measured_at'])
             member.last = (member_rows[newest]['measured_at'], patients[member.readings[newest].patient_mrn].ward_id)
             rows.extend(member_rows)
