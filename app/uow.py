@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.clock import Clock
 from app.events import BaseEvent, EventBus
-from app.events.models import event_payload
 from data.models import EventLogEntry, Hospital
+from data.types import JsonText
 
 log = logging.getLogger(__name__)
 EVENT_LOG = cast(Table, EventLogEntry.__table__)
@@ -71,17 +71,28 @@ class UnitOfWork:
         """Queue events before those queued since `position` (readings before the alerts they caused)."""
         self._events[position:position] = events
 
+    def queued_since(self, position: int) -> list[BaseEvent]:
+        """Return the events queued since `position`."""
+        return self._events[position:]
+
+    def requeue_since(self, position: int, events: Sequence[BaseEvent]) -> None:
+        """Replace the events queued since `position` by these (the same ones, put in another order)."""
+        self._events[position:] = events
+
     def emit(self, event: BaseEvent) -> None:
         """Queue an event; it gets its sequence number at commit and is published only if the commit succeeds."""
         self._events.append(event)
 
-    async def commit(self) -> list[BaseEvent]:
-        """Number and log the queued events, commit, then publish them in order; return what was published."""
+    async def commit(self, hook: CommitHook | None = None) -> list[BaseEvent]:
+        """Number and log the queued events, commit, then publish them in order; return what was published.
+
+        `hook` runs inside the transaction just before the commit; without one, the request's commit_hook does.
+        """
         events = await self._number_and_log(self._events)
         if events:
             for each in self._hooks:  # e.g. the webhook outbox: its rows commit with the events, or not at all
                 await each(self.session, events)
-        if (hook := commit_hook.get()) is not None:
+        if hook is not None or (hook := commit_hook.get()) is not None:
             await hook(self.session, events)
         # NOTE: sequence numbers are taken under the hospital row's write lock, so commits of one hospital happen in
         # sequence order; publishing under one lock per process keeps publication in that order too.
@@ -106,14 +117,16 @@ class UnitOfWork:
         numbered: list[BaseEvent] = list(events)
         now = self._clock()
         connection = await self.session.connection()  # Core: the hospital row is not loaded in this session
-        for hospital_id, indexes in by_hospital.items():
+        # Hospitals in id order: two transactions that number events of the same hospitals lock their rows in one order.
+        for hospital_id, indexes in sorted(by_hospital.items()):
             last = (await connection.execute(TAKE_SEQS, {'hospital': hospital_id, 'count': len(indexes)})).scalar_one()
             for offset, index in enumerate(indexes):
                 numbered[index] = events[index].model_copy(update={'seq': last - len(indexes) + 1 + offset})
-        # Core executemany on the table: the ORM's bulk path only adds bookkeeping here.
+        # Core executemany on the table: the ORM's bulk path only adds bookkeeping here. Each payload is serialised
+        # once, by pydantic (what event_payload returns, as JSON text).
         await connection.execute(LOG_EVENTS, [
-            {'hospital_id': e.hospital_id, 'seq': e.seq, 'type': type(e).__name__, 'payload': event_payload(e),
-             'created_at': now} for e in numbered])
+            {'hospital_id': e.hospital_id, 'seq': e.seq, 'type': type(e).__name__,
+             'payload': JsonText(e.model_dump_json()), 'created_at': now} for e in numbered])
         return numbered
 
 

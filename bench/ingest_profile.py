@@ -1,10 +1,12 @@
-"""Where one batch of readings spends its time, step by step and SQL statement by SQL statement.
+"""Where a request of readings spends its time, step by step and SQL statement by SQL statement.
 
-    python -m bench.ingest_profile [--batches 200] [--batch-size 100]
+    python -m bench.ingest_profile [--batches 200] [--batch-size 100] [--clients 4] [--cprofile N]
 
 The API routers run in this process on a bare FastAPI app (no NiceGUI middleware, no network: httpx's ASGI
 transport), on a fresh demo database with a device token, and batches from the simulator's physiology are posted
-one after the other. The steps of the write path are timed by wrapping them here (the product is not changed), and
+by a few concurrent clients (as `bench.ingest` does), so requests share transactions as they do in the server; the
+table divides every step by the number of requests (a shared transaction's cost is spread over its members). The
+steps of the write path are timed by wrapping them here (the product is not changed), and
 every SQL statement by SQLAlchemy's cursor events (wall time including aiosqlite's thread hop). A sampling
 profiler (py-spy) cannot split this path: SQLAlchemy's async layer runs each statement in a greenlet of its own,
 so its stacks lose the Vigil function that issued the statement. Complements `python -m bench.ingest`.
@@ -29,7 +31,7 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 import app.api.vitals
-import app.services.patients
+import app.services.ingest
 import app.uow
 from app.api.routers import api_routers
 from app.bootstrap import build, migrate, seed
@@ -109,13 +111,15 @@ async def main(args: argparse.Namespace) -> None:
             steps: list[tuple[Any, str, str]] = [
                 (app.api.vitals, 'parse_batch', 'parse and validate the JSON body (pydantic)'),
                 (app.services.patients.PatientService, 'record_vitals', 'PatientService.record_vitals (all of it)'),
-                (app.services.patients, 'load_context', '  load latest vitals and trigger states'),
-                (app.services.patients, 'upsert_latest_vitals', '  upsert latest_vitals'),
-                (app.services.patients, 'detect', '  detection (NEWS2, limits, persistence)'),
-                (app.services.patients, 'device_seen', '  device heartbeat bookkeeping'),
-                (app.uow.UnitOfWork, 'commit', '  UnitOfWork.commit (all of it)'),
-                (app.uow.UnitOfWork, '_number_and_log', '    number events, write event_log'),
-                (EventBus, 'publish', '    publish events after COMMIT (per event)'),
+                (app.services.ingest.GroupCommit, '_transaction', '  one shared transaction (per request: share)'),
+                (app.services.ingest, 'load_context', '    load latest vitals and trigger states'),
+                (app.services.ingest, 'upsert_latest_vitals', '    upsert latest_vitals'),
+                (app.services.ingest, 'detect', '    detection (NEWS2, limits, persistence)'),
+                (app.services.ingest.GroupCommit, '_recorded', '    VitalsRecorded events (patient views, NEWS2)'),
+                (app.services.ingest, 'device_seen', '    device heartbeat bookkeeping'),
+                (app.uow.UnitOfWork, 'commit', '    UnitOfWork.commit (all of it)'),
+                (app.uow.UnitOfWork, '_number_and_log', '      number events, write event_log'),
+                (EventBus, 'publish', '      publish events after COMMIT (per event)'),
             ]
             for owner, name, label in steps:
                 timed(owner, name, label, timings)
@@ -130,34 +134,42 @@ async def main(args: argparse.Namespace) -> None:
                 timings.clear()
                 statements.clear()
                 rows_per_statement.clear()
-                total = []
+                queue = iter(bodies[20:])
+                commits = vigil.patients.shared_commits
+
+                async def poster() -> None:
+                    for body in queue:
+                        response = await request(body)
+                        assert response.status_code == 201, response.text
+
                 profiler = cProfile.Profile() if args.cprofile else None
                 if profiler is not None:
                     profiler.enable()
-                for body in bodies[20:]:
-                    began = time.perf_counter()
-                    response = await request(body)
-                    total.append((time.perf_counter() - began) * 1000)
-                    assert response.status_code == 201, response.text
+                began, cpu = time.perf_counter(), time.process_time()
+                await asyncio.gather(*(poster() for _ in range(args.clients)))
+                elapsed, cpu = (time.perf_counter() - began) * 1000, (time.process_time() - cpu) * 1000
                 if profiler is not None:
                     profiler.disable()
+                commits = vigil.patients.shared_commits - commits
         finally:
             await vigil.close()
-    report(args, total, timings, statements, rows_per_statement)
+    report(args, args.batches, elapsed, cpu, commits, timings, statements, rows_per_statement)
     if profiler is not None:
         print()
         print(f'cProfile, top {args.cprofile} functions by own time (timings above are then inflated):')
         pstats.Stats(profiler).sort_stats('tottime').print_stats(args.cprofile)
 
 
-def report(args: argparse.Namespace, total: list[float], timings: Timings, statements: dict[str, list[float]],
-           rows: dict[str, list[int]]) -> None:
-    batches = len(total)
-    per_batch = sum(total) / batches
-    print(f'{batches} batches of {args.batch_size} readings, posted one after the other in-process: '
-          f'{per_batch:.2f} ms per batch ({args.batch_size * 1000 / per_batch:,.0f} readings/s)')
+def report(args: argparse.Namespace, batches: int, elapsed: float, cpu: float, commits: int, timings: Timings,
+           statements: dict[str, list[float]], rows: dict[str, list[int]]) -> None:
+    per_batch = elapsed / batches
+    print(f'{batches} requests of {args.batch_size} readings, posted in-process by {args.clients} concurrent clients: '
+          f'{per_batch:.2f} ms of wall time per request ({args.batch_size * 1000 / per_batch:,.0f} readings/s); '
+          f'{commits} shared transactions ({batches / max(commits, 1):.1f} requests per commit); '
+          f'{cpu / batches:.2f} ms of CPU per request (this process, clients included: the steadier figure on a '
+          'shared machine, where wall times below include waiting for the CPU)')
     print()
-    print('| step | ms per batch | share | calls per batch |')
+    print('| step | ms per request | share | calls per request |')
     print('|---|---|---|---|')
     print(f'| whole request (ASGI, routing, auth, idempotency check, the steps below) | {per_batch:.2f} | 100% | 1 |')
     for label, values in timings.items():
@@ -167,7 +179,7 @@ def report(args: argparse.Namespace, total: list[float], timings: Timings, state
     print(f'| all SQL statements (cursor execute, incl. the aiosqlite thread hop) | {sql:.2f} | {sql / per_batch:.0%} '
           f'| {sum(len(v) for v in statements.values()) / batches:g} |')
     print()
-    print('| SQL statement | per batch | ms per batch | rows per execution |')
+    print('| SQL statement | per request | ms per request | rows per execution |')
     print('|---|---|---|---|')
     for label, values in sorted(statements.items(), key=lambda item: -sum(item[1])):
         print(f'| {label} | {len(values) / batches:g} | {sum(values) / batches:.2f} '
@@ -178,5 +190,6 @@ if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--batches', type=int, default=200)
     parser.add_argument('--batch-size', type=int, default=100)
+    parser.add_argument('--clients', type=int, default=4, help='concurrent requests (as bench.ingest)')
     parser.add_argument('--cprofile', type=int, default=0, metavar='N', help='also print the N hottest functions')
     asyncio.run(main(parser.parse_args()))

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_only
 
+from .types import json_serializer
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = 'vigil_read_only'
 
@@ -28,6 +30,8 @@ def create_engine(url: str, *, sqlite_synchronous: str = 'FULL', **kwargs: Any) 
     committed (and acknowledged) write survives a power loss; NORMAL syncs only at checkpoints and may lose the last
     commits on power loss (never on a crash of the process alone).
     """
+    # Event payloads come serialised once by pydantic (data.types.JsonText), not dumped to dicts and then to JSON.
+    kwargs.setdefault('json_serializer', json_serializer)
     if not is_sqlite(url):
         kwargs.setdefault('pool_pre_ping', True)
         return create_async_engine(url, **kwargs)

@@ -1,5 +1,6 @@
 """Column types that behave the same on SQLite and PostgreSQL."""
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,3 +32,12 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JsonText(str):
+    """A value for a JSON column that is already serialised (such as pydantic's model_dump_json): stored as it is."""
+
+
+def json_serializer(value: Any) -> str:
+    """Serialise a JSON column's value (the engine's json_serializer): JsonText as it is, anything else as before."""
+    return str(value) if isinstance(value, JsonText) else json.dumps(value)

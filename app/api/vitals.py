@@ -11,6 +11,7 @@ from app.events import BaseEvent, VitalsRecorded
 from app.schemas import Actor, VitalReadingView
 from app.services.directory import DirectoryService
 from app.services.idempotency import IdempotencyService, StoredResponse
+from app.services.ingest import UnknownPatients
 from app.services.patients import PatientService
 
 from .auth import Authenticate
@@ -78,9 +79,10 @@ def vitals_router(patients: PatientService, directory: DirectoryService, idempot
         readings = parse_batch(body, clock())
         try:
             stored = await patients.record_vitals(actor, readings)
-        except PatientNotFound:
-            # The first unknown MRN stopped the service; name every reading that has one.
-            unknown = await directory.unknown_mrns(actor, {r.patient_mrn for r in readings})
+        except PatientNotFound as error:
+            # Name every reading with an unknown MRN (the service found them all in its own look-up).
+            unknown = (error.mrns if isinstance(error, UnknownPatients)
+                       else await directory.unknown_mrns(actor, {r.patient_mrn for r in readings}))
             raise ReadingsRejected([
                 ReadingProblem(index=i, patient_mrn=r.patient_mrn, kind=r.kind.value,
                                message=f'no patient with MRN "{r.patient_mrn}" in this hospital')

@@ -113,6 +113,10 @@ class PendingRecord:
                                    'moment; this one changed nothing.') from error
         self.stored = response
 
+    def forget(self) -> None:
+        """Forget the answer stored by a transaction that was then rolled back (it is written again)."""
+        self.stored = None
+
 
 class IdempotencyService:
     def __init__(self, db: Database, clock: Clock) -> None:

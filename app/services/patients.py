@@ -13,16 +13,15 @@ from app.domain.limits import HospitalRules
 from app.domain.news2 import assess
 from app.domain.scope import AccessScope
 from app.domain.vitals import plausibility_problem
-from app.errors import InvalidInput, NotAllowed, PatientNotFound
-from app.events import VitalsRecorded
+from app.errors import InvalidInput, NotAllowed
 from app.schemas import Actor, News2View, PatientView, VitalReadingIn, VitalReadingView, VitalValue
 from app.uow import Database
 from data.models import Patient
-from data.queries import INSERT_READINGS, latest_vital_rows, patients_with_ward, upsert_latest_vitals
+from data.queries import latest_vital_rows, patients_with_ward
 
 from .common import patient_in, require_hospital
-from .detection import Key, current_news2, detect, load_context
-from .escalation import device_seen
+from .detection import Key, current_news2, load_context
+from .ingest import GroupCommit
 from .rules import RulesService
 from .scope_sql import patients_in
 
@@ -31,7 +30,6 @@ MAX_FUTURE_SKEW = timedelta(minutes=5)
 # silence timeout): a monitor posting every second would otherwise add an UPDATE to every request, for a watchdog
 # that counts in minutes.
 SEEN_EVERY = timedelta(seconds=10)
-LATEST_COLUMNS = ('patient_id', 'kind', 'value', 'unit', 'measured_at')
 
 
 async def latest_vitals(session: AsyncSession, patient_ids: Sequence[int]) -> dict[int, dict[VitalKind, VitalValue]]:
@@ -62,6 +60,12 @@ def patient_view(patient: Patient, latest: dict[VitalKind, VitalValue], news2: N
                        spo2_scale_reason=patient.spo2_scale_reason)
 
 
+def patient_event_view(rules: HospitalRules, patient: Patient, latest: dict[VitalKind, VitalValue],
+                       states: Mapping[Key, Any], now: datetime) -> PatientView:
+    """Build the patient's view for a VitalsRecorded event, with NEWS2 as detection left it."""
+    return patient_view(patient, latest, patient_news2(rules, patient, latest, states, now), now)
+
+
 class PatientService:
     def __init__(self, db: Database, clock: Clock, rules: RulesService | None = None) -> None:
         self._db = db
@@ -69,7 +73,7 @@ class PatientService:
         # NOTE: share one RulesService per process (bootstrap does), so changed limits apply at once.
         self._rules = rules or RulesService(db, clock)
         self._seen: dict[int, datetime] = {}  # device token id -> when this process last wrote its last-seen time
-        self.readings_stored = 0  # by this process since it started (the /metrics counter)
+        self._ingest = GroupCommit(db, clock, self._rules, patient_event_view, self._seen_lately, self._saw)
 
     async def list_patients(self, actor: Actor, ward_id: int | None = None) -> list[PatientView]:
         """Return the patients in the actor's scope with their latest vitals, by ward and bed."""
@@ -100,7 +104,11 @@ class PatientService:
             return patient_view(patient, mine, patient_news2(rules, patient, mine, states, now), now)
 
     async def record_vitals(self, actor: Actor, readings: Sequence[VitalReadingIn]) -> list[VitalReadingView]:
-        """Validate and store readings all-or-nothing; publish one VitalsRecorded per patient after commit."""
+        """Validate and store readings all-or-nothing; publish one VitalsRecorded per patient after commit.
+
+        Readings of concurrent calls may share one transaction (see GroupCommit); each call returns only once its
+        readings are committed, and raises its own error (UnknownPatients names every unknown MRN).
+        """
         if actor.kind == 'token' and actor.token_kind is TokenKind.KIOSK:
             raise NotAllowed('A kiosk display is read-only and cannot record vitals.')
         hospital_id = require_hospital(actor)
@@ -113,74 +121,20 @@ class PatientService:
                 problem = f'measured_at {reading.measured_at.isoformat()} is in the future'
             if problem:
                 raise InvalidInput(f'Reading {index} ({reading.patient_mrn}, {reading.kind}): {problem}.')
-        async with self._db.uow() as uow:
-            session = uow.session
-            rules = await self._rules.rules(hospital_id, session)
-            # Measured this long before it arrived: history (a chart, an audit), never the patient's present.
-            history_before = now - timedelta(hours=rules.stale_reading_hours)
-            mrns = sorted({r.patient_mrn for r in readings})
-            # Locked in id order: concurrent batches for the same patients detect one after the other (PostgreSQL;
-            # SQLite has one writer anyway), so trigger states and alerts never race.
-            patients = {p.mrn: p for p in await session.scalars(
-                patients_with_ward().where(Patient.hospital_id == hospital_id, Patient.mrn.in_(mrns))
-                .order_by(Patient.id).with_for_update(of=Patient))}
-            for index, reading in enumerate(readings):
-                if reading.patient_mrn not in patients:
-                    raise PatientNotFound(f'Reading {index}: no patient with MRN "{reading.patient_mrn}".')
-            rows: list[dict[str, Any]] = [
-                {'hospital_id': hospital_id, 'patient_id': patients[r.patient_mrn].id, 'kind': r.kind.value,
-                 'value': r.value, 'unit': r.unit, 'measured_at': r.measured_at, 'recorded_at': now,
-                 'source': actor.name} for r in readings]
-            # Core executemany on the table: the ORM's bulk path adds only bookkeeping, and RETURNING the ids in
-            # parameter order would make SQLite insert row by row.
-            await (await session.connection()).execute(INSERT_READINGS, rows)
-            # Built from readings validated above, so not validated again.
-            views = [VitalReadingView.model_construct(
-                patient_id=row['patient_id'], kind=reading.kind, value=row['value'], unit=row['unit'],
-                measured_at=row['measured_at'], source=row['source'],
-                history_only=row['measured_at'] < history_before)
-                for reading, row in zip(readings, rows, strict=True)]
-            by_patient: dict[int, list[dict[str, Any]]] = defaultdict(list)
-            for row in rows:
-                if row['measured_at'] >= history_before:  # history-only readings never become latest nor alert
-                    by_patient[row['patient_id']].append(row)
-            touched = [p for p in patients.values() if p.id in {row['patient_id'] for row in rows}]
-            before, states = await load_context(uow, [p.id for p in touched])
-            after = {p.id: dict(before.get(p.id, {})) for p in touched}
-            newest = []
-            for row in (row for batch in by_patient.values() for row in batch):
-                # The same rule as the upsert: a reading at least as new as the stored one wins.
-                kind, current = VitalKind(row['kind']), after[row['patient_id']]
-                if kind not in current or row['measured_at'] >= current[kind].measured_at:
-                    current[kind] = VitalValue.model_construct(value=row['value'], unit=row['unit'],
-                                                               measured_at=row['measured_at'])
-                    newest.append(row)
-            await upsert_latest_vitals(await session.connection(), list({
-                (row['patient_id'], row['kind']): {k: row[k] for k in LATEST_COLUMNS} for row in newest}.values()))
-            views_of: dict[int, list[VitalReadingView]] = defaultdict(list)
-            for view in views:
-                views_of[view.patient_id].append(view)
-            queued = uow.queued
-            final = await detect(uow, rules, now, touched, before, by_patient, states)
-            # The readings come first in the event log, then what they caused; the views carry NEWS2 as detection
-            # left it (what is still pending its persistence delay), so card and alert agree.
-            uow.emit_at(queued, [VitalsRecorded(
-                hospital_id=hospital_id, ward_id=patient.ward_id, occurred_at=now, actor=actor.name,
-                patient=patient_view(patient, after[patient.id],
-                                     patient_news2(rules, patient, after[patient.id], final, now), now),
-                readings=tuple(views_of[patient.id])) for patient in touched])
-            token_id = actor.token_id if actor.kind == 'token' and actor.token_kind is TokenKind.DEVICE else None
-            seen = token_id is not None and self._seen_lately(token_id, now, rules.device_silence_seconds)
-            if token_id is not None and not seen:
-                # The device's ward is that of the patient it measured last (a heartbeat alert goes there).
-                last = max(rows, key=lambda row: row['measured_at'])
-                ward_id = next(p.ward_id for p in touched if p.id == last['patient_id'])
-                await device_seen(uow, rules, token_id, ward_id, now)
-            await uow.commit()
-            self.readings_stored += len(rows)
-            if token_id is not None and not seen:
-                self._seen[token_id] = now
-            return views
+        return await self._ingest.write(actor, hospital_id, readings)
+
+    @property
+    def shared_commits(self) -> int:
+        """Return how many transactions of readings this process has committed (several requests may share one)."""
+        return self._ingest.commits
+
+    @property
+    def readings_stored(self) -> int:
+        """Return how many readings this process has stored since it started (the /metrics counter)."""
+        return self._ingest.readings_stored
+
+    def _saw(self, token_id: int, now: datetime) -> None:
+        self._seen[token_id] = now
 
     def _seen_lately(self, token_id: int, now: datetime, silence_seconds: int) -> bool:
         """Tell whether this process wrote the device's last-seen time so recently that it can skip it this time.
