@@ -3,6 +3,7 @@ and every refusal is an OperationOutcome."""
 
 import copy
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -103,6 +104,24 @@ def for_patient(example: dict[str, Any], mrn: str = 'alpha-North-1', **changes: 
     return {k: v for k, v in resource.items() if v is not None}  # None: leave the element out
 
 
+def same_vital_sign(stored: dict[str, Any], sent: dict[str, Any], patient_id: int) -> bool:
+    """Whether the Observation Vigil answers with says what was sent: code, value, unit, patient and time."""
+    def loinc_codes(concept: dict[str, Any]) -> set[str]:
+        return {c['code'] for c in concept['coding'] if c['system'] == 'http://loinc.org'}
+
+    def value(resource: dict[str, Any]) -> tuple[Any, Any]:
+        quantity = resource['valueQuantity']
+        return quantity['value'], quantity['code']
+
+    return (stored['resourceType'] == 'Observation' and stored['status'] == 'final'
+            and loinc_codes(stored['code']) <= loinc_codes(sent['code']) and value(stored) == value(sent)
+            and stored['subject']['reference'] == f'Patient/{patient_id}'
+            and stored['subject']['identifier']['value'] == sent['subject']['identifier']['value']
+            and datetime.fromisoformat(stored['effectiveDateTime']) == datetime.fromisoformat(
+                sent['effectiveDateTime'])
+            and stored['category'][0]['coding'][0]['code'] == 'vital-signs')
+
+
 def entry(resource: dict[str, Any], method: str = 'POST', url: str = 'Observation') -> dict[str, Any]:
     return {'fullUrl': 'urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a', 'resource': resource,
             'request': {'method': method, 'url': url}}
@@ -139,12 +158,18 @@ async def test_the_heart_rate_example_round_trips(api: Api, vigil: Vigil, world:
 
     assert response.status_code == 201
     assert response.headers['content-type'].startswith(FHIR_JSON)
-    echoed = response.json()
-    assert echoed['meta'] == {**resource['meta'], 'lastUpdated': '2026-03-02T08:00:00Z'}
-    assert {k: v for k, v in echoed.items() if k != 'meta'} == {
-        k: v for k, v in resource.items() if k not in ('meta', 'id')}  # Vigil keeps readings, not resource ids
+    created = response.json()
+    observation_id = created['id']
+    assert created['id'] != resource['id']  # the server names what it stores
+    assert created['meta'] == {'versionId': '1', 'lastUpdated': '2026-03-02T08:00:00Z',
+                               'profile': resource['meta']['profile']}
+    assert response.headers['Location'] == f'http://vigil.test/api/fhir/r4/Observation/{observation_id}/_history/1'
+    assert response.headers['ETag'] == 'W/"1"'
+    assert response.headers['Last-Modified'] == 'Mon, 02 Mar 2026 08:00:00 GMT'
+    assert same_vital_sign(created, resource, world.a.patient_ids['North-1'])
     assert await stored(vigil) == [(world.a.patient_ids['North-1'], 'heart_rate', 44.0, '/min',
                                     '2026-03-02T07:55:00+00:00')]
+    assert (await api.get(f'/api/fhir/r4/Observation/{observation_id}')).json() == created
     patient = (await api.get('/api/v1/patients/alpha-North-1')).json()
     assert patient['latest']['heart_rate']['value'] == 44
 
@@ -155,7 +180,11 @@ async def test_the_blood_pressure_panel_gives_systolic_and_diastolic(api: Api, v
     response = await api.post('/api/fhir/r4/Observation', resource)
 
     assert response.status_code == 201, response.text
-    assert response.json()['component'] == resource['component']
+    created = response.json()
+    assert created['id'].startswith('bp-')
+    assert [(c['code']['coding'][0]['code'], c['valueQuantity']) for c in created['component']] == [
+        (c['code']['coding'][0]['code'], {**c['valueQuantity'], 'unit': 'mmHg'}) for c in resource['component']]
+    assert (await api.get(f'/api/fhir/r4/Observation/{created["id"]}')).json() == created
     south_2 = world.a.patient_ids['South-2']
     assert [row[:4] for row in await stored(vigil)] == [(south_2, 'systolic_bp', 107.0, 'mm[Hg]'),
                                                         (south_2, 'diastolic_bp', 60.0, 'mm[Hg]')]
@@ -182,7 +211,7 @@ async def test_the_unmodified_example_is_refused_with_every_reason(api: Api, vig
     assert [(code, expression) for code, _, expression in found] == [
         ('not-found', ['Observation.subject']), ('value', ['Observation.effectiveDateTime'])]
     assert '"Patient/example" cannot be resolved' in found[0][1]
-    assert 'has no time of day' in found[1][1]
+    assert 'a vital sign needs the time it was measured' in found[1][1]
     assert await stored(vigil) == []
 
 
@@ -256,9 +285,13 @@ async def test_a_transaction_bundle_stores_every_entry(api: Api, vigil: Vigil, c
     assert response.status_code == 200, response.text
     answer = response.json()
     assert (answer['resourceType'], answer['type']) == ('Bundle', 'transaction-response')
-    assert [e['response'] for e in answer['entry']] == [{'status': '201 Created',
-                                                         'lastModified': '2026-03-02T08:00:00Z'}] * 2
-    assert answer['entry'][1]['resource']['code'] == BLOOD_PRESSURE_EXAMPLE['code']
+    ids = [e['resource']['id'] for e in answer['entry']]
+    assert [e['response'] for e in answer['entry']] == [{
+        'status': '201 Created', 'location': f'Observation/{i}/_history/1', 'etag': 'W/"1"',
+        'lastModified': '2026-03-02T08:00:00Z'} for i in ids]
+    assert answer['entry'][1]['resource']['code']['coding'][0]['code'] == '85354-9'
+    for created in answer['entry']:
+        assert (await api.get(f'/api/fhir/r4/Observation/{created["resource"]["id"]}')).json() == created['resource']
     assert [row[1] for row in await stored(vigil)] == ['heart_rate', 'systolic_bp', 'diastolic_bp']
 
 
@@ -343,7 +376,7 @@ async def test_each_acvpu_answer_is_stored_as_its_ordinal(
     response = await api.post('/api/fhir/r4/Observation', resource, headers={'Content-Type': FHIR_JSON})
 
     assert response.status_code == 201, response.text
-    assert response.json()['valueCodeableConcept'] == resource['valueCodeableConcept']
+    assert response.json()['valueCodeableConcept']['coding'] == resource['valueCodeableConcept']['coding']
     assert await stored(vigil) == [(world.a.patient_ids['North-1'], 'consciousness', float(ordinal), '{ACVPU}',
                                     '2026-03-02T07:55:00+00:00')]
     patient = (await api.get('/api/v1/patients/alpha-North-1')).json()

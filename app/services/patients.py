@@ -99,14 +99,18 @@ class PatientService:
             now = self._clock()
             return patient_view(patient, mine, patient_news2(rules, patient, mine, states, now), now)
 
-    async def record_vitals(self, actor: Actor, readings: Sequence[VitalReadingIn]) -> list[VitalReadingView]:
-        """Validate and store readings all-or-nothing; publish one VitalsRecorded per patient after commit."""
+    async def record_vitals(self, actor: Actor, readings: Sequence[VitalReadingIn], *,
+                            received_at: datetime | None = None) -> list[VitalReadingView]:
+        """Validate and store readings all-or-nothing; publish one VitalsRecorded per patient after commit.
+
+        received_at (default: the clock's now) is when the caller took the request in: an answer built before the
+        write (a FHIR resource's meta.lastUpdated) then says the time that is stored."""
         if actor.kind == 'token' and actor.token_kind is TokenKind.KIOSK:
             raise NotAllowed('A kiosk display is read-only and cannot record vitals.')
         hospital_id = require_hospital(actor)
         if not readings:
             raise InvalidInput('No readings were sent.')
-        now = self._clock()
+        now = received_at or self._clock()
         for index, reading in enumerate(readings):
             problem = plausibility_problem(reading.kind, reading.value, reading.unit)
             if problem is None and reading.measured_at > now + MAX_FUTURE_SKEW:
@@ -130,7 +134,7 @@ class PatientService:
             rows: list[dict[str, Any]] = [
                 {'hospital_id': hospital_id, 'patient_id': patients[r.patient_mrn].id, 'kind': r.kind.value,
                  'value': r.value, 'unit': r.unit, 'measured_at': r.measured_at, 'recorded_at': now,
-                 'source': actor.name} for r in readings]
+                 'source': actor.name, 'observation_id': r.observation_id} for r in readings]
             # Core executemany on the table: the ORM's bulk path adds only bookkeeping, and RETURNING the ids in
             # parameter order would make SQLite insert row by row.
             await (await session.connection()).execute(INSERT_READINGS, rows)
