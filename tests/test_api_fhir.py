@@ -15,57 +15,8 @@ from data.models import VitalReading
 
 from .api_support import Api, counts, open_api
 from .conftest import FakeClock, World
+from .fhir_examples import BLOOD_PRESSURE_EXAMPLE, HEART_RATE_EXAMPLE
 
-# The heart-rate and blood-pressure examples of the FHIR R4 specification (observation-example-heart-rate.json and
-# observation-example-bloodpressure.json), without their generated narrative.
-HEART_RATE_EXAMPLE: dict[str, Any] = {
-    'resourceType': 'Observation',
-    'id': 'heart-rate',
-    'meta': {'profile': ['http://hl7.org/fhir/StructureDefinition/vitalsigns']},
-    'status': 'final',
-    'category': [{'coding': [{'system': 'http://terminology.hl7.org/CodeSystem/observation-category',
-                              'code': 'vital-signs', 'display': 'Vital Signs'}], 'text': 'Vital Signs'}],
-    'code': {'coding': [{'system': 'http://loinc.org', 'code': '8867-4', 'display': 'Heart rate'}],
-             'text': 'Heart rate'},
-    'subject': {'reference': 'Patient/example'},
-    'effectiveDateTime': '1999-07-02',
-    'valueQuantity': {'value': 44, 'unit': 'beats/minute', 'system': 'http://unitsofmeasure.org', 'code': '/min'},
-}
-BLOOD_PRESSURE_EXAMPLE: dict[str, Any] = {
-    'resourceType': 'Observation',
-    'id': 'blood-pressure',
-    'meta': {'profile': ['http://hl7.org/fhir/StructureDefinition/vitalsigns']},
-    'identifier': [{'system': 'urn:ietf:rfc:3986', 'value': 'urn:uuid:187e0c12-8dd2-67e2-99b2-bf273c878281'}],
-    'basedOn': [{'identifier': {'system': 'https://acme.org/identifiers', 'value': '1234'}}],
-    'status': 'final',
-    'category': [{'coding': [{'system': 'http://terminology.hl7.org/CodeSystem/observation-category',
-                              'code': 'vital-signs', 'display': 'Vital Signs'}]}],
-    'code': {'coding': [{'system': 'http://loinc.org', 'code': '85354-9',
-                         'display': 'Blood pressure panel with all children optional'}],
-             'text': 'Blood pressure systolic & diastolic'},
-    'subject': {'reference': 'Patient/example'},
-    'effectiveDateTime': '2012-09-17',
-    'performer': [{'reference': 'Practitioner/example'}],
-    'interpretation': [{'coding': [{'system': 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation',
-                                    'code': 'L', 'display': 'low'}], 'text': 'Below low normal'}],
-    'bodySite': {'coding': [{'system': 'http://snomed.info/sct', 'code': '368209003', 'display': 'Right arm'}]},
-    'component': [
-        {'code': {'coding': [{'system': 'http://loinc.org', 'code': '8480-6', 'display': 'Systolic blood pressure'},
-                             {'system': 'http://snomed.info/sct', 'code': '271649006',
-                              'display': 'Systolic blood pressure'},
-                             {'system': 'http://acme.org/devices/clinical-codes', 'code': 'bp-s',
-                              'display': 'Systolic Blood pressure'}]},
-         'valueQuantity': {'value': 107, 'unit': 'mmHg', 'system': 'http://unitsofmeasure.org', 'code': 'mm[Hg]'},
-         'interpretation': [{'coding': [{
-             'system': 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', 'code': 'N',
-             'display': 'normal'}], 'text': 'Normal'}]},
-        {'code': {'coding': [{'system': 'http://loinc.org', 'code': '8462-4', 'display': 'Diastolic blood pressure'}]},
-         'valueQuantity': {'value': 60, 'unit': 'mmHg', 'system': 'http://unitsofmeasure.org', 'code': 'mm[Hg]'},
-         'interpretation': [{'coding': [{
-             'system': 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', 'code': 'L',
-             'display': 'low'}], 'text': 'Below low normal'}]},
-    ],
-}
 SNOMED = 'http://snomed.info/sct'
 # NHS England's NEWS2 FHIR guidance examples (ACPVU.xml and InspiredOxygen.xml of nhsconnect/FHIR-NEWS2), in R4 JSON
 # with UK Core's profiles: the ACVPU answer is a valueCodeableConcept, air or oxygen a code-only Observation.

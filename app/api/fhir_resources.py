@@ -102,10 +102,12 @@ def patient_resource(patient: PatientRecord) -> dict[str, Any]:
 
 def searchset(base: str, resources: Sequence[dict[str, Any]], links: dict[str, str]) -> dict[str, Any]:
     """Return a searchset Bundle of these resources, with its paging links."""
-    return {'resourceType': 'Bundle', 'type': 'searchset',
-            'link': [{'relation': relation, 'url': url} for relation, url in links.items()],
-            'entry': [{'fullUrl': f'{base}/{r["resourceType"]}/{r["id"]}', 'resource': r, 'search': {'mode': 'match'}}
-                      for r in resources]}
+    bundle: dict[str, Any] = {'resourceType': 'Bundle', 'type': 'searchset',
+                              'link': [{'relation': relation, 'url': url} for relation, url in links.items()]}
+    if resources:  # FHIR has no empty arrays: a search that finds nothing has no entry at all
+        bundle['entry'] = [{'fullUrl': f'{base}/{r["resourceType"]}/{r["id"]}', 'resource': r,
+                            'search': {'mode': 'match'}} for r in resources]
+    return bundle
 
 
 OBSERVATION_SEARCH = {

@@ -131,8 +131,8 @@ def _number(name: str, value: str, low: int, high: int) -> int:
 
 
 def _date(search: ObservationSearch, value: str) -> None:
-    prefix = value[:2] if value[:2].isalpha() else 'eq'
-    text = value[2:] if value[:2].isalpha() else value
+    prefixed = value[:2] in (*PREFIXES, 'ne', 'sa', 'eb', 'ap')
+    prefix, text = (value[:2], value[2:]) if prefixed else ('eq', value)
     if prefix not in PREFIXES:
         raise bad('date', f'The date prefix "{prefix}" is not supported; use one of {", ".join(PREFIXES)}.',
                   'not-supported')
