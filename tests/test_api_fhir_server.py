@@ -332,3 +332,17 @@ async def test_a_batch_entry_with_if_none_exist_is_created_once(api: Api, vigil:
     assert again['entry'][0]['response']['status'] == '200 OK'
     assert again['entry'][0]['response']['location'] == first['entry'][0]['response']['location']
     assert (await counts(vigil))['VitalReading'] == 1
+
+
+async def test_a_query_string_makes_a_create_conditional_too(api: Api, vigil: Vigil) -> None:
+    criteria = {'patient:identifier': 'alpha-North-1', 'code': '8867-4', 'date': '2026-03-02T07:55:00Z'}
+
+    first = await api.post(f'{BASE}/Observation', measured(HEART_RATE_EXAMPLE), params=criteria)
+    second = await api.post(f'{BASE}/Observation', measured(HEART_RATE_EXAMPLE), params=criteria)
+    both = await api.post(f'{BASE}/Observation', measured(HEART_RATE_EXAMPLE), params=criteria,
+                          headers={'If-None-Exist': 'code=8867-4'})
+
+    assert (first.status_code, second.status_code, both.status_code) == (201, 200, 400)
+    assert first.json()['id'] == second.json()['id']
+    assert 'not both' in outcome_of(both)[0][1]
+    assert (await counts(vigil))['VitalReading'] == 1

@@ -189,6 +189,17 @@ def with_id(readings: Sequence[VitalReadingIn], panel: bool) -> tuple[str, list[
     return observation_id, [r.model_copy(update={'observation_id': observation_id}) for r in readings]
 
 
+def conditional_criteria(request: Request) -> str | None:
+    """Return the search that makes a create conditional: the If-None-Exist header, or the query string, which is how
+    fhirpy (create(**search), get_or_create) and other clients send it."""
+    header = request.headers.get('if-none-exist')
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != '_format'])
+    if header is not None and query:
+        raise FhirRejected([Issue('invalid', 'Send the conditions of a conditional create either as If-None-Exist or '
+                                             'as the query string, not both.', 'If-None-Exist')], 400)
+    return header if header is not None else query or None
+
+
 def is_panel(raw: Any) -> bool:
     codes = raw.get('code', {}).get('coding', []) if isinstance(raw, dict) else []
     return any(isinstance(c, dict) and c.get('code') == BP_PANEL for c in codes)
@@ -262,7 +273,7 @@ def fhir_router(patients: PatientService, records: ObservationRecords, idempoten
         found, refused = await patients_of(actor, [Entry(0, 'Observation', readings)])
         for refusal_ in refused.values():
             raise refusal_
-        criteria = request.headers.get('if-none-exist')
+        criteria = conditional_criteria(request)
         if criteria is not None and (existing := await matches(actor, criteria, 'If-None-Exist')):
             return preferred(request, observation_resource(existing[0]), 200)
         observation_id, readings = with_id(readings, is_panel(raw))
