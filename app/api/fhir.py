@@ -261,6 +261,8 @@ def fhir_router(patients: PatientService, records: ObservationRecords, idempoten
 
     @router.post('/Observation', status_code=201, summary='Create a vital-sign Observation',
                  description=ACCEPTED_OBSERVATIONS, responses={
+        200: {'content': {FHIR_JSON: {}}, 'description': 'A conditional create (If-None-Exist) found its match: that '
+                                                      'Observation; nothing stored'},
         201: {'content': {FHIR_JSON: {}}, 'description': 'Stored; the Observation as Vigil keeps it, with its id'},
         400: {'description': 'Not a valid Observation (OperationOutcome)'}, **AUTH_OUTCOMES,
         422: {'description': 'Valid FHIR that Vigil cannot accept (OperationOutcome)'}})
@@ -396,7 +398,10 @@ def fhir_router(patients: PatientService, records: ObservationRecords, idempoten
 # Documented only: the route class answers a refused token as an OperationOutcome with these statuses.
 AUTH_OUTCOMES: dict[int | str, dict[str, Any]] = {
     401: {'description': 'No valid API token (OperationOutcome)'},
-    403: {'description': 'A token of a kind that may not record vitals (OperationOutcome)'}}
+    403: {'description': 'A token of a kind that may not record vitals (OperationOutcome)'},
+    406: {'description': 'Accept or _format asks for something other than FHIR JSON, such as XML (OperationOutcome)'},
+    412: {'description': 'The conditions of a conditional create match more than one Observation (OperationOutcome)'},
+    415: {'description': 'The body is XML: only FHIR JSON is accepted (OperationOutcome)'}}
 
 
 def shell(raw: Any) -> str:

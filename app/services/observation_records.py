@@ -1,8 +1,8 @@
 """Stored readings as the Observations they came in: read one by its id, search a hospital's, find its patients.
 
 An Observation's id is stable and needs no table of its own: a reading sent over FHIR carries the id its Observation
-was given (both readings of a blood pressure panel share one, prefixed "bp-"); any other reading (JSON API, HL7,
-the simulator) is an Observation of one value whose id is the reading's own number. Readings are never changed once
+was given (both readings of a blood pressure panel share one, prefixed "bp-"); any other reading (the JSON API, the
+simulator) is an Observation of one value whose id is the reading's own number. Readings are never changed once
 stored, so every Observation is at its first version.
 """
 
