@@ -346,3 +346,21 @@ async def test_a_query_string_makes_a_create_conditional_too(api: Api, vigil: Vi
     assert first.json()['id'] == second.json()['id']
     assert 'not both' in outcome_of(both)[0][1]
     assert (await counts(vigil))['VitalReading'] == 1
+
+
+@pytest.mark.parametrize('path', ['/Observation/a%00b', '/Observation/' + 'x' * 65, '/Patient/99999999999',
+                                  '/Patient/Patient-1', '/Observation?patient:identifier=a%00b',
+                                  '/Patient?identifier=%01'])
+async def test_an_id_or_value_no_resource_can_have_is_refused_before_the_database(api: Api, path: str) -> None:
+    response = await api.get(f'{BASE}{path}')
+
+    assert response.status_code in (400, 404)
+    assert outcome_of(response)
+
+
+async def test_options_names_the_methods_a_path_has(api: Api) -> None:
+    response = await api.send('OPTIONS', f'{BASE}/Observation')
+
+    assert response.status_code == 405
+    assert response.headers['Allow'] == 'GET, POST'
+    assert outcome_of(response)

@@ -8,6 +8,7 @@ XML is refused (406 for answers, 415 for bodies).
 """
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -254,7 +255,8 @@ def fhir_router(patients: PatientService, records: ObservationRecords, idempoten
             return answer if any(isinstance(e, VitalsRecorded) for e in events) else None
         return respond
 
-    @router.get('/metadata', include_in_schema=False)
+    @router.get('/metadata', summary='The CapabilityStatement of this FHIR server', responses={
+        200: {'content': {FHIR_JSON: {}}, 'description': 'What this server supports, and nothing more'}, **NEGOTIATION})
     async def metadata(request: Request) -> Response:
         """The CapabilityStatement; open without a token, as clients read it before they authenticate."""
         return fhir_response(capability_statement(base_url(request), clock(), SOFTWARE_VERSION), 200)
@@ -287,15 +289,23 @@ def fhir_router(patients: PatientService, records: ObservationRecords, idempoten
         replayed = {k: v for k, v in response.headers.items() if k.lower() == 'idempotent-replayed'}
         return preferred(request, body, response.status_code, replayed) if response.status_code == 201 else response
 
-    @router.get('/Observation/{observation_id}', include_in_schema=False)
+    @router.get('/Observation/{observation_id}', summary='Read an Observation', responses={
+        200: {'content': {FHIR_JSON: {}}, 'description': 'The Observation as Vigil keeps it'}, **READ_OUTCOMES})
     async def read_observation(request: Request, observation_id: str,
                                actor: Annotated[Actor, Depends(reader)]) -> Response:
+        """Any token of the hospital may read; an id of another hospital is not found."""
+        if not FHIR_ID.fullmatch(observation_id):
+            raise FhirRejected([Issue('not-found', f'No Observation "{observation_id}" in this hospital.', '')], 404)
         resource = observation_resource(await records.observation(actor, observation_id))
         return fhir_response(resource, 200, {k: v for k, v in resource_headers(request, resource).items()
                                              if k != 'Location'})
 
-    @router.get('/Observation', include_in_schema=False)
+    @router.get('/Observation', summary='Search Observations', description=SEARCH_DOCUMENTATION, responses={
+        200: {'content': {FHIR_JSON: {}}, 'description': 'A searchset Bundle, newest first, with paging links'},
+        400: {'description': 'A search parameter Vigil does not support, or a bad value (OperationOutcome)'},
+        **READ_OUTCOMES})
     async def search_observation(request: Request, actor: Annotated[Actor, Depends(reader)]) -> Response:
+        """Search the hospital's Observations."""
         params = list(request.query_params.multi_items())
         found, more = await search_observations(actor, params)
         search = observation_search(params)
@@ -313,14 +323,22 @@ def fhir_router(patients: PatientService, records: ObservationRecords, idempoten
             links['previous'] = page(max(0, search.offset - search.count))
         return fhir_response(searchset(base, [observation_resource(r) for r in found], links), 200)
 
-    @router.get('/Patient/{patient_id}', include_in_schema=False)
+    @router.get('/Patient/{patient_id}', summary='Read a Patient', responses={
+        200: {'content': {FHIR_JSON: {}}, 'description': "The patient: Vigil's id, the MRN and the name"},
+        **READ_OUTCOMES})
     async def read_patient(patient_id: str, actor: Annotated[Actor, Depends(reader)]) -> Response:
-        if not patient_id.isdigit() or len(patient_id) > 18:
+        """Any token of the hospital may read; a patient of another hospital is not found."""
+        if not patient_id.isdigit() or int(patient_id) >= 2**31:
             raise FhirRejected([Issue('not-found', f'No Patient "{patient_id}" in this hospital.', '')], 404)
         return fhir_response(patient_resource(await records.patient(actor, int(patient_id))), 200)
 
-    @router.get('/Patient', include_in_schema=False)
+    @router.get('/Patient', summary='Search Patients', description=(
+        'Search parameters (see /metadata): `identifier=[system|]MRN`, `_id`. Without them, every patient the token '
+        'may see.'), responses={
+        200: {'content': {FHIR_JSON: {}}, 'description': 'A searchset Bundle'},
+        400: {'description': 'A search parameter Vigil does not support (OperationOutcome)'}, **READ_OUTCOMES})
     async def search_patient(request: Request, actor: Annotated[Actor, Depends(reader)]) -> Response:
+        """Find the hospital's patients by MRN."""
         params = list(request.query_params.multi_items())
         mrns, ids = patient_search(params)
         found = await records.patients_by_mrn(actor, mrns) if mrns is not None else await records.patients(actor)
@@ -378,11 +396,11 @@ def fhir_router(patients: PatientService, records: ObservationRecords, idempoten
         return await idempotent(idempotency, request, actor, idempotency_key,
                                 lambda: record(actor, readings, answer, now), respond_with(answer), FHIR_JSON)
 
-    @router.api_route('', methods=list(METHODS), include_in_schema=False)
-    @router.api_route('/{path:path}', methods=list(METHODS), include_in_schema=False)
+    @router.api_route('', methods=[*METHODS, 'OPTIONS'], include_in_schema=False)
+    @router.api_route('/{path:path}', methods=[*METHODS, 'OPTIONS'], include_in_schema=False)
     async def unknown(request: Request) -> Response:
         """Answer a path or method this server does not have as an OperationOutcome (404 or 405 with Allow)."""
-        allowed = [method for method in METHODS if any(
+        allowed = [method for method in (*METHODS, 'OPTIONS') if any(
             route.matches({**request.scope, 'method': method})[0] is Match.FULL
             for route in router.routes if getattr(route, 'endpoint', None) is not unknown)]
         if allowed:
@@ -395,11 +413,24 @@ def fhir_router(patients: PatientService, records: ObservationRecords, idempoten
     return router
 
 
+NEGOTIATION: dict[int | str, dict[str, Any]] = {
+    406: {'description': 'Accept or _format asks for something other than FHIR JSON, such as XML (OperationOutcome)'}}
+READ_OUTCOMES: dict[int | str, dict[str, Any]] = {
+    401: {'description': 'No valid API token (OperationOutcome)'},
+    404: {'description': 'Not in this hospital (OperationOutcome)'}, **NEGOTIATION}
+# The search parameters are described, not declared: FHIR search repeats parameters, prefixes values (ge2026-03-01)
+# and modifies names (patient:identifier) in ways an OpenAPI parameter list cannot state truthfully.
+SEARCH_DOCUMENTATION = (
+    'Search parameters (the CapabilityStatement at /metadata lists them): `patient` or `subject` (`Patient/{id}`), '
+    '`patient:identifier` or `subject:identifier` (`[system|]MRN`), `code` (LOINC or SNOMED CT, comma-separated), '
+    '`date` (prefixes eq, ge, gt, le, lt; repeat for a range), `category` (vital-signs), `_count` (1-1000), `_sort` '
+    '(date or -date). Any other parameter is refused (400), never ignored.')
+FHIR_ID = re.compile(r'[A-Za-z0-9\-.]{1,64}')
+
 # Documented only: the route class answers a refused token as an OperationOutcome with these statuses.
 AUTH_OUTCOMES: dict[int | str, dict[str, Any]] = {
     401: {'description': 'No valid API token (OperationOutcome)'},
-    403: {'description': 'A token of a kind that may not record vitals (OperationOutcome)'},
-    406: {'description': 'Accept or _format asks for something other than FHIR JSON, such as XML (OperationOutcome)'},
+    403: {'description': 'A token of a kind that may not record vitals (OperationOutcome)'}, **NEGOTIATION,
     412: {'description': 'The conditions of a conditional create match more than one Observation (OperationOutcome)'},
     415: {'description': 'The body is XML: only FHIR JSON is accepted (OperationOutcome)'}}
 

@@ -52,7 +52,7 @@ def bad(name: str, message: str, code: str = 'invalid') -> FhirRejected:
 def observation_search(params: Sequence[tuple[str, str]]) -> ObservationSearch:
     """Parse the search parameters of GET Observation (or of If-None-Exist), or raise FhirRejected (400)."""
     search = ObservationSearch()
-    for name, value in params:
+    for name, value in printable(params):
         base, _, modifier = name.partition(':')
         if base in IGNORED:
             continue
@@ -88,7 +88,7 @@ def patient_search(params: Sequence[tuple[str, str]]) -> tuple[list[str] | None,
     """Parse the search parameters of GET Patient: MRNs (identifier) and ids (_id)."""
     mrns: list[str] | None = None
     ids: list[int] | None = None
-    for name, value in params:
+    for name, value in printable(params):
         if name in IGNORED:
             continue
         if name == 'identifier':
@@ -101,13 +101,21 @@ def patient_search(params: Sequence[tuple[str, str]]) -> tuple[list[str] | None,
     return mrns, ids
 
 
+def printable(params: Sequence[tuple[str, str]]) -> Sequence[tuple[str, str]]:
+    """Return the parameters, or refuse (400) any with a control character (no MRN or code has one)."""
+    for name, value in params:
+        if any(ord(c) < 32 or ord(c) == 127 for c in name + value):
+            raise bad(name, f'Search parameter {name!r} has a control character in its name or value.')
+    return params
+
+
 def _intersect(old: list[T] | None, new: list[T]) -> list[T]:
     return new if old is None else [v for v in old if v in new]
 
 
 def _patient_id(name: str, value: str) -> int:
     number = value.strip().removeprefix('Patient/')
-    if not number.isdigit() or len(number) > 18:
+    if not number.isdigit() or int(number) >= 2**31:  # Patient ids are 32-bit
         raise bad(name, f'"{value}" is not a Patient of this server (Patient/[id]); to find a patient by MRN use '
                         f'{name.partition(":")[0]}:identifier=[system|]MRN.')
     return int(number)
