@@ -260,6 +260,7 @@ class VitalReadingIn(BaseModel):
     value: float
     unit: str = Field(max_length=16)
     measured_at: AwareDatetime
+    observation_id: str | None = Field(default=None, max_length=64)  # the FHIR Observation it came in, if any
 
     @field_validator('value')
     @classmethod

@@ -147,7 +147,8 @@ class Patient(Base):
 
 class VitalReading(Base):
     __tablename__ = 'vital_readings'
-    __table_args__ = (Index('ix_vital_readings_patient_kind_time', 'patient_id', 'kind', 'measured_at'),)
+    __table_args__ = (Index('ix_vital_readings_patient_kind_time', 'patient_id', 'kind', 'measured_at'),
+                      Index('ix_vital_readings_hospital_observation', 'hospital_id', 'observation_id'))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, 'sqlite'), primary_key=True)
     hospital_id: Mapped[int] = mapped_column(ForeignKey('hospitals.id', ondelete='CASCADE'))
@@ -158,6 +159,9 @@ class VitalReading(Base):
     measured_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(100))
+    # The FHIR Observation the reading came in (both readings of a blood pressure panel share one); None for readings
+    # sent any other way, whose Observation id is the reading's own id.
+    observation_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class LatestVital(Base):

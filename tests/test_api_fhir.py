@@ -3,6 +3,7 @@ and every refusal is an OperationOutcome."""
 
 import copy
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,57 +15,8 @@ from data.models import VitalReading
 
 from .api_support import Api, counts, open_api
 from .conftest import FakeClock, World
+from .fhir_examples import BLOOD_PRESSURE_EXAMPLE, HEART_RATE_EXAMPLE
 
-# The heart-rate and blood-pressure examples of the FHIR R4 specification (observation-example-heart-rate.json and
-# observation-example-bloodpressure.json), without their generated narrative.
-HEART_RATE_EXAMPLE: dict[str, Any] = {
-    'resourceType': 'Observation',
-    'id': 'heart-rate',
-    'meta': {'profile': ['http://hl7.org/fhir/StructureDefinition/vitalsigns']},
-    'status': 'final',
-    'category': [{'coding': [{'system': 'http://terminology.hl7.org/CodeSystem/observation-category',
-                              'code': 'vital-signs', 'display': 'Vital Signs'}], 'text': 'Vital Signs'}],
-    'code': {'coding': [{'system': 'http://loinc.org', 'code': '8867-4', 'display': 'Heart rate'}],
-             'text': 'Heart rate'},
-    'subject': {'reference': 'Patient/example'},
-    'effectiveDateTime': '1999-07-02',
-    'valueQuantity': {'value': 44, 'unit': 'beats/minute', 'system': 'http://unitsofmeasure.org', 'code': '/min'},
-}
-BLOOD_PRESSURE_EXAMPLE: dict[str, Any] = {
-    'resourceType': 'Observation',
-    'id': 'blood-pressure',
-    'meta': {'profile': ['http://hl7.org/fhir/StructureDefinition/vitalsigns']},
-    'identifier': [{'system': 'urn:ietf:rfc:3986', 'value': 'urn:uuid:187e0c12-8dd2-67e2-99b2-bf273c878281'}],
-    'basedOn': [{'identifier': {'system': 'https://acme.org/identifiers', 'value': '1234'}}],
-    'status': 'final',
-    'category': [{'coding': [{'system': 'http://terminology.hl7.org/CodeSystem/observation-category',
-                              'code': 'vital-signs', 'display': 'Vital Signs'}]}],
-    'code': {'coding': [{'system': 'http://loinc.org', 'code': '85354-9',
-                         'display': 'Blood pressure panel with all children optional'}],
-             'text': 'Blood pressure systolic & diastolic'},
-    'subject': {'reference': 'Patient/example'},
-    'effectiveDateTime': '2012-09-17',
-    'performer': [{'reference': 'Practitioner/example'}],
-    'interpretation': [{'coding': [{'system': 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation',
-                                    'code': 'L', 'display': 'low'}], 'text': 'Below low normal'}],
-    'bodySite': {'coding': [{'system': 'http://snomed.info/sct', 'code': '368209003', 'display': 'Right arm'}]},
-    'component': [
-        {'code': {'coding': [{'system': 'http://loinc.org', 'code': '8480-6', 'display': 'Systolic blood pressure'},
-                             {'system': 'http://snomed.info/sct', 'code': '271649006',
-                              'display': 'Systolic blood pressure'},
-                             {'system': 'http://acme.org/devices/clinical-codes', 'code': 'bp-s',
-                              'display': 'Systolic Blood pressure'}]},
-         'valueQuantity': {'value': 107, 'unit': 'mmHg', 'system': 'http://unitsofmeasure.org', 'code': 'mm[Hg]'},
-         'interpretation': [{'coding': [{
-             'system': 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', 'code': 'N',
-             'display': 'normal'}], 'text': 'Normal'}]},
-        {'code': {'coding': [{'system': 'http://loinc.org', 'code': '8462-4', 'display': 'Diastolic blood pressure'}]},
-         'valueQuantity': {'value': 60, 'unit': 'mmHg', 'system': 'http://unitsofmeasure.org', 'code': 'mm[Hg]'},
-         'interpretation': [{'coding': [{
-             'system': 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', 'code': 'L',
-             'display': 'low'}], 'text': 'Below low normal'}]},
-    ],
-}
 SNOMED = 'http://snomed.info/sct'
 # NHS England's NEWS2 FHIR guidance examples (ACPVU.xml and InspiredOxygen.xml of nhsconnect/FHIR-NEWS2), in R4 JSON
 # with UK Core's profiles: the ACVPU answer is a valueCodeableConcept, air or oxygen a code-only Observation.
@@ -103,6 +55,24 @@ def for_patient(example: dict[str, Any], mrn: str = 'alpha-North-1', **changes: 
     return {k: v for k, v in resource.items() if v is not None}  # None: leave the element out
 
 
+def same_vital_sign(stored: dict[str, Any], sent: dict[str, Any], patient_id: int) -> bool:
+    """Whether the Observation Vigil answers with says what was sent: code, value, unit, patient and time."""
+    def loinc_codes(concept: dict[str, Any]) -> set[str]:
+        return {c['code'] for c in concept['coding'] if c['system'] == 'http://loinc.org'}
+
+    def value(resource: dict[str, Any]) -> tuple[Any, Any]:
+        quantity = resource['valueQuantity']
+        return quantity['value'], quantity['code']
+
+    return (stored['resourceType'] == 'Observation' and stored['status'] == 'final'
+            and loinc_codes(stored['code']) <= loinc_codes(sent['code']) and value(stored) == value(sent)
+            and stored['subject']['reference'] == f'Patient/{patient_id}'
+            and stored['subject']['identifier']['value'] == sent['subject']['identifier']['value']
+            and datetime.fromisoformat(stored['effectiveDateTime']) == datetime.fromisoformat(
+                sent['effectiveDateTime'])
+            and stored['category'][0]['coding'][0]['code'] == 'vital-signs')
+
+
 def entry(resource: dict[str, Any], method: str = 'POST', url: str = 'Observation') -> dict[str, Any]:
     return {'fullUrl': 'urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a', 'resource': resource,
             'request': {'method': method, 'url': url}}
@@ -139,12 +109,18 @@ async def test_the_heart_rate_example_round_trips(api: Api, vigil: Vigil, world:
 
     assert response.status_code == 201
     assert response.headers['content-type'].startswith(FHIR_JSON)
-    echoed = response.json()
-    assert echoed['meta'] == {**resource['meta'], 'lastUpdated': '2026-03-02T08:00:00Z'}
-    assert {k: v for k, v in echoed.items() if k != 'meta'} == {
-        k: v for k, v in resource.items() if k not in ('meta', 'id')}  # Vigil keeps readings, not resource ids
+    created = response.json()
+    observation_id = created['id']
+    assert created['id'] != resource['id']  # the server names what it stores
+    assert created['meta'] == {'versionId': '1', 'lastUpdated': '2026-03-02T08:00:00Z',
+                               'profile': resource['meta']['profile']}
+    assert response.headers['Location'] == f'http://vigil.test/api/fhir/r4/Observation/{observation_id}/_history/1'
+    assert response.headers['ETag'] == 'W/"1"'
+    assert response.headers['Last-Modified'] == 'Mon, 02 Mar 2026 08:00:00 GMT'
+    assert same_vital_sign(created, resource, world.a.patient_ids['North-1'])
     assert await stored(vigil) == [(world.a.patient_ids['North-1'], 'heart_rate', 44.0, '/min',
                                     '2026-03-02T07:55:00+00:00')]
+    assert (await api.get(f'/api/fhir/r4/Observation/{observation_id}')).json() == created
     patient = (await api.get('/api/v1/patients/alpha-North-1')).json()
     assert patient['latest']['heart_rate']['value'] == 44
 
@@ -155,7 +131,11 @@ async def test_the_blood_pressure_panel_gives_systolic_and_diastolic(api: Api, v
     response = await api.post('/api/fhir/r4/Observation', resource)
 
     assert response.status_code == 201, response.text
-    assert response.json()['component'] == resource['component']
+    created = response.json()
+    assert created['id'].startswith('bp-')
+    assert [(c['code']['coding'][0]['code'], c['valueQuantity']) for c in created['component']] == [
+        (c['code']['coding'][0]['code'], {**c['valueQuantity'], 'unit': 'mmHg'}) for c in resource['component']]
+    assert (await api.get(f'/api/fhir/r4/Observation/{created["id"]}')).json() == created
     south_2 = world.a.patient_ids['South-2']
     assert [row[:4] for row in await stored(vigil)] == [(south_2, 'systolic_bp', 107.0, 'mm[Hg]'),
                                                         (south_2, 'diastolic_bp', 60.0, 'mm[Hg]')]
@@ -182,7 +162,7 @@ async def test_the_unmodified_example_is_refused_with_every_reason(api: Api, vig
     assert [(code, expression) for code, _, expression in found] == [
         ('not-found', ['Observation.subject']), ('value', ['Observation.effectiveDateTime'])]
     assert '"Patient/example" cannot be resolved' in found[0][1]
-    assert 'has no time of day' in found[1][1]
+    assert 'a vital sign needs the time it was measured' in found[1][1]
     assert await stored(vigil) == []
 
 
@@ -256,9 +236,13 @@ async def test_a_transaction_bundle_stores_every_entry(api: Api, vigil: Vigil, c
     assert response.status_code == 200, response.text
     answer = response.json()
     assert (answer['resourceType'], answer['type']) == ('Bundle', 'transaction-response')
-    assert [e['response'] for e in answer['entry']] == [{'status': '201 Created',
-                                                         'lastModified': '2026-03-02T08:00:00Z'}] * 2
-    assert answer['entry'][1]['resource']['code'] == BLOOD_PRESSURE_EXAMPLE['code']
+    ids = [e['resource']['id'] for e in answer['entry']]
+    assert [e['response'] for e in answer['entry']] == [{
+        'status': '201 Created', 'location': f'Observation/{i}/_history/1', 'etag': 'W/"1"',
+        'lastModified': '2026-03-02T08:00:00Z'} for i in ids]
+    assert answer['entry'][1]['resource']['code']['coding'][0]['code'] == '85354-9'
+    for created in answer['entry']:
+        assert (await api.get(f'/api/fhir/r4/Observation/{created["resource"]["id"]}')).json() == created['resource']
     assert [row[1] for row in await stored(vigil)] == ['heart_rate', 'systolic_bp', 'diastolic_bp']
 
 
@@ -343,7 +327,7 @@ async def test_each_acvpu_answer_is_stored_as_its_ordinal(
     response = await api.post('/api/fhir/r4/Observation', resource, headers={'Content-Type': FHIR_JSON})
 
     assert response.status_code == 201, response.text
-    assert response.json()['valueCodeableConcept'] == resource['valueCodeableConcept']
+    assert response.json()['valueCodeableConcept']['coding'] == resource['valueCodeableConcept']['coding']
     assert await stored(vigil) == [(world.a.patient_ids['North-1'], 'consciousness', float(ordinal), '{ACVPU}',
                                     '2026-03-02T07:55:00+00:00')]
     patient = (await api.get('/api/v1/patients/alpha-North-1')).json()

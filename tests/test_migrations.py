@@ -396,3 +396,35 @@ async def test_the_hl7_sender_tables_come_with_0005_and_go_with_its_downgrade(em
         assert await current_revision(empty_database) == head_revision()
     finally:
         await engine.dispose()
+
+
+async def test_readings_stored_before_0007_keep_their_rows_and_are_observations_of_their_own(
+        empty_database: str) -> None:
+    """0007 adds vital_readings.observation_id in place; every earlier reading keeps its row, id and values, and has
+    no Observation id (it answers over FHIR under its own number)."""
+    now, at, upgrade = seeding(empty_database)
+
+    engine = create_engine(empty_database)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade, '0004')
+            await connection.execute(text(
+                "INSERT INTO hospitals (id, slug, name, event_seq, created_at) VALUES (1, 'h', 'H', 0, :now)")
+                .bindparams(now), at)
+            await connection.execute(text("INSERT INTO wards (id, hospital_id, name) VALUES (1, 1, 'North')"))
+            await connection.execute(text(
+                "INSERT INTO patients (id, hospital_id, ward_id, mrn, name, bed, spo2_scale, admitted_at) "
+                "VALUES (1, 1, 1, 'M1', 'P', 'B1', 1, :now)").bindparams(now), at)
+            await connection.execute(text(
+                "INSERT INTO vital_readings (id, hospital_id, patient_id, kind, value, unit, measured_at, recorded_at, "
+                "source) VALUES (41, 1, 1, 'heart_rate', 88, '/min', :now, :now, 'token:monitor')").bindparams(now), at)
+        await upgrade_to_head(empty_database)
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text(
+                'SELECT id, kind, value, observation_id FROM vital_readings'))).all()
+            indexes = await connection.run_sync(lambda c: {i['name'] for i in
+                                                           c.dialect.get_indexes(c, 'vital_readings')})
+    finally:
+        await engine.dispose()
+    assert [tuple(row) for row in rows] == [(41, 'heart_rate', 88.0, None)]
+    assert 'ix_vital_readings_hospital_observation' in indexes

@@ -23,11 +23,14 @@ ACCEPTED_OBSERVATIONS = """Record the reading(s) of one vital-sign Observation.
 Accepted: status final, amended, corrected or preliminary; code with a LOINC coding of heart rate (8867-4),
 respiratory rate (9279-1), SpO2 (2708-6 or 59408-5), temperature (8310-5, "Cel" or "[degF]"), systolic (8480-6) or
 diastolic (8462-4) pressure, or the blood pressure panel 85354-9 with those two as components; valueQuantity with
-the UCUM unit in `code`; effectiveDateTime with time and timezone, or effectiveInstant; the patient as
-`subject.identifier` whose value is the MRN, or `subject.reference` "Patient?identifier=[system|]MRN".
-Temperatures in [degF] are stored in Cel, rounded to 0.01. Answers: 201 with the Observation as accepted (Vigil
-keeps readings, not resources: no server id), 400 OperationOutcome for invalid FHIR, 422 for valid FHIR that
-Vigil cannot accept (unknown code, answer, unit or patient, an impossible value, a time without timezone).
+the UCUM unit in `code`; effectiveDateTime with time and timezone, effectiveInstant, or effectivePeriod (its end,
+or its start when open); the patient as `subject.identifier` whose value is the MRN, or `subject.reference`
+"Patient?identifier=[system|]MRN". Temperatures in [degF] are stored in Cel, rounded to 0.01.
+
+Answers: 201 with the Observation as stored (Vigil keeps readings, not resources: its id, codes, values in Vigil's
+units, patient and time; Location names it; `If-None-Exist` makes the create conditional, 200 with the match;
+`Prefer: return=minimal` leaves the body out), 400 OperationOutcome for invalid FHIR, 422 for valid FHIR that Vigil
+cannot accept (unknown code, answer, unit or patient, an impossible value, a time without timezone).
 
 NEWS2's other two parameters are coded as NHS England's NEWS2 FHIR guidance and UK Core code them, in SNOMED CT
 (system http://snomed.info/sct). Level of consciousness: code 1104441000000107 (ACVPU scale) with a
@@ -169,15 +172,23 @@ def _mrn(subject: Reference | None, issues: list[Issue], path: str) -> str | Non
 
 
 def _effective(observation: Observation, issues: list[Issue], where: str) -> datetime | None:
+    """Return when a vital sign was measured: effectiveDateTime or effectiveInstant, or the end of effectivePeriod
+    (its start when it has no end), which must have a time of day and a timezone."""
     value: Any = observation.effectiveDateTime or observation.effectiveInstant
+    path = f'{where}.effectiveDateTime'
+    period = observation.effectivePeriod
+    if value is None and period is not None:
+        value, path = (period.end, f'{where}.effectivePeriod.end') if period.end else (
+            period.start, f'{where}.effectivePeriod.start')
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value
     if isinstance(value, date):
-        issues.append(Issue('value', f'effectiveDateTime {value.isoformat()} has no time of day; a vital sign needs '
-                                     'the time it was measured, with a timezone.', f'{where}.effectiveDateTime'))
+        issues.append(Issue('value', f'{path.rsplit(".", 1)[-1]} {value.isoformat()} is a date without a time of '
+                                     'day: a vital sign needs the time it was measured, with a timezone (such as '
+                                     f'{value.isoformat()}T08:30:00+01:00).', path))
     else:
-        issues.append(Issue('required', 'A vital sign needs effectiveDateTime (with time and timezone) or '
-                                        'effectiveInstant.', f'{where}.effective'))
+        issues.append(Issue('required', 'A vital sign needs the time it was measured: effectiveDateTime (with time '
+                                        'and timezone), effectiveInstant or effectivePeriod.', f'{where}.effective'))
     return None
 
 

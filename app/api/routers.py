@@ -9,6 +9,7 @@ from app.domain import TokenKind
 from app.services.directory import DirectoryService
 from app.services.event_log import EventLogService
 from app.services.idempotency import IdempotencyService
+from app.services.observation_records import ObservationRecords
 
 from .alerts import alerts_router
 from .auth import authenticator, permitting
@@ -46,6 +47,7 @@ def api_routers(vigil: Vigil, *, stopping: Callable[[], bool] = never) -> list[A
         patients_router(vigil.patients, vigil.prescriptions, directory, vigil.patient_history, reader, prescriber),
         rules_router(vigil.rules, reader, configurer),
         events_router(EventLogService(vigil.db, vigil.clock), vigil.bus, reader, vigil.tokens, stopping),
-        fhir_router(vigil.patients, directory, idempotency, writer, vigil.clock),
+        fhir_router(vigil.patients, ObservationRecords(vigil.db, vigil.clock), idempotency, reader, writer,
+                    vigil.clock),
         webhooks_router(vigil.webhooks, webhook_manager),
     ]

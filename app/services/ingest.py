@@ -63,6 +63,7 @@ class Member:
     patients: list[Patient] = field(default_factory=list)
     last: tuple[datetime, int] | None = None  # (measured_at, ward id) of the newest reading
     wrote_seen: bool = False  # this transaction wrote the device's last-seen time for this member
+    received_at: datetime | None = None  # when the request came in, if its answer already says so (FHIR)
 
     def fail(self, error: BaseException) -> None:
         if not self.answer.done():  # the request may have been cancelled meanwhile
@@ -95,10 +96,14 @@ class GroupCommit:
         self.commits = 0  # shared transactions committed (tests and benchmarks read it)
         self.readings_stored = 0
 
-    async def write(self, actor: Actor, hospital_id: int, readings: Sequence[VitalReadingIn]
-                    ) -> list[VitalReadingView]:
-        """Write one request's validated readings; return once they are committed (or raise its own error)."""
-        member = Member(actor, hospital_id, readings, commit_hook.get(), asyncio.get_running_loop().create_future())
+    async def write(self, actor: Actor, hospital_id: int, readings: Sequence[VitalReadingIn], *,
+                    received_at: datetime | None = None) -> list[VitalReadingView]:
+        """Write one request's validated readings; return once they are committed (or raise its own error).
+
+        `received_at` is stored as the readings' recorded_at (default: the time of the shared transaction).
+        """
+        member = Member(actor, hospital_id, readings, commit_hook.get(), asyncio.get_running_loop().create_future(),
+                        received_at=received_at)
         if actor.kind == 'token' and actor.token_kind is TokenKind.DEVICE:
             member.device = actor.token_id
         self._waiting.append(member)
@@ -204,8 +209,9 @@ class GroupCommit:
         for member in members:
             member_rows: list[dict[str, Any]] = [
                 {'hospital_id': member.hospital_id, 'patient_id': patients[r.patient_mrn].id, 'kind': r.kind.value,
-                 'value': r.value, 'unit': r.unit, 'measured_at': r.measured_at, 'recorded_at': now,
-                 'source': member.actor.name} for r in member.readings]
+                 'value': r.value, 'unit': r.unit, 'measured_at': r.measured_at,
+                 'recorded_at': member.received_at or now, 'source': member.actor.name,
+                 'observation_id': r.observation_id} for r in member.readings]
             # Built from readings validated before they joined, so not validated again.
             member.views = [VitalReadingView.model_construct(
                 patient_id=row['patient_id'], kind=reading.kind, value=row['value'], unit=row['unit'],

@@ -103,25 +103,28 @@ class PatientService:
             now = self._clock()
             return patient_view(patient, mine, patient_news2(rules, patient, mine, states, now), now)
 
-    async def record_vitals(self, actor: Actor, readings: Sequence[VitalReadingIn]) -> list[VitalReadingView]:
+    async def record_vitals(self, actor: Actor, readings: Sequence[VitalReadingIn], *,
+                            received_at: datetime | None = None) -> list[VitalReadingView]:
         """Validate and store readings all-or-nothing; publish one VitalsRecorded per patient after commit.
 
         Readings of concurrent calls may share one transaction (see GroupCommit); each call returns only once its
-        readings are committed, and raises its own error (UnknownPatients names every unknown MRN).
+        readings are committed, and raises its own error (UnknownPatients names every unknown MRN). received_at
+        (default: the clock's now) is when the caller took the request in: an answer built before the write (a FHIR
+        resource's meta.lastUpdated) then says the time that is stored.
         """
         if actor.kind == 'token' and actor.token_kind is TokenKind.KIOSK:
             raise NotAllowed('A kiosk display is read-only and cannot record vitals.')
         hospital_id = require_hospital(actor)
         if not readings:
             raise InvalidInput('No readings were sent.')
-        now = self._clock()
+        now = received_at or self._clock()
         for index, reading in enumerate(readings):
             problem = plausibility_problem(reading.kind, reading.value, reading.unit)
             if problem is None and reading.measured_at > now + MAX_FUTURE_SKEW:
                 problem = f'measured_at {reading.measured_at.isoformat()} is in the future'
             if problem:
                 raise InvalidInput(f'Reading {index} ({reading.patient_mrn}, {reading.kind}): {problem}.')
-        return await self._ingest.write(actor, hospital_id, readings)
+        return await self._ingest.write(actor, hospital_id, readings, received_at=received_at)
 
     @property
     def shared_commits(self) -> int:
