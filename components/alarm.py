@@ -9,6 +9,7 @@ of waiting alerts in the tab title and favicon. Pausing never hides anything on 
 """
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,23 @@ def alarm_label(alert: AlertView) -> str:
     return f'{PRIORITY_LABELS[alert.priority]} · {where} · {alert.message}'
 
 
+def alarm_state(alerts: Iterable[AlertView]) -> dict[str, Any]:
+    """Return the compact alarm state of these open alerts (what alarm.js reads from the carrier's data-state)."""
+    unacknowledged = [a for a in alerts if a.status is AlertStatus.ACTIVE]
+    waiting = [a for a in unacknowledged if is_waiting(a.status, a.priority, a.escalation_level)]
+    top = min(waiting, key=attention_key_of, default=None)
+    latest = max(waiting, key=lambda a: (a.waiting_since, a.id), default=None)
+    return {
+        'counts': {p.value: sum(1 for a in unacknowledged if a.priority is p) for p in Priority},
+        'waiting': len(waiting),
+        'top': None if top is None else {'id': top.id, 'priority': top.priority.value, 'label': alarm_label(top)},
+        'latest': None if latest is None else {
+            'id': latest.id, 'priority': latest.priority.value, 'label': alarm_label(latest),
+            'priorityLabel': PRIORITY_LABELS[latest.priority],
+            'key': f'{latest.id}@{latest.waiting_since.isoformat()}'},
+    }
+
+
 def _signature(alert: AlertView) -> tuple[object, ...]:
     """What of an alert the state depends on."""
     return (alert.status, alert.priority, alert.escalation_level, alert.waiting_since, alert.message, alert.bed,
@@ -174,19 +192,7 @@ class AlarmState:
 
     def state(self) -> dict[str, Any]:
         """Return the compact state the browser gets."""
-        unacknowledged = [a for a in self._alerts.values() if a.status is AlertStatus.ACTIVE]
-        waiting = [a for a in unacknowledged if is_waiting(a.status, a.priority, a.escalation_level)]
-        top = min(waiting, key=attention_key_of, default=None)
-        latest = max(waiting, key=lambda a: (a.waiting_since, a.id), default=None)
-        return {
-            'counts': {p.value: sum(1 for a in unacknowledged if a.priority is p) for p in Priority},
-            'waiting': len(waiting),
-            'top': None if top is None else {'id': top.id, 'priority': top.priority.value, 'label': alarm_label(top)},
-            'latest': None if latest is None else {
-                'id': latest.id, 'priority': latest.priority.value, 'label': alarm_label(latest),
-                'priorityLabel': PRIORITY_LABELS[latest.priority],
-                'key': f'{latest.id}@{latest.waiting_since.isoformat()}'},
-        }
+        return alarm_state(self._alerts.values())
 
     def _push(self) -> None:
         state = json.dumps(self.state())
