@@ -14,10 +14,15 @@ attention key the server sent with each (domain.alerts.attention_key: the order 
   reloads from the database (one query however many pages come back at once) and the page gets the snapshot.
 - Each process keeps its own rooms, fed by its own bus subscription (LiveHub), and emits to its own sockets only.
 
+A new kind of page joins with its own RoomView (row HTML, summary slots, row limit): the dashboard's Alert List
+would key its room by its user's AccessScope (equal scopes share a room) and keep per-user choices (filters,
+sound) in the browser or in slots, never in the rows.
+
 NOTE: the hub (live.py) feeds every alert event here before the per-page callbacks; a bus resync reloads rooms.
 """
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -157,8 +162,15 @@ class Room:
     async def reload(self) -> bool:
         """Reload the open alerts from the database (one query for all who ask meanwhile); tell if anything changed."""
         if self._reload is None or self._reload.done():
-            self._reload = background_tasks.create(self._run_reload(), name=f'vigil-room-reload-{self.name}')
+            # Kept in self._reload until the next one: several pages may wait for the same load.
+            self._reload = asyncio.get_running_loop().create_task(self._run_reload(), name=f'vigil-reload-{self.name}')
         return await asyncio.shield(self._reload)
+
+    async def settled(self) -> None:
+        """Wait for a load in flight (a page that joins a room being loaded shows the loaded state)."""
+        if self._reload is not None and not self._reload.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._reload)
 
     async def _run_reload(self) -> bool:
         self._arrived = {}
@@ -210,6 +222,7 @@ class LiveRooms:
         else:
             room.members.add(client.id)
             self._room_of[client.id] = room
+            await room.settled()
         return room
 
     def leave(self, client: Client) -> None:
