@@ -21,6 +21,7 @@ from app.domain.alerts import attention_key_of, is_waiting
 from app.domain.scope import AccessScope
 from app.schemas import Actor, AlertView
 
+from .assets import Asset
 from .theme import PRIORITY_LABELS, PRIORITY_STYLES
 
 SOUND_KEY = 'sound'
@@ -54,7 +55,7 @@ REPEAT_SECONDS: dict[Priority, float | None] = {
 STAFF_AUDIBLE = frozenset({Priority.CRITICAL})
 KIOSK_AUDIBLE = frozenset(Priority)
 
-_SCRIPT = f'<script>\n{(Path(__file__).parent / "alarm.js").read_text(encoding="utf-8")}</script>'
+ALARM_JS = Asset('alarm.js', 'text/javascript', (Path(__file__).parent / 'alarm.js').read_text(encoding='utf-8'))
 _STYLE = '''<style>
 .vigil-alarm-carrier { display: none; }
 .vigil-sound .q-btn__content { flex-wrap: nowrap; gap: 8px; }
@@ -128,7 +129,7 @@ def _signature(alert: AlertView) -> tuple[object, ...]:
 def install() -> None:
     """Add the alarm script and styles to the page (part of the first HTML, never sent over the socket)."""
     ui.add_head_html(_STYLE)
-    ui.add_body_html(_SCRIPT)
+    ui.add_body_html(ALARM_JS.script_tag())
 
 
 class AlarmState:

@@ -22,6 +22,7 @@ from app.domain.actors import display_actor
 from app.schemas import AlertView
 
 from .alarm import alarm_state
+from .assets import Asset
 from .connection import connection_indicator
 from .headings import heading
 from .live_rooms import LiveRooms, Room, Slots
@@ -32,7 +33,6 @@ from .times import age_html
 ROWS = 8
 
 _STYLE = '''
-<style>
 body { background: #0b0f14; }
 .vigil-kiosk { position: fixed; inset: 0; display: flex; flex-direction: column; background: #0b0f14;
   color: #e8edf2; font-family: system-ui, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
@@ -131,14 +131,11 @@ body { background: #0b0f14; }
   .vigil-kiosk-age { font-size: 2.8vw; flex: none; }
   .vigil-kiosk-foot { font-size: 2.6vw; }
 }
-</style>
 '''
 
 # The clock runs in the browser: no server timer per display. A heartbeat tells the page that embeds the display
 # (the kiosk shell) that this page is alive and connected, so it can reload it after an outage.
-_SCRIPT = '''
-<script>
-(() => {
+_SCRIPT = '''(() => {
   // 24-hour time, as clinical records use it, whatever the display's locale would pick.
   const time = new Intl.DateTimeFormat([], {hour: '2-digit', minute: '2-digit', hourCycle: 'h23'});
   const day = new Intl.DateTimeFormat([], {weekday: 'long', day: 'numeric', month: 'long'});
@@ -158,14 +155,17 @@ _SCRIPT = '''
   setInterval(beat, 2000);
   document.addEventListener('DOMContentLoaded', tick);
 })();
-</script>
 '''
 
 
+KIOSK_CSS = Asset('kiosk.css', 'text/css', priority_css() + _STYLE)
+KIOSK_JS = Asset('kiosk.js', 'text/javascript', _SCRIPT)
+
+
 def install() -> None:
-    """Add the board's styles and scripts to the page (part of the first HTML, never sent over the socket)."""
-    ui.add_head_html(_STYLE.replace('<style>', '<style>\n' + priority_css(), 1))
-    ui.add_body_html(_SCRIPT)
+    """Link the board's styles and script from the page (files the browser caches, not copies kept per page)."""
+    ui.add_head_html(KIOSK_CSS.stylesheet_tag())
+    ui.add_body_html(KIOSK_JS.script_tag())
 
 
 def invalid_token_screen() -> None:

@@ -776,3 +776,16 @@ async def test_a_refused_observation_setting_is_shown_and_nothing_changes(
     await user.should_see(error)
     assert str(user.find(marker='observations-error').elements.pop().text).endswith(error)  # type: ignore[attr-defined]
     assert await vigil.rules.get(await staff('admin')) == before
+
+
+async def test_the_scripts_and_styles_pages_share_are_served_once_as_cacheable_files(user: User) -> None:
+    from components.alarm import ALARM_JS
+    from components.kiosk_board import KIOSK_CSS
+
+    await user.open('/login')  # start the app
+    for asset in (ALARM_JS, KIOSK_CSS):
+        response = await user.http_client.get(asset.url)  # no sign-in: the wall display has none
+        assert response.status_code == 200 and response.text == asset.text
+        assert response.headers['content-type'].startswith(asset.media_type)
+        assert 'immutable' in response.headers['cache-control']
+    assert (await user.http_client.get('/assets/no-such-file.js')).status_code in (302, 303, 307, 404)
