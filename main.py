@@ -195,7 +195,8 @@ def serve(settings: Settings) -> None:
     nicegui_app.title = 'Vigil API'
     nicegui_app.version = vigil_version()
     # The hub re-reads the accounts of open pages as often as the watchdog looks for due escalations.
-    hub = LiveHub(vigil.bus, accounts=vigil.users.account_states, account_check_seconds=settings.watchdog_seconds)
+    hub = LiveHub(vigil.bus, accounts=vigil.users.account_states, account_check_seconds=settings.watchdog_seconds,
+                  clock=vigil.clock)
     nicegui_app.state.vigil = vigil  # NOTE: tests reach the running services through these two
     nicegui_app.state.hub = hub
     # NOTE: added before ui.run, so NiceGUI's session middleware (added by ui.run) wraps it and storage works.

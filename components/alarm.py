@@ -9,6 +9,7 @@ of waiting alerts in the tab title and favicon. Pausing never hides anything on 
 """
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from app.domain.alerts import attention_key_of, is_waiting
 from app.domain.scope import AccessScope
 from app.schemas import Actor, AlertView
 
+from .assets import Asset
 from .theme import PRIORITY_LABELS, PRIORITY_STYLES
 
 SOUND_KEY = 'sound'
@@ -53,7 +55,7 @@ REPEAT_SECONDS: dict[Priority, float | None] = {
 STAFF_AUDIBLE = frozenset({Priority.CRITICAL})
 KIOSK_AUDIBLE = frozenset(Priority)
 
-_SCRIPT = f'<script>\n{(Path(__file__).parent / "alarm.js").read_text(encoding="utf-8")}</script>'
+ALARM_JS = Asset('alarm.js', 'text/javascript', (Path(__file__).parent / 'alarm.js').read_text(encoding='utf-8'))
 _STYLE = '''<style>
 .vigil-alarm-carrier { display: none; }
 .vigil-sound .q-btn__content { flex-wrap: nowrap; gap: 8px; }
@@ -101,6 +103,23 @@ def alarm_label(alert: AlertView) -> str:
     return f'{PRIORITY_LABELS[alert.priority]} · {where} · {alert.message}'
 
 
+def alarm_state(alerts: Iterable[AlertView]) -> dict[str, Any]:
+    """Return the compact alarm state of these open alerts (what alarm.js reads from the carrier's data-state)."""
+    unacknowledged = [a for a in alerts if a.status is AlertStatus.ACTIVE]
+    waiting = [a for a in unacknowledged if is_waiting(a.status, a.priority, a.escalation_level)]
+    top = min(waiting, key=attention_key_of, default=None)
+    latest = max(waiting, key=lambda a: (a.waiting_since, a.id), default=None)
+    return {
+        'counts': {p.value: sum(1 for a in unacknowledged if a.priority is p) for p in Priority},
+        'waiting': len(waiting),
+        'top': None if top is None else {'id': top.id, 'priority': top.priority.value, 'label': alarm_label(top)},
+        'latest': None if latest is None else {
+            'id': latest.id, 'priority': latest.priority.value, 'label': alarm_label(latest),
+            'priorityLabel': PRIORITY_LABELS[latest.priority],
+            'key': f'{latest.id}@{latest.waiting_since.isoformat()}'},
+    }
+
+
 def _signature(alert: AlertView) -> tuple[object, ...]:
     """What of an alert the state depends on."""
     return (alert.status, alert.priority, alert.escalation_level, alert.waiting_since, alert.message, alert.bed,
@@ -110,7 +129,7 @@ def _signature(alert: AlertView) -> tuple[object, ...]:
 def install() -> None:
     """Add the alarm script and styles to the page (part of the first HTML, never sent over the socket)."""
     ui.add_head_html(_STYLE)
-    ui.add_body_html(_SCRIPT)
+    ui.add_body_html(ALARM_JS.script_tag())
 
 
 class AlarmState:
@@ -174,19 +193,7 @@ class AlarmState:
 
     def state(self) -> dict[str, Any]:
         """Return the compact state the browser gets."""
-        unacknowledged = [a for a in self._alerts.values() if a.status is AlertStatus.ACTIVE]
-        waiting = [a for a in unacknowledged if is_waiting(a.status, a.priority, a.escalation_level)]
-        top = min(waiting, key=attention_key_of, default=None)
-        latest = max(waiting, key=lambda a: (a.waiting_since, a.id), default=None)
-        return {
-            'counts': {p.value: sum(1 for a in unacknowledged if a.priority is p) for p in Priority},
-            'waiting': len(waiting),
-            'top': None if top is None else {'id': top.id, 'priority': top.priority.value, 'label': alarm_label(top)},
-            'latest': None if latest is None else {
-                'id': latest.id, 'priority': latest.priority.value, 'label': alarm_label(latest),
-                'priorityLabel': PRIORITY_LABELS[latest.priority],
-                'key': f'{latest.id}@{latest.waiting_since.isoformat()}'},
-        }
+        return alarm_state(self._alerts.values())
 
     def _push(self) -> None:
         state = json.dumps(self.state())

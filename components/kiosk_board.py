@@ -1,34 +1,38 @@
 """The wall display's board: the hospital's open alerts by urgency, in type readable across a ward corridor.
 
 Sized in viewport units so that a fixed number of rows fills any wall screen; the rest is summed up in the
-footer. Each row is one HTML block patched in place. Flashing follows IEC 60601-1-8: an unanswered critical alert
+footer. Every wall display of a hospital shows the same room (live_rooms.py): each row is rendered once per room
+on the server and kept, sorted and painted by the browser's store; counts, footer and alarm state are the room's
+slots. Flashing follows IEC 60601-1-8: an unanswered critical alert
 flashes at 2 Hz (the standard's high priority, 1.4-2.8 Hz), unanswered high and medium ones at 0.6 Hz (its medium
 priority, 0.4-0.8 Hz), low ones stay steady. An acknowledged alert stops flashing (somebody is on it) but keeps
 its colour and its row. With reduced motion asked for, the flashing becomes a slow pulse of the priority label,
 and critical rows get a heavy outline instead; nothing is hidden.
 """
 
+import json
 from collections import Counter
 from datetime import datetime
 from html import escape
 
 from nicegui import ui
 
-from app.clock import Clock
 from app.domain import AlertStatus, Priority
 from app.domain.actors import display_actor
-from app.domain.alerts import attention_key_of
 from app.schemas import AlertView
 
+from .alarm import alarm_state
+from .assets import Asset
 from .connection import connection_indicator
 from .headings import heading
+from .live_rooms import LiveRooms, Room, Slots
+from .room_store import Guard, RoomStore
 from .theme import PRIORITY_LABELS, priority_css
 from .times import age_html
 
 ROWS = 8
 
 _STYLE = '''
-<style>
 body { background: #0b0f14; }
 .vigil-kiosk { position: fixed; inset: 0; display: flex; flex-direction: column; background: #0b0f14;
   color: #e8edf2; font-family: system-ui, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
@@ -127,14 +131,11 @@ body { background: #0b0f14; }
   .vigil-kiosk-age { font-size: 2.8vw; flex: none; }
   .vigil-kiosk-foot { font-size: 2.6vw; }
 }
-</style>
 '''
 
 # The clock runs in the browser: no server timer per display. A heartbeat tells the page that embeds the display
 # (the kiosk shell) that this page is alive and connected, so it can reload it after an outage.
-_SCRIPT = '''
-<script>
-(() => {
+_SCRIPT = '''(() => {
   // 24-hour time, as clinical records use it, whatever the display's locale would pick.
   const time = new Intl.DateTimeFormat([], {hour: '2-digit', minute: '2-digit', hourCycle: 'h23'});
   const day = new Intl.DateTimeFormat([], {weekday: 'long', day: 'numeric', month: 'long'});
@@ -154,14 +155,17 @@ _SCRIPT = '''
   setInterval(beat, 2000);
   document.addEventListener('DOMContentLoaded', tick);
 })();
-</script>
 '''
 
 
+KIOSK_CSS = Asset('kiosk.css', 'text/css', priority_css() + _STYLE)
+KIOSK_JS = Asset('kiosk.js', 'text/javascript', _SCRIPT)
+
+
 def install() -> None:
-    """Add the board's styles and scripts to the page (part of the first HTML, never sent over the socket)."""
-    ui.add_head_html(_STYLE.replace('<style>', '<style>\n' + priority_css(), 1))
-    ui.add_body_html(_SCRIPT)
+    """Link the board's styles and script from the page (files the browser caches, not copies kept per page)."""
+    ui.add_head_html(KIOSK_CSS.stylesheet_tag())
+    ui.add_body_html(KIOSK_JS.script_tag())
 
 
 def invalid_token_screen() -> None:
@@ -191,89 +195,67 @@ def row_html(alert: AlertView, now: datetime) -> str:
             '</div>')
 
 
-class KioskBoard:
-    """Open alerts of one hospital; `replace` takes the database's state, `receive` an event's snapshot."""
+def row_element(alert: AlertView, now: datetime) -> str:
+    """Return one row of the board as an element (the list item the browser's store places by its attention key)."""
+    classes = f'vigil-kiosk-row vigil-kiosk-{alert.priority.value} vigil-kiosk-{alert.status.value}'
+    # NOTE: data-alert carries the alert's id: the store keys rows by it and bench/ detects arrivals by it.
+    return f'<div class="{classes}" role="listitem" data-alert="{alert.id}">{row_html(alert, now)}</div>'
 
-    def __init__(self, hospital_name: str, display_name: str, clock: Clock) -> None:
-        self._clock = clock
-        self._alerts: dict[int, AlertView] = {}
-        self._rows: dict[int, tuple[ui.html, str]] = {}
+
+class KioskView:
+    """How a room of wall displays shows its alerts: the rows, the counts per priority, the footer, the alarm."""
+
+    name = 'kiosk'
+    limit: int | None = ROWS
+    empty_html = ('<div class="vigil-kiosk-empty">No open alerts<small>Every alert of the hospital is resolved.'
+                  '</small></div>')
+
+    def row_html(self, alert: AlertView, now: datetime) -> str:
+        return row_element(alert, now)
+
+    def slots(self, ordered: list[AlertView]) -> Slots:
+        counts = Counter(a.priority for a in ordered)
+        slots: Slots = {
+            f'count-{p.value}': {'text': f'{counts[p]} {PRIORITY_LABELS[p]}',
+                                 'cls': f'vigil-kiosk-count vigil-kiosk-count-{p.value}'
+                                        + (' vigil-kiosk-count-on' if counts[p] else '')}
+            for p in Priority}
+        hidden = ordered[ROWS:]
+        more = Counter(a.priority for a in hidden)
+        slots['more'] = {'text': f'+{len(hidden)} more open: ' + ', '.join(
+            f'{more[p]} {PRIORITY_LABELS[p].lower()}' for p in Priority if more[p]) if hidden else ''}
+        # A wall display sounds for every alert of its scope, shown in a row or only counted in the footer.
+        slots['alarm'] = {'attrs': {'data-state': json.dumps(alarm_state(ordered))}}
+        return slots
+
+
+KIOSK_VIEW = KioskView()
+
+
+class KioskBoard:
+    """The board of one wall display: the layout, and the room's store in the middle (rows kept in the browser)."""
+
+    def __init__(self, hospital_name: str, display_name: str, rooms: LiveRooms, room: Room, *,
+                 guard: Guard | None = None) -> None:
         with ui.element('main').classes('vigil-kiosk').mark('kiosk') as self.element:
             with ui.element('header').classes('vigil-kiosk-top'):
                 heading(hospital_name).classes('vigil-kiosk-name')
                 with ui.element('div').classes('vigil-kiosk-counts'):
-                    self._counts = {p: ui.label().classes('vigil-kiosk-count').mark(f'kiosk-count-{p.value}')
-                                    for p in Priority}
+                    for p in Priority:
+                        # Filled in by the browser's store from the room's slots.
+                        ui.element('div').classes('vigil-kiosk-count').props(f'data-room-slot=kiosk-count-{p.value}')
                 with ui.element('div').classes('vigil-kiosk-clock-box').style('margin-left: auto'):
                     ui.label('--:--').classes('vigil-kiosk-clock').props('id=vigil-kiosk-clock')
                     ui.label().classes('vigil-kiosk-date').props('id=vigil-kiosk-date')
                 connection_indicator()
-            self._list = ui.element('div').classes('vigil-kiosk-list').props('role=list aria-label="Open alerts"')
-            with self._list:
-                self._empty = ui.html('No open alerts<small>Every alert of the hospital is resolved.</small>',
-                                      sanitize=False).classes('vigil-kiosk-empty').mark('kiosk-empty')
+            self.store = RoomStore(rooms, room, slot_prefix='kiosk-', guard=guard) \
+                .classes('vigil-kiosk-list').props('role=list aria-label="Open alerts"').mark('kiosk-list')
             with ui.element('footer').classes('vigil-kiosk-foot'):
-                self._more = ui.label().classes('vigil-kiosk-more').mark('kiosk-more')
+                ui.element('div').classes('vigil-kiosk-more').props('data-room-slot=kiosk-more')
                 ui.space()
                 ui.label(f'Wall display · {display_name} · read-only')
-        self._paint()
 
-    def replace(self, alerts: list[AlertView]) -> None:
-        """Show exactly these open alerts (the database's state after a (re)connect)."""
-        fresh = {a.id: a for a in alerts if a.is_open}
-        for alert_id in [i for i in self._alerts if i not in fresh]:
-            self._alerts.pop(alert_id)
-        for alert in fresh.values():
-            held = self._alerts.get(alert.id)
-            if held is None or alert.version >= held.version:
-                self._alerts[alert.id] = alert
-        self._paint()
-
-    def receive(self, alert: AlertView) -> None:
-        """Apply an event's snapshot unless an equal or newer version is shown already."""
-        held = self._alerts.get(alert.id)
-        if held is not None and alert.version <= held.version:
-            return
-        if alert.is_open:
-            self._alerts[alert.id] = alert
-        elif held is None:
-            return
-        else:
-            del self._alerts[alert.id]
-        self._paint()
-
-    def _paint(self) -> None:
-        ordered = sorted(self._alerts.values(), key=attention_key_of)  # the needs-attention order, as on the dashboard
-        shown, hidden = ordered[:ROWS], ordered[ROWS:]
-        now = self._clock()
-        for alert_id in [i for i in self._rows if i not in {a.id for a in shown}]:
-            self._list.remove(self._rows.pop(alert_id)[0])
-        for index, alert in enumerate(shown):
-            html = row_html(alert, now)
-            classes = f'vigil-kiosk-row vigil-kiosk-{alert.priority.value} vigil-kiosk-{alert.status.value}'
-            if alert.id not in self._rows:
-                with self._list:
-                    # NOTE: sanitize=False is safe: row_html escapes every value that comes from outside.
-                    element = ui.html(html, sanitize=False).classes(classes).props('role=listitem') \
-                        .mark(f'kiosk-alert-{alert.id}')
-                self._rows[alert.id] = (element, html)
-            else:
-                element, shown_html = self._rows[alert.id]
-                if shown_html != html:
-                    element.set_content(html)
-                    element.classes(replace=classes)
-                    self._rows[alert.id] = (element, html)
-            if self._list.default_slot.children.index(element) != index + 1:  # the empty label is child 0
-                element.move(self._list, target_index=index + 1)
-        self._empty.set_visibility(not ordered)
-        counts = Counter(a.priority for a in ordered)
-        for priority, label in self._counts.items():
-            label.set_text(f'{counts[priority]} {PRIORITY_LABELS[priority]}')
-            label.classes(replace=f'vigil-kiosk-count vigil-kiosk-count-{priority.value}'
-                          + (' vigil-kiosk-count-on' if counts[priority] else ''))
-        if hidden:
-            more = Counter(a.priority for a in hidden)
-            self._more.set_text(f'+{len(hidden)} more open: ' + ', '.join(
-                f'{more[p]} {PRIORITY_LABELS[p].lower()}' for p in Priority if more[p]))
-        else:
-            self._more.set_text('')
+    def close(self) -> None:
+        """Leave the room and take the board off the screen (the display's token is no longer valid)."""
+        self.store.leave()
+        self.element.delete()

@@ -2,7 +2,9 @@
 
 Pages subscribe to their hospital's channel inside the page function, so the callback runs in that browser's
 context and NiceGUI drops it when the tab is gone. Pages filter by their own user's scope before touching an
-element: the hub itself never sends anything to a browser.
+element. Pages that show what others of the same scope show (wall displays) join a room instead (live_rooms.py):
+the hub hands each alert event to the rooms first, which render it once per room and send it to all their pages
+in one socket emit.
 """
 
 import asyncio
@@ -16,10 +18,13 @@ from typing import Any
 
 from nicegui import Event, background_tasks
 
+from app.clock import Clock, system_clock
 from app.events import BaseEvent, EventBus, PatientUpdated, Subscription, VitalsRecorded
 from app.events.models import AlertEventBase
 from app.events.signals import ACCOUNT_CHANGED, AccountChange
 from app.schemas import AccountState, PatientView
+
+from .live_rooms import LiveRooms
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +127,10 @@ class LiveHub:
     def __init__(self, bus: EventBus, *, coalesce_seconds: float = VITALS_COALESCE_SECONDS,
                  tick_seconds: float = TICK_SECONDS, gap_grace_seconds: float = GAP_GRACE_SECONDS,
                  accounts: AccountStates | None = None,
-                 account_check_seconds: float = ACCOUNT_CHECK_SECONDS) -> None:
+                 account_check_seconds: float = ACCOUNT_CHECK_SECONDS, clock: Clock = system_clock) -> None:
         self._bus = bus
+        # The rooms of this process (one emit per room and event); fed from this hub's own bus subscription.
+        self.rooms = LiveRooms(clock)
         self._accounts = accounts
         self._account_check_seconds = account_check_seconds
         # The accounts of people with pages open, as last read (what a change is measured against).
@@ -175,7 +182,7 @@ class LiveHub:
     @property
     def subscription_count(self) -> int:
         """Return how many page callbacks are subscribed across all hospitals (a leak shows here)."""
-        return sum(len(e.callbacks) for c in self._channels.values() for e in c.events)
+        return sum(len(e.callbacks) for c in self._channels.values() for e in c.events) + self.rooms.member_count
 
     async def _on_event(self, event: BaseEvent) -> None:
         channel = self.channel(event.hospital_id)
@@ -192,6 +199,7 @@ class LiveHub:
             channel.missing.pop(event.seq, None)
         channel.last_seq = max(channel.last_seq, event.seq)
         if isinstance(event, AlertEventBase):
+            await self.rooms.on_alert(event.hospital_id, event.alert)
             await emit_in_slices(channel.alerts, event)
         elif isinstance(event, VitalsRecorded):
             self._pending_vitals[event.hospital_id][event.patient.id] = event.patient
@@ -209,6 +217,8 @@ class LiveHub:
     def _resync_channel(self, channel: HospitalChannel) -> None:
         channel.missing.clear()
         channel.resync.emit()
+        if self.rooms.rooms_of(channel.hospital_id):
+            background_tasks.create(self.rooms.reload(channel.hospital_id), name='vigil-room-resync')
 
     def check_gaps(self) -> None:
         """Resync the pages of every hospital with a sequence number still missing after the grace period."""

@@ -42,11 +42,11 @@ LEAVE_GRACE_SECONDS = 1.0
 __all__ = ['ROLE_LABELS', 'AuthMiddleware', 'StaffFrame', 'StaffSession', 'reload_after_reconnect',
            'sign_out_session', 'staff_page', 'staff_session']
 
-# Paths anyone may open: sign-in and sign-out, the token-authenticated kiosk, NiceGUI's own assets, the HTTP API
-# (which checks its bearer tokens itself) and the installable web app's manifest, service worker, icons and offline
-# page (pages/pwa).
-PUBLIC_PREFIXES = ('/login', '/logout', '/kiosk', '/_nicegui', '/api/', '/healthz', '/readyz', '/metrics', '/docs',
-                   '/redoc', '/openapi.json', '/favicon.ico', '/manifest.webmanifest', '/sw.js', '/pwa/')
+# Paths anyone may open: sign-in and sign-out, the token-authenticated kiosk, NiceGUI's and Vigil's shared scripts and
+# styles (components/assets.py), the HTTP API (which checks its bearer tokens itself) and the installable web app's
+# manifest, service worker, icons and offline page (pages/pwa).
+PUBLIC_PREFIXES = ('/login', '/logout', '/kiosk', '/assets/', '/_nicegui', '/api/', '/healthz', '/readyz', '/metrics',
+                   '/docs', '/redoc', '/openapi.json', '/favicon.ico', '/manifest.webmanifest', '/sw.js', '/pwa/')
 
 
 class AuthMiddleware(BaseHTTPMiddleware):

@@ -5,10 +5,11 @@ Three routes:
   display session, embeds the board and reloads it after network blips and server restarts (see kiosk_shell.html).
 - `POST /kiosk/session`: exchanges the kiosk token for a display session; the browser keeps the token, the
   server keeps only the token's id in the session, so the secret appears in no further address or log line.
-- `/kiosk/display`: the live board, read-only; it re-checks its token on every (re)connect and every shared tick.
+- `/kiosk/display`: the live board, read-only; it re-checks its token on every reconnect and every shared tick.
+  Every display of a hospital is in one room (components/live_rooms.py): an alert is rendered once and sent to all
+  of them in one socket emit; a display that reconnects re-joins and the room reloads from the database.
 """
 
-import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,16 +23,11 @@ from app.bootstrap import Vigil
 from app.domain.actors import display_actor
 from app.domain.scope import AccessScope
 from app.errors import TokenInvalid
-from app.events.models import AlertEventBase
-from app.schemas import Actor
+from app.schemas import Actor, AlertView
 from components import kiosk_board, times
 from components.alarm import KIOSK_AUDIBLE, AlarmState, unlock_line
-from components.kiosk_board import KioskBoard, invalid_token_screen
+from components.kiosk_board import KIOSK_VIEW, KioskBoard, invalid_token_screen
 from components.live import LiveHub, PresenceEntry
-
-from .frame import reload_after_reconnect
-
-log = logging.getLogger(__name__)
 
 SESSION_KEY = 'kiosk_token_id'
 # A display whose network drops keeps its place on the server this long, so it resumes without a reload.
@@ -70,36 +66,12 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
             return
         hospital = await vigil.hospitals.by_id(actor.hospital_id)
         times.install(vigil.clock())
-        board = KioskBoard(hospital.name, board_name(actor), vigil.clock)
-        # A wall display sounds for every priority from the start: nobody is there to switch it on. Browsers still
-        # want one tap first (or a kiosk browser started with --autoplay-policy=no-user-gesture-required).
-        alarm = AlarmState(actor, title='Vigil · Wall display', audible=KIOSK_AUDIBLE, enabled=True, kiosk=True)
-        unlock_line(kiosk=True)
-        channel = hub.channel(hospital.id)
         client = context.client
         token_id = actor.token_id
         revoked = False
-        scope = AccessScope.of(actor)
 
-        def on_alert(event: AlertEventBase) -> None:
-            alert = event.alert
-            if not revoked and scope.sees(alert):
-                board.receive(alert)
-                alarm.receive(alert)
-
-        async def reload() -> None:
-            if revoked:
-                return
-            if not await still_valid():
-                return
-            try:
-                alerts = await vigil.alerts.list_alerts(actor)
-                board.replace(alerts)
-                alarm.replace(alerts)
-            except Exception:
-                # The connection indicator and the shell show that something is wrong; the next (re)connect or
-                # resync reloads.
-                log.exception('kiosk display %s could not load the open alerts', actor.name)
+        async def load() -> list[AlertView]:
+            return await vigil.alerts.list_alerts(actor)
 
         async def still_valid() -> bool:
             nonlocal revoked
@@ -108,22 +80,30 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
             if await _resume(vigil, token_id) is not None:
                 return True
             revoked = True
-            alarm.replace([])  # a revoked display goes quiet
-            board.element.delete()
+            board.close()
+            # A revoked display goes quiet: a fresh carrier (the room no longer writes to it) with nothing waiting.
+            alarm.carrier.delete()
             with client.content:
+                AlarmState(actor, title='Vigil · Wall display', audible=KIOSK_AUDIBLE, enabled=False, kiosk=True)
                 invalid_token_screen()
             return False
 
-        # Subscribe first, then load: an event that arrives during the load is applied on top if newer.
-        channel.alerts.subscribe(on_alert)
-        channel.resync.subscribe(reload)
+        # Every wall display of the hospital shares one room: the scope of a display session is the hospital's.
+        room = await hub.rooms.enter(client, KIOSK_VIEW, hospital.id, AccessScope.of(actor), load)
+        board = KioskBoard(hospital.name, board_name(actor), hub.rooms, room, guard=still_valid)
+        # A wall display sounds for every priority from the start: nobody is there to switch it on. Browsers still
+        # want one tap first (or a kiosk browser started with --autoplay-policy=no-user-gesture-required). The
+        # room writes the alarm state into the carrier (its `alarm` slot).
+        alarm = AlarmState(actor, title='Vigil · Wall display', audible=KIOSK_AUDIBLE, enabled=True, kiosk=True)
+        alarm.carrier.props['data-room-slot'] = 'kiosk-alarm'
+        alarm.carrier.props['data-state'] = room.slots['alarm']['attrs']['data-state']
+        unlock_line(kiosk=True)
+        channel = hub.channel(hospital.id)
         channel.tick.subscribe(still_valid)
-        reload_after_reconnect(reload)  # a blip may have cost events: reload from the database
         hub.join(hospital.id, PresenceEntry(
             client_id=client.id, user_id=None, name=board_name(actor), role='Wall display', wards=(), page='kiosk',
             since=datetime.now(UTC)))
         client.on_delete(lambda: hub.leave(hospital.id, client.id))
-        await reload()
 
 
 def board_name(actor: Actor) -> str:

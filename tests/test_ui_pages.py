@@ -5,6 +5,7 @@ import html
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from nicegui import Client, ElementFilter, ui
@@ -16,6 +17,7 @@ from app.domain import Priority, Role, TokenKind, VitalKind
 from app.domain.vitals import VITAL_SPECS
 from app.schemas import Actor, AlertView, NewAlert, VitalReadingIn
 from components.live import LiveHub
+from components.room_store import RoomStore
 
 SIGN_IN_RETRIES = 50
 
@@ -67,6 +69,13 @@ async def open_display(user: User, secret: str, expected_status: int = 204) -> N
     await user.open('/kiosk/display')
 
 
+def board_rows(user: User) -> list[dict[str, Any]]:
+    """Return the rows the display's store holds, as its room sent them (id, version, attention key, HTML)."""
+    store = user.find(marker='kiosk-list').elements.pop()
+    assert isinstance(store, RoomStore)
+    return store.rows()
+
+
 async def test_the_kiosk_shell_is_static_and_never_a_ui_client(user: User) -> None:
     await user.open('/login')  # start the app
     clients_before = set(Client.instances)
@@ -98,8 +107,11 @@ async def test_a_valid_kiosk_token_shows_the_hospitals_open_alerts_by_urgency(us
     await user.should_see('1 Critical')
     await user.should_see('Wall display · AMU corridor · read-only')
     await user.should_not_see('Riverside fall')
-    rows = [e for e in user.find(marker='kiosk').elements.pop().descendants() if e.props.get('role') == 'listitem']
-    assert [r._markers for r in rows] == [[f'kiosk-alert-{critical.id}'], [f'kiosk-alert-{high.id}']]
+    # The rows in the order the browser's store paints them (by the attention key sent with each).
+    rows = board_rows(user)
+    assert [r['id'] for r in rows] == [critical.id, high.id]
+    assert [r['key'] for r in rows] == sorted(r['key'] for r in rows)
+    assert all(f'data-alert="{r["id"]}"' in r['html'] and 'role="listitem"' in r['html'] for r in rows)
 
 
 @pytest.mark.parametrize('kind', [TokenKind.DEVICE, TokenKind.INTEGRATION])
@@ -181,7 +193,7 @@ async def test_the_display_names_who_acknowledged_as_people_read_it(user: User) 
     await open_display(user, await kiosk_token())
 
     await user.should_see('Acknowledged · Jordan Ellis (via Nurse call system)')
-    row = str(user.find(marker=f'kiosk-alert-{alert.id}').elements.pop().content)  # type: ignore[attr-defined]
+    row = next(r['html'] for r in board_rows(user) if r['id'] == alert.id)
     assert 'token:' not in row
     # Bed and patient stay together in their own span: the ward and the status give way before them.
     assert '<span class="vigil-kiosk-patient">AMU-03 · Priya Raman</span>' in row
@@ -764,3 +776,16 @@ async def test_a_refused_observation_setting_is_shown_and_nothing_changes(
     await user.should_see(error)
     assert str(user.find(marker='observations-error').elements.pop().text).endswith(error)  # type: ignore[attr-defined]
     assert await vigil.rules.get(await staff('admin')) == before
+
+
+async def test_the_scripts_and_styles_pages_share_are_served_once_as_cacheable_files(user: User) -> None:
+    from components.alarm import ALARM_JS
+    from components.kiosk_board import KIOSK_CSS
+
+    await user.open('/login')  # start the app
+    for asset in (ALARM_JS, KIOSK_CSS):
+        response = await user.http_client.get(asset.url)  # no sign-in: the wall display has none
+        assert response.status_code == 200 and response.text == asset.text
+        assert response.headers['content-type'].startswith(asset.media_type)
+        assert 'immutable' in response.headers['cache-control']
+    assert (await user.http_client.get('/assets/no-such-file.js')).status_code in (302, 303, 307, 404)
