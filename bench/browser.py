@@ -213,6 +213,15 @@ async def sign_in(http: aiohttp.ClientSession, base: str, username: str, passwor
             raise BrowserError(f'sign-in as {username} did not navigate: {" / ".join(said) or "no answer"}') from None
     finally:
         await tab.close()
+    cookie = page.cookie
+    if target.startswith('/login/complete'):
+        # The form parks the sign-in and sends the browser to finish it with an HTTP request of its own, which
+        # renews the session cookie and redirects to where the person was going.
+        async with http.get(base + target, headers={'Cookie': f'session={cookie}'},
+                            allow_redirects=False) as response:
+            if 'session' in response.cookies:
+                cookie = response.cookies['session'].value
+            target = response.headers.get('location', '') if response.status in (302, 303, 307) else '/login'
     if target.startswith('/login'):
         raise BrowserError(f'sign-in as {username} went back to {target}')
-    return page.cookie
+    return cookie

@@ -215,8 +215,9 @@ def print_totals(ledger: Ledger) -> None:
             for screen in alert.expected:
                 if alert.view.id not in screen.arrivals and shown < 10:
                     shown += 1
+                    state = 'closed by the server' if screen.tab is None or screen.tab.closed_by_server else 'open'
                     print(f'- {alert.view.id} {alert.view.priority.value} {alert.view.ward_name}: {screen.name} '
-                          f'({"open" if screen.tab and screen.tab.is_open else "closed"})')
+                          f'({state})')
     stamp = datetime.now().astimezone().isoformat(timespec='seconds')
     print()
     print(f'Fan-out: from the alert\'s created_at to the first frame carrying its row on each screen that must show '

@@ -184,7 +184,9 @@ def row_html(alert: AlertView, now: datetime) -> str:
     else:
         state = '<span class="vigil-kiosk-state-active">Not acknowledged</span>'
     escalated = f'<small>escalated · level {alert.escalation_level}</small>' if alert.escalation_level else ''
-    return (f'<div class="vigil-kiosk-prio">{PRIORITY_LABELS[alert.priority]}{escalated}</div>'
+    # data-alert names the row's alert, as on the dashboard's rows (load tests find an alert's arrival by it).
+    return (f'<div class="vigil-kiosk-prio" data-alert="{alert.id}">'
+            f'{PRIORITY_LABELS[alert.priority]}{escalated}</div>'
             f'<div class="vigil-kiosk-main"><div class="vigil-kiosk-who">{who}</div>'
             f'<div class="vigil-kiosk-msg">{escape(alert.message)}</div></div>'
             f'<div class="vigil-kiosk-side">{age_html(alert.created_at, now, "vigil-kiosk-age")}{state}'

@@ -100,6 +100,9 @@ async def test_a_valid_kiosk_token_shows_the_hospitals_open_alerts_by_urgency(us
     await user.should_not_see('Riverside fall')
     rows = [e for e in user.find(marker='kiosk').elements.pop().descendants() if e.props.get('role') == 'listitem']
     assert [r._markers for r in rows] == [[f'kiosk-alert-{critical.id}'], [f'kiosk-alert-{high.id}']]
+    # Each row names its alert in its HTML, as the dashboard's rows do.
+    assert [re.findall(r'data-alert="(\d+)"', r.props['innerHTML']) for r in rows] == [[str(critical.id)],
+                                                                                       [str(high.id)]]
 
 
 @pytest.mark.parametrize('kind', [TokenKind.DEVICE, TokenKind.INTEGRATION])
