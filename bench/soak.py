@@ -110,7 +110,7 @@ async def soak(args: argparse.Namespace, folder: Path, database_url: str | None)
     server = ServerProcess(folder, core=cores[0] if cores else None, demo=False,
                            env={'VIGIL_DATABASE_URL': database_url} if database_url else None)
     screens = plan_screens(hospital, screens_total)
-    ledger = Ledger(hospital.hospital_id, screens)
+    ledger = Ledger(hospital.hospital_id, screens, last=args.minutes - 1)
     responders = Responders(screens, args.seed)
     ledger.on_raised, ledger.clicked = responders.raised, responders.clicked
     connector = aiohttp.TCPConnector(force_close=True, limit=0)  # a new TCP connection per page and socket

@@ -42,6 +42,7 @@ class Minute:
 class Ledger:
     hospital_id: int
     screens: list[Screen]
+    last: int = 0  # the index of the last minute
     started: float = 0.0
     minutes: list[Minute] = field(default_factory=list)
     open_alerts: dict[int, AlertView] = field(default_factory=dict)
@@ -64,7 +65,9 @@ class Ledger:
         return self.minutes[index]
 
     def _now_minute(self, ago: float = 0.0) -> Minute:
-        return self.minute(max(0, int((time.monotonic() - ago - self.started) // 60)))
+        # What happens in the grace period after the last minute (the last answers and events) counts in it.
+        index = int((time.monotonic() - ago - self.started) // 60)
+        return self.minute(min(max(0, index), self.last))
 
     def ingested(self, seconds: float, sent: int, accepted: int, status: int | None) -> None:
         """Count one gateway request (in the minute it was sent)."""
