@@ -26,6 +26,7 @@ from app.domain.scope import AccessScope, AlertReach
 from app.domain.vitals import VITAL_SPECS
 from app.schemas import Actor
 from app.simulator import Eventfulness, PatientModel
+from app.simulator.gateway import MAX_BACKOFF_SECONDS, RETRYABLE
 from data.enums import Role
 from data.models import Patient
 
@@ -137,8 +138,10 @@ class Monitor:
     lead: float  # model time ahead of the run's clock (a deterioration already under way)
 
 
-# Called with (request latency in s, readings sent, readings accepted, HTTP status or None for a transport error).
-IngestCallback = Callable[[float, int, int, int | None], None]
+# Called for every request with (its latency in s, readings in it, readings accepted, HTTP status or None for a
+# transport error, whether it is a retry, whether the gateway gives the readings up).
+IngestCallback = Callable[[float, int, int, int | None, bool, bool], None]
+ATTEMPTS = 6  # a real gateway buffers and retries for longer; 6 attempts span about 30 s of back-off
 
 
 class Gateways:
@@ -153,13 +156,17 @@ class Gateways:
         eventful = Eventfulness(episode_every=EPISODE_EVERY, artefact_every=0)
         self.monitors: list[Monitor] = []
         count = len(hospital.beds)
+        # Bed n of every ward, then bed n + 1 of every ward: each ward's beds, and the hospital's, are spread evenly
+        # over the minute (one set per request most of the time).
+        order = sorted(range(count), key=lambda i: (i % BEDS_PER_WARD, i // BEDS_PER_WARD))
+        rank = {index: position for position, index in enumerate(order)}
         for index, bed in enumerate(hospital.beds):
             model = PatientModel(bed.mrn, bed.spo2_scale, seed, eventful)
             lead = 0.0
             if rng.random() < ALREADY_DETERIORATING:
                 model.start_episode(peak=rng.uniform(0.7, 1.0))
                 lead = rng.uniform(0.3, 0.9) * model.episode.onset if model.episode else 0.0
-            self.monitors.append(Monitor(bed, model, slot=index * 60.0 / count, lead=lead))
+            self.monitors.append(Monitor(bed, model, slot=rank[index] * 60.0 / count, lead=lead))
 
     async def run(self, seconds: float) -> None:
         """Send for `seconds`, then wait for the requests still under way."""
@@ -167,7 +174,7 @@ class Gateways:
         async with aiohttp.ClientSession(self._base, connector=connector,
                                          timeout=aiohttp.ClientTimeout(total=60)) as http:
             began = time.monotonic()
-            sent_until = 0.0
+            sent_until = -1.0  # the bed of slot 0 sends at once
             while (now := time.monotonic() - began) < seconds:
                 due: dict[int, list[dict[str, Any]]] = {}
                 for monitor in self.monitors:
@@ -188,15 +195,25 @@ class Gateways:
         task.add_done_callback(self._tasks.discard)
 
     async def _post(self, http: aiohttp.ClientSession, token: str, readings: list[dict[str, Any]]) -> None:
+        """Post one set as a monitor gateway does: a retryable failure is retried with the same Idempotency-Key."""
         headers = {'Authorization': f'Bearer {token}', 'Idempotency-Key': str(uuid.uuid4())}
-        began = time.perf_counter()
-        try:
-            async with http.post('/api/v1/vitals', json=readings, headers=headers) as response:
-                body = await response.json(content_type=None) if response.status == 201 else None
-                accepted = int(body.get('accepted', 0)) if isinstance(body, dict) else 0
-                self._on_result(time.perf_counter() - began, len(readings), accepted, response.status)
-        except (aiohttp.ClientError, TimeoutError):
-            self._on_result(time.perf_counter() - began, len(readings), 0, None)
+        for attempt in range(ATTEMPTS):
+            began = time.perf_counter()
+            status: int | None = None
+            accepted = 0
+            try:
+                async with http.post('/api/v1/vitals', json=readings, headers=headers) as response:
+                    status = response.status
+                    body = await response.json(content_type=None) if status == 201 else None
+                    accepted = int(body.get('accepted', 0)) if isinstance(body, dict) else 0
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            done = status is not None and status not in RETRYABLE
+            self._on_result(time.perf_counter() - began, len(readings), accepted, status, attempt > 0,
+                            not done and attempt == ATTEMPTS - 1)
+            if done:
+                return
+            await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** attempt))
 
 
 def full_set(monitor: Monitor, at: float) -> list[dict[str, Any]]:

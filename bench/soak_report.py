@@ -3,6 +3,7 @@
 import argparse
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,6 +11,7 @@ from datetime import datetime
 from app.domain.alerts import attention_key_of
 from app.domain.scope import AccessScope
 from app.schemas import AlertView
+from bench.soak_hospital import ATTEMPTS
 from bench.soak_screens import Screen
 
 MIB = 1024
@@ -27,7 +29,8 @@ class Raised:
 class Minute:
     sent: int = 0
     accepted: int = 0
-    failed_requests: int = 0
+    retries: int = 0
+    given_up: int = 0
     ingest_ms: list[float] = field(default_factory=list)
     raised: list[Raised] = field(default_factory=list)
     acknowledged: int = 0
@@ -53,8 +56,10 @@ class Ledger:
     stored_readings: int = 0
     stored_alerts: int = 0
     stream_alerts: set[int] = field(default_factory=set)
+    acknowledged_ids: set[int] = field(default_factory=set)
     acknowledge_failures: int = 0
     dropped: int = 0
+    failures: Counter[str] = field(default_factory=Counter)  # failed answers by HTTP status
 
     def start(self) -> None:
         self.started = time.monotonic()
@@ -69,14 +74,17 @@ class Ledger:
         index = int((time.monotonic() - ago - self.started) // 60)
         return self.minute(min(max(0, index), self.last))
 
-    def ingested(self, seconds: float, sent: int, accepted: int, status: int | None) -> None:
-        """Count one gateway request (in the minute it was sent)."""
+    def ingested(self, seconds: float, readings: int, accepted: int, status: int | None, retry: bool,
+                 given_up: bool) -> None:
+        """Count one gateway request (in the minute it was sent); a retry's readings were counted as sent before."""
         row = self._now_minute(seconds)
-        row.sent += sent
+        row.sent += 0 if retry else readings
         row.accepted += accepted
         row.ingest_ms.append(seconds * 1000)
+        row.retries += int(retry)
+        row.given_up += readings if given_up else 0
         if status != 201:
-            row.failed_requests += 1
+            self.failures[str(status or 'no answer')] += 1
 
     def event(self, kind: str, data: str) -> None:
         """Take one event of the hospital's stream: keep the open alerts, note raises and acknowledgements."""
@@ -91,6 +99,7 @@ class Ledger:
         elif kind == 'AlertAcknowledged':
             row = self._now_minute()
             row.acknowledged += 1
+            self.acknowledged_ids.add(view.id)
             if view.id in self.clicked:
                 row.acknowledge_ms.append((seen - self.clicked[view.id]) * 1000)
         if view.is_open:
@@ -154,16 +163,16 @@ def print_header(args: argparse.Namespace, cores: tuple[int, int] | None, ledger
           f'{ledger.rss_open_kib / MIB:.0f} MiB with them open '
           f'({(ledger.rss_open_kib - ledger.rss_idle_kib) / max(1, len(ledger.screens)):.0f} KiB per screen).')
     print()
-    print('| min | readings sent / accepted | ingest p50 / p99 ms | alerts | fan-out p50 / p99 ms '
+    print('| min | readings sent / accepted | retries | ingest p50 / p99 ms | alerts | fan-out p50 / p99 ms '
           '| deliveries expected / received | acks | RSS MiB | RSS per screen KiB | server CPU | client CPU | load |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|---|', flush=True)
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|', flush=True)
 
 
 def print_row(ledger: Ledger, index: int) -> None:
     row = ledger.minute(index)
     latencies, expected, received = fanout(row.raised)
     per_screen = (row.rss_kib - ledger.rss_idle_kib) / max(1, len(ledger.screens))
-    print(f'| {index + 1} | {row.sent:,} / {row.accepted:,} | {pct(row.ingest_ms, .5):.0f} / '
+    print(f'| {index + 1} | {row.sent:,} / {row.accepted:,} | {row.retries} | {pct(row.ingest_ms, .5):.0f} / '
           f'{pct(row.ingest_ms, .99):.0f} | {len(row.raised)} | {pct(latencies, .5):.0f} / {pct(latencies, .99):.0f} '
           f'| {expected:,} / {received:,} | {row.acknowledged} | {row.rss_kib / MIB:.0f} | {per_screen:.0f} '
           f'| {row.server_cpu:.0%} | {row.client_cpu:.0%} | {row.load:.2f} |', flush=True)
@@ -173,7 +182,9 @@ def print_totals(ledger: Ledger) -> None:
     rows = [r for r in ledger.minutes if r.rss_kib]
     sent = sum(r.sent for r in ledger.minutes)
     accepted = sum(r.accepted for r in ledger.minutes)
-    failed = sum(r.failed_requests for r in ledger.minutes)
+    retries = sum(r.retries for r in ledger.minutes)
+    given_up = sum(r.given_up for r in ledger.minutes)
+    failures = ', '.join(f'{n} x HTTP {status}' for status, n in ledger.failures.most_common()) or 'none'
     raised = [a for r in ledger.minutes for a in r.raised]
     latencies, expected, received = fanout(raised)
     beyond = sum(a.beyond_board for a in raised)
@@ -181,7 +192,8 @@ def print_totals(ledger: Ledger) -> None:
     print()
     print('| total | value |')
     print('|---|---|')
-    print(f'| readings sent / accepted / failed requests | {sent:,} / {accepted:,} / {failed} |')
+    print(f'| readings sent / accepted / given up after {ATTEMPTS} attempts | {sent:,} / {accepted:,} / {given_up:,} |')
+    print(f'| failed requests (HTTP status) / retries | {failures} / {retries:,} |')
     print(f'| readings in the database | {ledger.stored_readings:,} ({ledger.stored_readings - accepted:+,} '
           'against accepted) |')
     print(f'| ingest p50 / p99 / max ms | {pct(ingest, .5):.0f} / {pct(ingest, .99):.0f} / '
@@ -191,8 +203,10 @@ def print_totals(ledger: Ledger) -> None:
     print(f'| in scope but beyond a full list (not expected) | {beyond:,} |')
     print(f'| fan-out p50 / p99 / max ms | {pct(latencies, .5):.0f} / {pct(latencies, .99):.0f} / '
           f'{max(latencies, default=float("nan")):.0f} |')
-    print(f'| acknowledgements (stream) / planned acks that found no row | '
-          f'{sum(r.acknowledged for r in ledger.minutes)} / {ledger.acknowledge_failures} |')
+    taken = sum(1 for alert_id in ledger.clicked if alert_id in ledger.acknowledged_ids)
+    print(f'| acknowledgements (stream) / Acknowledge clicks / clicks that took / planned clicks with no row '
+          f'| {sum(r.acknowledged for r in ledger.minutes)} / {len(ledger.clicked)} / {taken} '
+          f'/ {ledger.acknowledge_failures} |')
     clicks = [v for r in ledger.minutes for v in r.acknowledge_ms]
     print(f'| acknowledge click to its event on the stream p50 / p99 ms | {pct(clicks, .5):.0f} / '
           f'{pct(clicks, .99):.0f} |')
