@@ -46,11 +46,11 @@ from app.config import Settings
 from bench.server import ServerProcess, pin
 from bench.soak_hospital import Gateways, seed_hospital
 from bench.soak_report import Ledger, print_header, print_row, print_totals
-from bench.soak_screens import Responders, close_all, open_screens, plan_screens
+from bench.soak_screens import Responders, close_all, keep_open, open_screens, plan_screens
 from data.engine import create_engine
 from data.models import Alert, VitalReading
 
-GRACE_SECONDS = 15.0  # a minute's row is printed this long after it ends: its alerts have had time to arrive
+GRACE_SECONDS = 15.0  # the last minute's row is printed this long after it ends: its alerts have had time to arrive
 
 
 async def events(http: aiohttp.ClientSession, base: str, token: str) -> AsyncIterator[tuple[str, str]]:
@@ -83,7 +83,8 @@ def client_cpu_seconds() -> float:
 
 
 async def report_minutes(server: ServerProcess, ledger: Ledger, minutes: int) -> None:
-    """Sample the server at every minute's end and print the minute's row GRACE_SECONDS later."""
+    """Sample the server at every minute's end; print a minute's row when the next one ends (its alerts have had
+    that long to arrive everywhere), the last one's GRACE_SECONDS after its end."""
     cpu, own, wall = server.cpu_seconds(), client_cpu_seconds(), time.monotonic()
     for minute in range(minutes):
         await asyncio.sleep(max(0.0, ledger.started + (minute + 1) * 60 - time.monotonic()))
@@ -93,6 +94,7 @@ async def report_minutes(server: ServerProcess, ledger: Ledger, minutes: int) ->
         row.server_cpu = (server.cpu_seconds() - cpu) / (now - wall)
         row.client_cpu = (client_cpu_seconds() - own) / (now - wall)
         row.load = os.getloadavg()[0]
+        row.open_alerts = len(ledger.open_alerts)
         cpu, own, wall = server.cpu_seconds(), client_cpu_seconds(), now
         if minute > 0:
             print_row(ledger, minute - 1)
@@ -126,6 +128,7 @@ async def soak(args: argparse.Namespace, folder: Path, database_url: str | None)
             await asyncio.sleep(5.0)
             ledger.rss_open_kib = server.rss_kib()
             tasks.append(asyncio.create_task(follow(http, server.base, hospital.integration, ledger)))
+            tasks.append(asyncio.create_task(keep_open(http, server.base, screens)))
             await asyncio.sleep(1.0)
             print(f'soaking for {args.minutes} min ...', file=sys.stderr, flush=True)
             print_header(args, cores, ledger)

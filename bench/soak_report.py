@@ -34,6 +34,7 @@ class Minute:
     ingest_ms: list[float] = field(default_factory=list)
     raised: list[Raised] = field(default_factory=list)
     acknowledged: int = 0
+    open_alerts: int = 0  # at the minute's end: what the screens hold rows for
     acknowledge_ms: list[float] = field(default_factory=list)
     rss_kib: int = 0
     server_cpu: float = 0.0
@@ -164,8 +165,9 @@ def print_header(args: argparse.Namespace, cores: tuple[int, int] | None, ledger
           f'({(ledger.rss_open_kib - ledger.rss_idle_kib) / max(1, len(ledger.screens)):.0f} KiB per screen).')
     print()
     print('| min | readings sent / accepted | retries | ingest p50 / p99 ms | alerts | fan-out p50 / p99 ms '
-          '| deliveries expected / received | acks | RSS MiB | RSS per screen KiB | server CPU | client CPU | load |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|', flush=True)
+          '| deliveries expected / received | acks | open alerts | RSS MiB | RSS per screen KiB | server CPU '
+          '| client CPU | load |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|', flush=True)
 
 
 def print_row(ledger: Ledger, index: int) -> None:
@@ -174,7 +176,8 @@ def print_row(ledger: Ledger, index: int) -> None:
     per_screen = (row.rss_kib - ledger.rss_idle_kib) / max(1, len(ledger.screens))
     print(f'| {index + 1} | {row.sent:,} / {row.accepted:,} | {row.retries} | {pct(row.ingest_ms, .5):.0f} / '
           f'{pct(row.ingest_ms, .99):.0f} | {len(row.raised)} | {pct(latencies, .5):.0f} / {pct(latencies, .99):.0f} '
-          f'| {expected:,} / {received:,} | {row.acknowledged} | {row.rss_kib / MIB:.0f} | {per_screen:.0f} '
+          f'| {expected:,} / {received:,} | {row.acknowledged} | {row.open_alerts} | {row.rss_kib / MIB:.0f} '
+          f'| {per_screen:.0f} '
           f'| {row.server_cpu:.0%} | {row.client_cpu:.0%} | {row.load:.2f} |', flush=True)
 
 
@@ -199,7 +202,10 @@ def print_totals(ledger: Ledger) -> None:
     print(f'| ingest p50 / p99 / max ms | {pct(ingest, .5):.0f} / {pct(ingest, .99):.0f} / '
           f'{max(ingest, default=float("nan")):.0f} |')
     print(f'| alerts raised (event stream) / alerts in the database | {len(raised)} / {ledger.stored_alerts} |')
-    print(f'| deliveries expected / received / missed | {expected:,} / {received:,} / {expected - received:,} |')
+    dropped = sum(1 for a in raised for screen in a.expected
+                  if a.view.id not in screen.arrivals and (screen.tab is None or screen.tab.closed_by_server))
+    print(f'| deliveries expected / received / missed on open screens / missed on screens the server closed '
+          f'| {expected:,} / {received:,} / {expected - received - dropped:,} / {dropped:,} |')
     print(f'| in scope but beyond a full list (not expected) | {beyond:,} |')
     print(f'| fan-out p50 / p99 / max ms | {pct(latencies, .5):.0f} / {pct(latencies, .99):.0f} / '
           f'{max(latencies, default=float("nan")):.0f} |')
@@ -210,7 +216,9 @@ def print_totals(ledger: Ledger) -> None:
     clicks = [v for r in ledger.minutes for v in r.acknowledge_ms]
     print(f'| acknowledge click to its event on the stream p50 / p99 ms | {pct(clicks, .5):.0f} / '
           f'{pct(clicks, .99):.0f} |')
-    print(f'| screens closed by the server | {ledger.dropped} |')
+    print(f'| screens whose socket the server closed: reconnected / reloaded / closed at the end '
+          f'| {sum(s.reconnects for s in ledger.screens)} / {sum(s.reloads for s in ledger.screens)} '
+          f'/ {ledger.dropped} |')
     if rows:
         first, last = rows[0], rows[-1]
         growth = last.rss_kib - first.rss_kib

@@ -6,6 +6,7 @@ the way a click does: the dashboard's alert list gets the same `click` event its
 """
 
 import asyncio
+import json
 import random
 import re
 import time
@@ -52,13 +53,44 @@ class Screen:
     list_element: int | None = None  # the dashboard's alert list (its click listener takes the row buttons)
     list_listener: str | None = None
     arrivals: dict[int, float] = field(default_factory=dict)
+    cookie: str | None = None
+    reconnects: int = 0
+    reloads: int = 0
 
-    def on_frame(self, _: Tab, frame: str, __: float) -> None:
+    def on_frame(self, _: Tab | None, frame: str, __: float) -> None:
         ids = alert_ids(frame)
         if ids:
             now = time.time()
             for alert_id in ids:
                 self.arrivals.setdefault(alert_id, now)
+
+    @property
+    def path(self) -> str:
+        return '/kiosk/display' if self.role == 'kiosk' else '/'
+
+    async def load(self, http: aiohttp.ClientSession, base: str) -> None:
+        """Load the page (again) and connect its socket; alerts the page arrives with count as arrived now."""
+        for attempt in range(RELOADS + 1):
+            try:
+                page = await load_page(http, base, self.path, self.cookie)
+                break
+            except BrowserError:
+                if attempt == RELOADS:
+                    raise
+                await asyncio.sleep(1.0)
+        if self.role != 'kiosk':
+            self.list_element, self.list_listener = alert_list(page)
+        self.on_frame(None, json.dumps(page.elements), 0.0)
+        self.tab = Tab(http, base, page, self.on_frame)
+        await self.tab.connect()
+
+    async def recover(self, http: aiohttp.ClientSession, base: str) -> None:
+        """The server closed the socket: reconnect as the browser does, or reload the page if it is gone."""
+        assert self.tab is not None
+        self.reconnects += 1
+        if not await self.tab.reconnect():
+            self.reloads += 1
+            await self.load(http, base)
 
     async def click(self, action: str, alert_id: int) -> None:
         """Press a row's Acknowledge or Resolve button (what the list's JavaScript handler emits for that click)."""
@@ -103,22 +135,19 @@ async def open_screens(http: aiohttp.ClientSession, base: str, hospital: Hospita
     gate = asyncio.Semaphore(parallel)
 
     async def one(screen: Screen) -> None:
-        path = '/kiosk/display' if screen.role == 'kiosk' else '/'
+        screen.cookie = cookies[screen.username or screen.name]
         async with gate:
-            for attempt in range(RELOADS + 1):
-                try:
-                    page = await load_page(http, base, path, cookies[screen.username or screen.name])
-                    break
-                except BrowserError:
-                    if attempt == RELOADS:
-                        raise
-                    await asyncio.sleep(1.0)
-            if screen.role != 'kiosk':
-                screen.list_element, screen.list_listener = alert_list(page)
-            screen.tab = Tab(http, base, page, screen.on_frame)
-            await screen.tab.connect()
+            await screen.load(http, base)
 
     await asyncio.gather(*(one(s) for s in screens))
+
+
+async def keep_open(http: aiohttp.ClientSession, base: str, screens: list[Screen]) -> None:
+    """Until cancelled: bring back every screen whose socket the server closed, as a browser would, every 2 s."""
+    while True:
+        await asyncio.sleep(2.0)
+        closed = [s for s in screens if s.tab is not None and s.tab.closed_by_server]
+        await asyncio.gather(*(s.recover(http, base) for s in closed), return_exceptions=True)
 
 
 def alert_list(page: Page) -> tuple[int, str]:
