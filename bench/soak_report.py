@@ -219,6 +219,7 @@ def print_totals(ledger: Ledger) -> None:
     print(f'| screens whose socket the server closed: reconnected / reloaded / closed at the end '
           f'| {sum(s.reconnects for s in ledger.screens)} / {sum(s.reloads for s in ledger.screens)} '
           f'/ {ledger.dropped} |')
+    print(f'| page loads that failed (and were retried) | {sum(s.failed_loads for s in ledger.screens)} |')
     if rows:
         first, last = rows[0], rows[-1]
         growth = last.rss_kib - first.rss_kib

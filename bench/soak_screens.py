@@ -25,7 +25,9 @@ from data.enums import Role
 # the wall display's board (components/kiosk_board.py ROWS), both in the needs-attention order.
 DASHBOARD_ROWS = 100
 KIOSK_ROWS = 8
-RELOADS = 3
+# A page that does not answer in time (NiceGUI answers 500 when building it takes longer than its response timeout)
+# is reloaded, as a person would, after a pause that grows; every failed load is counted.
+RELOADS = 8
 _ALERT_ROW = re.compile(r'data-alert=\\"(\d+)\\"')
 
 
@@ -56,6 +58,7 @@ class Screen:
     cookie: str | None = None
     reconnects: int = 0
     reloads: int = 0
+    failed_loads: int = 0
 
     def on_frame(self, _: Tab | None, frame: str, __: float) -> None:
         ids = alert_ids(frame)
@@ -75,9 +78,10 @@ class Screen:
                 page = await load_page(http, base, self.path, self.cookie)
                 break
             except BrowserError:
+                self.failed_loads += 1
                 if attempt == RELOADS:
                     raise
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(min(10.0, 1.0 + attempt * 2))
         if self.role != 'kiosk':
             self.list_element, self.list_listener = alert_list(page)
         self.on_frame(None, json.dumps(page.elements), 0.0)
