@@ -9,7 +9,8 @@ a hospital of --beds patients in wards of 25, a nurse account per ward, charge n
 - --screens open screens: a tenth wall displays (/kiosk/display, opened with a kiosk token as the kiosk shell
   does), a tenth physicians', a tenth charge nurses', the rest ward nurses' dashboards, each person signed in once
   through the sign-in page; every screen is an emulated browser (bench/browser.py) noting when each alert id first
-  reaches it (bench/soak_screens.py, `alert_ids`).
+  reaches it (bench/soak_screens.py, `alert_ids`); a screen whose socket the server closes reconnects, or reloads
+  its page, as NiceGUI's browser code does, and a page that does not answer in time is reloaded.
 - a gateway per ward posts each bed's full set of NEWS2 observations once a minute through POST /api/v1/vitals,
   the beds spread evenly over the minute; the patients follow the simulator's physiology, a few deteriorating at
   any time, so the server's own detection raises the alerts.
