@@ -102,12 +102,18 @@ class Tab:
         self._acked = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._document_id = str(uuid.uuid4())
+        self._tab_id = str(uuid.uuid4())
 
     async def connect(self) -> None:
-        """Open the socket on a new TCP connection and finish the implicit handshake NiceGUI's page asks for."""
-        query = urlencode({'client_id': self.page.client_id, 'next_message_id': 0, 'implicit_handshake': 'true',
-                           'document_id': str(uuid.uuid4()), 'tab_id': str(uuid.uuid4()), 'EIO': 4,
-                           'transport': 'websocket'})
+        """Open the socket on a new TCP connection and finish the implicit handshake NiceGUI's page asks for.
+
+        Called again after the server closed the socket, it reconnects as NiceGUI's browser code does: the same
+        document and tab, asking for the messages from the next one it has not seen (the server replays them).
+        """
+        query = urlencode({'client_id': self.page.client_id, 'next_message_id': self.next_message_id,
+                           'implicit_handshake': 'true', 'document_id': self._document_id, 'tab_id': self._tab_id,
+                           'EIO': 4, 'transport': 'websocket'})
         url = self._base.replace('http', 'ws', 1) + f'{self.page.prefix}/_nicegui_ws/socket.io/?{query}'
         headers = {'Cookie': f'session={self.page.cookie}'} if self.page.cookie else {}
         ws = await self._http.ws_connect(url, headers=headers, max_msg_size=0, timeout=aiohttp.ClientWSTimeout(
@@ -124,7 +130,20 @@ class Tab:
                 answer = await ws.receive_str()
             if not answer.startswith('40'):
                 raise BrowserError(f'{self.page.path}: socket refused: {answer[:120]!r}')
+        self.closed_by_server = False
         self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._acknowledge())]
+
+    async def reconnect(self) -> bool:
+        """After the server closed the socket: connect again; False if the server no longer knows the page (a
+        browser then reloads it)."""
+        await self.close()
+        try:
+            await self.connect()
+        except (BrowserError, aiohttp.ClientError, TimeoutError):
+            if self._ws is not None:
+                await self._ws.close()
+            return False
+        return True
 
     async def emit(self, event: str, data: dict[str, Any]) -> None:
         """Send a Socket.IO event as NiceGUI's browser code does."""
@@ -159,6 +178,10 @@ class Tab:
             data: str = message.data
             if data == '2':
                 await self._ws.send_str('3')
+            elif data.startswith('42["try_reconnect"'):  # the server cannot replay what was missed: reload
+                self.closed_by_server = True
+                await self._ws.close()
+                return
             elif data.startswith('42'):
                 # NiceGUI appends the message id last: ...,"_id":17}]
                 at = data.rfind('"_id":')
@@ -213,6 +236,15 @@ async def sign_in(http: aiohttp.ClientSession, base: str, username: str, passwor
             raise BrowserError(f'sign-in as {username} did not navigate: {" / ".join(said) or "no answer"}') from None
     finally:
         await tab.close()
+    cookie = page.cookie
+    if target.startswith('/login/complete'):
+        # The form parks the sign-in and sends the browser to finish it with an HTTP request of its own, which
+        # renews the session cookie and redirects to where the person was going.
+        async with http.get(base + target, headers={'Cookie': f'session={cookie}'},
+                            allow_redirects=False) as response:
+            if 'session' in response.cookies:
+                cookie = response.cookies['session'].value
+            target = response.headers.get('location', '') if response.status in (302, 303, 307) else '/login'
     if target.startswith('/login'):
         raise BrowserError(f'sign-in as {username} went back to {target}')
-    return page.cookie
+    return cookie

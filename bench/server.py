@@ -36,10 +36,16 @@ def pin() -> tuple[int, int] | None:
 
 
 class ServerProcess:
-    """`main.py --demo --no-simulator` on a free port with VIGIL_DATA_DIR in `folder`, stopped by its PID."""
+    """`main.py --demo --no-simulator` on a free port with VIGIL_DATA_DIR in `folder`, stopped by its PID.
 
-    def __init__(self, folder: Path, core: int | None = None) -> None:
+    With demo=False it serves whatever the database holds (seeded by the caller); `env` adds settings (e.g. a
+    VIGIL_DATABASE_URL of its own).
+    """
+
+    def __init__(self, folder: Path, core: int | None = None, *, demo: bool = True,
+                 env: dict[str, str] | None = None) -> None:
         self.folder = folder
+        self.demo = demo
         self.port = free_port()
         self.base = f'http://127.0.0.1:{self.port}'
         self.core = core
@@ -47,6 +53,7 @@ class ServerProcess:
         self.env = {k: v for k, v in os.environ.items()
                     if k not in {'VIGIL_DATABASE_URL', 'VIGIL_REDIS_URL', 'VIGIL_HOST', 'VIGIL_PORT', 'VIGIL_DEMO'}}
         self.env.update(VIGIL_DATA_DIR=str(folder / 'data'), VIGIL_LOG_LEVEL='WARNING')
+        self.env.update(env or {})
         self.process: asyncio.subprocess.Process | None = None
 
     @property
@@ -62,7 +69,8 @@ class ServerProcess:
         try:
             with self.log.open('wb') as log:
                 self.process = await asyncio.create_subprocess_exec(
-                    sys.executable, str(MAIN), '--demo', '--no-simulator', '--port', str(self.port),
+                    sys.executable, str(MAIN), *(('--demo', '--no-simulator') if self.demo else ()),
+                    '--port', str(self.port),
                     cwd=self.folder, env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
         finally:
             if own is not None:
