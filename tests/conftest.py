@@ -33,6 +33,47 @@ T = TypeVar('T')
 TEST_PASSWORD = 'correct horse battery'
 
 
+# --- parallel runs (pytest-xdist) -----------------------------------------------------------------------------------
+
+# The README's command runs the suite on two workers with `--dist loadgroup`. Tests that drive Chromium, build the
+# binary, fuzz a server or measure a server's memory run on one worker, one after another (never two of them at once),
+# while the other worker takes the rest. Isolation between workers: each is a process of its own, with its own
+# PostgreSQL template and databases and Redis prefix (named after its pid and a random part), temporary folders
+# (tmp_path) and free ports.
+ONE_AT_A_TIME = 'one-at-a-time'
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line('markers', 'heavy: loads or measures a real server (memory, floods): never runs beside '
+                                       'another heavy, browser or slow test under pytest-xdist')
+
+
+ONE_AT_A_TIME_MARKERS = ('browser', 'slow', 'heavy')
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if item.config.pluginmanager.hasplugin('xdist') and any(map(item.get_closest_marker, ONE_AT_A_TIME_MARKERS)):
+        item.add_marker(pytest.mark.xdist_group(ONE_AT_A_TIME))
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's hook of the same name
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a worker under `--dist loadgroup`, make sure the group reaches the scheduler.
+
+    pytest-xdist tells the scheduler a test's group by a suffix of its node id (`...::test@group`), which it writes to
+    `item._nodeid`. pytest 9.2 keeps node ids in `item._id` instead, so the suffix is lost and every group is spread
+    over the workers without a word (pytest-xdist issue #1386): write it where this pytest reads it.
+    """
+    if not getattr(config.option, 'loadgroup', False):  # set in pytest-xdist's workers only
+        return
+    for item in items:
+        groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get('name', 'default'))
+                         for mark in item.iter_markers('xdist_group')})
+        if not groups or item.nodeid.endswith('@' + '_'.join(groups)):
+            continue
+        item._id = type(item._id).parse(f'{item.nodeid}@{"_".join(groups)}')  # the pytest 9.2 form of the id
+
+
 def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion on a fresh loop in a worker thread (safe inside a running loop)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -274,6 +315,9 @@ async def world(vigil: Vigil, password_hash: str, clock: FakeClock) -> World:
 
 # --- the served app ------------------------------------------------------------------------------------------------
 
+_HASHES: dict[str, str] = {}  # password -> one argon2id hash of it, for the whole run (quiet_demo)
+
+
 @pytest.fixture
 def quiet_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """main.py (run by NiceGUI's `user` fixture) serves the demo, without its simulator, from a fresh SQLite file."""
@@ -284,6 +328,17 @@ def quiet_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv('VIGIL_DATA_DIR', str(tmp_path))
     monkeypatch.setenv('VIGIL_DEMO', 'true')
     monkeypatch.setenv('VIGIL_DEMO_SIMULATOR', 'false')  # quiet patients: tests post the vitals they need
+    # Seeding the demo hashes its one password once per account (five argon2id hashes, about 1 s of CPU) in every test
+    # that serves it. As with password_hash above: one real hash per password for the whole run. Every sign-in still
+    # verifies against a real argon2id hash; no test here is about two accounts' salts differing.
+    real_hash = PasswordHasher.hash
+
+    async def hash_once_per_run(hasher: PasswordHasher, password: str) -> str:
+        if password not in _HASHES:
+            _HASHES[password] = await real_hash(hasher, password)
+        return _HASHES[password]
+
+    monkeypatch.setattr(PasswordHasher, 'hash', hash_once_per_run)
 
 
 @pytest.fixture(autouse=True)

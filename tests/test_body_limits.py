@@ -112,6 +112,7 @@ def stream(port: int, path: str, megabytes: int, answers: list[bytes]) -> None:
             answers.append(b'')
 
 
+@pytest.mark.heavy
 def test_oversized_bodies_leave_the_server_memory_where_it_was(tmp_path: Path) -> None:
     # Reproduced: three 150 MB bodies to /kiosk/session took the server from 214 to 1,693 MB; two to /api/v1/alerts
     # without a token reached 855 MB before the 401.

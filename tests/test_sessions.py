@@ -208,6 +208,7 @@ async def flood(url: str, path: str, count: int) -> set[str]:
     return cookies
 
 
+@pytest.mark.heavy
 @pytest.mark.skipif(not Path('/proc/self/status').exists(), reason='reads RSS from /proc')
 async def test_a_flood_of_health_checks_leaves_the_memory_of_a_real_server_where_it_was(tmp_path: Path) -> None:
     server = VigilServer(tmp_path / 'vigil')
