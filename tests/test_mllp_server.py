@@ -135,3 +135,77 @@ def test_a_taken_mllp_port_stops_start_up_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert f'vigil: cannot listen for HL7 v2 (VIGIL_MLLP_PORT) on 127.0.0.1:{port}: ' in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+async def counts(db_url: str, mrns: list[str]) -> dict[tuple[str, datetime], int]:
+    """Return how many readings from the sender each (MRN, measured at) has in the database."""
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(Patient.mrn, VitalReading.measured_at).join(Patient, Patient.id == VitalReading.patient_id)
+                .where(Patient.mrn.in_(mrns), VitalReading.source == 'hl7:PIIC_GW^GENERAL_AMU'))
+            found: dict[tuple[str, datetime], int] = {}
+            for mrn, measured_at in rows:
+                found[mrn, measured_at] = found.get((mrn, measured_at), 0) + 1
+            return found
+    finally:
+        await engine.dispose()
+
+
+async def resend(port: int, mrn: str, start: datetime, sent: int) -> list[str]:
+    """Send a client's messages 0..sent-1 again, as a gateway does after a lost connection; return the ACK codes."""
+    reader, writer = await open_hl7_connection('127.0.0.1', port)
+    codes = []
+    try:
+        for index in range(sent):
+            writer.writeblock(pcd01(f'{mrn}-{index}', mrn, start + timedelta(milliseconds=index * 100),
+                                    60 + index % 30))
+            await writer.drain()
+            codes.append((await reader.readblock()).decode().split('\r')[1].split('|')[1])
+    finally:
+        writer.close()
+    return codes
+
+
+async def test_a_server_killed_mid_stream_stores_each_message_once_when_the_senders_send_everything_again(
+        db_url: str, tmp_path: Path) -> None:
+    """SIGKILL lands between messages, between a commit and its ACK, or mid-write: whatever was in flight, a sender
+    that sends every message again (those answered AA, and the one that got no answer) gets AA for each, and the
+    database holds each reading exactly once, by the message control id."""
+    port = free_port()
+    env = {'VIGIL_DATABASE_URL': db_url, 'VIGIL_MLLP_PORT': str(port)}
+    server = StoppableServer(tmp_path / 'first', env=env)
+    await asyncio.to_thread(server.start)
+    try:
+        mrns = await setup(db_url)
+        await asyncio.to_thread(wait_for_listener, port)
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        acknowledged: set[tuple[str, datetime]] = set()
+        enough, answers = asyncio.Event(), []
+        streams = [asyncio.create_task(stream(port, mrn, start, acknowledged, enough, answers)) for mrn in mrns]
+        await asyncio.wait_for(enough.wait(), timeout=60)
+        await asyncio.to_thread(server.stop_with, signal.SIGKILL)
+        endings = await asyncio.gather(*streams)
+    finally:
+        await asyncio.to_thread(server.stop)
+    assert 'never stopped' not in endings
+    before = await counts(db_url, mrns)
+    # Every client sends again up to and including the message that got no answer (it may have been stored).
+    answered = {mrn: [i for i in range(MAX_MESSAGES) if (mrn, start + timedelta(milliseconds=i * 100)) in acknowledged]
+                for mrn in mrns}
+    sent = {mrn: (max(indexes) + 2 if indexes else 1) for mrn, indexes in answered.items()}
+    again = StoppableServer(tmp_path / 'second', env=env)
+    await asyncio.to_thread(again.start)
+    try:
+        await asyncio.to_thread(wait_for_listener, port)
+        codes = await asyncio.gather(*(resend(port, mrn, start, sent[mrn]) for mrn in mrns))
+    finally:
+        await asyncio.to_thread(again.stop)
+    assert all(code == 'AA' for each in codes for code in each), codes
+    after = await counts(db_url, mrns)
+    assert all(before.get(key, 0) <= 1 for key in before), 'a message was stored twice before the kill'
+    assert set(after.values()) == {1}, {key: n for key, n in after.items() if n != 1}
+    expected = {(mrn, start + timedelta(milliseconds=i * 100)) for mrn in mrns for i in range(sent[mrn])}
+    assert set(after) == expected
+    assert acknowledged <= set(before), 'a message answered AA before the kill was lost'
