@@ -222,6 +222,26 @@ async def test_search_by_patient_code_date_and_category_with_paging(api: Api, wo
     assert len({i for p in pages for i in p}) == 7
 
 
+async def test_on_oxygen_and_room_air_are_found_by_the_codes_they_are_read_back_with(api: Api) -> None:
+    """An "on oxygen" reading reads back as SNOMED CT 371825009 (patient on oxygen) or 722742002 (breathing room
+    air): searching either code finds exactly the readings shown with it."""
+    times = ['2026-03-02T06:00:00Z', '2026-03-02T07:00:00Z', '2026-03-02T07:30:00Z']
+    for at, value in zip(times, [0, 1, 0], strict=True):
+        body = reading(kind='on_oxygen', value=value, unit='{bool}', at=at)
+        assert (await api.post('/api/v1/vitals', body)).status_code == 201
+
+    def found(bundle: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(e['resource']['effectiveDateTime'], e['resource']['code']['coding'][0]['code'])
+                for e in bundle.get('entry', [])]
+
+    mine = {'subject:identifier': 'alpha-North-1'}
+    assert found(await search(api, **mine, code='371825009')) == [(times[1], '371825009')]
+    assert found(await search(api, **mine, code='http://snomed.info/sct|722742002')) == [
+        (times[2], '722742002'), (times[0], '722742002')]
+    assert len(found(await search(api, **mine, code='371825009,722742002'))) == 3
+    assert found(await search(api, **mine, code='http://loinc.org|371825009')) == []  # not a LOINC code
+
+
 @pytest.mark.parametrize('params, message', [
     ({'value-quantity': 'gt100'}, '"value-quantity" is not supported'),
     ({'_include': 'Observation:patient'}, '"_include" is not supported'),

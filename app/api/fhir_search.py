@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from app.domain import VitalKind
-from app.services.observation_records import BLOOD_PRESSURE, MAX_COUNT, ObservationQuery
+from app.services.observation_records import BLOOD_PRESSURE, MAX_COUNT, ON_AIR, ON_OXYGEN, ObservationQuery
 
-from .fhir_mapping import ACVPU_SCALE, BP_PANEL, LOINC, LOINC_KINDS, SNOMED, FhirRejected, Issue
+from .fhir_mapping import ACVPU_SCALE, AIR_OR_OXYGEN, BP_PANEL, LOINC, LOINC_KINDS, SNOMED, FhirRejected, Issue
 from .fhir_resources import CATEGORY_SYSTEM
 
 DEFAULT_COUNT = 50
@@ -129,6 +129,8 @@ def _code(value: str) -> VitalKind | str | None:
         return LOINC_KINDS[code]
     if system in ('', SNOMED) and code == ACVPU_SCALE:
         return VitalKind.CONSCIOUSNESS
+    if system in ('', SNOMED) and code in AIR_OR_OXYGEN:  # the code an "on oxygen" reading is read back with
+        return ON_OXYGEN if AIR_OR_OXYGEN[code] else ON_AIR
     return None  # a code no Observation here has: the search finds nothing
 
 

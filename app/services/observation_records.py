@@ -25,6 +25,8 @@ from .scope_sql import ward_clause
 
 PANEL_PREFIX = 'bp-'
 BLOOD_PRESSURE = 'blood_pressure'  # a panel of systolic and diastolic, as a search term beside the VitalKinds
+# "On oxygen" is one kind with two codes (SNOMED CT: patient on oxygen, breathing room air): search terms for each.
+ON_OXYGEN, ON_AIR = 'on_oxygen:yes', 'on_oxygen:no'
 MAX_COUNT = 1000
 
 
@@ -86,6 +88,9 @@ _IS_PANEL = VitalReading.observation_id.startswith(PANEL_PREFIX)
 def _code_clause(code: VitalKind | str) -> ColumnElement[bool]:
     if code == BLOOD_PRESSURE:
         return _IS_PANEL
+    if code in (ON_OXYGEN, ON_AIR):
+        on = VitalReading.value != 0 if code == ON_OXYGEN else VitalReading.value == 0
+        return and_(VitalReading.kind == VitalKind.ON_OXYGEN.value, on)
     return and_(VitalReading.kind == str(code), or_(VitalReading.observation_id.is_(None), not_(_IS_PANEL)))
 
 
