@@ -106,7 +106,9 @@ def start_mllp_listener(vigil: Vigil, settings: Settings) -> None:
         raise SystemExit(1) from None
     nicegui_app.state.mllp = listener  # NOTE: tests reach the listener (and the port it got) through this
     nicegui_app.on_startup(listener.start)
-    nicegui_app.on_shutdown(listener.stop)  # registered before vigil.close: it still needs the database
+    # Registered before vigil.close: it still needs the database. NOTE: NiceGUI passes the app to a shutdown handler
+    # that takes one parameter, which would land in stop's grace_seconds; the lambda takes none.
+    nicegui_app.on_shutdown(lambda: listener.stop())
 
 
 def log_server_start(settings: Settings) -> None:
