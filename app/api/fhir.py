@@ -417,7 +417,10 @@ NEGOTIATION: dict[int | str, dict[str, Any]] = {
     406: {'description': 'Accept or _format asks for something other than FHIR JSON, such as XML (OperationOutcome)'}}
 READ_OUTCOMES: dict[int | str, dict[str, Any]] = {
     401: {'description': 'No valid API token (OperationOutcome)'},
-    404: {'description': 'Not in this hospital (OperationOutcome)'}, **NEGOTIATION}
+    404: {'description': 'Not in this hospital (OperationOutcome)'}, **NEGOTIATION,
+    # NOTE: every error under the FHIR base is an OperationOutcome; saying so here also keeps FastAPI from
+    # documenting its own list-shaped 422 for a route with a path parameter, which these routes never send.
+    '4XX': {'content': {FHIR_JSON: {}}, 'description': 'Any other error (OperationOutcome)'}}
 # The search parameters are described, not declared: FHIR search repeats parameters, prefixes values (ge2026-03-01)
 # and modifies names (patient:identifier) in ways an OpenAPI parameter list cannot state truthfully.
 SEARCH_DOCUMENTATION = (
