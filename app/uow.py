@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from types import TracebackType
-from typing import cast
+from typing import Protocol, cast, runtime_checkable
 
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +26,14 @@ TAKE_SEQS = (update(HOSPITALS).where(HOSPITALS.c.id == bindparam('hospital'))
 
 # Called inside the transaction, just before the commit, with the numbered events of that unit of work.
 CommitHook = Callable[[AsyncSession, Sequence[BaseEvent]], Awaitable[None]]
+
+
+@runtime_checkable
+class RollbackAware(Protocol):
+    """A commit hook that remembers having written its rows: told to forget when that transaction was rolled back
+    (a shared ingest transaction that failed), so that the next attempt writes them again."""
+
+    def forget(self) -> None: ...
 # NOTE: set per request by app/services/idempotency.py, so an idempotency record commits atomically with the write.
 commit_hook: ContextVar[CommitHook | None] = ContextVar('vigil_commit_hook', default=None)
 

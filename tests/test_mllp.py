@@ -17,7 +17,7 @@ from app.domain import AlertKind, AlertStatus, Priority, VitalKind
 from app.errors import AlreadyExists, InvalidInput
 from app.mllp.listener import MllpListener
 from app.mllp.message import parse
-from app.schemas import Actor
+from app.schemas import Actor, VitalReadingIn
 from data.models import Alert, Hl7Message, VitalReading
 
 from .conftest import FakeClock, World
@@ -210,6 +210,21 @@ async def test_concurrent_copies_of_one_message_store_it_once(vigil: Vigil, worl
     assert all(a['MSA'][1] == 'AA' for a in answers)
     assert (await counts(vigil))[0::2] == (6, 1)
 
+
+
+async def test_copies_in_one_shared_ingest_transaction_store_the_message_once(vigil: Vigil, world: World) -> None:
+    """Two copies that join the same group commit: the shared transaction fails on the control id, each copy is
+    written again alone, and the first must store its control id again (it was rolled back), the second finds it."""
+    sender = await vigil.hl7_feeds.register(hospital_slug='alpha', application='PIIC_GW', facility='ALPHA_ICU')
+    at = datetime(2026, 3, 2, 7, 59, 30, tzinfo=UTC)
+    readings = [VitalReadingIn(patient_mrn='alpha-North-1', kind=VitalKind.HEART_RATE, value=112, unit='/min',
+                               measured_at=at)]
+    commits = vigil.patients.shared_commits
+    stored = await asyncio.gather(*(vigil.hl7_feeds.record_readings(sender, 'PIIC-1', 'ORU^R01', readings)
+                                    for _ in range(2)))
+    assert sorted(stored) == [False, True]
+    assert await counts(vigil) == (1, 0, 1)
+    assert vigil.patients.shared_commits == commits + 1  # the shared attempt failed; one copy committed alone
 
 # --- refusals: AE names the field, AR refuses the message; neither changes anything --------------------------------
 

@@ -106,6 +106,10 @@ class MessageRecord:
             await session.execute(insert(Hl7Message).values(**self._row))
             self.stored = True
 
+    def forget(self) -> None:
+        """The transaction that stored the control id was rolled back: store it with the next attempt."""
+        self.stored = False
+
 
 class Hl7FeedService:
     def __init__(self, db: Database, clock: Clock, patients: PatientService, rules: RulesService) -> None:

@@ -26,13 +26,12 @@ from app.errors import PatientNotFound
 from app.events import BaseEvent, VitalsRecorded
 from app.events.models import AlertEventBase
 from app.schemas import Actor, PatientView, VitalReadingIn, VitalReadingView, VitalValue
-from app.uow import CommitHook, Database, UnitOfWork, commit_hook
+from app.uow import CommitHook, Database, RollbackAware, UnitOfWork, commit_hook
 from data.models import Patient
 from data.queries import INSERT_READINGS, patients_with_ward, upsert_latest_vitals
 
 from .detection import Key, detect, load_context
 from .escalation import device_seen
-from .idempotency import PendingRecord
 from .rules import RulesService
 
 log = logging.getLogger(__name__)
@@ -145,8 +144,8 @@ class GroupCommit:
             log.warning('a shared ingest transaction of %d requests failed (%s); writing them one by one',
                         len(live), type(shared).__name__)
             for member in live:
-                if isinstance(member.hook, PendingRecord):
-                    member.hook.forget()  # its record was rolled back with the shared transaction
+                if isinstance(member.hook, RollbackAware):
+                    member.hook.forget()  # its rows (idempotency record, HL7 control id) were rolled back too
                 try:
                     refused = await self._transaction([member])
                 except Exception as alone:
