@@ -5,6 +5,7 @@ import asyncio
 import signal
 import socket
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -65,16 +66,21 @@ async def setup(db_url: str) -> list[str]:
         await engine.dispose()
 
 
-async def stored(db_url: str, mrns: list[str]) -> set[tuple[str, datetime]]:
+async def counts(db_url: str, mrns: list[str]) -> Counter[tuple[str, datetime]]:
+    """Return how many readings from the sender each (MRN, measured at) has in the database."""
     engine = create_async_engine(db_url)
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(
                 select(Patient.mrn, VitalReading.measured_at).join(Patient, Patient.id == VitalReading.patient_id)
                 .where(Patient.mrn.in_(mrns), VitalReading.source == 'hl7:PIIC_GW^GENERAL_AMU'))
-            return {(mrn, measured_at) for mrn, measured_at in rows}
+            return Counter((mrn, measured_at) for mrn, measured_at in rows)
     finally:
         await engine.dispose()
+
+
+async def stored(db_url: str, mrns: list[str]) -> set[tuple[str, datetime]]:
+    return set(await counts(db_url, mrns))
 
 
 async def stream(port: int, mrn: str, start: datetime, acknowledged: set[tuple[str, datetime]],
@@ -138,22 +144,6 @@ def test_a_taken_mllp_port_stops_start_up_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert f'vigil: cannot listen for HL7 v2 (VIGIL_MLLP_PORT) on 127.0.0.1:{port}: ' in result.stderr
     assert 'Traceback' not in result.stderr
-
-
-async def counts(db_url: str, mrns: list[str]) -> dict[tuple[str, datetime], int]:
-    """Return how many readings from the sender each (MRN, measured at) has in the database."""
-    engine = create_async_engine(db_url)
-    try:
-        async with engine.connect() as connection:
-            rows = await connection.execute(
-                select(Patient.mrn, VitalReading.measured_at).join(Patient, Patient.id == VitalReading.patient_id)
-                .where(Patient.mrn.in_(mrns), VitalReading.source == 'hl7:PIIC_GW^GENERAL_AMU'))
-            found: dict[tuple[str, datetime], int] = {}
-            for mrn, measured_at in rows:
-                found[mrn, measured_at] = found.get((mrn, measured_at), 0) + 1
-            return found
-    finally:
-        await engine.dispose()
 
 
 async def resend(port: int, mrn: str, start: datetime, sent: int) -> list[str]:
