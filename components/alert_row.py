@@ -8,14 +8,13 @@ is one element: its buttons are plain HTML buttons whose clicks the list receive
 from datetime import datetime
 from html import escape
 
-from nicegui import ui
-
 from app.domain import AlertKind, AlertStatus, Priority, Role
 from app.domain.actors import person_name
 from app.domain.limits import trigger_of
 from app.schemas import AlertView
 from app.services.alerts import SNOOZABLE_KINDS, SNOOZING_ROLES
 
+from .morph_html import MorphHtml
 from .theme import priority_chip
 from .times import age_html, clock_html
 
@@ -120,8 +119,9 @@ class AlertRow:
     def __init__(self, alert_id: int) -> None:
         self._html = ''
         self._classes = ''
-        # NOTE: sanitize=False is safe here: alert_html escapes every value that comes from outside.
-        self.element = ui.html('', sanitize=False).props('role=listitem').mark(f'alert-{alert_id}')
+        # NOTE: not sanitized: alert_html escapes every value that comes from outside. Patched in place, so a press on
+        # Acknowledge that an update of the row (an escalation, a repeat) interrupts still becomes a click.
+        self.element = MorphHtml().props('role=listitem').mark(f'alert-{alert_id}')
 
     def show(self, alert: AlertView, now: datetime, pending: AlertStatus | None, error: str | None, *,
              snooze: bool = False) -> None:

@@ -1,8 +1,8 @@
 """Keyboard focus: a visible ring on everything focusable, and focus that survives live updates.
 
-A card or an alert row is one HTML element whose content the server replaces when it changes (every second while
-vitals stream in), and cards and rows move when the order changes: either takes the keyboard focus away from
-whatever control inside had it. A small delegated script remembers how to find the focused control again (its
+A card or an alert row is one HTML element whose content the server re-sends when it changes (every second while
+vitals stream in); it is patched into the nodes shown (morph_html.js), but a control that went away with the update,
+or a card or row that moved when the order changed, takes the keyboard focus away from whatever control had it. A small delegated script remembers how to find the focused control again (its
 NiceGUI element, or the nearest NiceGUI element plus the control's identifying attributes) and puts the focus back
 on the same control after the update, without scrolling. When the control is gone or disabled (an Acknowledge that
 was just pressed), the focus goes to its row or card instead, never to a neighbouring button that Enter would press.

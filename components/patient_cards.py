@@ -20,6 +20,7 @@ from app.schemas import AlertView, PatientView
 from app.services.patients import PatientService
 
 from .headings import heading
+from .morph_html import MorphHtml
 from .news2_breakdown import breakdown_html
 from .patient_order import CardToolbar, acuity_key
 from .preferences import Preferences
@@ -167,8 +168,9 @@ class PatientCard:
         self.news2_open = False  # the NEWS2 breakdown, as the user left it
         self._html = ''
         self._classes = ''
-        # NOTE: sanitize=False is safe here: card_html escapes every value that comes from outside.
-        self.element = ui.html('', sanitize=False, tag='article').mark(f'patient-{patient.id}')
+        # NOTE: not sanitized: card_html escapes every value that comes from outside. Patched in place: vitals update
+        # a card every few seconds, and replacing its HTML would swallow a tap on its raise button.
+        self.element = MorphHtml(tag='article').mark(f'patient-{patient.id}')
         self.element.props['aria-label'] = f'{patient.bed} {patient.name}'  # set directly: a name may hold quotes
 
     def show(self, now: datetime) -> None:
