@@ -98,6 +98,9 @@ def test_the_binary_serves_the_demo_from_its_data_folder_and_a_nurse_sees_alerts
     assert (served.data_dir / 'vigil.db').is_file()
     assert (served.data_dir / '.storage_secret').is_file()
     assert runtime_files(served.unpack_dir) == []
+    # NiceGUI reads a custom element's Vue component from next to its module: a missing one degrades silently.
+    assert sorted(p.name for p in (unpacked[0] / 'components').glob('*.js')) == \
+        sorted(p.name for p in (REPO / 'components').glob('*.js'))
 
     sign_in(page, served, 'charge')
 
@@ -108,6 +111,12 @@ def test_the_binary_serves_the_demo_from_its_data_folder_and_a_nurse_sees_alerts
     row = page.get_by_role('list').get_by_role('listitem').filter(has_text='Pump occlusion from the binary')
     expect(row).to_contain_text('Priya Raman')
     expect(row).to_contain_text('Active')
+
+    # The wall display's rows come from its room store, a Vue component the binary must carry (components/*.js).
+    page.goto(f'{served.url}/kiosk?token={served.create_token("kiosk", "Binary test wall display")}')
+    display = page.frame_locator('#display')
+    expect(display.locator('.vigil-conn-live')).to_be_visible()
+    expect(display.get_by_text('Pump occlusion from the binary')).to_be_visible()
 
 
 def test_the_binary_reads_fhir_observations_and_stops_cleanly_on_sigterm(served: BinaryServer) -> None:
