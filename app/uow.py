@@ -54,8 +54,9 @@ class WriterQueue:
     timeout fails them with "database is locked". A write transaction held open while the event loop stalls (it needs
     the loop for every statement) kept every other writer of the process polling until that happened: readings, an
     acknowledgement, an escalation step lost. Waiting here costs nothing while waiting, has no time limit and hands
-    the turn on at once; the busy timeout is left to other processes on the same file (the CLI). Every holder's waits
-    are bounded (statements, the busy timeout, CPU): none waits on another unit of work.
+    the turn on at once; the busy timeout is left to other processes on the same file (the CLI).
+    NOTE: a unit of work must never wait for another one (nested in the same task: refused here; a task it started,
+    or GroupCommit.write): that would wait forever. Its waits are statements, hooks and CPU; publishing comes after.
     """
 
     def __init__(self) -> None:
