@@ -39,8 +39,10 @@ class RollbackAware(Protocol):
 commit_hook: ContextVar[CommitHook | None] = ContextVar('vigil_commit_hook', default=None)
 
 
-# A writer that waited this long for its turn is logged: the one before it held its transaction open that long.
+# Writers that waited longer than this for their turn are counted, and reported at most once per REPORT_SECONDS (a
+# stalled event loop makes hundreds wait at once).
 SLOW_TURN_SECONDS = 2.0
+REPORT_SECONDS = 60.0
 
 
 class NestedWrite(RuntimeError):
@@ -62,6 +64,9 @@ class WriterQueue:
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[object] | None = None
+        self._slow = 0  # writers that waited long since the last report, and the longest wait among them
+        self._longest = 0.0
+        self._reported_at = -REPORT_SECONDS
 
     async def take_turn(self) -> None:
         """Wait until no other unit of work of this process is open for writing; refuse a nested one at once."""
@@ -72,10 +77,15 @@ class WriterQueue:
         started = time.monotonic()
         await self._lock.acquire()
         self._holder = task
-        waited = time.monotonic() - started
-        if waited > SLOW_TURN_SECONDS:
-            log.warning('a write waited %.1f s for its turn: the write before it held its transaction that long',
-                        waited)
+        now = time.monotonic()
+        if now - started > SLOW_TURN_SECONDS:
+            self._slow += 1
+            self._longest = max(self._longest, now - started)
+            if now - self._reported_at >= REPORT_SECONDS:
+                log.warning('%d writes waited over %.0f s for their turn (the longest %.1f s): write transactions are '
+                            'held open long, as while the event loop stalls', self._slow, SLOW_TURN_SECONDS,
+                            self._longest)
+                self._slow, self._longest, self._reported_at = 0, 0.0, now
 
     def end_turn(self) -> None:
         """Let the next unit of work write."""

@@ -2,6 +2,7 @@
 other writers of the process queue, never fail with "database is locked"; readers never wait for it."""
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url, select, update
 
+import app.uow
 import data.engine
 from app.api.health import database_problem
 from app.bootstrap import Vigil, build
@@ -96,6 +98,19 @@ async def test_writers_take_turns_in_arrival_order(vigil: Vigil, world: World) -
         await first.commit()
     await asyncio.gather(*later)
     assert await ward_name(vigil, world) == 'fourth'
+
+
+async def test_long_waits_for_a_turn_are_reported_once_not_per_writer(
+        vigil: Vigil, world: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app.uow, 'SLOW_TURN_SECONDS', 0.0)  # every wait counts as long
+    with caplog.at_level(logging.WARNING, logger='app.uow'):
+        async with vigil.db.uow() as first:
+            await first.session.execute(update(Ward).where(Ward.id == world.a.ward_ids['South']).values(name='first'))
+            later = [asyncio.create_task(rename_ward(vigil, world, f'later {n}')) for n in range(5)]
+            await asyncio.wait(later, timeout=HELD_SECONDS)
+            await first.commit()
+        await asyncio.gather(*later)
+    assert len([r for r in caplog.records if 'for their turn' in r.getMessage()]) == 1
 
 
 async def test_a_writer_that_fails_or_is_cancelled_hands_its_turn_on(vigil: Vigil, world: World) -> None:
