@@ -30,7 +30,7 @@ from app.services.users import UserService
 from app.uow import Database
 from app.webhooks.outbox import queue_webhooks
 from app.webhooks.service import WebhookService
-from data.engine import create_engine, session_factories
+from data.engine import create_engine, one_writer_at_a_time, session_factories
 from data.migrate import upgrade_to_head
 from data.seed import SeedReport, seed_demo
 
@@ -76,7 +76,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, transport: Transpo
     engine = create_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous.value)
     writer, reader = session_factories(engine)
     bus = EventBus(transport)
-    db = Database(writer, reader, bus, clock)
+    db = Database(writer, reader, bus, clock, one_writer=one_writer_at_a_time(engine))
     db.before_commit(queue_webhooks)  # alert events and their webhook deliveries commit together
     hasher = PasswordHasher()
     rules = RulesService(db, clock)  # one per process: its cache is shared by detection and escalation

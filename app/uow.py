@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
@@ -38,16 +39,73 @@ class RollbackAware(Protocol):
 commit_hook: ContextVar[CommitHook | None] = ContextVar('vigil_commit_hook', default=None)
 
 
+# Writers that waited longer than this for their turn are counted, and reported at most once per REPORT_SECONDS (a
+# stalled event loop makes hundreds wait at once).
+SLOW_TURN_SECONDS = 2.0
+REPORT_SECONDS = 60.0
+
+
+class NestedWrite(RuntimeError):
+    """A task that holds the write turn began another unit of work: it would wait for itself forever."""
+
+
+class WriterQueue:
+    """Lets the units of work of this process write one at a time, in arrival order (SQLite has one writer).
+
+    SQLite lets one connection write at a time; the others poll for its lock from their driver threads until the busy
+    timeout fails them with "database is locked". A write transaction held open while the event loop stalls (it needs
+    the loop for every statement) kept every other writer of the process polling until that happened: readings, an
+    acknowledgement, an escalation step lost. Waiting here costs nothing while waiting, has no time limit and hands
+    the turn on at once; the busy timeout is left to other processes on the same file (the CLI).
+    NOTE: a unit of work must never wait for another one (nested in the same task: refused here; a task it started,
+    or GroupCommit.write): that would wait forever. Its waits are statements, hooks and CPU; publishing comes after.
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[object] | None = None
+        self._slow = 0  # writers that waited long since the last report, and the longest wait among them
+        self._longest = 0.0
+        self._reported_at = -REPORT_SECONDS
+
+    async def take_turn(self) -> None:
+        """Wait until no other unit of work of this process is open for writing; refuse a nested one at once."""
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            raise NestedWrite('a unit of work was begun inside another one of the same task; SQLite has one writer, '
+                              'so it would wait for itself: finish the first one before beginning the next')
+        started = time.monotonic()
+        await self._lock.acquire()
+        self._holder = task
+        now = time.monotonic()
+        if now - started > SLOW_TURN_SECONDS:
+            self._slow += 1
+            self._longest = max(self._longest, now - started)
+            if now - self._reported_at >= REPORT_SECONDS:
+                log.warning('%d writes waited over %.0f s for their turn (the longest %.1f s): write transactions are '
+                            'held open long, as while the event loop stalls', self._slow, SLOW_TURN_SECONDS,
+                            self._longest)
+                self._slow, self._longest, self._reported_at = 0, 0.0, now
+
+    def end_turn(self) -> None:
+        """Let the next unit of work write."""
+        self._holder = None
+        self._lock.release()
+
+
 class UnitOfWork:
     """Use as `async with uow_factory() as uow: ...; await uow.commit()`; leaving without commit rolls back."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus, clock: Clock,
-                 publish_lock: asyncio.Lock, hooks: Sequence[CommitHook] = ()) -> None:
+                 publish_lock: asyncio.Lock, hooks: Sequence[CommitHook] = (),
+                 writers: WriterQueue | None = None) -> None:
         self._sessions = sessions
         self._hooks = hooks
         self._bus = bus
         self._clock = clock
         self._publish_lock = publish_lock
+        self._writers = writers
+        self._has_turn = False
         self._events: list[BaseEvent] = []
         self._session: AsyncSession | None = None
 
@@ -57,6 +115,9 @@ class UnitOfWork:
         return self._session
 
     async def __aenter__(self) -> 'UnitOfWork':
+        if self._writers is not None:
+            await self._writers.take_turn()
+            self._has_turn = True
         self._session = self._sessions()
         self._events = []
         return self
@@ -68,7 +129,16 @@ class UnitOfWork:
             await session.rollback()  # no-op after a commit; undoes everything otherwise
         finally:
             self._events = []
-            await session.close()
+            try:
+                await session.close()
+            finally:
+                self._end_turn()  # only now: the database's write lock is released
+
+    def _end_turn(self) -> None:
+        if self._has_turn:
+            self._has_turn = False
+            assert self._writers is not None
+            self._writers.end_turn()
 
     @property
     def queued(self) -> int:
@@ -105,7 +175,8 @@ class UnitOfWork:
         # NOTE: sequence numbers are taken under the hospital row's write lock, so commits of one hospital happen in
         # sequence order; publishing under one lock per process keeps publication in that order too.
         async with self._publish_lock:
-            await self.session.commit()
+            await self.session.commit()  # the session hands its connection back: the write lock is released
+            self._end_turn()  # the next writer need not wait for the publication
             self._events = []
             for event in events:
                 try:
@@ -142,8 +213,11 @@ class Database:
     """Hands out units of work (writes) and read-only sessions; one per process, built by bootstrap."""
 
     def __init__(self, writer: async_sessionmaker[AsyncSession], reader: async_sessionmaker[AsyncSession],
-                 bus: EventBus, clock: Clock) -> None:
+                 bus: EventBus, clock: Clock, *, one_writer: bool = False) -> None:
+        """`one_writer`: the database lets one transaction write at a time (SQLite), so units of work take turns
+        (WriterQueue); readers never do."""
         self._writer = writer
+        self._writers = WriterQueue() if one_writer else None
         self._hooks: list[CommitHook] = []
         self.read = reader
         self._bus = bus
@@ -152,7 +226,7 @@ class Database:
 
     def uow(self) -> UnitOfWork:
         """Start a unit of work for one use case."""
-        return UnitOfWork(self._writer, self._bus, self._clock, self._publish_lock, self._hooks)
+        return UnitOfWork(self._writer, self._bus, self._clock, self._publish_lock, self._hooks, self._writers)
 
     def before_commit(self, hook: CommitHook) -> None:
         """Run hook inside every writing transaction that emits events, after they are numbered and logged."""

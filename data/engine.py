@@ -23,6 +23,11 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == 'sqlite'
 
 
+def one_writer_at_a_time(engine: AsyncEngine) -> bool:
+    """Tell whether the database lets one transaction write at a time (SQLite): a process queues its own writers."""
+    return engine.dialect.name == 'sqlite'
+
+
 def create_engine(url: str, *, sqlite_synchronous: str = 'FULL', **kwargs: Any) -> AsyncEngine:
     """Create the async engine for a database URL, configured for Vigil's workload.
 
@@ -63,6 +68,8 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         # A deferred transaction that reads and then writes fails at once with "database is locked" when
         # another writer got in between; taking the write lock at BEGIN makes writers queue on the busy
         # timeout instead. Read-only sessions begin deferred so WAL readers never wait.
+        # NOTE: writers of one process take turns before this (app/uow.py WriterQueue): the busy timeout is only
+        # for other processes on the same file.
         options: Mapping[str, Any] = connection.get_execution_options()
         connection.exec_driver_sql('BEGIN' if options.get(READ_ONLY) else 'BEGIN IMMEDIATE')
 

@@ -22,8 +22,9 @@ async def database_problem(vigil: Vigil) -> str | None:
     name = f'{where.get_backend_name()} {where.host or ""}{"/" if where.host else ""}{where.database or ""}'.strip()
     try:
         async with asyncio.timeout(CHECK_SECONDS):
-            async with vigil.engine.connect() as connection:
-                await connection.execute(text('SELECT 1'))
+            # A read-only session: on SQLite a writing one would take the write lock beside the writers' queue.
+            async with vigil.db.read() as session:
+                await session.execute(text('SELECT 1'))
     except TimeoutError:
         return f'{name}: no answer within {CHECK_SECONDS:.0f} s'
     except Exception as error:  # any driver error means "not ready"; the reason goes to the operator
