@@ -30,11 +30,13 @@ from app.services.users import UserService
 from app.uow import Database
 from app.webhooks.outbox import queue_webhooks
 from app.webhooks.service import WebhookService
-from data.engine import create_engine, one_writer_at_a_time, session_factories
+from data.engine import create_engine, dispose_when_idle, one_writer_at_a_time, session_factories
 from data.migrate import upgrade_to_head
 from data.seed import SeedReport, seed_demo
 
 log = logging.getLogger(__name__)
+# How long closing waits for database work in flight (a query of a page, a commit) to hand its connection back.
+CLOSE_GRACE_SECONDS = 5.0
 
 
 @dataclass
@@ -64,9 +66,12 @@ class Vigil:
     webhooks: WebhookService
 
     async def close(self) -> None:
-        """Stop the bus and close every database connection."""
+        """Stop the bus and close every database connection, after what is using one has finished."""
         await self.bus.close()
-        await self.engine.dispose()
+        left = await dispose_when_idle(self.engine, CLOSE_GRACE_SECONDS)
+        if left:
+            log.warning('closed the database with %d connection(s) still in use after %.0f s: their work was cut off',
+                        left, CLOSE_GRACE_SECONDS)
 
 
 def build(settings: Settings, *, clock: Clock = system_clock, transport: Transport | None = None) -> Vigil:

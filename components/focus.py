@@ -2,9 +2,10 @@
 
 A card or an alert row is one HTML element whose content the server re-sends when it changes (every second while
 vitals stream in); it is patched into the nodes shown (morph_html.js), but a control that went away with the update,
-or a card or row that moved when the order changed, takes the keyboard focus away from whatever control had it. A small delegated script remembers how to find the focused control again (its
-NiceGUI element, or the nearest NiceGUI element plus the control's identifying attributes) and puts the focus back
-on the same control after the update, without scrolling. When the control is gone or disabled (an Acknowledge that
+or a card or row that moved when the order changed, takes the keyboard focus away from whatever control had it.
+A small delegated script remembers how to find the focused control again (its NiceGUI element, or the nearest
+NiceGUI element plus the control's identifying attributes) and puts the focus back on the same control after the
+update, without scrolling. When the control is gone or disabled (an Acknowledge that
 was just pressed), the focus goes to its row or card instead, never to a neighbouring button that Enter would press.
 Hand-written: focus libraries trap or move focus on purpose; none follows an element whose HTML the server re-sends.
 """

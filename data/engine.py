@@ -23,6 +23,23 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == 'sqlite'
 
 
+async def dispose_when_idle(engine: AsyncEngine, grace_seconds: float) -> int:
+    """Close the engine's connections once every one in use is back, or after grace_seconds; return how many were not.
+
+    dispose() closes only the connections in the pool: one still checked out by work in flight (a page's query, an
+    acknowledgement being committed) would be cut off when its task is cancelled, its transaction never finished.
+    """
+    pool = engine.sync_engine.pool
+    checked_out = getattr(pool, 'checkedout', lambda: 0)
+    deadline = time.monotonic() + grace_seconds
+    # NOTE: polled: the pool's checkin event fires before its count goes down, so there is nothing to wait on.
+    while checked_out() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    left = checked_out()
+    await engine.dispose()
+    return int(left)
+
+
 def one_writer_at_a_time(engine: AsyncEngine) -> bool:
     """Tell whether the database lets one transaction write at a time (SQLite): a process queues its own writers."""
     return engine.dialect.name == 'sqlite'
