@@ -5,7 +5,8 @@ with a few hundred pages open such a collection froze the event loop for 1-4 s (
 long enough for every browser's socket to miss its ping. Moving the surviving objects into the permanent
 generation (`gc.freeze()`) every few seconds keeps full collections small. The price: a reference cycle that
 was alive when frozen and becomes garbage later is only reclaimed after the next thaw, so the heap is thawed and
-collected every few minutes; that collection is the one long pause left, and it comes rarely.
+collected now and then; those collections are the long pauses left (0.5-1.3 s at 60 open screens), at most one a
+minute.
 
 The thaw collects at once: a thaw that left the collection to CPython's own thresholds was frozen again five
 seconds later, and what died while frozen was reclaimed only if a full collection happened to run in those seconds
