@@ -39,11 +39,12 @@ class ServerProcess:
     """`main.py --demo --no-simulator` on a free port with VIGIL_DATA_DIR in `folder`, stopped by its PID.
 
     With demo=False it serves whatever the database holds (seeded by the caller); `env` adds settings (e.g. a
-    VIGIL_DATABASE_URL of its own).
+    VIGIL_DATABASE_URL of its own); `launcher` goes between the interpreter and main.py (e.g. `-m` and a module that
+    runs main.py itself, found through PYTHONPATH).
     """
 
     def __init__(self, folder: Path, core: int | None = None, *, demo: bool = True,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, launcher: tuple[str, ...] = ()) -> None:
         self.folder = folder
         self.demo = demo
         self.port = free_port()
@@ -54,6 +55,7 @@ class ServerProcess:
                     if k not in {'VIGIL_DATABASE_URL', 'VIGIL_REDIS_URL', 'VIGIL_HOST', 'VIGIL_PORT', 'VIGIL_DEMO'}}
         self.env.update(VIGIL_DATA_DIR=str(folder / 'data'), VIGIL_LOG_LEVEL='WARNING')
         self.env.update(env or {})
+        self.launcher = launcher
         self.process: asyncio.subprocess.Process | None = None
 
     @property
@@ -69,7 +71,7 @@ class ServerProcess:
         try:
             with self.log.open('wb') as log:
                 self.process = await asyncio.create_subprocess_exec(
-                    sys.executable, str(MAIN), *(('--demo', '--no-simulator') if self.demo else ()),
+                    sys.executable, *self.launcher, str(MAIN), *(('--demo', '--no-simulator') if self.demo else ()),
                     '--port', str(self.port),
                     cwd=self.folder, env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
         finally:

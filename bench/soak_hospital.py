@@ -147,13 +147,14 @@ ATTEMPTS = 6  # a real gateway buffers and retries for longer; 6 attempts span a
 class Gateways:
     """One gateway per ward posts each bed's full set of NEWS2 observations once a minute, spread over the minute."""
 
-    def __init__(self, base: str, hospital: Hospital, seed: int, on_result: IngestCallback) -> None:
+    def __init__(self, base: str, hospital: Hospital, seed: int, on_result: IngestCallback, *,
+                 episode_every: float = EPISODE_EVERY, already_deteriorating: float = ALREADY_DETERIORATING) -> None:
         self._base = base
         self._hospital = hospital
         self._on_result = on_result
         self._tasks: set[asyncio.Task[None]] = set()
         rng = random.Random(f'{seed}:soak')
-        eventful = Eventfulness(episode_every=EPISODE_EVERY, artefact_every=0)
+        eventful = Eventfulness(episode_every=episode_every, artefact_every=0)
         self.monitors: list[Monitor] = []
         count = len(hospital.beds)
         # Bed n of every ward, then bed n + 1 of every ward: each ward's beds, and the hospital's, are spread evenly
@@ -163,7 +164,7 @@ class Gateways:
         for index, bed in enumerate(hospital.beds):
             model = PatientModel(bed.mrn, bed.spo2_scale, seed, eventful)
             lead = 0.0
-            if rng.random() < ALREADY_DETERIORATING:
+            if rng.random() < already_deteriorating:
                 model.start_episode(peak=rng.uniform(0.7, 1.0))
                 lead = rng.uniform(0.3, 0.9) * model.episode.onset if model.episode else 0.0
             self.monitors.append(Monitor(bed, model, slot=rank[index] * 60.0 / count, lead=lead))
