@@ -39,12 +39,14 @@ class ServerProcess:
     """`main.py --demo --no-simulator` on a free port with VIGIL_DATA_DIR in `folder`, stopped by its PID.
 
     With demo=False it serves whatever the database holds (seeded by the caller); `env` adds settings (e.g. a
-    VIGIL_DATABASE_URL of its own).
+    VIGIL_DATABASE_URL of its own); `script` runs instead of main.py (taking its arguments, e.g. an instrumented
+    wrapper of it).
     """
 
     def __init__(self, folder: Path, core: int | None = None, *, demo: bool = True,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, script: Path = MAIN) -> None:
         self.folder = folder
+        self.script = script
         self.demo = demo
         self.port = free_port()
         self.base = f'http://127.0.0.1:{self.port}'
@@ -69,7 +71,7 @@ class ServerProcess:
         try:
             with self.log.open('wb') as log:
                 self.process = await asyncio.create_subprocess_exec(
-                    sys.executable, str(MAIN), *(('--demo', '--no-simulator') if self.demo else ()),
+                    sys.executable, str(self.script), *(('--demo', '--no-simulator') if self.demo else ()),
                     '--port', str(self.port),
                     cwd=self.folder, env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
         finally:
