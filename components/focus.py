@@ -2,14 +2,17 @@
 
 A card or an alert row is one HTML element whose content the server re-sends when it changes (every second while
 vitals stream in); it is patched into the nodes shown (morph_html.js), but a control that went away with the update,
-or a card or row that moved when the order changed, takes the keyboard focus away from whatever control had it. A small delegated script remembers how to find the focused control again (its
-NiceGUI element, or the nearest NiceGUI element plus the control's identifying attributes) and puts the focus back
-on the same control after the update, without scrolling. When the control is gone or disabled (an Acknowledge that
+or a card or row that moved when the order changed, takes the keyboard focus away from whatever control had it.
+A small delegated script remembers how to find the focused control again (its NiceGUI element, or the nearest
+NiceGUI element plus the control's identifying attributes) and puts the focus back on the same control after the
+update, without scrolling. When the control is gone or disabled (an Acknowledge that
 was just pressed), the focus goes to its row or card instead, never to a neighbouring button that Enter would press.
 Hand-written: focus libraries trap or move focus on purpose; none follows an element whose HTML the server re-sends.
 """
 
 from nicegui import ui
+
+from .assets import Asset
 
 # The ring: 3 px, offset from the control, in a colour of at least 3:1 against what surrounds it (WCAG 2.4.13):
 # blue on light surfaces, light blue on dark ones, the text colour on the coloured header and on toasts.
@@ -77,7 +80,12 @@ _SCRIPT = '''<script>
 </script>'''
 
 
+# Served once as files (components/assets.py): inlined, each open page would hold its own copy.
+FOCUS_CSS = Asset.inner('focus.css', _STYLE, 'style')
+FOCUS_JS = Asset.inner('focus.js', _SCRIPT, 'script')
+
+
 def install() -> None:
     """Add the focus ring and the focus keeper to the page (part of its initial HTML)."""
-    ui.add_head_html(_STYLE)
-    ui.add_body_html(_SCRIPT)
+    ui.add_head_html(FOCUS_CSS.stylesheet_tag())
+    ui.add_body_html(FOCUS_JS.script_tag())
