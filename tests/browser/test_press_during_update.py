@@ -100,7 +100,8 @@ def test_a_resolve_press_held_while_someone_else_acknowledges_resolves_and_does_
     press(page, row.get_by_role('button', name='Resolve'))
 
     with server.api(integration) as client:
-        response = client.post(f'/api/v1/alerts/{created["id"]}/acknowledge', json={'acted_by': 'Dr Ward Round (pager)'})
+        response = client.post(f'/api/v1/alerts/{created["id"]}/acknowledge',
+                               json={'acted_by': 'Dr Ward Round (pager)'})
     assert response.status_code == 200, response.text
     expect(row.get_by_role('button', name='Acknowledge')).to_have_count(0)
     page.mouse.up()
