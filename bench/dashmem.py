@@ -52,7 +52,9 @@ async def measure(args: argparse.Namespace) -> None:
         server = ServerProcess(Path(folder), script=SCRIPT, env=env)
         tabs: list[Tab] = []
         try:
-            async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(),
+            # A connection per socket and no pool limit: every open page keeps its websocket.
+            connector = aiohttp.TCPConnector(force_close=True, limit=0)
+            async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                              timeout=aiohttp.ClientTimeout(total=120)) as http:
                 await server.start()
                 cookies = {user: await sign_in(http, server.base, user, args.password) for user in args.users}

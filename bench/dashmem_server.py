@@ -2,9 +2,10 @@
 
     python bench/dashmem_server.py --demo --no-simulator --port N   (started by bench.dashmem, never deployed)
 
-GET /api/_bench/pages runs the garbage collector, then answers with the server's RSS, the live objects by type
-and, for every open page: its elements by type (count, props/classes/style as JSON), event listeners, NiceGUI
-bindings that involve its elements, its head/body HTML, outbox and storage. With VIGIL_BENCH_TRACE=N set,
+GET /api/_bench/pages runs a full garbage collection (thawing what Vigil's GcTuner froze), then answers with the
+server's RSS, the live objects by type and, for every open page: its elements by type (count, props/classes/style
+as JSON) and by the Vigil line that made them, event listeners, NiceGUI bindings that involve its elements, its
+head/body HTML, outbox and storage. With VIGIL_BENCH_TRACE=N set,
 POST /api/_bench/mark starts tracemalloc (N frames per allocation), and GET /api/_bench/pages then also lists the
 memory allocated since the mark and still held by the innermost Vigil source line (components/, pages/).
 """
@@ -56,6 +57,16 @@ def _json_len(value: Any) -> int:
         return len(repr(value))
 
 
+def _collect() -> None:
+    # Vigil's GcTuner (app/gc_tuning.py) freezes survivors every few seconds: frozen objects are neither collected nor
+    # listed by gc.get_objects(). Thaw, collect everything, and freeze again as the tuner would.
+    frozen = gc.get_freeze_count() > 0
+    gc.unfreeze()
+    gc.collect()
+    if frozen:
+        gc.freeze()
+
+
 def _rss_kib() -> int:
     for line in Path('/proc/self/status').read_text().splitlines():
         if line.startswith('VmRSS:'):
@@ -89,7 +100,7 @@ def _page(client: Client, links_by_id: Counter[int], bindings_by_id: Counter[int
 
 @nicegui_app.post('/api/_bench/mark')
 def mark() -> dict[str, bool]:
-    gc.collect()
+    _collect()
     if TRACE_FRAMES:  # from here on only: tracing the start-up (migrations, demo seed) would take minutes
         tracemalloc.stop()
         tracemalloc.start(TRACE_FRAMES)
@@ -98,7 +109,7 @@ def mark() -> dict[str, bool]:
 
 @nicegui_app.get('/api/_bench/pages')
 def pages() -> dict[str, Any]:
-    gc.collect()
+    _collect()
     links_by_id: Counter[int] = Counter()
     for source, _, target, _, _ in binding.active_links:
         links_by_id[id(source)] += 1
@@ -108,7 +119,16 @@ def pages() -> dict[str, Any]:
         bindings_by_id[object_id] += len(entries)
         for _, target, _, _ in entries:
             bindings_by_id[id(target)] += 1
-    types = Counter(type(o).__name__ for o in gc.get_objects())  # containers only (what gc tracks)
+    frozen = gc.get_freeze_count() > 0
+    gc.unfreeze()
+    types: Counter[str] = Counter()
+    for o in gc.get_objects():  # containers only (what gc tracks); coroutines and bound methods by what they run
+        name = type(o).__name__
+        if name in ('coroutine', 'method'):
+            name = f'{name} {getattr(o, "__qualname__", "?")}'
+        types[name] += 1
+    if frozen:
+        gc.freeze()
     answer: dict[str, Any] = {
         'rss_kib': _rss_kib(), 'types': dict(types),
         'active_links': len(binding.active_links), 'bindings': sum(len(v) for v in binding.bindings.values()),
@@ -127,7 +147,9 @@ def _allocated_since_mark() -> list[dict[str, Any]]:
     for stat in tracemalloc.take_snapshot().statistics('traceback'):
         frames = list(stat.traceback)[::-1]  # tracemalloc lists the oldest frame first
         site = next((f'{Path(f.filename).relative_to(PROJECT_DIR)}:{f.lineno}' for f in frames
-                     if f.filename.startswith(OWN)), f'(outside Vigil) {frames[0].filename}:{frames[0].lineno}')
+                     if f.filename.startswith(OWN)), None)
+        if site is None:  # no Vigil frame among those recorded: the innermost few say where
+            site = '(outside Vigil) ' + ' < '.join(f'{Path(f.filename).name}:{f.lineno}' for f in frames[:4])
         by_site[site] += stat.size
         counts[site] += stat.count
     return [{'site': site, 'bytes': size, 'blocks': counts[site]} for site, size in by_site.most_common(40)]
