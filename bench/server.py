@@ -39,13 +39,15 @@ class ServerProcess:
     """`main.py --demo --no-simulator` on a free port with VIGIL_DATA_DIR in `folder`, stopped by its PID.
 
     With demo=False it serves whatever the database holds (seeded by the caller); `env` adds settings (e.g. a
-    VIGIL_DATABASE_URL of its own); `launcher` goes between the interpreter and main.py (e.g. `-m` and a module that
-    runs main.py itself, found through PYTHONPATH).
+    VIGIL_DATABASE_URL of its own); `launcher` goes between the interpreter and the script (e.g. `-m` and a module
+    that runs main.py itself, found through PYTHONPATH); `script` runs instead of main.py (taking its arguments, e.g.
+    an instrumented wrapper of it).
     """
 
     def __init__(self, folder: Path, core: int | None = None, *, demo: bool = True,
-                 env: dict[str, str] | None = None, launcher: tuple[str, ...] = ()) -> None:
+                 env: dict[str, str] | None = None, launcher: tuple[str, ...] = (), script: Path = MAIN) -> None:
         self.folder = folder
+        self.script = script
         self.demo = demo
         self.port = free_port()
         self.base = f'http://127.0.0.1:{self.port}'
@@ -71,7 +73,8 @@ class ServerProcess:
         try:
             with self.log.open('wb') as log:
                 self.process = await asyncio.create_subprocess_exec(
-                    sys.executable, *self.launcher, str(MAIN), *(('--demo', '--no-simulator') if self.demo else ()),
+                    sys.executable, *self.launcher, str(self.script),
+                    *(('--demo', '--no-simulator') if self.demo else ()),
                     '--port', str(self.port),
                     cwd=self.folder, env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
         finally:

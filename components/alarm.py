@@ -126,9 +126,12 @@ def _signature(alert: AlertView) -> tuple[object, ...]:
             alert.ward_name, alert.is_open)
 
 
+ALARM_CSS = Asset.inner('alarm.css', _STYLE, 'style')
+
+
 def install() -> None:
     """Add the alarm script and styles to the page (part of the first HTML, never sent over the socket)."""
-    ui.add_head_html(_STYLE)
+    ui.add_head_html(ALARM_CSS.stylesheet_tag())
     ui.add_body_html(ALARM_JS.script_tag())
 
 

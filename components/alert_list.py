@@ -195,7 +195,7 @@ class AlertList:
             row = self._rows.get(alert_id)
             if row is None:
                 with self._list:
-                    row = self._rows[alert_id] = AlertRow(alert_id)
+                    row = self._rows[alert_id] = AlertRow(alert_id, self._session.channel.texts)
                 changed.add(alert_id)
             if alert_id in changed:
                 self._show(row, self._alerts[alert_id], now)

@@ -15,6 +15,7 @@ from app.schemas import AlertView
 from app.services.alerts import SNOOZABLE_KINDS, SNOOZING_ROLES
 
 from .morph_html import MorphHtml
+from .shared_texts import SharedTexts
 from .theme import priority_chip
 from .times import age_html, clock_html
 
@@ -116,7 +117,8 @@ def alert_html(alert: AlertView, now: datetime, pending: AlertStatus | None = No
 class AlertRow:
     """A row patched in place: `show` re-sends its one element only when what it says has changed."""
 
-    def __init__(self, alert_id: int) -> None:
+    def __init__(self, alert_id: int, texts: SharedTexts) -> None:
+        self._texts = texts
         self._html = ''
         self._classes = ''
         # NOTE: not sanitized: alert_html escapes every value that comes from outside. Patched in place, so a press on
@@ -127,7 +129,7 @@ class AlertRow:
              snooze: bool = False) -> None:
         """Make the row say what `alert` (with a pending action, or an error) says."""
         status = pending or alert.status
-        html = alert_html(alert, now, pending, error, snooze=snooze)
+        html = self._texts.share(alert_html(alert, now, pending, error, snooze=snooze))
         classes = f'vigil-alert vigil-queue-host vigil-alert-{alert.priority.value} vigil-alert-{status.value}'
         if classes != self._classes:
             self._classes = classes

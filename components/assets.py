@@ -6,6 +6,7 @@ names a hash of its content, a browser caches it for good and an upgrade changes
 """
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -35,6 +36,15 @@ class Asset:
 
     def stylesheet_tag(self) -> str:
         return f'<link rel="stylesheet" href="{self.url}">'
+
+    @classmethod
+    def inner(cls, name: str, html: str, tag: str) -> 'Asset':
+        """Return the content of the one <style> or <script> block of inline HTML as an asset (a script with a
+        src, or one among several blocks, is an error: its content would be lost)."""
+        blocks = re.findall(rf'<{tag}>(.*?)</{tag}>', html, flags=re.S)
+        if len(blocks) != 1 or html.count(f'<{tag}') != 1:
+            raise ValueError(f'{name}: expected one plain <{tag}> block, found {html.count(f"<{tag}")}')
+        return cls(name, {'style': 'text/css', 'script': 'text/javascript'}[tag], blocks[0])
 
 
 def serve(assets: Iterable[Asset]) -> None:

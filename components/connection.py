@@ -9,6 +9,8 @@ dies silently (no TCP close) is noticed by socket.io's heartbeat, within about 1
 
 from nicegui import ui
 
+from .assets import Asset
+
 # NOTE: reads NiceGUI's client-side `window.socket` (socket.io). It runs in the browser, so a dead server still
 # shows "Reconnecting" / "Offline" there; the server pays nothing for it. `window.vigilConnection` and the
 # `vigil-connection` window event (detail: {live}) are what components/offline_queue.py builds on.
@@ -101,14 +103,20 @@ body:has(.vigil-conn) #popup { display: none; }
 '''
 
 
+# Served once as files (components/assets.py): inlined, each open page would hold its own copy.
+CONNECTION_JS = Asset.inner('connection.js', _SCRIPT, 'script')
+CONNECTION_CSS = Asset.inner('connection.css', _SCRIPT, 'style')
+
+
 def connection_indicator() -> ui.element:
     """Add the indicator; it starts as "Connecting…" and the browser keeps it current."""
-    ui.add_body_html(_SCRIPT)
-    with ui.element('div').classes('vigil-conn vigil-conn-reconnecting').props(
-            'role=status aria-live=polite aria-label="Connection: connecting"') as indicator:
-        ui.element('span').classes('vigil-conn-dot')
-        ui.label('Connecting…').classes('vigil-conn-text')
-    return indicator
+    ui.add_body_html(CONNECTION_JS.script_tag() + CONNECTION_CSS.stylesheet_tag())
+    # One element, not three (each costs the server a few KB per open page): the script alone changes its content.
+    # NOTE: sanitize=False is safe here: fixed markup.
+    return ui.html('<span class="vigil-conn-dot"></span><div class="vigil-conn-text">Connecting…</div>',
+                   sanitize=False) \
+        .classes('vigil-conn vigil-conn-reconnecting') \
+        .props('role=status aria-live=polite aria-label="Connection: connecting"')
 
 
 def offline_banner() -> ui.element:

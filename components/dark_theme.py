@@ -12,6 +12,7 @@ from typing import Literal, cast
 
 from nicegui import ui
 
+from .assets import Asset
 from .preferences import Preferences
 
 ThemeMode = Literal['system', 'light', 'dark']
@@ -136,9 +137,12 @@ def _early_html(mode: ThemeMode) -> str:
     return (f'<style>{style}</style>' if style else '') + metas
 
 
+DARK_CSS = Asset.inner('dark.css', _CSS, 'style')  # served once as a file (components/assets.py)
+
+
 def install(mode: ThemeMode = 'system') -> ui.dark_mode:
     """Add the dark theme's styles and switch Quasar's dark mode to the given choice (part of the initial HTML)."""
-    ui.add_head_html(_early_html(mode) + _CSS)
+    ui.add_head_html(_early_html(mode) + DARK_CSS.stylesheet_tag())
     return ui.dark_mode(_DARK_VALUES[mode])
 
 

@@ -12,6 +12,8 @@ Hand-written: focus libraries trap or move focus on purpose; none follows an ele
 
 from nicegui import ui
 
+from .assets import Asset
+
 # The ring: 3 px, offset from the control, in a colour of at least 3:1 against what surrounds it (WCAG 2.4.13):
 # blue on light surfaces, light blue on dark ones, the text colour on the coloured header and on toasts.
 _STYLE = '''<style>
@@ -78,7 +80,12 @@ _SCRIPT = '''<script>
 </script>'''
 
 
+# Served once as files (components/assets.py): inlined, each open page would hold its own copy.
+FOCUS_CSS = Asset.inner('focus.css', _STYLE, 'style')
+FOCUS_JS = Asset.inner('focus.js', _SCRIPT, 'script')
+
+
 def install() -> None:
     """Add the focus ring and the focus keeper to the page (part of its initial HTML)."""
-    ui.add_head_html(_STYLE)
-    ui.add_body_html(_SCRIPT)
+    ui.add_head_html(FOCUS_CSS.stylesheet_tag())
+    ui.add_body_html(FOCUS_JS.script_tag())

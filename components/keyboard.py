@@ -8,6 +8,8 @@ list of shortcuts, which the account menu also offers.
 
 from nicegui import context, ui
 
+from .assets import Asset
+
 # NOTE: the Acknowledge buttons are components/alert_row.py's `button[data-vigil-action="acknowledge"]`, in the
 # needs-attention order of the list; a disabled one is an acknowledgement already on its way.
 _SCRIPT = '''<script>
@@ -74,14 +76,19 @@ SHORTCUTS = [
 ]
 
 
+# Served once as files (components/assets.py): inlined, each open page would hold its own copy.
+SHORTCUTS_CSS = Asset.inner('shortcuts.css', _STYLE, 'style')
+SHORTCUTS_JS = Asset.inner('shortcuts.js', _SCRIPT, 'script')
+
+
 class ShortcutsHelp:
     """The list of keyboard shortcuts, in a dialog built when first asked for."""
 
     def __init__(self) -> None:
         self._client = context.client
         self._dialog: ui.dialog | None = None
-        ui.add_head_html(_STYLE)
-        ui.add_body_html(_SCRIPT)
+        ui.add_head_html(SHORTCUTS_CSS.stylesheet_tag())
+        ui.add_body_html(SHORTCUTS_JS.script_tag())
         ui.on('vigil_shortcuts', self.open)
 
     def open(self) -> None:

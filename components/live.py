@@ -25,6 +25,7 @@ from app.events.signals import ACCOUNT_CHANGED, AccountChange
 from app.schemas import AccountState, PatientView
 
 from .live_rooms import LiveRooms
+from .shared_texts import SharedTexts
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class HospitalChannel:
     tick: Event[[]] = field(default_factory=Event)
     # A user's account changed ("log out on all devices", deactivated, role or wards): their open pages follow.
     signed_out: Event[AccountNotice] = field(default_factory=Event)
+    # The cards' and alert rows' HTML its pages show, one copy for all of them.
+    texts: SharedTexts = field(default_factory=SharedTexts)
     last_seq: int = 0
     # Sequence numbers skipped so far, with the loop time they were first missed.
     missing: dict[int, float] = field(default_factory=dict)

@@ -2,6 +2,8 @@
 
 from nicegui import ui
 
+from .assets import Asset
+
 # Keeps each list's "N more below" cue current in the browser (scrolling costs the server nothing); a click on the cue
 # scrolls the list down. Rows count as below while their bottom edge is not in view.
 _SCRIPT = '''
@@ -42,6 +44,7 @@ _SCRIPT = '''
 })();
 </script>
 '''
+MORE_BELOW_JS = Asset.inner('more-below.js', _SCRIPT, 'script')  # served once as a file (components/assets.py)
 _HTML = ('<button type="button" class="vigil-more" hidden><i class="q-icon notranslate material-icons" '
               'aria-hidden="true">expand_more</i><span class="vigil-more-text"></span></button>')
 
@@ -51,4 +54,4 @@ def more_below_cue() -> None:
     # NOTE: sanitize=False is safe here: fixed markup. Its text and visibility belong to _SCRIPT; the server never
     # changes this element, so scrolling and new rows cost it nothing.
     ui.html(_HTML, sanitize=False).classes('w-full').mark('alerts-more')
-    ui.add_body_html(_SCRIPT)
+    ui.add_body_html(MORE_BELOW_JS.script_tag())

@@ -36,6 +36,7 @@ from app.errors import DomainError, NotAllowed, NotFound
 from app.schemas import Actor, AlertView
 from app.services.alerts import AlertService
 
+from .assets import Asset
 from .session import StaffSession
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ _SCRIPT = '''
 <script>
 (() => {
   if (window.vigilQueue) return;
-  const KEY = 'vigil.queued-actions', USER = %(user)d;
+  const KEY = 'vigil.queued-actions', USER = window.vigilQueueUser;  // set inline just before this script
   const LABELS = {acknowledge: 'Acknowledge', resolve: 'Resolve'};
   const RAISE_OFFLINE = '%(raise_offline)s';
   const live = () => !!(window.vigilConnection && window.vigilConnection.live());
@@ -191,6 +192,11 @@ class QueuedBatch(BaseModel):
     now: int  # the browser's clock when it sent the batch: ages are measured on one clock
 
 
+# Served once as files (components/assets.py): inlined, each open page would hold its own copy.
+QUEUE_JS = Asset.inner('queue.js', _SCRIPT % {'event': EVENT, 'raise_offline': RAISE_OFFLINE}, 'script')
+QUEUE_CSS = Asset.inner('queue.css', _SCRIPT, 'style')
+
+
 @dataclass(frozen=True)
 class QueuedOutcome:
     """What became of one queued action: applied or refused, as `message` says; `view` is the alert now, if known."""
@@ -209,7 +215,8 @@ class QueuedActions:
         self._service = service
         self._session = session
         self._listeners: list[Callable[[QueuedOutcome], None]] = []
-        ui.add_body_html(_SCRIPT % {'user': session.user.id, 'event': EVENT, 'raise_offline': RAISE_OFFLINE})
+        ui.add_body_html(f'<script>window.vigilQueueUser = {int(session.user.id)};</script>'
+                         + QUEUE_JS.script_tag() + QUEUE_CSS.stylesheet_tag())
         ui.on(EVENT, self._received)
 
     def subscribe(self, listener: Callable[[QueuedOutcome], None]) -> None:

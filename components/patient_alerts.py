@@ -70,7 +70,7 @@ class PatientAlerts:
             row = self._rows.get(alert.id)
             if row is None:
                 with self._list:
-                    row = self._rows[alert.id] = AlertRow(alert.id)
+                    row = self._rows[alert.id] = AlertRow(alert.id, self._session.channel.texts)
             row.show(alert, now, self._pending.get(alert.id), self._errors.get(alert.id))
             if self._list.default_slot.children[index] is not row.element:
                 row.element.move(target_index=index)

@@ -25,6 +25,7 @@ from .news2_breakdown import breakdown_html
 from .patient_order import CardToolbar, acuity_key
 from .preferences import Preferences
 from .session import StaffSession
+from .shared_texts import SharedTexts
 from .theme import DASH, PRIORITY_LABELS
 from .times import age_html, clock_html
 
@@ -162,8 +163,9 @@ def raise_button_html(patient: PatientView) -> str:
 class PatientCard:
     """One patient's card: a single HTML element (with its button), patched in place."""
 
-    def __init__(self, patient: PatientView) -> None:
+    def __init__(self, patient: PatientView, texts: SharedTexts) -> None:
         self.patient = patient
+        self._texts = texts
         self.alerts: list[AlertView] = []
         self.news2_open = False  # the NEWS2 breakdown, as the user left it
         self._html = ''
@@ -175,7 +177,8 @@ class PatientCard:
 
     def show(self, now: datetime) -> None:
         """Re-render from the held patient and alerts, sending only what changed."""
-        html = card_html(self.patient, self.alerts, now, news2_open=self.news2_open) + raise_button_html(self.patient)
+        html = self._texts.share(card_html(self.patient, self.alerts, now, news2_open=self.news2_open)
+                                 + raise_button_html(self.patient))
         top = self.alerts[0].priority if self.alerts else None
         classes = 'vigil-card' + (f' vigil-card-{top.value}' if top in (Priority.CRITICAL, Priority.HIGH) else '')
         if classes != self._classes:
@@ -232,7 +235,7 @@ class PatientCards:
             card = self._cards.get(patient.id)
             if card is None:
                 with self._grid:
-                    card = self._cards[patient.id] = PatientCard(patient)
+                    card = self._cards[patient.id] = PatientCard(patient, self._session.channel.texts)
             else:
                 newest, held = _newest(patient), _newest(card.patient)
                 if newest is not None and held is not None and newest < held:

@@ -9,6 +9,7 @@ from nicegui import ui
 from app.domain import AlertStatus, Priority
 from app.schemas import AlertView, PatientView
 
+from .assets import Asset
 from .preferences import Preferences
 from .session import StaffSession
 
@@ -25,6 +26,7 @@ _STYLE = '''
 .vigil-card-tools .q-field { min-width: 150px; }
 </style>
 '''
+CARD_TOOLS_CSS = Asset.inner('card-tools.css', _STYLE, 'style')  # served once as a file (components/assets.py)
 
 
 def acuity_key(patient: PatientView, alerts: list[AlertView], now: datetime) -> tuple[int, int, int, int, float]:
@@ -65,7 +67,7 @@ class CardToolbar:
         options = ward_options(session)
         self.order: CardOrder = 'bed' if saved.get('order') == 'bed' else 'acuity'
         self.wards: WardChoice = saved['wards'] if saved.get('wards') in options else ALL_WARDS
-        ui.add_head_html(_STYLE)
+        ui.add_head_html(CARD_TOOLS_CSS.stylesheet_tag())
         with ui.row().classes('w-full items-center gap-2 vigil-card-tools'):
             self._order = ui.toggle(ORDER_OPTIONS, value=self.order, on_change=self._changed) \
                 .props('no-caps unelevated rounded toggle-color=primary aria-label="Order of the patient cards"') \

@@ -13,6 +13,8 @@ from nicegui import ui
 
 from app.domain import Priority
 
+from .assets import Asset
+
 DASH = '\N{EN DASH}'  # shown for a value that does not exist (never a 0)
 
 
@@ -211,9 +213,13 @@ _CSS = '''
 '''
 
 
+# NOTE: served once as a file (components/assets.py): inlined, each open page would hold its own copy.
+THEME_CSS = Asset('theme.css', 'text/css', priority_css() + Asset.inner('theme.css', _CSS, 'style').text)
+
+
 def install() -> None:
     """Add the staff UI's styles to the page (part of the initial HTML, never sent over the socket)."""
-    ui.add_head_html(_CSS.replace('<style>', '<style>\n' + priority_css(), 1))
+    ui.add_head_html(THEME_CSS.stylesheet_tag())
 
 
 def priority_chip(priority: Priority, *, flash: bool = False) -> str:

@@ -10,17 +10,19 @@ from html import escape
 
 from nicegui import ui
 
+from .assets import Asset
+
 # NOTE: the script repeats `age_text` in JavaScript: change both together.
 _SCRIPT = '''
 <script>
 (() => {
-  const skew = %(server_ms)d - Date.now();
+  const skew = window.vigilServerMs - Date.now();  // set inline just before this script (install)
   window.vigilTimes = window.vigilTimes || {};
   function age(seconds) {
     if (seconds < 45) return 'just now';
     const minutes = Math.max(1, Math.floor(seconds / 60));
     if (minutes < 60) return minutes + ' min ago';
-    const hours = Math.floor(minutes / 60), rest = minutes %% 60;
+    const hours = Math.floor(minutes / 60), rest = minutes % 60;
     if (hours < 24) return rest ? hours + ' h ' + rest + ' min ago' : hours + ' h ago';
     return Math.floor(hours / 24) + ' d ago';
   }
@@ -53,9 +55,14 @@ _SCRIPT = '''
 '''
 
 
+# Served once as a file (components/assets.py): inlined, each open page would hold its own copy.
+TIMES_JS = Asset.inner('times.js', _SCRIPT, 'script')
+
+
 def install(now: datetime) -> None:
     """Add the browser-side clock to the page (once per page, with the server's time to correct clock skew)."""
-    ui.add_body_html(_SCRIPT % {'server_ms': int(now.timestamp() * 1000)})
+    ui.add_body_html(f'<script>window.vigilServerMs = {int(now.timestamp() * 1000)};</script>'
+                     + TIMES_JS.script_tag())
 
 
 def age_text(then: datetime, now: datetime) -> str:

@@ -9,6 +9,8 @@ from html import escape
 
 from nicegui import ui
 
+from .assets import Asset
+
 _SCRIPT = '''
 <script>
 (() => {
@@ -39,13 +41,15 @@ _SCRIPT = '''
 </script>
 '''
 
+TIMESTAMPS_JS = Asset.inner('timestamps.js', _SCRIPT, 'script')  # served once as a file (components/assets.py)
+
 # The browser's time zone, asked once per page for reading dates the user typed (see browser_zone in pages).
 ZONE_SCRIPT = 'Intl.DateTimeFormat().resolvedOptions().timeZone'
 
 
 def install() -> None:
     """Add the formatter to the page (part of the first HTML)."""
-    ui.add_body_html(_SCRIPT)
+    ui.add_body_html(TIMESTAMPS_JS.script_tag())
 
 
 def utc_text(at: datetime) -> str:

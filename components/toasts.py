@@ -16,6 +16,7 @@ from app.events import AlertEscalated, AlertRaised, AlertReactivated
 from app.events.models import AlertEventBase
 from app.schemas import AlertView
 
+from .assets import Asset
 from .session import StaffSession
 from .theme import PRIORITY_LABELS, PRIORITY_STYLES
 
@@ -75,13 +76,16 @@ def toast_text(alert: AlertView, event: AlertEventBase | None = None) -> str:
     return f'{prefix}{PRIORITY_LABELS[alert.priority]} · {where} · {alert.message}'
 
 
+TOASTS_CSS = Asset.inner('toasts.css', _STYLE, 'style')  # served once as a file (components/assets.py)
+
+
 class AlertToasts:
     """Shows a toast for each alert raised into (or escalated within) one page user's scope, while it waits."""
 
     def __init__(self, session: StaffSession) -> None:
         self._session = session
         self._shown: dict[int, ui.notification] = {}
-        ui.add_head_html(_STYLE)
+        ui.add_head_html(TOASTS_CSS.stylesheet_tag())
         self._more = ui.html('', sanitize=False, tag='button').classes('vigil-toasts-more') \
             .props('type=button hidden').mark('toasts-more')
 

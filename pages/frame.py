@@ -5,6 +5,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from html import escape
 from urllib.parse import quote
 
 from fastapi import Request
@@ -247,10 +248,11 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
         account = ui.button(icon='account_circle').props('flat round color=white size=md aria-label="Account"') \
             .classes('vigil-touch').mark('account')
         with account, ui.menu().props('anchor="bottom right" self="top right"'):
-            with ui.column().classes('px-4 py-2 gap-0'):
-                ui.label(session.user.display_name).classes('text-weight-bold')
-                wards = ', '.join(session.own_ward_names) or 'all wards'
-                ui.label(f'{session.role_label} · {wards}').classes('text-caption text-grey-7')
+            # Who is signed in: fixed for the page's life, so one element rather than a column and two labels.
+            wards = ', '.join(session.own_ward_names) or 'all wards'
+            ui.html(f'<div class="text-weight-bold">{escape(session.user.display_name)}</div>'
+                    f'<div class="text-caption text-grey-7">{escape(f"{session.role_label} · {wards}")}</div>',
+                    sanitize=False).classes('nicegui-column px-4 py-2 gap-0')
             ui.separator()
             # NOTE: alarm.js asks the browser for permission inside this click (.vigil-notify-toggle).
             with ui.menu_item(on_click=toggle_notify, auto_close=False).classes('vigil-touch vigil-notify-toggle') \

@@ -150,6 +150,23 @@ async def test_a_new_alert_costs_each_page_one_small_row_and_one_toast(user: Use
     assert len(set(client.elements) - before) == 4  # an alert outside the scope costs nothing
 
 
+
+async def test_pages_that_show_the_same_card_or_row_hold_one_copy_of_its_html(
+        user: User, create_user: type[User]) -> None:
+    other = create_user()  # type: ignore[operator]
+    await sign_in(user, 'charge')
+    await sign_in(other, 'charge')
+    card = (await patient('AMU-02')).id
+    alert = await raise_for('AMU-02', 'Shared between the pages', Priority.HIGH)
+    for page in (user, other):
+        await page.should_see(marker=f'alert-{alert.id}')
+        await page.should_see(marker=f'patient-{card}')
+
+    for marker in (f'alert-{alert.id}', f'patient-{card}'):
+        await eventually(lambda marker=marker: html_of(user, marker) == html_of(other, marker))  # both caught up
+        assert html_of(user, marker) is html_of(other, marker), marker  # one string in the server, not one per page
+
+
 async def test_rows_are_most_urgent_then_longest_waiting_first(user: User) -> None:
     await sign_in(user, 'admin')
     low = await raise_for('AMU-01', 'Low first', Priority.LOW)
