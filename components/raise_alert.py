@@ -52,12 +52,30 @@ class RaiseAlertDialog:
         """Open the dialog, for a given patient or for the user to choose one (or a ward)."""
         if self._dialog is None:
             self._build()
+        assert self._dialog is not None
+        if patient is not None:
+            # A tap on a card opens at once for that patient: the others in scope (to choose another) are read after.
+            self._fill([patient], patient)
+            self._dialog.open()
         try:
             patients = await self._patients.list_patients(self._session.actor)
         except Exception:
             log.exception('could not list patients for the raise-alert dialog')
             patients = [patient] if patient else []
-        self._patient.set_options({p.id: f'{p.bed} · {p.name} ({p.ward_name})' for p in patients})
+        if patient is None:
+            self._fill(patients, None)
+            self._dialog.open()
+        elif self._dialog.value and patients:
+            chosen = self._patient.value  # kept: the user may have chosen another patient meanwhile
+            self._patient.set_options(self._options(patients), value=chosen if any(p.id == chosen for p in patients)
+                                      else None)
+
+    @staticmethod
+    def _options(patients: list[PatientView]) -> dict[int, str]:
+        return {p.id: f'{p.bed} · {p.name} ({p.ward_name})' for p in patients}
+
+    def _fill(self, patients: list[PatientView], patient: PatientView | None) -> None:
+        self._patient.set_options(self._options(patients))
         own = [w.id for w in self._session.visible_wards] or [w.id for w in self._session.wards]
         self._ward.set_value(patient.ward_id if patient else (own[0] if own else None))
         self._patient.set_value(patient.id if patient else None)
@@ -65,8 +83,6 @@ class RaiseAlertDialog:
         self._message.set_value('')
         self._error.set_text('')
         self._set_busy(False)
-        assert self._dialog is not None
-        self._dialog.open()
 
     def _build(self) -> None:
         with self._client.content, ui.dialog().props('aria-label="Raise an alert"').mark('raise-dialog') \

@@ -496,6 +496,31 @@ async def test_a_patient_card_raises_an_alert_for_its_patient(user: User) -> Non
     await user.should_see(marker=f'alert-{alert.id}', content='Wants to see the chaplain')
 
 
+async def test_a_card_opens_the_dialog_for_its_patient_before_the_other_patients_are_read(
+        user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tap on a card shows its dialog at once; the list to choose another patient follows when it has been read."""
+    await sign_in(user, 'nurse')
+    bed = await patient('AMU-02')
+    vigil, _, _ = running()
+    read = asyncio.Event()
+    list_patients = vigil.patients.list_patients
+
+    async def slow_list(actor: Actor) -> list[PatientView]:
+        await read.wait()  # a loaded server, a large scope
+        return await list_patients(actor)
+
+    monkeypatch.setattr(vigil.patients, 'list_patients', slow_list)
+    user.find(marker='patient-grid').trigger('click', {'patient': bed.id})
+
+    await user.should_see(marker='raise-message')
+    select = user.find(marker='raise-patient').elements.pop()
+    assert select.value == bed.id  # type: ignore[attr-defined]
+    assert list(select.options) == [bed.id]  # type: ignore[attr-defined]
+    read.set()
+    await eventually(lambda: len(select.options) > 1)  # type: ignore[attr-defined]
+    assert select.value == bed.id  # type: ignore[attr-defined]
+
+
 async def test_a_ward_alert_needs_no_patient_and_an_empty_message_is_refused(user: User) -> None:
     await sign_in(user, 'nurse')
     vigil, _, _ = running()
