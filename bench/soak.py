@@ -47,7 +47,7 @@ from app.config import Settings
 from bench.server import ServerProcess, pin
 from bench.soak_hospital import Gateways, seed_hospital
 from bench.soak_report import Ledger, print_header, print_row, print_totals
-from bench.soak_screens import Responders, close_all, keep_open, open_screens, plan_screens
+from bench.soak_screens import Responders, keep_open, open_screens, plan_screens, wind_down
 from data.engine import create_engine
 from data.models import Alert, VitalReading
 
@@ -137,11 +137,7 @@ async def soak(args: argparse.Namespace, folder: Path, database_url: str | None)
             gateways = Gateways(server.base, hospital, args.seed, ledger.ingested)
             await asyncio.gather(gateways.run(args.minutes * 60.0), report_minutes(server, ledger, args.minutes))
             ledger.dropped = sum(1 for s in screens if s.tab is None or not s.tab.is_open)
-            await responders.stop()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await close_all(screens)
+            await wind_down(responders, tasks, screens)
     except Exception:
         print(f'server log (last lines):\n{server.log_tail()}', file=sys.stderr)
         raise

@@ -45,7 +45,7 @@ from bench.server import PROJECT_DIR, ServerProcess, pin
 from bench.soak import follow
 from bench.soak_hospital import Gateways, seed_hospital
 from bench.soak_report import Ledger
-from bench.soak_screens import Responders, close_all, keep_open, open_screens, plan_screens
+from bench.soak_screens import Responders, keep_open, open_screens, plan_screens, wind_down
 
 MIB = 1024
 PROBE_SECONDS = 180.0
@@ -285,11 +285,7 @@ async def diagnose(args: argparse.Namespace, folder: Path) -> None:
                 await run_phase(run, eventful, 'held', args.held)
                 await run.boundary('held-end')
                 marks.append('held-end')
-            await responders.stop()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await close_all(screens)
+            await wind_down(responders, tasks, screens)
     except Exception:
         print(f'server log (last lines):\n{server.log_tail()}', file=sys.stderr)
         raise

@@ -215,3 +215,12 @@ class Responders:
 
 def close_all(screens: list[Screen]) -> Any:
     return asyncio.gather(*(s.tab.close() for s in screens if s.tab is not None), return_exceptions=True)
+
+
+async def wind_down(responders: 'Responders', tasks: list[asyncio.Task[Any]], screens: list[Screen]) -> None:
+    """End a run: no more clicks, the background tasks stopped, every screen's socket closed."""
+    await responders.stop()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await close_all(screens)
