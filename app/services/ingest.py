@@ -11,7 +11,7 @@ fails, it is rolled back whole and every member is written again alone, so each 
 import asyncio
 import contextvars
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +36,12 @@ from .escalation import device_seen
 from .rules import RulesService
 
 log = logging.getLogger(__name__)
+# While requests come concurrently, a round waits this long at most for more of them before it begins its transaction.
+# Without it, four devices posting one reading at a time settled into two transactions of two (the answered pair
+# comes back while the other pair is written); waiting 1 ms gathered about four per transaction and cut the server's
+# CPU per reading by a third (bench.ingest; 0.5 ms gathered three, 2 ms no more than 1 ms).
+GROUP_WINDOW_SECONDS = 0.001
+GROUP_MEMORY = 8  # rounds whose sizes tell how many members to wait for
 LATEST_COLUMNS = ('patient_id', 'kind', 'value', 'unit', 'measured_at')
 # Builds a patient's view for its VitalsRecorded event: (rules, patient, latest, trigger states, now).
 ViewBuilder = Callable[[HospitalRules, Patient, dict[VitalKind, VitalValue], Any, datetime], PatientView]
@@ -86,6 +92,10 @@ class GroupCommit:
     def __init__(self, db: Database, clock: Clock, rules: RulesService, view: ViewBuilder,
                  seen: Callable[[int, datetime, int], bool], saw: Callable[[int, datetime], None]) -> None:
         self._db = db
+        self._rounds: deque[int] = deque(maxlen=GROUP_MEMORY)  # members of the latest rounds
+        self._round = 0
+        self._enough: asyncio.Future[None] | None = None  # set once as many members wait as the round hopes for
+        self._hoped = 0
         self._clock = clock
         self._rules = rules
         self._view = view
@@ -107,6 +117,8 @@ class GroupCommit:
         if actor.kind == 'token' and actor.token_kind is TokenKind.DEVICE:
             member.device = actor.token_id
         self._waiting.append(member)
+        if self._enough is not None and len(self._waiting) >= self._hoped:
+            _release(self._enough)
         if self._writer is None:
             # A fresh context: the writer serves every member, so no request's context variables (its idempotency
             # hook) may leak into it.
@@ -117,7 +129,10 @@ class GroupCommit:
         group: list[Member] = []
         try:
             while self._waiting:
+                await self._gather()
                 group, self._waiting = self._waiting, []
+                self._rounds.append(len(group))
+                self._round += 1
                 by_hospital: dict[int, list[Member]] = defaultdict(list)
                 for member in group:
                     by_hospital[member.hospital_id].append(member)
@@ -131,6 +146,23 @@ class GroupCommit:
             raise
         finally:
             self._writer = None
+
+    async def _gather(self) -> None:
+        """While requests come concurrently, wait up to the window until as many members wait as the largest of the
+        latest rounds had (one more, every GROUP_MEMORY rounds: more devices may have come); a lone device never
+        waits. Members are answered after the commit, as always."""
+        largest = max(self._rounds, default=0)
+        self._hoped = largest + 1 if self._round % GROUP_MEMORY == 0 else largest
+        if largest < 2 or len(self._waiting) >= self._hoped:
+            return
+        loop = asyncio.get_running_loop()
+        self._enough = enough = loop.create_future()
+        timer = loop.call_later(GROUP_WINDOW_SECONDS, _release, enough)
+        try:
+            await enough
+        finally:
+            timer.cancel()
+            self._enough = None
 
     async def _write_group(self, members: list[Member]) -> None:
         live = [m for m in members if not m.answer.done()]
@@ -315,6 +347,11 @@ LOCK_PATIENTS = (patients_with_ward()
 
 async def _lock_patients(session: AsyncSession, hospital_id: int, mrns: set[str]) -> dict[str, Patient]:
     return {p.mrn: p for p in await session.scalars(LOCK_PATIENTS, {'hospital': hospital_id, 'mrns': sorted(mrns)})}
+
+
+def _release(waiting: asyncio.Future[None]) -> None:
+    if not waiting.done():
+        waiting.set_result(None)
 
 
 def _waves(members: list[Member]) -> list[list[Member]]:
