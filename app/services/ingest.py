@@ -17,23 +17,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
 from app.domain import TokenKind, VitalKind
 from app.domain.limits import HospitalRules
-from app.errors import PatientNotFound
+from app.errors import PatientNotFound, TokenInvalid
 from app.events import BaseEvent, VitalsRecorded
 from app.events.models import AlertEventBase
 from app.schemas import Actor, PatientView, VitalReadingIn, VitalReadingView, VitalValue
 from app.uow import CommitHook, Database, RollbackAware, UnitOfWork, commit_hook
-from data.models import Patient
+from data.models import ApiToken, Patient
 from data.queries import INSERT_READINGS, patients_with_ward, upsert_latest_vitals
 
 from .detection import Key, detect, load_context
 from .escalation import device_seen
 from .rules import RulesService
+from .tokens import INVALID_TOKEN
 
 log = logging.getLogger(__name__)
 # While requests come concurrently, a round waits this long at most for more of them before it begins its transaction.
@@ -201,10 +202,13 @@ class GroupCommit:
             session = uow.session
             rules = await self._rules.rules(hospital_id, session)
             patients = await _lock_patients(session, hospital_id, {r.patient_mrn for m in members for r in m.readings})
+            revoked = await _revoked_tokens(session, members)
             written: list[Member] = []
             for member in members:
                 unknown = {r.patient_mrn for r in member.readings if r.patient_mrn not in patients}
-                if unknown:
+                if member.actor.token_id in revoked:
+                    refused.append((member, TokenInvalid(INVALID_TOKEN)))
+                elif unknown:
                     index, mrn = next((i, r.patient_mrn) for i, r in enumerate(member.readings)
                                       if r.patient_mrn in unknown)
                     refused.append((member, UnknownPatients(index, mrn, unknown)))
@@ -347,6 +351,23 @@ LOCK_PATIENTS = (patients_with_ward()
 
 async def _lock_patients(session: AsyncSession, hospital_id: int, mrns: set[str]) -> dict[str, Patient]:
     return {p.mrn: p for p in await session.scalars(LOCK_PATIENTS, {'hospital': hospital_id, 'mrns': sorted(mrns)})}
+
+
+# NOTE: the token check that counts for readings. The route's check (TokenService.verify) may trust an answer of the
+# last seconds; this one runs in the write transaction itself, so a revocation committed by any process (the
+# `token revoke` command, another server) refuses every reading committed after it: "at once" means by the
+# revocation's commit, not by when the request arrived. A request whose transaction checked just before that commit
+# is stored, as if it had come a moment earlier.
+LIVE_TOKENS = select(ApiToken.id).where(ApiToken.id.in_(bindparam('ids', expanding=True)),
+                                        ApiToken.revoked_at.is_(None))
+
+
+async def _revoked_tokens(session: AsyncSession, members: list[Member]) -> set[int]:
+    """Return the ids of the members' API tokens that are revoked or gone, read in the write transaction."""
+    ids = {m.actor.token_id for m in members if m.actor.kind == 'token' and m.actor.token_id is not None}
+    if not ids:
+        return set()
+    return ids - set(await session.scalars(LIVE_TOKENS, {'ids': sorted(ids)}))
 
 
 def _release(waiting: asyncio.Future[None]) -> None:
