@@ -154,6 +154,7 @@ def serve(settings: Settings) -> None:
     from components.live import LiveHub
     from pages.browser_ids import install_browser_ids
     from pages.frame import AuthMiddleware
+    from pages.plain_middlewares import install_plain_middlewares
 
     configure_logging(settings.log_level, settings.log_format)
     secure_data_dir(settings.data_dir)
@@ -255,6 +256,7 @@ def serve(settings: Settings) -> None:
                                else print(ready, flush=True))
     # Per-browser storage only for requests that use it, and a new browser id at every sign-in and sign-out.
     install_browser_ids()
+    install_plain_middlewares()  # NiceGUI's redirect-prefix and cache-control headers without a task per request
     # Session cookie: HttpOnly (always, Starlette), SameSite strict, a shift-long lifetime, HTTPS-only behind TLS.
     cookie = {'same_site': 'strict', 'max_age': int(settings.session_hours * 3600), 'https_only': settings.https_only}
     # SIGTERM and SIGINT: open requests get a bounded grace period, then exit 0 after a clean stop (app/lifecycle.py).

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.clock import Clock
 from app.events import BaseEvent, EventBus
+from app.events.models import to_json
 from data.models import EventLogEntry, Hospital
 from data.types import JsonText
 
@@ -166,7 +167,7 @@ class UnitOfWork:
 
         `hook` runs inside the transaction just before the commit; without one, the request's commit_hook does.
         """
-        events = await self._number_and_log(self._events)
+        events, payloads = await self._number_and_log(self._events)
         if events:
             for each in self._hooks:  # e.g. the webhook outbox: its rows commit with the events, or not at all
                 await each(self.session, events)
@@ -178,18 +179,19 @@ class UnitOfWork:
             await self.session.commit()  # the session hands its connection back: the write lock is released
             self._end_turn()  # the next writer need not wait for the publication
             self._events = []
-            for event in events:
+            for event, payload in zip(events, payloads, strict=True):
                 try:
-                    await self._bus.publish(event)
+                    await self._bus.publish(event, payload)
                 except Exception:
                     # The change is committed and in the event log; pages resync from the database.
                     log.exception('could not publish %s seq %d of hospital %d', type(event).__name__, event.seq,
                                   event.hospital_id)
         return events
 
-    async def _number_and_log(self, events: list[BaseEvent]) -> list[BaseEvent]:
+    async def _number_and_log(self, events: list[BaseEvent]) -> tuple[list[BaseEvent], list[str]]:
+        """Number the events and write them to the event log; return them with their JSON (published as it is)."""
         if not events:
-            return []
+            return [], []
         by_hospital: dict[int, list[int]] = defaultdict(list)
         for index, event in enumerate(events):
             by_hospital[event.hospital_id].append(index)
@@ -203,10 +205,11 @@ class UnitOfWork:
                 numbered[index] = events[index].model_copy(update={'seq': last - len(indexes) + 1 + offset})
         # Core executemany on the table: the ORM's bulk path only adds bookkeeping here. Each payload is serialised
         # once, by pydantic (what event_payload returns, as JSON text).
+        payloads = [to_json(e) for e in numbered]
         await connection.execute(LOG_EVENTS, [
-            {'hospital_id': e.hospital_id, 'seq': e.seq, 'type': type(e).__name__,
-             'payload': JsonText(e.model_dump_json()), 'created_at': now} for e in numbered])
-        return numbered
+            {'hospital_id': e.hospital_id, 'seq': e.seq, 'type': type(e).__name__, 'payload': JsonText(payload),
+             'created_at': now} for e, payload in zip(numbered, payloads, strict=True)])
+        return numbered, payloads
 
 
 class Database:

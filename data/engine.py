@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_only
 
+from .sqlite_driver import one_hop_dbapi
 from .types import json_serializer
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -57,6 +58,8 @@ def create_engine(url: str, *, sqlite_synchronous: str = 'FULL', **kwargs: Any) 
     if not is_sqlite(url):
         kwargs.setdefault('pool_pre_ping', True)
         return create_async_engine(url, **kwargs)
+    if make_url(url).get_driver_name() == 'aiosqlite':
+        kwargs.setdefault('module', one_hop_dbapi())  # one thread hop per statement (data/sqlite_driver.py)
     engine = create_async_engine(url, connect_args={'timeout': SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
     _configure_sqlite(engine, SQLITE_SYNCHRONOUS[sqlite_synchronous.upper()])
     return engine

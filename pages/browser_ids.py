@@ -31,6 +31,7 @@ from nicegui.persistence import PersistentDict
 from starlette.exceptions import HTTPException
 from starlette.middleware.base import RequestResponseEndpoint
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.schemas import UserView
 
@@ -58,12 +59,27 @@ def has_browser_id(request: Request) -> bool:
     return 'id' in request.session
 
 
-class BrowserIdMiddleware(nicegui_storage.RequestTrackingMiddleware):
-    """NiceGUI's request tracking, but only for requests that use per-browser storage."""
+class BrowserIdMiddleware:
+    """NiceGUI's request tracking, but only for requests that use per-browser storage.
 
+    Plain ASGI in front: storage-free requests (the HTTP API, probes, static files) skip NiceGUI's tracking, a
+    Starlette BaseHTTPMiddleware that would run the rest of the app in a task of its own for each of them.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._tracking = _Tracking(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope['type'] == 'http' and not storage_free(str(scope['path'])):
+            await self._tracking(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)
+
+
+class _Tracking(nicegui_storage.RequestTrackingMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        path = request.url.path
-        if storage_free(path) or (not has_browser_id(request) and path not in OPENS_A_BROWSER_ID):
+        if not has_browser_id(request) and request.url.path not in OPENS_A_BROWSER_ID:
             return await call_next(request)
         return await super().dispatch(request, call_next)
 
@@ -75,7 +91,7 @@ def install_browser_ids() -> None:
     name `nicegui.storage.RequestTrackingMiddleware` when it sets up the session cookie (ui.run under the test
     runner, Server.run otherwise); tests/test_sessions.py fails if a NiceGUI upgrade goes around it.
     """
-    nicegui_storage.RequestTrackingMiddleware = BrowserIdMiddleware  # type: ignore[misc]
+    nicegui_storage.RequestTrackingMiddleware = BrowserIdMiddleware  # type: ignore[misc,assignment]
     handler = nicegui_app.exception_handlers[404]
     page_404 = getattr(handler, '__wrapped__', handler)  # NiceGUI's own, also when its test runner serves again
     nicegui_app.add_exception_handler(404, _plain_not_found(page_404))

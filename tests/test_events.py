@@ -411,11 +411,11 @@ async def test_publish_happens_only_after_commit(vigil: Vigil, world: World, mon
     committed_at_publish: list[bool] = []
     publish = vigil.bus.publish
 
-    async def checking_publish(event: BaseEvent) -> None:
+    async def checking_publish(event: BaseEvent, payload: str | None = None) -> None:
         async with vigil.db.read() as session:
             row = await session.get(EventLogEntry, (event.hospital_id, event.seq))
         committed_at_publish.append(row is not None)
-        await publish(event)
+        await publish(event, payload)
 
     monkeypatch.setattr(vigil.bus, 'publish', checking_publish)
     nurse = world.a.actor('nurse')

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
+import app.services.ingest
 from app.bootstrap import Vigil
 from app.domain import TokenKind, VitalKind
 from app.events import VitalsRecorded
@@ -85,6 +86,29 @@ async def test_concurrent_requests_share_one_commit_and_each_gets_its_own_answer
         ('monitor 3', 'alpha-South-2')]
     assert [e.seq for e in recorded] == sorted(e.seq for e in recorded)
     assert VitalKind.HEART_RATE not in recorded[1].patient.latest  # history only: never the latest value
+
+
+async def test_while_devices_post_concurrently_a_round_waits_for_as_many_requests_as_the_last_one_had(
+        vigil: Vigil, world: World, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Longer than the test: the round goes ahead as soon as the second request has come, never on the timer.
+    monkeypatch.setattr(app.services.ingest, 'GROUP_WINDOW_SECONDS', 600.0)
+    monitors = [device(world, 'monitor 1'), device(world, 'monitor 2')]
+    await asyncio.gather(*(vigil.patients.record_vitals(monitor, [vital(clock, mrn, VitalKind.HEART_RATE, 80, '/min')])
+                           for monitor, mrn in zip(monitors, ('alpha-North-1', 'alpha-North-2'), strict=True)))
+    commits = vigil.patients.shared_commits
+
+    # The first monitor's answer came back: its next request comes a little before the other's, as over HTTP.
+    first = asyncio.create_task(vigil.patients.record_vitals(
+        monitors[0], [vital(clock, 'alpha-North-1', VitalKind.HEART_RATE, 81, '/min')]))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not first.done()  # not answered before it is committed
+    second = await vigil.patients.record_vitals(
+        monitors[1], [vital(clock, 'alpha-North-2', VitalKind.HEART_RATE, 82, '/min')])
+
+    assert [view.value for view in [*await first, *second]] == [81, 82]
+    assert vigil.patients.shared_commits == commits + 1
+    assert await stored_sources(vigil) == ['monitor 1', 'monitor 1', 'monitor 2', 'monitor 2']
 
 
 async def test_requests_about_the_same_patient_are_detected_one_after_the_other(

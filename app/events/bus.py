@@ -113,10 +113,11 @@ class EventBus:
             self._started = True
             await self._transport.start(self._deliver)
 
-    async def publish(self, event: BaseEvent) -> None:
-        """Hand an event to the transport; never waits for subscribers."""
+    async def publish(self, event: BaseEvent, payload: str | None = None) -> None:
+        """Hand an event to the transport; never waits for subscribers. `payload`: the event as to_json gives it,
+        when the caller has it already (the unit of work serialised it for the event log)."""
         await self.start()
-        await self._transport.publish(event.hospital_id, to_json(event))
+        await self._transport.publish(event.hospital_id, payload if payload is not None else to_json(event))
         self.published += 1
         self.published_by_type[type(event).__name__] += 1
         for listener in self._publish_listeners:

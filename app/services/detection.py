@@ -29,9 +29,10 @@ from enum import Enum
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, null, select, tuple_, type_coerce, union_all, update
+from sqlalchemy import Table, bindparam, delete, func, null, select, tuple_, type_coerce, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from app.domain import OPEN_STATUSES, AlertKind, Priority, VitalKind
 from app.domain.limits import (
@@ -527,6 +528,16 @@ def waiting_on_time(rules: HospitalRules, spo2_scale: int, trigger: str, breach_
     return limit.persisted(state.breach_since, now, state.readings)
 
 
+# Built once, with the ids as an expanding parameter: building the statement and its cache key anew for every
+# batch cost about as much CPU as running it.
+_IDS: BindParameter[list[int]] = bindparam('ids', expanding=True)
+LOAD_CONTEXT = union_all(
+    select(LATEST.c.patient_id, LATEST.c.kind, LATEST.c.value, LATEST.c.unit, LATEST.c.measured_at,
+           type_coerce(null(), UTCDateTime()).label('since')).where(LATEST.c.patient_id.in_(_IDS)),
+    select(STATES.c.patient_id, STATES.c.trigger, STATES.c.readings, null(), STATES.c.last_at,
+           STATES.c.breach_since).where(STATES.c.patient_id.in_(_IDS)))
+
+
 async def load_context(source: UnitOfWork | AsyncSession, patient_ids: Collection[int]
                        ) -> tuple[dict[int, dict[VitalKind, VitalValue]], dict[Key, _State]]:
     """Return the latest vitals and the trigger states of these patients, in one round trip (it runs per batch)."""
@@ -534,16 +545,10 @@ async def load_context(source: UnitOfWork | AsyncSession, patient_ids: Collectio
     states: dict[Key, _State] = {}
     if not patient_ids:
         return latest, states
-    ids = sorted(patient_ids)
-    no_time = type_coerce(null(), UTCDateTime())
-    statement = union_all(
-        select(LATEST.c.patient_id, LATEST.c.kind, LATEST.c.value, LATEST.c.unit, LATEST.c.measured_at,
-               no_time.label('since')).where(LATEST.c.patient_id.in_(ids)),
-        select(STATES.c.patient_id, STATES.c.trigger, STATES.c.readings, null(), STATES.c.last_at,
-               STATES.c.breach_since).where(STATES.c.patient_id.in_(ids)))
     session = source.session if isinstance(source, UnitOfWork) else source
     connection = await session.connection()  # Core: the ORM's per-statement work is not needed here
-    for patient_id, name, number, unit, at, since in await connection.execute(statement):
+    for patient_id, name, number, unit, at, since in await connection.execute(LOAD_CONTEXT,
+                                                                                {'ids': sorted(patient_ids)}):
         if since is None:
             # Stored rows are trusted (typed columns): not validated again, it runs for every reading of a batch.
             latest[patient_id][VitalKind(name)] = VitalValue.model_construct(value=number, unit=unit, measured_at=at)

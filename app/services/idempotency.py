@@ -11,10 +11,10 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import JsonValue
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,15 @@ log = logging.getLogger(__name__)
 KEY_TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 200
 PURGE_INTERVAL = timedelta(minutes=10)
+
+
+# Core statements on the table, built once: a keyed request runs all three (the ORM adds only bookkeeping here).
+KEYS = cast(Table, IdempotencyKey.__table__)
+LOOKUP = (select(KEYS.c.created_at, KEYS.c.request_hash, KEYS.c.status_code, KEYS.c.response)
+          .where(KEYS.c.token_id == bindparam('token'), KEYS.c.key == bindparam('the_key')))
+DELETE_EXPIRED = delete(KEYS).where(KEYS.c.token_id == bindparam('token'), KEYS.c.key == bindparam('the_key'),
+                                    KEYS.c.created_at < bindparam('before'))
+INSERT_RECORD = insert(KEYS)
 
 
 class StoredResponse(View):
@@ -100,14 +109,12 @@ class PendingRecord:
             return
         now = self._clock()
         # An expired record of the same key is replaced rather than clashed with.
-        await session.execute(delete(IdempotencyKey).where(
-            IdempotencyKey.token_id == self._token_id, IdempotencyKey.key == self._key,
-            IdempotencyKey.created_at < now - KEY_TTL))
+        await session.execute(DELETE_EXPIRED, {'token': self._token_id, 'the_key': self._key, 'before': now - KEY_TTL})
         try:
-            await session.execute(insert(IdempotencyKey).values(
-                token_id=self._token_id, key=self._key, hospital_id=self._hospital_id,
-                request_hash=self._request_hash, status_code=response.status_code, response=response.body,
-                created_at=now))
+            await session.execute(INSERT_RECORD, {
+                'token_id': self._token_id, 'key': self._key, 'hospital_id': self._hospital_id,
+                'request_hash': self._request_hash, 'status_code': response.status_code, 'response': response.body,
+                'created_at': now})
         except IntegrityError as error:
             raise DuplicateRequest(f'A request with the Idempotency-Key "{self._key}" was accepted at the same '
                                    'moment; this one changed nothing.') from error
@@ -128,8 +135,7 @@ class IdempotencyService:
         """Return the stored answer to this key, None if there is none (or it expired); refuse a reused key."""
         await self._purge_now_and_then()
         async with self._db.read() as session:
-            row = await session.scalar(
-                select(IdempotencyKey).where(IdempotencyKey.token_id == token_id, IdempotencyKey.key == key))
+            row = (await session.execute(LOOKUP, {'token': token_id, 'the_key': key})).one_or_none()
         if row is None or row.created_at < self._clock() - KEY_TTL:
             return None
         if row.request_hash != request_hash:

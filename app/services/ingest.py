@@ -11,30 +11,38 @@ fails, it is rolled back whole and every member is written again alone, so each 
 import asyncio
 import contextvars
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Clock
 from app.domain import TokenKind, VitalKind
 from app.domain.limits import HospitalRules
-from app.errors import PatientNotFound
+from app.errors import PatientNotFound, TokenInvalid
 from app.events import BaseEvent, VitalsRecorded
 from app.events.models import AlertEventBase
 from app.schemas import Actor, PatientView, VitalReadingIn, VitalReadingView, VitalValue
 from app.uow import CommitHook, Database, RollbackAware, UnitOfWork, commit_hook
-from data.models import Patient
+from data.models import ApiToken, Patient
 from data.queries import INSERT_READINGS, patients_with_ward, upsert_latest_vitals
 
 from .detection import Key, detect, load_context
 from .escalation import device_seen
 from .rules import RulesService
+from .tokens import INVALID_TOKEN
 
 log = logging.getLogger(__name__)
+# While requests come concurrently, a round waits this long at most for more of them before it begins its transaction.
+# Without it, four devices posting one reading at a time settled into two transactions of two (the answered pair
+# comes back while the other pair is written); waiting 1 ms gathered about four per transaction and cut the server's
+# CPU per reading by a third (bench.ingest; 0.5 ms gathered three, 2 ms no more than 1 ms).
+GROUP_WINDOW_SECONDS = 0.001
+GROUP_MEMORY = 8  # rounds whose sizes tell how many members to wait for
 LATEST_COLUMNS = ('patient_id', 'kind', 'value', 'unit', 'measured_at')
 # Builds a patient's view for its VitalsRecorded event: (rules, patient, latest, trigger states, now).
 ViewBuilder = Callable[[HospitalRules, Patient, dict[VitalKind, VitalValue], Any, datetime], PatientView]
@@ -85,6 +93,10 @@ class GroupCommit:
     def __init__(self, db: Database, clock: Clock, rules: RulesService, view: ViewBuilder,
                  seen: Callable[[int, datetime, int], bool], saw: Callable[[int, datetime], None]) -> None:
         self._db = db
+        self._rounds: deque[int] = deque(maxlen=GROUP_MEMORY)  # members of the latest rounds
+        self._round = 0
+        self._enough: asyncio.Future[None] | None = None  # set once as many members wait as the round hopes for
+        self._hoped = 0
         self._clock = clock
         self._rules = rules
         self._view = view
@@ -106,6 +118,8 @@ class GroupCommit:
         if actor.kind == 'token' and actor.token_kind is TokenKind.DEVICE:
             member.device = actor.token_id
         self._waiting.append(member)
+        if self._enough is not None and len(self._waiting) >= self._hoped:
+            _release(self._enough)
         if self._writer is None:
             # A fresh context: the writer serves every member, so no request's context variables (its idempotency
             # hook) may leak into it.
@@ -116,7 +130,10 @@ class GroupCommit:
         group: list[Member] = []
         try:
             while self._waiting:
+                await self._gather()
                 group, self._waiting = self._waiting, []
+                self._rounds.append(len(group))
+                self._round += 1
                 by_hospital: dict[int, list[Member]] = defaultdict(list)
                 for member in group:
                     by_hospital[member.hospital_id].append(member)
@@ -130,6 +147,23 @@ class GroupCommit:
             raise
         finally:
             self._writer = None
+
+    async def _gather(self) -> None:
+        """While requests come concurrently, wait up to the window until as many members wait as the largest of the
+        latest rounds had (one more, every GROUP_MEMORY rounds: more devices may have come); a lone device never
+        waits. Members are answered after the commit, as always."""
+        largest = max(self._rounds, default=0)
+        self._hoped = largest + 1 if self._round % GROUP_MEMORY == 0 else largest
+        if largest < 2 or len(self._waiting) >= self._hoped:
+            return
+        loop = asyncio.get_running_loop()
+        self._enough = enough = loop.create_future()
+        timer = loop.call_later(GROUP_WINDOW_SECONDS, _release, enough)
+        try:
+            await enough
+        finally:
+            timer.cancel()
+            self._enough = None
 
     async def _write_group(self, members: list[Member]) -> None:
         live = [m for m in members if not m.answer.done()]
@@ -168,10 +202,13 @@ class GroupCommit:
             session = uow.session
             rules = await self._rules.rules(hospital_id, session)
             patients = await _lock_patients(session, hospital_id, {r.patient_mrn for m in members for r in m.readings})
+            revoked = await _revoked_tokens(session, members)
             written: list[Member] = []
             for member in members:
                 unknown = {r.patient_mrn for r in member.readings if r.patient_mrn not in patients}
-                if unknown:
+                if member.actor.token_id in revoked:
+                    refused.append((member, TokenInvalid(INVALID_TOKEN)))
+                elif unknown:
                     index, mrn = next((i, r.patient_mrn) for i, r in enumerate(member.readings)
                                       if r.patient_mrn in unknown)
                     refused.append((member, UnknownPatients(index, mrn, unknown)))
@@ -303,12 +340,39 @@ class GroupCommit:
         return owners
 
 
+# Locked in id order: concurrent writes for the same patients detect one after the other (PostgreSQL; SQLite has one
+# writer anyway), so trigger states and alerts never race. Built once (building it and its cache key for every
+# transaction cost as much CPU as running it).
+LOCK_PATIENTS = (patients_with_ward()
+                 .where(Patient.hospital_id == bindparam('hospital'),
+                        Patient.mrn.in_(bindparam('mrns', expanding=True)))
+                 .order_by(Patient.id).with_for_update(of=Patient))
+
+
 async def _lock_patients(session: AsyncSession, hospital_id: int, mrns: set[str]) -> dict[str, Patient]:
-    # Locked in id order: concurrent writes for the same patients detect one after the other (PostgreSQL; SQLite
-    # has one writer anyway), so trigger states and alerts never race.
-    return {p.mrn: p for p in await session.scalars(
-        patients_with_ward().where(Patient.hospital_id == hospital_id, Patient.mrn.in_(sorted(mrns)))
-        .order_by(Patient.id).with_for_update(of=Patient))}
+    return {p.mrn: p for p in await session.scalars(LOCK_PATIENTS, {'hospital': hospital_id, 'mrns': sorted(mrns)})}
+
+
+# NOTE: the token check that counts for readings. The route's check (TokenService.verify) may trust an answer of the
+# last seconds; this one runs in the write transaction itself, so a revocation committed by any process (the
+# `token revoke` command, another server) refuses every reading committed after it: "at once" means by the
+# revocation's commit, not by when the request arrived. A request whose transaction checked just before that commit
+# is stored, as if it had come a moment earlier.
+LIVE_TOKENS = select(ApiToken.id).where(ApiToken.id.in_(bindparam('ids', expanding=True)),
+                                        ApiToken.revoked_at.is_(None))
+
+
+async def _revoked_tokens(session: AsyncSession, members: list[Member]) -> set[int]:
+    """Return the ids of the members' API tokens that are revoked or gone, read in the write transaction."""
+    ids = {m.actor.token_id for m in members if m.actor.kind == 'token' and m.actor.token_id is not None}
+    if not ids:
+        return set()
+    return ids - set(await session.scalars(LIVE_TOKENS, {'ids': sorted(ids)}))
+
+
+def _release(waiting: asyncio.Future[None]) -> None:
+    if not waiting.done():
+        waiting.set_result(None)
 
 
 def _waves(members: list[Member]) -> list[list[Member]]:

@@ -17,7 +17,8 @@ from .common import add_unique, hospital_by_slug
 INVALID_TOKEN = 'The API token is unknown or has been revoked.'  # noqa: S105 (a message)
 # How long verify(cached=True) trusts an answer. A device posts every second or faster: without the cache each
 # request pays a read transaction for the token. A revocation here clears the cache at once; one made by another
-# process (the `token revoke` command, a second server) takes effect here within this time.
+# process (the `token revoke` command, a second server) takes effect here within this time; readings are refused at
+# once anyway (their write transaction reads the token again: app/services/ingest.py LIVE_TOKENS).
 VERIFIED_FOR = timedelta(seconds=5)
 MAX_CACHED = 1000
 
