@@ -189,7 +189,8 @@ class VitalsChart:
             grids.append({'left': 52, 'right': 18, 'top': f'{top + 3.2:.2f}%', 'height': f'{100 / rows - 6.4:.2f}%'})
             titles.append({'text': panel.title, 'top': f'{top:.2f}%', 'left': 52,
                            'textStyle': {'fontSize': 13, 'fontWeight': 600, 'color': '#37474f'}})
-            x_axes.append({'type': 'time', 'gridIndex': index, 'axisLabel': {'show': index == rows - 1, 'hideOverlap': True},
+            x_axes.append({'type': 'time', 'gridIndex': index,
+                           'axisLabel': {'show': index == rows - 1, 'hideOverlap': True},
                            'splitLine': {'show': True, 'lineStyle': {'color': '#eeeeee'}}})
             y_axes.append({'type': 'value', 'gridIndex': index, 'scale': True, 'splitNumber': 3,
                            'minInterval': 1, 'axisLabel': {'fontSize': 11},
