@@ -214,3 +214,28 @@ def test_the_alert_list_filters_and_counts_in_the_browser_and_a_resolved_row_lin
     expect(alert_row(page, 'Filter check high')).to_contain_text('Resolved by')  # greyed, still listed
     expect(count).to_have_text('1 open')
     expect(empty).to_be_hidden()
+
+
+def test_a_page_that_missed_an_event_of_its_room_asks_for_the_rooms_snapshot(
+        own_server: VigilServer, open_as: OpenAs) -> None:
+    page = open_as(own_server, 'charge')
+    expect(connection(page)).to_have_text('Live')
+    token = own_server.create_token('integration', 'Monitor gateway')
+    # The browser loses the next room event (as if it never came): its handlers are off for exactly one message.
+    page.evaluate('''() => {
+      const handlers = [...window.socket.listeners('vigil_room')];
+      handlers.forEach((handler) => window.socket.off('vigil_room', handler));
+      window.socket.once('vigil_room', () => {
+        window.vigilTestLost = (window.vigilTestLost || 0) + 1;
+        handlers.forEach((handler) => window.socket.on('vigil_room', handler));
+      });
+    }''')
+
+    own_server.post_alert(token, patient_mrn='G100103', priority='high', message='Lost on the way')
+    page.wait_for_function('() => window.vigilTestLost === 1')
+    expect(alert_row(page, 'Lost on the way')).to_have_count(0)  # nothing told the page yet
+    own_server.post_alert(token, patient_mrn='G100205', priority='high', message='Came after the gap')
+
+    # The next event's sequence number skips one: the store asks for the snapshot, which has both.
+    expect(alert_row(page, 'Came after the gap')).to_be_visible()
+    expect(alert_row(page, 'Lost on the way')).to_be_visible()
