@@ -29,14 +29,25 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
         session = await staff_session(vigil, hub)
         if session is None:
             return RedirectResponse('/login')
-        frame = staff_page(vigil, hub, session, 'Dashboard', 'dashboard')
-
         async def load() -> list[AlertView]:
             return await vigil.alerts.list_alerts(session.actor, AlertFilter())
 
         # The Alert List's room: every dashboard of this hospital with the same scope and role shows the same rows.
         room = await hub.rooms.enter(context.client, alerts_view(session.user.role), session.hospital.id,
                                      session.scope, load)
+        loaded = True  # the room has just been loaded (or was already, for another page)
+
+        async def open_alerts() -> list[AlertView]:
+            """The alarm's and the toasts' open alerts: the room's (reloaded after a reconnect or a resync)."""
+            nonlocal loaded
+            if loaded:
+                loaded = False
+                await room.settled()
+            else:
+                await hub.rooms.refresh(room)  # shares a reload in flight (the room's own, or another page's)
+            return [a for a in room.alerts.values() if a.is_open]
+
+        frame = staff_page(vigil, hub, session, 'Dashboard', 'dashboard', open_alerts=open_alerts)
         raise_dialog = RaiseAlertDialog(vigil.alerts, vigil.patients, session)
         # The header says where this is; the heading is for screen readers (the design has no room for a title).
         heading(f'Dashboard · {session.hospital.name}').classes('sr-only')

@@ -580,6 +580,32 @@ async def test_a_filtered_page_counts_what_it_shows_and_other_pages_of_its_room_
     await other.should_not_see(marker='alerts-empty', content='No alert')
 
 
+async def test_a_second_dashboard_of_a_scope_reads_no_alerts_and_its_alarm_and_toasts_come_from_the_room(
+        user: User, create_user: type[User], monkeypatch: pytest.MonkeyPatch) -> None:
+    await sign_in(user, 'charge')
+    critical = await raise_for('AMU-03', 'Waiting critical', Priority.CRITICAL)
+    await should_see_row(user, critical.id)
+    vigil, _, _ = running()
+    reads: list[Actor] = []
+    list_alerts = vigil.alerts.list_alerts
+
+    async def counted(actor: Actor, *args: object, **kwargs: object) -> list[AlertView]:
+        reads.append(actor)
+        return await list_alerts(actor, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(vigil.alerts, 'list_alerts', counted)
+    other = create_user()  # type: ignore[operator]
+
+    await sign_in(other, 'charge')
+
+    await should_see_row(other, critical.id, 'Waiting critical')
+    await other.should_see(kind=ui.notification, content='Waiting critical')  # a waiting critical alert, toasted
+    with other:
+        carrier = other.find(marker='alarm-state').elements.pop()
+    await eventually(lambda: '"waiting": 1' in carrier.props.get('data-state', ''))
+    assert reads == []  # the room was loaded already: neither the list nor the alarm read the alerts again
+
+
 # --- filters --------------------------------------------------------------------------------------------------
 
 async def test_filters_survive_a_reload_and_follow_the_user_to_another_device(
