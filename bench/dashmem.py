@@ -1,15 +1,17 @@
 """Where an open staff dashboard's server memory goes: elements, props, bindings, HTML, objects, allocation sites.
 
-    python -m bench.dashmem [--pages 10] [--users admin,charge,doctor,nurse] [--path /] [--trace 0]
+    python -m bench.dashmem [--pages 10] [--users admin,charge,doctor,nurse] [--path /] [--open-alerts 0] [--trace 0]
 
-One demo server (bench/dashmem_server.py: main.py plus a route that looks inside the process) is started; each
-user signs in through the real sign-in page and opens one warm-up page, then --pages more of them the way a
-browser does (HTML, then the socket, kept open). After the garbage collector has run, the server reports every
-open page. Printed, per open page: RSS (all pages' growth over the warm-up, divided by their number), the
-elements by type with the JSON size of their props, classes, style and text, event listeners, NiceGUI bindings,
-the page's head and body HTML, the HTML a browser receives; then the live Python objects the pages added, by type.
-With --trace N (frames per allocation; slow, and it inflates RSS) it also lists the memory the pages allocated by
-the innermost Vigil source line. Nothing is asserted: compare runs before and after a change on the same machine.
+One demo server (bench/dashmem_server.py: main.py plus a route that looks inside the process) is started; each user
+signs in through the real sign-in page and opens one warm-up page, then --pages more of them the way a browser does
+(HTML, then the socket, kept open); with --open-alerts N, N high-priority alerts are raised through the API first
+(one per patient in turn) and left open, so every page shows its scope's share of them. After the garbage collector
+has run, the server reports every open page. Printed, per open page: RSS (all pages' growth over the warm-up,
+divided by their number), the elements by type with the JSON size of their props, classes, style and text, event
+listeners, NiceGUI bindings, the page's head and body HTML, the HTML a browser receives; then the live Python
+objects the pages added, by type. With --trace N (frames per allocation; slow, and it inflates RSS) it also lists
+the memory the pages allocated by the innermost Vigil source line. Nothing is asserted: compare runs before and
+after a change on the same machine.
 """
 
 import argparse
@@ -46,6 +48,20 @@ async def open_pages(http: aiohttp.ClientSession, base: str, path: str, cookie: 
     return tabs
 
 
+async def raise_open_alerts(http: aiohttp.ClientSession, server: ServerProcess, count: int) -> None:
+    """Raise `count` high-priority alerts through the API, one per patient in turn, and leave them open."""
+    token = await server.create_token('general', 'integration', 'dashmem open alerts')
+    headers = {'Authorization': f'Bearer {token}'}
+    async with http.get(f'{server.base}/api/v1/patients', headers=headers) as response:
+        response.raise_for_status()
+        body = await response.json()
+    mrns = [str(p['mrn']) for p in (body['items'] if isinstance(body, dict) else body)]
+    for index in range(count):
+        alert = {'patient_mrn': mrns[index % len(mrns)], 'priority': 'high', 'message': f'Open alert {index}'}
+        async with http.post(f'{server.base}/api/v1/alerts', json=alert, headers=headers) as response:
+            response.raise_for_status()
+
+
 async def measure(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix='vigil-dashmem-') as folder:
         env = {'VIGIL_BENCH_TRACE': str(args.trace)} if args.trace else {}
@@ -57,6 +73,8 @@ async def measure(args: argparse.Namespace) -> None:
             async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                              timeout=aiohttp.ClientTimeout(total=120)) as http:
                 await server.start()
+                if args.open_alerts:
+                    await raise_open_alerts(http, server, args.open_alerts)
                 cookies = {user: await sign_in(http, server.base, user, args.password) for user in args.users}
                 for cookie in cookies.values():
                     tabs += await open_pages(http, server.base, args.path, cookie, 1)
@@ -90,8 +108,9 @@ def print_report(args: argparse.Namespace, before: dict[str, Any], after: dict[s
     opened = [p for p in after['pages'] if p['id'] in owner]
     count = len(opened) or 1
     rss = (after['rss_kib'] - before['rss_kib']) / count
-    print(f'\n{len(opened)} pages {args.path} opened after the warm-up ({", ".join(args.users)}); server RSS '
-          f'{before["rss_kib"]} -> {after["rss_kib"]} KiB: {rss:.0f} KiB per page (after gc)'
+    print(f'\n{len(opened)} pages {args.path} opened after the warm-up ({", ".join(args.users)}), '
+          f'{args.open_alerts} alerts open; server RSS {before["rss_kib"]} -> {after["rss_kib"]} KiB: '
+          f'{rss:.0f} KiB per page (after gc)'
           + (' [tracemalloc on: inflated]' if args.trace else ''))
     print('\nPer page, by user (averages):')
     print(f'{"user":<8} {"elements":>8} {"props B":>8} {"classes B":>9} {"text B":>7} {"listeners":>9} '
@@ -152,6 +171,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--password', default=os.environ.get('VIGIL_DEMO_PASSWORD', 'demo'))
     parser.add_argument('--settle', type=float, default=5.0,
                         help='seconds to let the pages load their data (and acknowledge what was sent)')
+    parser.add_argument('--open-alerts', type=int, default=0,
+                        help='high-priority alerts raised (and left open) before the pages open')
     parser.add_argument('--trace', type=int, default=0, help='tracemalloc frames per allocation (0: off)')
     parser.add_argument('--top', type=int, default=25, help='rows in the by-type and by-site lists')
     args = parser.parse_args(argv)

@@ -3,21 +3,23 @@
     python -m bench.fanout [--sessions 10,100,300] [--alerts 20] [--users doctor,admin] [--py-spy PATH]
 
 For each N a fresh demo server (its own SQLite under a temporary folder, a free port on 127.0.0.1, quiet patients)
-is started; each user signs in once through the real sign-in page and N dashboard tabs are opened the way a
-browser opens them (GET /, then NiceGUI's Socket.IO on a new TCP connection, pings answered, acknowledgements
-sent). Alerts are then raised one at a time through POST /api/v1/alerts, each with a unique stamp in its message,
-and every tab records when the first `update` message carrying that stamp arrives. Latency is counted from just
-before the POST and from the 201 response (the alert is committed before the response goes out, so a negative
-"from 201" means the pages had it before the device had its answer). The POST time with no page open, measured
-in the same run, is the floor of the API itself. A tab whose socket the server closes is counted as dropped and
-not reconnected (a browser would reconnect, or reload the page).
+is started; each user signs in once through the real sign-in page and N dashboard tabs are opened the way a browser
+opens them (GET /, then NiceGUI's Socket.IO on a new TCP connection, pings answered, acknowledgements sent). Alerts
+are then raised one at a time through POST /api/v1/alerts, each with a unique stamp in its message, and every tab
+records when the first `update` (or room, `vigil_room`) message carrying that stamp arrives. Latency is counted from
+just before the POST and from the 201 response (the alert is committed before the response goes out, so a negative
+"from 201" means the pages had it before the device had its answer). The POST time with no page open, measured in
+the same run, is the floor of the API itself; the floor of the fan-out (unless --no-floor) is bare python-socketio
+broadcasting a small JSON to N sockets on the same core (bench.bare_socketio, as bench.fanout_kiosk measures it). A
+tab whose socket the server closes is counted as dropped and not reconnected (a browser would reconnect, or reload
+the page).
 
-Server and load client share the machine: each is pinned to its own core where the OS allows it, and both CPU
-shares are reported, with the machine's load average. Nothing is asserted; read the numbers beside NiceGUI's own
-floor, measured for one label updated on N pages (p50 / p99 ms): 10 pages 3 / 9, 100 pages 26 / 38, 500 pages
-164 / 646; about 0.3-0.4 ms of server CPU per page per update (compare "server CPU ms per alert per session"),
-about 110 KiB per open page plus about 4 KiB per element on it. With --py-spy, the server is sampled while the
-alerts go out and the collapsed stacks are written to --profile-dir.
+Server and load client share the machine: each is pinned to its own core where the OS allows it, and both CPU shares
+are reported, with the machine's load average. Nothing is asserted; read the numbers beside NiceGUI's own floor,
+measured for one label updated on N pages (p50 / p99 ms): 10 pages 3 / 9, 100 pages 26 / 38, 500 pages 164 / 646;
+about 0.3-0.4 ms of server CPU per page per update (compare "server CPU ms per alert per session"), about 110 KiB
+per open page plus about 4 KiB per element on it. With --py-spy, the server is sampled while the alerts go out and
+the collapsed stacks are written to --profile-dir.
 """
 
 import argparse
@@ -34,6 +36,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.browser import BrowserError, Page, Tab, load_page, sign_in
+from bench.fanout_kiosk import measure_floor
 from bench.fanout_report import Run, ms, print_tables
 from bench.server import ServerProcess, pin
 
@@ -56,7 +59,9 @@ class Stamps:
         self.complete.clear()
 
     def on_frame(self, tab: Tab, frame: str, received: float) -> None:
-        if self.stamp and frame.startswith('42["update"') and self.stamp in frame and tab not in self.arrivals:
+        # NOTE: the Alert List's rows come in its room's events (components/live_rooms.py), the rest in NiceGUI's.
+        if (self.stamp and frame.startswith(('42["update"', '42["vigil_room"')) and self.stamp in frame
+                and tab not in self.arrivals):
             self.arrivals[tab] = received
             if len(self.arrivals) >= self.expected:
                 self.complete.set()
@@ -219,6 +224,10 @@ async def main(args: argparse.Namespace, loop_name: str) -> None:
         runs.append(await measure(sessions, args, cores))
         r = runs[-1]
         print(f'N={sessions}: from POST p50/p99/max {ms(r.from_post_ms)} ms', file=sys.stderr, flush=True)
+        if args.floor:
+            print(f'N={sessions}: bare python-socketio ...', file=sys.stderr, flush=True)
+            r.bare_ms = (await measure_floor(sessions, args, cores[0] if cores else None)).latencies
+            print(f'N={sessions}: bare python-socketio p50/p99/max {ms(r.bare_ms)} ms', file=sys.stderr, flush=True)
     print_tables(runs, args, cores, loop_name)
 
 
@@ -239,6 +248,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--py-spy', metavar='PATH', help='py-spy executable: record the server while alerting')
     parser.add_argument('--profile-dir', default=tempfile.gettempdir(),
                         help='where py-spy writes fanout-N.txt (collapsed stacks)')
+    parser.add_argument('--floor', action=argparse.BooleanOptionalAction, default=True,
+                        help='also measure bare python-socketio broadcasting to N sockets on the same core, the same '
+                             'way (bench.bare_socketio), and print p99 against it')
     args = parser.parse_args(argv)
     args.sessions = [int(n) for n in args.sessions.split(',') if n.strip()]
     args.users = [u.strip() for u in args.users.split(',') if u.strip()]

@@ -31,6 +31,7 @@ class Run:
     cpu_ms_per_alert_session: float = 0.0
     client_cpu_share: float = 0.0
     load_average: float = 0.0
+    bare_ms: list[float] = field(default_factory=list)  # bare python-socketio to N sockets: the floor
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -64,6 +65,13 @@ def print_tables(runs: list[Run], args: argparse.Namespace, cores: tuple[int, in
         print(f'| {r.sessions} | {page} | {ms(r.open_ms)} ({r.failed_loads}) | {len(r.from_post_ms)} of {r.expected}'
               f'{f", {r.dropped} tabs dropped" if r.dropped else ""} | {ms(r.from_post_ms)} | {ms(r.from_201_ms)} '
               f'| {median(r.floor_post_ms):.1f} / {median(r.post_ms):.1f} |')
+    if any(r.bare_ms for r in runs):
+        print('\n| sessions | bare python-socketio p50 / p99 / max ms | Vigil dashboards from POST p50 / p99 / max ms '
+              '| p99 vs floor |')
+        print('|---|---|---|---|')
+        for r in runs:
+            ratio = percentile(r.from_post_ms, 0.99) / percentile(r.bare_ms, 0.99) if r.bare_ms else math.nan
+            print(f'| {r.sessions} | {ms(r.bare_ms)} | {ms(r.from_post_ms)} | {ratio:.1f}x |')
     print('\n| sessions | server RSS idle MiB | RSS with N open MiB | KiB per session | server CPU, N open idle '
           '| server CPU while alerting | server CPU ms per alert: per session / all sessions | load client CPU '
           '| machine load average |')

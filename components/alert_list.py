@@ -1,31 +1,36 @@
 """The Alert List: open alerts of the user's scope in the needs-attention order, acted on optimistically.
 
-Each row is one HTML element patched in place: a new alert costs each open page one new element, an acknowledgement
-one changed element. See components/alert_row.py for the row itself.
+The rows live in a room (components/live_rooms.py) shared by every open dashboard of the same hospital, scope and
+role: each row is rendered once per room and sent to all of them in one socket emit; the browser's store
+(room_store.js) keeps, sorts, filters and counts them and patches changed rows in place. What is this page's own
+stays on this page: the user's filters (applied in the browser, to the facets each row carries) and the rows of
+actions being saved or refused (the page's own HTML laid over the room's rows). See components/alert_row.py for
+the row itself.
 """
 
-import bisect
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 from nicegui.events import GenericEventArguments
 
 from app.clock import Clock
-from app.domain import AlertStatus
+from app.domain import AlertStatus, Role
 from app.domain.alerts import AttentionKey, attention_key_of
 from app.errors import DomainError, NotAllowed, NotFound
-from app.schemas import AlertFilter, AlertView
+from app.schemas import AlertView
 from app.services.alerts import AlertService
 
 from .alert_filters import FilterBar
-from .alert_row import ACTIONS, CLICK_JS, SNOOZE, AlertRow, can_snooze
+from .alert_row import ACTIONS, CLICK_JS, SNOOZE, can_snooze, may_snooze, row_element, snoozable
 from .headings import heading
+from .live_rooms import LiveRooms, Room, Slots
 from .more_below import more_below_cue
 from .offline_queue import QueuedOutcome
 from .preferences import Preferences
+from .room_store import RoomSlot, RoomStore
 from .session import StaffSession
 from .snooze_dialog import SnoozeDialog
 
@@ -36,6 +41,8 @@ MAX_ROWS = 100
 # A resolved alert stays visible (greyed, "Resolved by ...") this long, so nobody wonders where it went.
 RESOLVED_LINGER = timedelta(seconds=60)
 SortKey = AttentionKey
+NONE_OPEN = 'No open alerts in your scope.'
+NONE_MATCH = 'No alert matches the filters.'
 
 
 def sort_key(alert: AlertView) -> SortKey:
@@ -43,28 +50,61 @@ def sort_key(alert: AlertView) -> SortKey:
     return attention_key_of(alert)
 
 
-def patient_ids(*alerts: AlertView | None) -> set[int]:
-    """Return the patients these alerts concern (ward alerts concern none)."""
-    return {a.patient_id for a in alerts if a is not None and a.patient_id is not None}
+class AlertsView:
+    """How a room of dashboards shows its alerts: the Alert List's rows, with Snooze for the roles that may."""
+
+    limit: int | None = None  # every row goes to the browser, which shows the first MAX_ROWS its filters admit
+    empty_html = ''  # the page says it beside the list (alerts-empty), in words that depend on its filters
+    linger: timedelta | None = RESOLVED_LINGER
+
+    def __init__(self, *, snooze: bool) -> None:
+        self.snooze = snooze
+        self.name = 'alerts-snooze' if snooze else 'alerts'
+
+    def row_html(self, alert: AlertView, now: datetime) -> str:
+        return row_element(alert, now, snooze=self.snooze and snoozable(alert))
+
+    def slots(self, ordered: list[AlertView]) -> Slots:
+        return {}
+
+
+# The Snooze button depends on the role, not only on the scope: the room is keyed by it too.
+ALERTS_VIEWS = {True: AlertsView(snooze=True), False: AlertsView(snooze=False)}
+
+
+def alerts_view(role: Role) -> AlertsView:
+    """Return the view of the Alert List for someone of this role."""
+    return ALERTS_VIEWS[may_snooze(role)]
+
+
+def summary(alerts: list[AlertView], admitted: list[AlertView]) -> tuple[str, str]:
+    """Return the count line and the empty message of a list holding `alerts` whose filters admit `admitted`.
+
+    NOTE: room_store.js (count) says the same in the browser; this copy tells what the page shows.
+    """
+    total = sum(1 for a in alerts if a.is_open)
+    shown = sum(1 for a in admitted if a.is_open)
+    count = f'{total} open' if shown == total else f'{shown} of {total} open shown'
+    if len(admitted) > MAX_ROWS:
+        count += f' · first {MAX_ROWS} listed'
+    empty = '' if admitted else NONE_MATCH if total else NONE_OPEN
+    return count, empty
 
 
 class AlertList:
-    """The open alerts of one page's user; `receive` takes event snapshots, `reload` the database's state."""
+    """The Alert List of one page: the room's rows as this user filters them, and this user's actions on them."""
 
-    def __init__(self, service: AlertService, session: StaffSession, clock: Clock, prefs: Preferences, *,
-                 on_patient_alerts: Callable[[int], None], on_raise: Callable[[], Any]) -> None:
+    def __init__(self, service: AlertService, session: StaffSession, clock: Clock, prefs: Preferences,
+                 rooms: LiveRooms, room: Room, *, on_raise: Callable[[], Any]) -> None:
         self._service = service
         self._session = session
         self._clock = clock
-        self._on_patient_alerts = on_patient_alerts
-        self._alerts: dict[int, AlertView] = {}
-        self._order: list[SortKey] = []
-        self._keys: dict[int, SortKey] = {}
-        self._rows: dict[int, AlertRow] = {}
+        self._rooms = rooms
+        self._room = room
+        # This page's own state, never in the room's rows: actions being saved, and refusals.
         self._pending: dict[int, AlertStatus] = {}
         self._errors: dict[int, str] = {}
-        self._loading = False
-        self._buffer: list[AlertView] = []
+        self._overrides: dict[int, str] = {}
         # The wards whose alerts may reach this person: nurses their own, everyone else any (by priority or
         # escalation).
         wards = session.scope.alert_wards(session.wards)
@@ -72,155 +112,90 @@ class AlertList:
         with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Alerts"'):
             with ui.row().classes('w-full items-center gap-2'):
                 heading('Alerts', 2).classes('vigil-panel-title')
-                self._count = ui.label().classes('text-grey-8').mark('alert-count')
+                RoomSlot('alerts-count', lambda: self.summary()[0]).classes('text-grey-8').mark('alert-count')
                 ui.space()
                 ui.button('Raise alert', icon='campaign', on_click=on_raise) \
                     .props('unelevated no-caps color=negative').classes('vigil-touch vigil-online-only') \
                     .mark('raise-alert')
-            self._filter_bar = FilterBar(prefs, wards, on_change=lambda: self._rebuild(set()))
-            self._empty = ui.label().classes('text-grey-7 q-pa-md text-center w-full').mark('alerts-empty')
-            self._list = ui.element('div').classes('vigil-alerts w-full').props('role=list').mark('alert-rows') \
+            self._filter_bar = FilterBar(prefs, wards, on_change=self._filters_changed)
+            RoomSlot('alerts-empty', lambda: self.summary()[1]) \
+                .classes('text-grey-7 q-pa-md text-center w-full').mark('alerts-empty')
+            self._store = RoomStore(rooms, room, slot_prefix='alerts-', limit=MAX_ROWS, morph=True,
+                                    summary={'none': NONE_OPEN, 'filtered': NONE_MATCH}, page=self) \
+                .classes('vigil-alerts w-full').props('role=list').mark('alert-rows') \
                 .on('click', self._clicked, js_handler=CLICK_JS)
+            self._store.props['filter'] = self._filter_bar.filters.dump()
             more_below_cue()
-        self._snooze = SnoozeDialog(service, session, latest=self._alerts.get, on_snoozed=self._snoozed)
-        self._paint_summary()
+        self._snooze = SnoozeDialog(service, session, latest=room.alerts.get, on_snoozed=self._snoozed)
 
-    # --- state in, from events and from the database ----------------------------------------------------------
+    # --- what the page shows (the browser computes the same from the room's rows) ----------------------------------
 
-    def receive(self, alert: AlertView) -> None:
-        """Take the snapshot an event carries (the caller checked the user's scope)."""
-        if self._loading:
-            self._buffer.append(alert)  # applied after the snapshot, if newer than it
-        else:
-            self._upsert(alert)
+    def _admitted(self) -> tuple[list[AlertView], list[AlertView]]:
+        alerts = self._room.ordered()
+        filters = self._filter_bar.filters
+        return alerts, [a for a in alerts if filters.admits(a)]
 
-    async def reload(self) -> None:
-        """Replace the state with the database's; events that arrive meanwhile are applied after it if newer."""
-        self._loading, self._buffer = True, []
-        try:
-            snapshot = await self._service.list_alerts(self._session.actor, AlertFilter())
-        except Exception:
-            log.exception('could not load the alerts of %s', self._session.user.username)
-            ui.notify('Could not load the alerts; they will reload when the connection is back.', type='negative')
-            snapshot = None
-        finally:
-            buffered, self._loading, self._buffer = self._buffer, False, []
-        changed: set[int] = set()
-        patients: set[int] = set()
-        if snapshot is not None:
-            fresh = {a.id: a for a in snapshot}
-            for alert_id in [i for i in self._alerts if i not in fresh]:
-                changed.add(alert_id)  # resolved or gone from the scope while we were not looking
-                patients |= patient_ids(self._forget(alert_id))
-        for alert in [*(snapshot or ()), *buffered]:
-            held = self._alerts.get(alert.id)
-            if self._take(alert):
-                changed.add(alert.id)
-                patients |= patient_ids(alert, held)
-        self._rebuild(changed)
-        for patient_id in patients:
-            self._on_patient_alerts(patient_id)
+    def summary(self) -> tuple[str, str]:
+        """Return the count line and the empty message the page shows."""
+        return summary(*self._admitted())
+
+    def shown(self) -> list[int]:
+        """Return the ids of the rows the page shows, in order."""
+        return [a.id for a in self._admitted()[1][:MAX_ROWS]]
+
+    def row_html(self, alert_id: int) -> str | None:
+        """Return the HTML of one row as this page shows it (its own state laid over the room's), None if not shown."""
+        if alert_id not in self.shown():
+            return None
+        return self._overrides.get(alert_id) or self._room.rows[alert_id]['html']
 
     def open_alerts_of(self, patient_id: int) -> list[AlertView]:
         """Return the open alerts of one patient in this user's scope, highest priority first (the card's colour)."""
-        return sorted((a for a in self._alerts.values() if a.patient_id == patient_id and a.is_open),
+        return sorted((a for a in self._room.alerts.values() if a.patient_id == patient_id and a.is_open),
                       key=lambda a: (a.priority.rank, sort_key(a)))
 
-    def prune(self) -> None:
-        """Remove resolved rows that have lingered long enough (called on the shared slow tick)."""
+    def _filters_changed(self) -> None:
+        self._store.show_filter(self._filter_bar.filters.dump())
+
+    async def reload(self) -> None:
+        """Reload the room from the database (one query for all its pages that ask meanwhile); pages follow."""
+        try:
+            await self._rooms.refresh(self._room)
+        except Exception:
+            log.exception('could not load the alerts of %s', self._session.user.username)
+            ui.notify('Could not load the alerts; they will reload when the connection is back.', type='negative')
+        self._paint()
+
+    async def _apply(self, view: AlertView) -> None:
+        """Show a state the service returned at once, to everyone of the room (its event brings the same version)."""
+        await self._rooms.on_alert(self._session.hospital.id, view)
+
+    # --- this page's own rows --------------------------------------------------------------------------------------
+
+    def _paint(self) -> None:
+        """Lay this page's own HTML over the rows with an action being saved or refused; follow the room's changes."""
+        for alert_id in [i for i in {*self._pending, *self._errors} if i not in self._room.alerts]:
+            self._pending.pop(alert_id, None)  # gone from the room (resolved and pruned, or out of scope)
+            self._errors.pop(alert_id, None)
         now = self._clock()
-        for alert in [a for a in self._alerts.values() if a.resolved_at and now - a.resolved_at > RESOLVED_LINGER]:
-            self._drop(alert.id)
-
-    def _take(self, alert: AlertView) -> bool:
-        """Hold a snapshot if it is newer than the one held; tell whether it was."""
-        held = self._alerts.get(alert.id)
-        if held is not None and alert.version <= held.version:
-            return False  # an older or the same snapshot
-        if held is None and not alert.is_open:
-            return False  # resolved before this page ever showed it
-        self._alerts[alert.id] = alert
-        return True
-
-    def _forget(self, alert_id: int) -> AlertView | None:
-        self._pending.pop(alert_id, None)
-        self._errors.pop(alert_id, None)
-        return self._alerts.pop(alert_id, None)
-
-    def _upsert(self, alert: AlertView) -> None:
-        held = self._alerts.get(alert.id)
-        if self._take(alert):
-            self._place(alert.id)
-            self._patients_changed(held, alert)
-
-    def _drop(self, alert_id: int) -> None:
-        alert = self._forget(alert_id)
-        self._place(alert_id)
-        self._patients_changed(alert)
-
-    def _patients_changed(self, *alerts: AlertView | None) -> None:
-        for patient_id in patient_ids(*alerts):
-            self._on_patient_alerts(patient_id)
-
-    # --- rows -----------------------------------------------------------------------------------------------------
-
-    def _place(self, alert_id: int) -> None:
-        """Put one alert where it belongs in the sorted, filtered order and patch the rows to match."""
-        old = self._keys.pop(alert_id, None)
-        if old is not None:
-            del self._order[bisect.bisect_left(self._order, old)]
-        alert = self._alerts.get(alert_id)
-        if alert is not None and self._filter_bar.filters.admits(alert):
-            key = self._keys[alert_id] = sort_key(alert)
-            bisect.insort(self._order, key)
-        self._sync_rows(alert_id)
-        self._paint_summary()
-
-    def _rebuild(self, changed: set[int]) -> None:
-        """Recompute the whole order (after a reload or a filter change) and patch the rows to match."""
-        self._order = sorted(sort_key(a) for a in self._alerts.values() if self._filter_bar.filters.admits(a))
-        self._keys = {key[-1]: key for key in self._order}
-        self._sync_rows(changed)
-        self._paint_summary()
-
-    def _sync_rows(self, changed: set[int] | int | None = None) -> None:
-        changed = {changed} if isinstance(changed, int) else set(changed or ())
-        wanted = [key[-1] for key in self._order[:MAX_ROWS]]
-        wanted_set = set(wanted)
-        for alert_id in [i for i in self._rows if i not in wanted_set]:
-            self._rows.pop(alert_id).element.delete()
-        now = self._clock()
-        children = self._list.default_slot.children
-        for index, alert_id in enumerate(wanted):
-            row = self._rows.get(alert_id)
-            if row is None:
-                with self._list:
-                    row = self._rows[alert_id] = AlertRow(alert_id, self._session.channel.texts)
-                changed.add(alert_id)
-            if alert_id in changed:
-                self._show(row, self._alerts[alert_id], now)
-            if children[index] is not row.element:
-                row.element.move(target_index=index)
-
-    def _paint_summary(self) -> None:
-        if self._loading:
-            return
-        total = sum(1 for a in self._alerts.values() if a.is_open)
-        shown = sum(1 for key in self._order if self._alerts[key[-1]].is_open)
-        count = f'{total} open' if shown == total else f'{shown} of {total} open shown'
-        if len(self._order) > MAX_ROWS:
-            count += f' · first {MAX_ROWS} listed'
-        if self._count.text != count:
-            self._count.set_text(count)
-        if self._order:
-            empty = ''
-        elif total:
-            empty = 'No alert matches the filters.'
+        role = self._session.user.role
+        overrides = {}
+        for alert_id in {*self._pending, *self._errors}:
+            alert = self._room.alerts[alert_id]
+            overrides[alert_id] = row_element(alert, now, self._pending.get(alert_id), self._errors.get(alert_id),
+                                              snooze=can_snooze(role, alert))
+        if overrides != self._overrides:
+            self._overrides = overrides
+            self._store.show_overrides(overrides)
+        client_id = self._store.client.id
+        if overrides:
+            self._room.watchers[client_id] = self._room_changed
         else:
-            empty = 'No open alerts in your scope.'
-        if self._empty.text != empty:
-            self._empty.set_text(empty)
-        self._empty.set_visibility(bool(empty))
+            self._room.watchers.pop(client_id, None)
+
+    def _room_changed(self, changed: set[int]) -> None:
+        if changed & self._overrides.keys():
+            self._paint()
 
     # --- optimistic actions ---------------------------------------------------------------------------------------
 
@@ -231,7 +206,7 @@ class AlertList:
         if not isinstance(alert_id, int):
             return
         if action == SNOOZE:
-            alert = self._alerts.get(alert_id)
+            alert = self._room.alerts.get(alert_id)
             # Only for rows that show the button; the service checks the role again when the snooze is saved.
             if alert is not None and alert_id not in self._pending and can_snooze(self._session.user.role, alert):
                 self._snooze.open(alert)
@@ -241,20 +216,19 @@ class AlertList:
             await self._act(alert_id, target)
 
     def _snoozed(self, view: AlertView) -> None:
-        self._upsert(view)
-        self._refresh_row(view.id)
+        background_tasks.create(self._apply(view), name='vigil-snoozed')
         # The row shows the time in the browser's time zone; the server's may differ, so this says how long.
         minutes = round((view.snoozed_until - self._clock()).total_seconds() / 60) if view.snoozed_until else 0
         ui.notify(f'Snoozed for {minutes} min: this condition raises no new alert meanwhile.', type='positive')
 
     async def _act(self, alert_id: int, target: AlertStatus) -> None:
         """Show the outcome at once, ask the service, and roll back with the service's reason if it refuses."""
-        alert = self._alerts.get(alert_id)
+        alert = self._room.alerts.get(alert_id)
         if alert is None or alert_id in self._pending:
             return
         self._pending[alert_id] = target
         self._errors.pop(alert_id, None)
-        self._refresh_row(alert_id)
+        self._paint()
         verb = 'acknowledged' if target is AlertStatus.ACKNOWLEDGED else 'resolved'
         try:
             actor = await self._session.acting()
@@ -271,24 +245,31 @@ class AlertList:
                           alert_id)
             self._refused(alert_id, f'Not {verb}: the server could not save it. Try again.')
             return
+        await self._apply(view)
         self._pending.pop(alert_id, None)
-        self._upsert(view)
-        self._refresh_row(alert_id)
+        self._paint()
 
     def queued_outcome(self, outcome: QueuedOutcome) -> None:
         """Show on its row what became of an action queued while offline (a notification says it as well)."""
-        if outcome.view is not None:
-            self.receive(outcome.view)  # buffered if a reload is under way
         if outcome.applied:
             self._errors.pop(outcome.alert_id, None)
         else:
             self._errors[outcome.alert_id] = outcome.message
-        self._refresh_row(outcome.alert_id)
+        view = outcome.view
+        if view is None:
+            self._paint()
+            return
+
+        async def apply() -> None:
+            await self._apply(view)
+            self._paint()
+
+        background_tasks.create(apply(), name='vigil-queued-outcome')
 
     def _refused(self, alert_id: int, message: str) -> None:
         self._pending.pop(alert_id, None)
         self._errors[alert_id] = message
-        self._refresh_row(alert_id)
+        self._paint()
         ui.notify(message, type='warning', multi_line=True)
 
     async def _refresh_alert(self, alert_id: int) -> None:
@@ -298,18 +279,9 @@ class AlertList:
         except NotAllowed:
             return  # the sign-in ended: the row keeps the reason, nothing more is shown
         try:
-            self._upsert(await self._service.get(actor, alert_id))
+            await self._apply(await self._service.get(actor, alert_id))
         except (NotFound, NotAllowed):
-            self._drop(alert_id)
+            self._errors.pop(alert_id, None)  # no longer this user's to see: the room's events take it away
         except Exception:
             log.exception('could not reload alert %d', alert_id)
-
-    def _refresh_row(self, alert_id: int) -> None:
-        row = self._rows.get(alert_id)
-        alert = self._alerts.get(alert_id)
-        if row is not None and alert is not None:
-            self._show(row, alert, self._clock())
-
-    def _show(self, row: AlertRow, alert: AlertView, now: datetime) -> None:
-        row.show(alert, now, self._pending.get(alert.id), self._errors.get(alert.id),
-                 snooze=can_snooze(self._session.user.role, alert))
+        self._paint()

@@ -1,8 +1,8 @@
 """One row of the Alert List: a single HTML element that says everything and carries its buttons.
 
-Every open page pays for every element a new alert creates (about 0.1 ms of server time each, per page), so a row
-is one element: its buttons are plain HTML buttons whose clicks the list receives through one delegated listener
-(see CLICK_JS), and an acknowledgement re-sends that one element.
+A row is rendered once per room (components/live_rooms.py) for every open page of the same scope and role, and
+patched into the shown nodes by the browser's store; its buttons are plain HTML buttons whose clicks the list
+receives through one delegated listener (see CLICK_JS).
 """
 
 from datetime import datetime
@@ -64,10 +64,19 @@ def _snooze_button(alert_id: int, enabled: bool) -> str:
             '<span class="vigil-btn-label">Snooze</span></button>')
 
 
+def may_snooze(role: Role | None) -> bool:
+    """Tell whether someone of this role may snooze alerts at all (their rows show the Snooze button)."""
+    return role in SNOOZING_ROLES
+
+
+def snoozable(alert: AlertView) -> bool:
+    """Tell whether this alert can be snoozed by someone whose role may (an open, detected alert of a patient)."""
+    return alert.is_open and alert.kind in SNOOZABLE_KINDS and trigger_of(alert.dedup_key, alert.patient_id) is not None
+
+
 def can_snooze(role: Role | None, alert: AlertView) -> bool:
     """Tell whether someone of this role may snooze this alert (the service checks again, and has the last word)."""
-    return (role in SNOOZING_ROLES and alert.is_open and alert.kind in SNOOZABLE_KINDS
-            and trigger_of(alert.dedup_key, alert.patient_id) is not None)
+    return may_snooze(role) and snoozable(alert)
 
 
 def alert_html(alert: AlertView, now: datetime, pending: AlertStatus | None = None, error: str | None = None, *,
@@ -114,8 +123,21 @@ def alert_html(alert: AlertView, now: datetime, pending: AlertStatus | None = No
     return ''.join(parts)
 
 
+def row_element(alert: AlertView, now: datetime, pending: AlertStatus | None = None, error: str | None = None, *,
+                snooze: bool = False) -> str:
+    """Return one row of the list as a whole element: what `alert_html` says inside the list item around it.
+
+    Rendered once per room for everyone of a scope (no `pending` or `error`), or by one page for its own state.
+    """
+    status = pending or alert.status
+    classes = f'vigil-alert vigil-queue-host vigil-alert-{alert.priority.value} vigil-alert-{status.value}'
+    # NOTE: data-alert-row carries the alert's id for bench/ and the browser tests; the buttons carry data-alert.
+    return (f'<div class="{classes}" role="listitem" data-alert-row="{alert.id}">'
+            f'{alert_html(alert, now, pending, error, snooze=snooze)}</div>')
+
+
 class AlertRow:
-    """A row patched in place: `show` re-sends its one element only when what it says has changed."""
+    """A row of its own element (the patient page's), patched in place: `show` re-sends it only when it changed."""
 
     def __init__(self, alert_id: int, texts: SharedTexts) -> None:
         self._texts = texts

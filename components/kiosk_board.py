@@ -12,7 +12,7 @@ and critical rows get a heavy outline instead; nothing is hidden.
 
 import json
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 
 from nicegui import ui
@@ -207,6 +207,7 @@ class KioskView:
 
     name = 'kiosk'
     limit: int | None = ROWS
+    linger: timedelta | None = None  # a resolved alert leaves the wall at once
     empty_html = ('<div class="vigil-kiosk-empty">No open alerts<small>Every alert of the hospital is resolved.'
                   '</small></div>')
 

@@ -2,9 +2,9 @@
 
 Pages subscribe to their hospital's channel inside the page function, so the callback runs in that browser's
 context and NiceGUI drops it when the tab is gone. Pages filter by their own user's scope before touching an
-element. Pages that show what others of the same scope show (wall displays) join a room instead (live_rooms.py):
-the hub hands each alert event to the rooms first, which render it once per room and send it to all their pages
-in one socket emit.
+element. Pages that show what others of the same scope show (wall displays, the dashboard's Alert List) join a room
+instead (live_rooms.py): the hub hands each alert event to the rooms first, which render it once per room and send
+it to all their pages in one socket emit.
 """
 
 import asyncio
@@ -265,6 +265,8 @@ class LiveHub:
         """Emit the shared slow clock tick to every hospital (the coalescer calls this every TICK_SECONDS)."""
         for channel in list(self._channels.values()):
             channel.tick.emit()
+        if self.rooms.rooms_of():
+            background_tasks.create(self.rooms.prune(), name='vigil-room-prune')
 
     def end_sessions(self, hospital_id: int, user_id: int, change: AccountChange = AccountChange.SIGNED_OUT) -> None:
         """Tell every open page of this user (in this process) that their account changed: they leave or re-check."""

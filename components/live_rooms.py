@@ -14,9 +14,11 @@ attention key the server sent with each (domain.alerts.attention_key: the order 
   reloads from the database (one query however many pages come back at once) and the page gets the snapshot.
 - Each process keeps its own rooms, fed by its own bus subscription (LiveHub), and emits to its own sockets only.
 
-A new kind of page joins with its own RoomView (row HTML, summary slots, row limit): the dashboard's Alert List
-would key its room by its user's AccessScope (equal scopes share a room) and keep per-user choices (filters,
-sound) in the browser or in slots, never in the rows.
+A new kind of page joins with its own RoomView (row HTML, summary slots, row limit, how long resolved rows linger):
+the dashboard's Alert List (alert_list.py) keys its room by its user's AccessScope and by whether the user may
+snooze (equal scopes and roles share a room). Per-user choices (filters) are applied in the browser, with the
+facets each row carries; per-user state (an action being saved, a refusal) is the page's own row HTML laid over the
+room's, never in the room's rows: a page that holds such a row watches the room for changes of it.
 
 NOTE: the hub (live.py) feeds every alert event here before the per-page callbacks; a bus resync reloads rooms.
 """
@@ -27,7 +29,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import unescape
 from typing import Any, Protocol
 
@@ -42,10 +44,13 @@ log = logging.getLogger(__name__)
 
 EVENT = 'vigil_room'
 Loader = Callable[[], Awaitable[list[AlertView]]]
-# One row of a room: {'id', 'v' (version), 'key' (attention key), 'html' (the whole row element)}.
+# One row of a room: {'id', 'v' (version), 'key' (attention key), 'html' (the whole row element),
+# 'f' (facets a page filters by in the browser: [ward id, priority, status])}.
 Row = dict[str, Any]
 # What a room shows beside its rows, per named slot of the page: {'text': ..., 'cls': ..., 'attrs': {...}}.
 Slots = dict[str, dict[str, Any]]
+# Told which alerts of its room changed (a page whose own row HTML for them must follow).
+Watcher = Callable[[set[int]], None]
 
 _TAGS = re.compile(r'<[^>]+>')
 
@@ -56,6 +61,7 @@ class RoomView(Protocol):
     name: str
     limit: int | None  # rows shown; the rest is for the summary to count
     empty_html: str  # shown when there is no row
+    linger: timedelta | None  # how long a resolved row stays (greyed) before it goes; None: it goes at once
 
     def row_html(self, alert: AlertView, now: datetime) -> str:
         """Return the row element of one alert (every value from outside escaped; keeps data-alert="<id>")."""
@@ -89,7 +95,11 @@ class Room:
         self.rows: dict[int, Row] = {}
         self.slots: Slots = view.slots([])
         self.seq = 0
+        # A reload changed the room and its pages were not sent the snapshot yet (whoever sends it clears this).
+        self.unsent = False
         self.members: set[str] = set()
+        # Pages that lay their own HTML over some rows (client id -> callback): told when those rows change.
+        self.watchers: dict[str, Watcher] = {}
         # While a reload runs: the versions events brought meanwhile (the reload must not undo them).
         self._arrived: dict[int, int] | None = None
         self._reload: asyncio.Task[bool] | None = None
@@ -113,7 +123,7 @@ class Room:
         held = self.alerts.get(alert.id)
         if held is not None and alert.version <= held.version:
             return None
-        if alert.is_open and self.key.scope.sees(alert):
+        if self.key.scope.sees(alert) and (alert.is_open or (held is not None and self._lingers(alert))):
             self.alerts[alert.id] = alert
             row = self.rows[alert.id] = self._row(alert)
             return row
@@ -123,9 +133,31 @@ class Room:
         del self.rows[alert.id]
         return alert.id
 
+    def _lingers(self, alert: AlertView) -> bool:
+        """Tell whether a resolved alert stays shown (greyed) for now."""
+        linger = self.view.linger
+        return linger is not None and alert.resolved_at is not None and self._clock() - alert.resolved_at <= linger
+
+    def prune(self) -> list[int]:
+        """Remove the resolved rows that have lingered long enough; return their ids."""
+        gone = [i for i, a in self.alerts.items() if not a.is_open and not self._lingers(a)]
+        for alert_id in gone:
+            del self.alerts[alert_id]
+            del self.rows[alert_id]
+        return gone
+
     def _row(self, alert: AlertView) -> Row:
         return {'id': alert.id, 'v': alert.version, 'key': list(attention_key_of(alert)),
-                'html': self.view.row_html(alert, self._clock())}
+                'html': self.view.row_html(alert, self._clock()),
+                'f': [alert.ward_id, alert.priority.value, alert.status.value]}
+
+    def notify(self, changed: set[int]) -> None:
+        """Tell the pages watching this room that these alerts changed."""
+        for client_id, watcher in list(self.watchers.items()):
+            try:
+                watcher(changed)
+            except Exception:
+                log.exception('page %s failed to follow a change of room %s', client_id, self.name)
 
     def _replace(self, alerts: list[AlertView], arrived: dict[int, int]) -> bool:
         before = {i: a.version for i, a in self.alerts.items()}
@@ -180,6 +212,9 @@ class Room:
         finally:
             self._arrived = None
         self.summarise()
+        self.unsent = self.unsent or changed
+        if changed and self.watchers:
+            self.notify(set(self.rows) | {a.id for a in alerts})
         return changed
 
 
@@ -231,6 +266,7 @@ class LiveRooms:
         if room is None:
             return
         room.members.discard(client.id)
+        room.watchers.pop(client.id, None)
         for sid in _sockets(client):
             background_tasks.create(core.sio.leave_room(sid, room.name), name='vigil-room-leave')
         if not room.members:
@@ -243,8 +279,7 @@ class LiveRooms:
             return
         if reload:
             try:
-                if await room.reload():
-                    await self.emit_snapshot(room)  # the room itself had missed something: every page follows
+                await self.refresh(room)
             except Exception:
                 log.exception('room %s could not reload its open alerts', room.name)
         for sid in _sockets(client):
@@ -258,7 +293,17 @@ class LiveRooms:
             for sid in _sockets(client):
                 await core.sio.emit(EVENT, room.snapshot(), to=sid)
 
+    async def refresh(self, room: Room) -> None:
+        """Reload a room from the database (sharing a load in flight); if it had missed something, every page follows.
+
+        However many pages ask at once (a reconnect of many), the snapshot goes out once.
+        """
+        await room.reload()
+        if room.unsent:
+            await self.emit_snapshot(room)
+
     async def emit_snapshot(self, room: Room) -> None:
+        room.unsent = False
         room.seq += 1
         await core.sio.emit(EVENT, room.snapshot(), room=room.name)
 
@@ -268,6 +313,8 @@ class LiveRooms:
             change = room.apply(alert)
             if change is None:
                 continue
+            if room.watchers:
+                room.notify({alert.id})
             room.summarise()
             room.seq += 1
             payload: dict[str, Any] = {'room': room.name, 'seq': room.seq, 'slots': room.slots}
@@ -279,6 +326,22 @@ class LiveRooms:
                 await core.sio.emit(EVENT, payload, room=room.name)
             except Exception:
                 log.exception('room %s could not send alert %d', room.name, alert.id)
+
+    async def prune(self) -> None:
+        """Take the resolved rows that have lingered long enough off every room (on the shared slow tick)."""
+        for room in self.rooms_of():
+            gone = room.prune()
+            if not gone:
+                continue
+            if room.watchers:
+                room.notify(set(gone))
+            room.summarise()
+            room.seq += 1
+            try:
+                await core.sio.emit(EVENT, {'room': room.name, 'seq': room.seq, 'slots': room.slots, 'remove': gone},
+                                    room=room.name)
+            except Exception:
+                log.exception('room %s could not send the rows that went', room.name)
 
     async def reload(self, hospital_id: int | None = None) -> None:
         """Reload every room (of one hospital, or all) from the database and send each its snapshot."""

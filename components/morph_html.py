@@ -7,7 +7,7 @@ an update arrives stays the same node, so the press is not lost; focus and anima
 from nicegui import ui
 
 
-class MorphHtml(ui.html, component='morph_html.js'):
+class MorphHtml(ui.html, component='morph_html.js', dependencies=['dom_patch.js']):
     """Trusted HTML (the caller escapes what comes from outside), patched in place on every change."""
 
     def __init__(self, content: str = '', *, tag: str = 'div') -> None:

@@ -1,11 +1,26 @@
 // The client-side store of a live room (live_rooms.py): rows rendered by the server, kept here by alert id,
 // sorted by the attention key the server sent with each, the first `limit` shown. Slots outside the list
 // (counts, footer, the alarm carrier) take the texts, classes and attributes the server computed for the room.
+// A page may also filter the rows by the facets each carries (`filter`, the user's own choice), lay its own HTML
+// over some rows (`overrides`: an action being saved, a refusal), patch changed rows in place instead of replacing
+// them (`morph`: a press or the focus survives an update), and count what it shows (`summary`).
+import { patch } from 'dom_patch';
+
 function before(a, b) {
   for (let i = 0; i < a.key.length; i++) {
     if (a.key[i] !== b.key[i]) return a.key[i] < b.key[i] ? -1 : 1;
   }
   return 0;
+}
+
+// NOTE: the rule of AlertFilters.admits (alert_filters.py), whose copy tells the server what a page shows.
+function admits(filter, row) {
+  if (!filter) return true;
+  const [ward, priority, status] = row.f || [];
+  if (filter.ward_id != null && ward !== filter.ward_id) return false;
+  if (filter.priorities && filter.priorities.length && !filter.priorities.includes(priority)) return false;
+  if (status === 'resolved' || filter.status === 'open') return true;  // a resolved row lingers wherever it was
+  return status === filter.status;
 }
 
 export default {
@@ -16,6 +31,14 @@ export default {
     limit: Number,
     empty: String,
     prefix: String,
+    filter: Object,
+    overrides: Object,
+    morph: Boolean,
+    summary: Object,
+  },
+  watch: {
+    filter: { handler() { this.render(); }, deep: true },
+    overrides: { handler() { this.render(); }, deep: true },
   },
   mounted() {
     this.rows = new Map();
@@ -64,33 +87,41 @@ export default {
       this.render();
     },
     slots(slots) {
-      for (const [name, patch] of Object.entries(slots)) {
+      for (const [name, slot] of Object.entries(slots)) {
         for (const element of document.querySelectorAll(`[data-room-slot="${this.prefix}${name}"]`)) {
-          if ('text' in patch && element.textContent !== patch.text) element.textContent = patch.text;
-          if ('cls' in patch && element.className !== patch.cls) element.className = patch.cls;
-          for (const [attr, value] of Object.entries(patch.attrs || {})) {
+          if ('text' in slot && element.textContent !== slot.text) element.textContent = slot.text;
+          if ('cls' in slot && element.className !== slot.cls) element.className = slot.cls;
+          for (const [attr, value] of Object.entries(slot.attrs || {})) {
             if (element.getAttribute(attr) !== value) element.setAttribute(attr, value);
           }
         }
       }
     },
     render() {
+      if (!this.rows) return;  // a prop changed before the store mounted
       const root = this.$el;
-      let rows = [...this.rows.values()].sort(before);
-      if (this.limit) rows = rows.slice(0, this.limit);
+      const all = [...this.rows.values()].sort(before);
+      const admitted = this.filter ? all.filter((row) => admits(this.filter, row)) : all;
+      const rows = this.limit ? admitted.slice(0, this.limit) : admitted;
       const shown = new Set(rows.map((row) => row.id));
       for (const [id, entry] of this.nodes) {
         if (!shown.has(id)) { entry.node.remove(); this.nodes.delete(id); }
       }
       rows.forEach((row, index) => {
+        const html = (this.overrides && this.overrides[row.id]) || row.html;
         let entry = this.nodes.get(row.id);
-        if (!entry || entry.html !== row.html) {
+        if (!entry || entry.html !== html) {
           const holder = document.createElement('template');
-          holder.innerHTML = row.html;
+          holder.innerHTML = html;
           const node = holder.content.firstElementChild;
-          if (entry) entry.node.replaceWith(node);
-          entry = { node, html: row.html };
-          this.nodes.set(row.id, entry);
+          if (entry && this.morph) {
+            patch(entry.node, node);  // the same nodes where they still stand for the same thing
+            entry.html = html;
+          } else {
+            if (entry) entry.node.replaceWith(node);
+            entry = { node, html };
+            this.nodes.set(row.id, entry);
+          }
         }
         // Move only what is out of place: a moved row would restart its flashing.
         if (root.children[index] !== entry.node) root.insertBefore(entry.node, root.children[index] || null);
@@ -98,6 +129,23 @@ export default {
       if (this.emptyNode) {
         if (rows.length) this.emptyNode.remove();
         else if (this.emptyNode.parentNode !== root) root.appendChild(this.emptyNode);
+      }
+      if (this.summary) this.count(all, admitted);
+    },
+    count(all, admitted) {
+      // NOTE: the same texts as AlertList.summary (alert_list.py), which tells the server what a page shows.
+      const open = (row) => row.f[2] !== 'resolved';
+      const total = all.filter(open).length;
+      const shown = admitted.filter(open).length;
+      let text = shown === total ? `${total} open` : `${shown} of ${total} open shown`;
+      if (this.limit && admitted.length > this.limit) text += ` · first ${this.limit} listed`;
+      const empty = admitted.length ? '' : (total ? this.summary.filtered : this.summary.none);
+      for (const element of document.querySelectorAll(`[data-room-slot="${this.prefix}count"]`)) {
+        if (element.textContent !== text) element.textContent = text;
+      }
+      for (const element of document.querySelectorAll(`[data-room-slot="${this.prefix}empty"]`)) {
+        if (element.textContent !== empty) element.textContent = empty;
+        element.hidden = !empty;
       }
     },
   },

@@ -4,11 +4,12 @@ import asyncio
 
 from fastapi.responses import RedirectResponse
 from nicegui import app as nicegui_app
-from nicegui import ui
+from nicegui import context, ui
 
 from app.bootstrap import Vigil
 from app.events.models import AlertEventBase
-from components.alert_list import AlertList
+from app.schemas import AlertFilter, AlertView
+from components.alert_list import AlertList, alerts_view
 from components.headings import heading
 from components.live import LiveHub
 from components.metrics_overview import MetricsFeed, MetricsOverview
@@ -28,7 +29,25 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
         session = await staff_session(vigil, hub)
         if session is None:
             return RedirectResponse('/login')
-        frame = staff_page(vigil, hub, session, 'Dashboard', 'dashboard')
+        async def load() -> list[AlertView]:
+            return await vigil.alerts.list_alerts(session.actor, AlertFilter())
+
+        # The Alert List's room: every dashboard of this hospital with the same scope and role shows the same rows.
+        room = await hub.rooms.enter(context.client, alerts_view(session.user.role), session.hospital.id,
+                                     session.scope, load)
+        loaded = True  # the room has just been loaded (or was already, for another page)
+
+        async def open_alerts() -> list[AlertView]:
+            """The alarm's and the toasts' open alerts: the room's (reloaded after a reconnect or a resync)."""
+            nonlocal loaded
+            if loaded:
+                loaded = False
+                await room.settled()
+            else:
+                await hub.rooms.refresh(room)  # shares a reload in flight (the room's own, or another page's)
+            return [a for a in room.alerts.values() if a.is_open]
+
+        frame = staff_page(vigil, hub, session, 'Dashboard', 'dashboard', open_alerts=open_alerts)
         raise_dialog = RaiseAlertDialog(vigil.alerts, vigil.patients, session)
         # The header says where this is; the heading is for screen readers (the design has no room for a title).
         heading(f'Dashboard · {session.hospital.name}').classes('sr-only')
@@ -38,8 +57,7 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
             # Alerts and presence share one column beside the patients (on narrow screens they join the grid).
             with ui.element('div').classes('vigil-area-side'):
                 with ui.element('div').classes('vigil-area-alerts min-w-0'):
-                    alerts = AlertList(vigil.alerts, session, vigil.clock, frame.prefs,
-                                       on_patient_alerts=lambda patient_id: cards.alerts_changed(patient_id),
+                    alerts = AlertList(vigil.alerts, session, vigil.clock, frame.prefs, hub.rooms, room,
                                        on_raise=raise_dialog.open)
                 with ui.element('div').classes('vigil-area-presence min-w-0'):
                     presence = PresenceList(hub, session)
@@ -52,19 +70,20 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
         def on_alert(event: AlertEventBase) -> None:
             metrics.alerts_changed()
             alert = event.alert
-            # The user's scope is applied here, on the server: nothing else of the event reaches this browser.
-            if scope.sees(alert):
-                alerts.receive(alert)
+            # The rows went out through the room (the hub fed it first); the card of the patient follows here. The
+            # user's scope is applied on the server: nothing else of the event reaches this browser.
+            if scope.sees(alert) and alert.patient_id is not None:
+                cards.alerts_changed(alert.patient_id)
 
         def on_tick() -> None:
-            alerts.prune()
             metrics.alerts_changed()  # "last hour" and "last 24 h" slide even when nothing happens
 
         reloading = asyncio.Lock()
 
-        async def reload() -> None:
+        async def reload(*, rows: bool = True) -> None:
             async with reloading:  # a resync and a reconnect at once must not interleave their snapshots
-                await alerts.reload()
+                if rows:
+                    await alerts.reload()
                 await cards.reload()
                 await metrics.load()
 
@@ -78,5 +97,5 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
         metrics.subscribe()
         reload_after_reconnect(reload)
         frame.queue.subscribe(alerts.queued_outcome)  # acknowledgements taken while offline
-        await reload()
+        await reload(rows=False)  # the room has just been loaded (or was already, for another page)
         return None

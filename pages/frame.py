@@ -20,7 +20,7 @@ from app.bootstrap import Vigil
 from app.domain import Role
 from app.events.models import AlertEventBase
 from app.events.signals import AccountChange
-from app.schemas import Actor
+from app.schemas import Actor, AlertView
 from components import dark_theme, focus, theme, times
 from components.activity import track_activity
 from components.alarm import NOTIFY_KEY, SOUND_KEY, STAFF_AUDIBLE, AlarmState, pause_button, unlock_line
@@ -129,8 +129,17 @@ class StaffFrame:
     queue: QueuedActions  # actions taken while offline, sent on reconnect (components/offline_queue.py)
 
 
-def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, page_name: str) -> StaffFrame:
-    """Build what every staff page shares: header, toasts, presence, and leaving when the sign-in ends."""
+OpenAlerts = Callable[[], Awaitable[list[AlertView]]]
+
+
+def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, page_name: str, *,
+               open_alerts: OpenAlerts | None = None) -> StaffFrame:
+    """Build what every staff page shares: header, toasts, presence, and leaving when the sign-in ends.
+
+    `open_alerts`, if given, returns the open alerts of the user's scope for the alarm state and the toasts after a
+    load, a reconnect or a resync (the dashboard reads its Alert List's room); otherwise they are read from the
+    database.
+    """
     ui.page_title(f'{title} · Vigil')
     ui.colors(primary='#0b5cad')
     theme.install()
@@ -162,7 +171,7 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
         if left:
             return
         try:
-            alerts = await vigil.alerts.list_alerts(session.actor)
+            alerts = await open_alerts() if open_alerts is not None else await vigil.alerts.list_alerts(session.actor)
         except Exception:
             log.exception('could not load the alarm state of %s', session.user.username)
             return  # the next reconnect or resync loads it again

@@ -7,6 +7,8 @@ from typing import Any
 from app.domain import AlertKind, AlertStatus, Priority
 from app.domain.scope import AccessScope, AlertReach
 from app.schemas import AlertView
+from components.alert_list import ALERTS_VIEWS, RESOLVED_LINGER
+from components.alert_row import snoozable
 from components.kiosk_board import KIOSK_VIEW, ROWS
 from components.live_rooms import Room, RoomKey
 
@@ -108,3 +110,49 @@ async def test_a_reload_drops_what_the_database_no_longer_has_open() -> None:
 
     assert changed and sorted(board.alerts) == [8]
     assert await board.reload() is False  # nothing new
+
+
+# --- the dashboard's Alert List in a room ---------------------------------------------------------------------------
+
+def alerts_room(snooze: bool = False, clock: list[datetime] | None = None) -> Room:
+    now = clock if clock is not None else [NOW]
+
+    async def load() -> list[AlertView]:
+        return []
+
+    view = ALERTS_VIEWS[snooze]
+    return Room('test-alerts', RoomKey(view.name, 1, NORTH_NURSE), view, load, lambda: now[0])
+
+
+def test_a_resolved_row_lingers_greyed_in_the_dashboards_room_then_goes() -> None:
+    clock = [NOW]
+    alerts = alerts_room(clock=clock)
+    alerts.apply(alert(7))
+
+    row = alerts.apply(alert(7, version=2, status=AlertStatus.RESOLVED, resolved_at=NOW, resolved_by='user:charge'))
+
+    assert isinstance(row, dict) and 'Resolved by' in row['html'] and 'vigil-alert-resolved' in row['html']
+    assert row['f'] == [3, 'high', 'resolved']  # what a page's own filters look at in the browser
+    assert alerts.apply(alert(9, version=2, status=AlertStatus.RESOLVED, resolved_at=NOW)) is None  # never shown
+    clock[0] = NOW + RESOLVED_LINGER
+    assert alerts.prune() == [] and 7 in alerts.rows
+    clock[0] = NOW + RESOLVED_LINGER + timedelta(seconds=1)
+    assert alerts.prune() == [7] and alerts.rows == {} and alerts.alerts == {}
+
+
+def test_the_rows_of_a_dashboards_room_carry_no_ones_own_state_and_snooze_only_where_the_role_may() -> None:
+    detected = alert(7, kind=AlertKind.NEWS2, dedup_key='news2:11')
+    plain, snoozing = alerts_room(), alerts_room(snooze=True)
+
+    rows = [r for r in (plain.apply(detected), snoozing.apply(detected)) if isinstance(r, dict)]
+
+    assert len(rows) == 2 and all('saving' not in r['html'] and 'vigil-alert-error' not in r['html'] for r in rows)
+    assert 'data-vigil-action="snooze"' not in rows[0]['html']
+    assert snoozable(detected) and 'data-vigil-action="snooze"' in rows[1]['html']
+    assert plain.key != snoozing.key  # the role that decides the button keys the room too
+
+
+def test_a_kiosk_room_does_not_keep_resolved_rows() -> None:
+    board = room()
+    board.apply(alert(7))
+    assert board.apply(alert(7, version=2, status=AlertStatus.RESOLVED, resolved_at=NOW)) == 7

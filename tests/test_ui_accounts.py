@@ -19,7 +19,15 @@ from app.schemas import Actor
 from data.models import User as Account
 from data.models import UserWard, Ward
 
-from .test_ui_dashboard import SIGN_IN_RETRIES, eventually, raise_for, running, sign_in
+from .test_ui_dashboard import (
+    SIGN_IN_RETRIES,
+    eventually,
+    raise_for,
+    running,
+    should_not_see_row,
+    should_see_row,
+    sign_in,
+)
 from .test_ui_pages import sign_in as sign_in_to
 
 DEACTIVATED = 'Your account has been deactivated.'
@@ -47,7 +55,7 @@ async def test_an_open_dashboard_of_a_deactivated_user_leaves_and_gets_no_more_a
     page = user.client
     vigil, hub, _ = running()
     before = await raise_for('AMU-02', 'Raised while the account is active')
-    await user.should_see(marker=f'alert-{before.id}')
+    await should_see_row(user, before.id)
     nurse = await account('nurse')
 
     await vigil.users.deactivate(await account('admin'), nurse.user_id or 0, reason='Left the trust')
@@ -56,7 +64,7 @@ async def test_an_open_dashboard_of_a_deactivated_user_leaves_and_gets_no_more_a
     await eventually(lambda: page.is_deleted)  # dropped on the server too: a browser that stays gets nothing
     assert hub.subscription_count == 0
     after = await raise_for('AMU-03', 'Raised after the deactivation')
-    await user.should_not_see(marker=f'alert-{after.id}')
+    await should_not_see_row(user, after.id)
     await user.open('/')  # and the old sign-in is over
     await user.should_see(kind=ui.button, content='Log in')
 
@@ -149,12 +157,12 @@ async def test_changed_wards_reach_an_open_page_which_reloads_with_the_new_scope
     await hub.check_accounts()  # what the page was built with
     await user.should_see('8 in your scope')  # the Acute Medical Unit
     cardiology = await raise_for('CAR-01', 'On a ward the nurse does not cover')
-    await user.should_not_see(marker=f'alert-{cardiology.id}')
+    await should_not_see_row(user, cardiology.id)
 
     await set_wards('nurse', ['Acute Medical Unit', 'Cardiology'])
     await hub.check_accounts()
 
-    await user.should_see(marker=f'alert-{cardiology.id}', retries=SIGN_IN_RETRIES)
+    await should_see_row(user, cardiology.id, retries=SIGN_IN_RETRIES)
     await user.should_see('16 in your scope')
 
 
@@ -180,5 +188,5 @@ async def test_an_unchanged_account_keeps_its_open_page(user: User) -> None:
     await hub.check_accounts()
     await hub.check_accounts()
     alert = await raise_for('AMU-04', 'Still live')
-    await user.should_see(marker=f'alert-{alert.id}')
+    await should_see_row(user, alert.id)
     assert user.client is page and not page.is_deleted

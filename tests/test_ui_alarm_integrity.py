@@ -10,7 +10,17 @@ from app.domain import AlertKind, AlertStatus, VitalKind
 from app.schemas import Actor, VitalReadingIn
 
 from .test_detection import UNITS
-from .test_ui_dashboard import BUTTONS, clerk, html_of, patient, press, running, sign_in
+from .test_ui_dashboard import (
+    BUTTONS,
+    clerk,
+    patient,
+    press,
+    row_html,
+    running,
+    should_not_see_row,
+    should_see_row,
+    sign_in,
+)
 
 pytestmark = pytest.mark.usefixtures('quiet_demo')
 
@@ -39,18 +49,18 @@ async def test_a_re_alarmed_row_asks_for_acknowledgement_again_and_every_screen_
     vigil, _, _ = running()
     [alert] = [a for a in await vigil.alerts.list_alerts(await clerk())
                if a.kind is AlertKind.NEWS2 and a.bed == 'AMU-05']
-    await user.should_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
+    await should_see_row(user, alert.id, BUTTONS['acknowledge'])
     press(user, 'acknowledge', alert.id)
-    await charge.should_see(marker=f'alert-{alert.id}', content='Acknowledged by')
-    await user.should_not_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
+    await should_see_row(charge, alert.id, 'Acknowledged by')
+    await should_not_see_row(user, alert.id, BUTTONS['acknowledge'])
 
     await monitor_sends('AMU-05', SEVEN)
 
     # The nurse's row is waiting again, with its Acknowledge button and the current score; the charge nurse's
     # screen announces it anew.
-    await user.should_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
-    assert 'NEWS2 7 (high risk, emergency response)' in html_of(user, f'alert-{alert.id}')
-    assert 'Acknowledged by' not in html_of(user, f'alert-{alert.id}')
+    await should_see_row(user, alert.id, BUTTONS['acknowledge'])
+    assert 'NEWS2 7 (high risk, emergency response)' in row_html(user, alert.id)
+    assert 'Acknowledged by' not in row_html(user, alert.id)
     await charge.should_see(kind=ui.notification, content='Worse, waiting again · Critical · AMU-05')
     await user.should_see(kind=ui.notification, content='Worse, waiting again · Critical · AMU-05')
     assert (await vigil.alerts.get(await clerk(), alert.id)).status is AlertStatus.ACTIVE

@@ -18,10 +18,12 @@ from .test_ui_dashboard import (
     COALESCED_RETRIES,
     METRICS_RETRIES,
     clerk,
+    listed_rows,
     patient,
     press,
     raise_for,
     running,
+    should_see_row,
     sign_in,
 )
 
@@ -29,8 +31,7 @@ pytestmark = pytest.mark.usefixtures('quiet_demo')
 
 
 def listed_alerts(user: User) -> list[int]:
-    rows = user.find(marker='alert-rows').elements.pop()
-    return [int(marker[6:]) for row in rows.default_slot.children for marker in row._markers]
+    return listed_rows(user)
 
 
 def cards(user: User, *, visible_only: bool = False) -> list[ui.element]:
@@ -67,27 +68,27 @@ async def test_the_list_puts_unacknowledged_first_then_priority_escalation_and_l
     high = await raise_for('RES-01', 'High', Priority.HIGH)
     low = await raise_for('AMU-03', 'Low', Priority.LOW)
 
-    await user.should_see(marker=f'alert-{low.id}')
-    await user.should_see(marker=f'alert-{escalated.id}', content='Escalated · level 1')
-    await user.should_see(marker=f'alert-{critical.id}', content='Acknowledged')
+    await should_see_row(user, low.id)
+    await should_see_row(user, escalated.id, 'Escalated · level 1')
+    await should_see_row(user, critical.id, 'Acknowledged')
     assert listed_alerts(user) == [escalated.id, high.id, medium.id, low.id, critical.id]
     # Waiting: the escalated high and the high one; the acknowledged critical is being looked after.
     await user.should_see(marker='metric-waiting', content='value">2<', retries=METRICS_RETRIES)
     await user.should_see(marker='metric-waiting', content=WAITING_LABEL)
 
     press(user, 'acknowledge', escalated.id)  # the row moves down among the acknowledged, below the critical
-    await user.should_see(marker=f'alert-{escalated.id}', content='Acknowledged by')
+    await should_see_row(user, escalated.id, 'Acknowledged by')
     assert listed_alerts(user) == [high.id, medium.id, low.id, critical.id, escalated.id]
 
     # A re-alarm (the same trigger raised again at a higher priority) waits again, since the re-alarm.
     pump = await vigil.alerts.raise_alert(actor, NewAlert(priority=Priority.MEDIUM, message='Pump', dedup_key='pump',
                                                           patient_id=(await patient('AMU-04')).id))
     await vigil.alerts.acknowledge(actor, pump.id)
-    await user.should_see(marker=f'alert-{pump.id}', content='Acknowledged')
+    await should_see_row(user, pump.id, 'Acknowledged')
     assert listed_alerts(user)[-1] == pump.id  # an acknowledged medium: last
     await vigil.alerts.raise_alert(actor, NewAlert(priority=Priority.HIGH, message='Pump', dedup_key='pump',
                                                    patient_id=pump.patient_id))
-    await user.should_see(marker=f'alert-{pump.id}', content='data-vigil-action="acknowledge"')
+    await should_see_row(user, pump.id, 'data-vigil-action="acknowledge"')
     assert listed_alerts(user) == [high.id, pump.id, medium.id, low.id, critical.id, escalated.id]
 
 

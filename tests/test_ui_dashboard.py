@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from nicegui import ElementFilter, core, ui
 from nicegui import app as nicegui_app
-from nicegui import ui
 from nicegui.testing import User
 
 from app.bootstrap import Vigil
@@ -20,7 +20,9 @@ from app.errors import NotAllowed
 from app.schemas import Actor, AlertView, NewAlert, PatientView, VitalReadingIn
 from components.alert_row import alert_html
 from components.live import LiveHub
+from components.live_rooms import EVENT, Room
 from components.metrics_overview import MetricsFeed
+from components.room_store import RoomStore
 from components.theme import DASH
 
 # NOTE: every sign-in spends ~0.2 s on argon2 in a thread; should_see polls every 0.1 s, so give it time.
@@ -88,7 +90,7 @@ BUTTONS = {action: f'data-vigil-action="{action}"' for action in ('acknowledge',
 
 def press(user: User, action: str, alert_id: int) -> None:
     """Press a row's button: it must be shown and enabled, and the list's listener gets what the browser sends."""
-    row = html_of(user, f'alert-{alert_id}')
+    row = row_html(user, alert_id)
     assert f'{BUTTONS[action]} data-alert="{alert_id}">' in row, f'no enabled {action} button in {row}'
     user.find(marker='alert-rows').trigger('click', {'action': action, 'alert': alert_id})
 
@@ -98,6 +100,61 @@ def html_of(user: User, marker: str) -> str:
     element = user.find(marker=marker).elements.pop()
     assert isinstance(element, ui.html)
     return element.content
+
+
+def shown_row(user: User, alert_id: int) -> str | None:
+    """Return the HTML of an alert's row as the page shows it, None if it shows none.
+
+    The dashboard's rows are kept by the browser's store of the Alert List's room: the store tells what its page
+    shows (the room's rows, as this page's filters admit them, with this page's own state laid over them). The
+    patient page's rows are elements of their own.
+    """
+    if user.client is None:
+        return None
+    with user.client:
+        stores = [e for e in ElementFilter(kind=RoomStore, marker='alert-rows')]
+        if stores:
+            return stores[0].row_html(alert_id)
+        rows = [e for e in ElementFilter(kind=ui.html, marker=f'alert-{alert_id}')]
+    return rows[0].content if rows else None
+
+
+def listed_rows(user: User) -> list[int]:
+    """Return the ids of the rows the dashboard shows, in order."""
+    store = user.find(marker='alert-rows').elements.pop()
+    assert isinstance(store, RoomStore)
+    return store.shown()
+
+
+def row_html(user: User, alert_id: int) -> str:
+    """Return the HTML of a row the page shows."""
+    html = shown_row(user, alert_id)
+    assert html is not None, f'alert {alert_id} is not shown'
+    return html
+
+
+async def should_see_row(user: User, alert_id: int, content: str | None = None, *, retries: int = 3) -> None:
+    """Wait (like should_see) until the page shows the alert's row, with `content` in its HTML if given."""
+    html = None
+    for _ in range(retries):
+        html = shown_row(user, alert_id)
+        if html is not None and (content is None or content in html):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f'expected to see the row of alert {alert_id}'
+                         + (f' with {content!r}' if content else '') + f'; it shows {html!r}')
+
+
+async def should_not_see_row(user: User, alert_id: int, content: str | None = None, *, retries: int = 3) -> None:
+    """Wait (like should_not_see) until the page shows no row of the alert (or one without `content`)."""
+    html = None
+    for _ in range(retries):
+        html = shown_row(user, alert_id)
+        if html is None or (content is not None and content not in html):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f'expected not to see the row of alert {alert_id}'
+                         + (f' with {content!r}' if content else '') + f'; it shows {html!r}')
 
 
 # --- blocks -------------------------------------------------------------------------------------------------------
@@ -121,8 +178,8 @@ async def test_an_alert_raised_elsewhere_appears_at_once_with_everything_a_nurse
 
     alert = await raise_for('AMU-03', 'Code Blue', Priority.CRITICAL)
 
-    await user.should_see(marker=f'alert-{alert.id}')
-    row = html_of(user, f'alert-{alert.id}')
+    await should_see_row(user, alert.id)
+    row = row_html(user, alert.id)
     for text in ('Critical', 'vigil-flash', 'Priya Raman', 'Bed AMU-03', 'Acute Medical Unit', 'Code Blue', 'Active',
                  'just now', 'Raised by ward clerk', f'href="/patients/{alert.patient_id}"'):
         assert text in row
@@ -133,7 +190,7 @@ async def test_an_alert_raised_elsewhere_appears_at_once_with_everything_a_nurse
     assert 'Critical · 1 open' in html_of(user, f'patient-{alert.patient_id}')
 
 
-async def test_a_new_alert_costs_each_page_one_small_row_and_one_toast(user: User) -> None:
+async def test_a_new_alert_costs_each_page_one_toast_and_no_element_for_its_row(user: User) -> None:
     await sign_in(user, 'nurse')
     client = user.client
     assert client is not None
@@ -141,13 +198,14 @@ async def test_a_new_alert_costs_each_page_one_small_row_and_one_toast(user: Use
 
     alert = await raise_for('AMU-02', 'Pain 7/10', Priority.MEDIUM)
 
-    await user.should_see(marker=f'alert-{alert.id}')
+    await should_see_row(user, alert.id)
     added = [client.elements[i] for i in set(client.elements) - before]
-    assert len(added) == 2, added  # the row and the toast
+    assert len(added) == 1, added  # the toast: the row is the room's, kept by the browser's store
     await raise_for('CAR-02', 'Not on the nurse\'s ward', Priority.CRITICAL)
     await raise_for('AMU-02', 'Another one', Priority.LOW)
-    await user.should_see(content='Another one')
-    assert len(set(client.elements) - before) == 4  # an alert outside the scope costs nothing
+    await should_see_row(user, alert.id + 2, 'Another one')
+    await user.should_see(kind=ui.notification, content='Another one')
+    assert len(set(client.elements) - before) == 2  # an alert outside the scope costs nothing
 
 
 
@@ -159,12 +217,15 @@ async def test_pages_that_show_the_same_card_or_row_hold_one_copy_of_its_html(
     card = (await patient('AMU-02')).id
     alert = await raise_for('AMU-02', 'Shared between the pages', Priority.HIGH)
     for page in (user, other):
-        await page.should_see(marker=f'alert-{alert.id}')
+        await should_see_row(page, alert.id)
         await page.should_see(marker=f'patient-{card}')
 
-    for marker in (f'alert-{alert.id}', f'patient-{card}'):
-        await eventually(lambda marker=marker: html_of(user, marker) == html_of(other, marker))  # both caught up
-        assert html_of(user, marker) is html_of(other, marker), marker  # one string in the server, not one per page
+    marker = f'patient-{card}'
+    await eventually(lambda: html_of(user, marker) == html_of(other, marker))  # both caught up
+    assert html_of(user, marker) is html_of(other, marker), marker  # one string in the server, not one per page
+    # The row is the room's: both pages show the very same string (rendered once for the room).
+    await eventually(lambda: row_html(user, alert.id) == row_html(other, alert.id))
+    assert row_html(user, alert.id) is row_html(other, alert.id)
 
 
 async def test_rows_are_most_urgent_then_longest_waiting_first(user: User) -> None:
@@ -174,10 +235,8 @@ async def test_rows_are_most_urgent_then_longest_waiting_first(user: User) -> No
     critical = await raise_for('CAR-01', 'Critical', Priority.CRITICAL)
     high_new = await raise_for('RES-01', 'High newer', Priority.HIGH)
 
-    await user.should_see(marker=f'alert-{high_new.id}')
-    rows = user.find(marker='alert-rows').elements.pop()
-    listed = [int(marker[6:]) for row in rows.default_slot.children for marker in row._markers]
-    assert listed == [a.id for a in (critical, high_old, high_new, low)]  # the needs-attention order
+    await should_see_row(user, high_new.id)
+    assert listed_rows(user) == [a.id for a in (critical, high_old, high_new, low)]  # the needs-attention order
 
 
 async def test_escalation_and_occurrences_are_shown(user: User) -> None:
@@ -190,8 +249,8 @@ async def test_escalation_and_occurrences_are_shown(user: User) -> None:
                                                    patient_id=first.patient_id, dedup_key='spo2'))
     await vigil.alerts.escalate(actor, first.id)
 
-    await user.should_see(marker=f'alert-{first.id}', content='Escalated · level 1')
-    assert '2 occurrences' in html_of(user, f'alert-{first.id}')
+    await should_see_row(user, first.id, 'Escalated · level 1')
+    assert '2 occurrences' in row_html(user, first.id)
 
 
 def test_a_row_says_when_the_condition_recovered_and_until_when_it_is_snoozed() -> None:
@@ -251,9 +310,9 @@ async def test_a_charge_nurse_snoozes_a_detected_alert_with_a_reason_and_every_s
     await sign_in(doctor, 'doctor')
     alert = await critical_heart_rate('AMU-02')
     manual = await raise_for('AMU-02', 'Wants a word with the doctor', Priority.HIGH)
-    await user.should_see(marker=f'alert-{alert.id}', content=SNOOZE_BUTTON)
-    await user.should_see(marker=f'alert-{manual.id}')
-    assert SNOOZE_BUTTON not in html_of(user, f'alert-{manual.id}')  # only detected alerts pause re-alerting
+    await should_see_row(user, alert.id, SNOOZE_BUTTON)
+    await should_see_row(user, manual.id)
+    assert SNOOZE_BUTTON not in row_html(user, manual.id)  # only detected alerts pause re-alerting
 
     user.find(marker='alert-rows').trigger('click', {'action': 'snooze', 'alert': alert.id})
     await user.should_see(marker='snooze-reason')
@@ -268,8 +327,8 @@ async def test_a_charge_nurse_snoozes_a_detected_alert_with_a_reason_and_every_s
     before = datetime.now(UTC)
     user.find(marker='snooze-submit').click()
 
-    await doctor.should_see(marker=f'alert-{alert.id}', content='Snoozed until')
-    await user.should_see(marker=f'alert-{alert.id}', content='Snoozed until')
+    await should_see_row(doctor, alert.id, 'Snoozed until')
+    await should_see_row(user, alert.id, 'Snoozed until')
     snoozed = await vigil.alerts.get(await clerk(), alert.id)
     assert snoozed.snoozed_until is not None
     assert timedelta(minutes=59) < snoozed.snoozed_until - before < timedelta(minutes=61)
@@ -283,12 +342,12 @@ async def test_a_charge_nurse_snoozes_a_detected_alert_with_a_reason_and_every_s
 async def test_nurses_get_no_snooze_button_and_the_service_refuses_their_snooze(user: User) -> None:
     await sign_in(user, 'nurse')
     alert = await critical_heart_rate('AMU-03')
-    await user.should_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
-    assert SNOOZE_BUTTON not in html_of(user, f'alert-{alert.id}')
+    await should_see_row(user, alert.id, BUTTONS['acknowledge'])
+    assert SNOOZE_BUTTON not in row_html(user, alert.id)
 
     user.find(marker='alert-rows').trigger('click', {'action': 'snooze', 'alert': alert.id})  # a tampered browser
     press(user, 'acknowledge', alert.id)  # handled after the forged click
-    await user.should_see(marker=f'alert-{alert.id}', content='Acknowledged by Sam Patel')
+    await should_see_row(user, alert.id, 'Acknowledged by Sam Patel')
     await user.should_not_see(marker='snooze-dialog')
 
     vigil, _, _ = running()
@@ -307,18 +366,18 @@ async def test_two_users_see_each_others_acknowledge_and_resolve_and_the_other_h
     await sign_in(charge, 'charge')
     await sign_in(riverside, 'rnurse')
     alert = await raise_for('AMU-04', 'Patient fall', Priority.HIGH)
-    await user.should_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
-    await charge.should_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
+    await should_see_row(user, alert.id, BUTTONS['acknowledge'])
+    await should_see_row(charge, alert.id, BUTTONS['acknowledge'])
 
     press(user, 'acknowledge', alert.id)
-    await charge.should_see(marker=f'alert-{alert.id}', content='Acknowledged by Sam Patel')
-    await charge.should_not_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
+    await should_see_row(charge, alert.id, 'Acknowledged by Sam Patel')
+    await should_not_see_row(charge, alert.id, BUTTONS['acknowledge'])
 
     press(charge, 'resolve', alert.id)
-    await user.should_see(marker=f'alert-{alert.id}', content='Resolved by Jordan Ellis')
-    await user.should_not_see(marker=f'alert-{alert.id}', content=BUTTONS['resolve'])
+    await should_see_row(user, alert.id, 'Resolved by Jordan Ellis')
+    await should_not_see_row(user, alert.id, BUTTONS['resolve'])
 
-    await riverside.should_not_see(marker=f'alert-{alert.id}')
+    await should_not_see_row(riverside, alert.id)
     await riverside.should_not_see('Patient fall')
     await riverside.should_not_see(kind=ui.notification)
     await riverside.should_see('No open alerts in your scope.')
@@ -333,44 +392,44 @@ async def test_each_role_sees_its_own_scope(user: User, create_user: type[User])
     respiratory = await raise_for('RES-04', 'Respiratory critical', Priority.CRITICAL)
     amu = await raise_for('AMU-05', 'AMU medium', Priority.MEDIUM)
 
-    await user.should_see(marker=f'alert-{amu.id}')
-    await charge.should_see(marker=f'alert-{cardiology.id}')
-    await charge.should_see(marker=f'alert-{amu.id}')
-    await doctor.should_see(marker=f'alert-{respiratory.id}')
-    await user.should_not_see(marker=f'alert-{cardiology.id}')
-    await user.should_not_see(marker=f'alert-{respiratory.id}')
+    await should_see_row(user, amu.id)
+    await should_see_row(charge, cardiology.id)
+    await should_see_row(charge, amu.id)
+    await should_see_row(doctor, respiratory.id)
+    await should_not_see_row(user, cardiology.id)
+    await should_not_see_row(user, respiratory.id)
     await user.should_not_see('Respiratory critical')  # not even as a toast
-    await charge.should_not_see(marker=f'alert-{respiratory.id}')
-    await doctor.should_not_see(marker=f'alert-{cardiology.id}')
-    await doctor.should_not_see(marker=f'alert-{amu.id}')
+    await should_not_see_row(charge, respiratory.id)
+    await should_not_see_row(doctor, cardiology.id)
+    await should_not_see_row(doctor, amu.id)
 
     vigil, _, _ = running()
     await vigil.alerts.escalate(await clerk(), cardiology.id)
-    await doctor.should_see(marker=f'alert-{cardiology.id}', content='Escalated · level 1')
-    await user.should_not_see(marker=f'alert-{cardiology.id}')
+    await should_see_row(doctor, cardiology.id, 'Escalated · level 1')
+    await should_not_see_row(user, cardiology.id)
 
 
 async def test_a_refused_acknowledge_is_rolled_back_with_the_reason(user: User) -> None:
     await sign_in(user, 'nurse')
     alert = await raise_for('AMU-06', 'Chest pain', Priority.HIGH)
-    await user.should_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
+    await should_see_row(user, alert.id, BUTTONS['acknowledge'])
     vigil, hub, _ = running()
     hub.stop()  # someone resolves it and the news has not reached this page yet
     await vigil.alerts.resolve(await clerk(), alert.id)
 
     press(user, 'acknowledge', alert.id)
 
-    await user.should_see(marker=f'alert-{alert.id}', content='Not acknowledged: Alert')
-    assert 'already resolved' in html_of(user, f'alert-{alert.id}')
-    await user.should_see(marker=f'alert-{alert.id}', content='Resolved by ward clerk')  # the state, reloaded
-    assert 'Acknowledged' not in html_of(user, f'alert-{alert.id}')
+    await should_see_row(user, alert.id, 'Not acknowledged: Alert')
+    assert 'already resolved' in row_html(user, alert.id)
+    await should_see_row(user, alert.id, 'Resolved by ward clerk')  # the state, reloaded
+    assert 'Acknowledged' not in row_html(user, alert.id)
 
 
 async def test_a_forged_click_for_an_alert_outside_the_scope_changes_nothing(user: User) -> None:
     await sign_in(user, 'nurse')
     cardiology = await raise_for('CAR-05', 'Cardiology only', Priority.HIGH)
     own = await raise_for('AMU-05', 'On the nurse\'s ward', Priority.HIGH)
-    await user.should_see(marker=f'alert-{own.id}')
+    await should_see_row(user, own.id)
     rows = user.find(marker='alert-rows')
 
     rows.trigger('click', {'action': 'resolve', 'alert': cardiology.id})  # what a tampered browser could send
@@ -378,26 +437,173 @@ async def test_a_forged_click_for_an_alert_outside_the_scope_changes_nothing(use
     rows.trigger('click', {'action': 'resolve', 'alert': 'everything'})
     press(user, 'acknowledge', own.id)  # handled after the forged ones
 
-    await user.should_see(marker=f'alert-{own.id}', content='Acknowledged by Sam Patel')
+    await should_see_row(user, own.id, 'Acknowledged by Sam Patel')
     vigil, _, _ = running()
     assert (await vigil.alerts.get(await clerk(), cardiology.id)).status is AlertStatus.ACTIVE
-    await user.should_not_see(marker=f'alert-{cardiology.id}')
+    await should_not_see_row(user, cardiology.id)
 
 
 async def test_an_acknowledge_shows_at_once_before_the_server_answers(user: User) -> None:
     await sign_in(user, 'nurse')
     alert = await raise_for('AMU-07', 'Pain 8/10', Priority.MEDIUM)
-    await user.should_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
+    await should_see_row(user, alert.id, BUTTONS['acknowledge'])
 
     press(user, 'acknowledge', alert.id)
     await asyncio.sleep(0)  # not a wait: lets the click handler run up to its first database call
 
     # The row already says so, and its buttons wait for the server.
-    assert 'Acknowledged · saving…' in html_of(user, f'alert-{alert.id}')
-    assert f'{BUTTONS["resolve"]} data-alert="{alert.id}" disabled>' in html_of(user, f'alert-{alert.id}')
-    await user.should_see(marker=f'alert-{alert.id}', content='Acknowledged by Sam Patel')
-    assert f'{BUTTONS["resolve"]} data-alert="{alert.id}">' in html_of(user, f'alert-{alert.id}')
-    assert BUTTONS['acknowledge'] not in html_of(user, f'alert-{alert.id}')
+    assert 'Acknowledged · saving…' in row_html(user, alert.id)
+    assert f'{BUTTONS["resolve"]} data-alert="{alert.id}" disabled>' in row_html(user, alert.id)
+    await should_see_row(user, alert.id, 'Acknowledged by Sam Patel')
+    assert f'{BUTTONS["resolve"]} data-alert="{alert.id}">' in row_html(user, alert.id)
+    assert BUTTONS['acknowledge'] not in row_html(user, alert.id)
+
+
+# --- rooms: one rendering and one emit per scope -----------------------------------------------------------------
+
+def room_of(user: User) -> Room:
+    store = user.find(marker='alert-rows').elements.pop()
+    assert isinstance(store, RoomStore)
+    return store.room
+
+
+def room_emits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, object]]]:
+    """Record every room event the server sends from now on: (socket.io room, payload)."""
+    sent: list[tuple[str, dict[str, object]]] = []
+    emit = core.sio.emit
+
+    async def recording(event: str, data: object = None, *args: object, **kwargs: object) -> None:
+        if event == EVENT and isinstance(data, dict):
+            sent.append((str(kwargs.get('room') or kwargs.get('to')), data))
+        await emit(event, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(core.sio, 'emit', recording)
+    return sent
+
+
+def upserted(payload: dict[str, object]) -> set[int]:
+    rows = payload.get('upsert')
+    return {row['id'] for row in rows} if isinstance(rows, list) else set()
+
+
+async def test_dashboards_of_one_scope_share_a_room_and_an_alert_goes_to_it_in_one_emit(
+        user: User, create_user: type[User], monkeypatch: pytest.MonkeyPatch) -> None:
+    other = create_user()  # type: ignore[operator]
+    nurse = create_user()  # type: ignore[operator]
+    await sign_in(user, 'charge')
+    await sign_in(other, 'charge')
+    await sign_in(nurse, 'nurse')
+    assert room_of(user) is room_of(other)
+    assert room_of(nurse) is not room_of(user)
+    sent = room_emits(monkeypatch)
+
+    alert = await raise_for('AMU-02', 'One emit per room', Priority.HIGH)
+
+    for page in (user, other, nurse):
+        await should_see_row(page, alert.id, 'One emit per room')
+    carried = sorted(room for room, payload in sent if alert.id in upserted(payload))
+    assert carried == sorted([room_of(user).name, room_of(nurse).name])  # per room, not per page
+    assert row_html(user, alert.id) is room_of(user).rows[alert.id]['html']  # rendered once for the room
+
+
+async def test_a_nurses_room_is_never_sent_an_alert_of_another_ward(
+        user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    await sign_in(user, 'nurse')
+    room = room_of(user)
+    sent = room_emits(monkeypatch)
+
+    cardiology = await raise_for('CAR-02', 'Cardiology critical', Priority.CRITICAL)
+    own = await raise_for('AMU-02', 'On the nurse\'s ward', Priority.LOW)
+
+    await should_see_row(user, own.id)
+    to_nurse = [payload for name, payload in sent if name == room.name]
+    assert to_nurse and all(cardiology.id not in upserted(p) and 'Cardiology critical' not in str(p) for p in to_nurse)
+    assert cardiology.id not in room.alerts
+    await should_not_see_row(user, cardiology.id)
+
+
+async def test_an_action_being_saved_or_refused_shows_only_on_the_page_that_pressed(
+        user: User, create_user: type[User]) -> None:
+    other = create_user()  # type: ignore[operator]
+    await sign_in(user, 'charge')
+    await sign_in(other, 'charge')
+    first = await raise_for('AMU-07', 'Pain 8/10', Priority.MEDIUM)
+    await should_see_row(user, first.id, BUTTONS['acknowledge'])
+    await should_see_row(other, first.id, BUTTONS['acknowledge'])
+
+    press(user, 'acknowledge', first.id)
+    await asyncio.sleep(0)  # not a wait: lets the click handler run up to its first database call
+
+    assert 'Acknowledged · saving…' in row_html(user, first.id)
+    assert 'saving…' not in row_html(other, first.id)
+    assert 'saving…' not in room_of(user).rows[first.id]['html']
+    await should_see_row(other, first.id, 'Acknowledged by')
+    await should_see_row(user, first.id, 'Acknowledged by')
+
+    second = await raise_for('AMU-06', 'Chest pain', Priority.HIGH)
+    await should_see_row(other, second.id, BUTTONS['acknowledge'])
+    vigil, hub, _ = running()
+    hub.stop()  # someone resolves it and the news has not reached these pages yet
+    await vigil.alerts.resolve(await clerk(), second.id)
+    press(user, 'acknowledge', second.id)
+
+    await should_see_row(user, second.id, 'Not acknowledged: Alert')
+    await should_see_row(other, second.id, 'Resolved by ward clerk')  # the state the refusal read, for the room
+    assert 'Not acknowledged' not in row_html(other, second.id)
+    assert 'Not acknowledged' not in room_of(user).rows[second.id]['html']
+
+
+async def test_a_filtered_page_counts_what_it_shows_and_other_pages_of_its_room_keep_theirs(
+        user: User, create_user: type[User]) -> None:
+    other = create_user()  # type: ignore[operator]
+    await sign_in(user, 'charge')
+    await sign_in(other, 'charge')
+    critical = await raise_for('AMU-01', 'Critical one', Priority.CRITICAL)
+    high = await raise_for('CAR-03', 'High one', Priority.HIGH)
+    await should_see_row(user, high.id)
+    await user.should_see(marker='alert-count', content='2 open')
+
+    with user:
+        user.find(marker='filter-priority').elements.pop().set_value(['critical'])  # type: ignore[attr-defined]
+
+    await user.should_see(marker='alert-count', content='1 of 2 open shown')
+    assert listed_rows(user) == [critical.id]
+    await other.should_see(marker='alert-count', content='2 open')
+    await other.should_not_see(marker='alert-count', content='shown')
+    assert listed_rows(other) == [critical.id, high.id]
+    assert room_of(user) is room_of(other)
+
+    with user:
+        user.find(marker='filter-priority').elements.pop().set_value(['low'])  # type: ignore[attr-defined]
+    await user.should_see(marker='alerts-empty', content='No alert matches the filters.')
+    await user.should_see(marker='alert-count', content='0 of 2 open shown')
+    await other.should_not_see(marker='alerts-empty', content='No alert')
+
+
+async def test_a_second_dashboard_of_a_scope_reads_no_alerts_and_its_alarm_and_toasts_come_from_the_room(
+        user: User, create_user: type[User], monkeypatch: pytest.MonkeyPatch) -> None:
+    await sign_in(user, 'charge')
+    critical = await raise_for('AMU-03', 'Waiting critical', Priority.CRITICAL)
+    await should_see_row(user, critical.id)
+    vigil, _, _ = running()
+    reads: list[Actor] = []
+    list_alerts = vigil.alerts.list_alerts
+
+    async def counted(actor: Actor, *args: object, **kwargs: object) -> list[AlertView]:
+        reads.append(actor)
+        return await list_alerts(actor, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(vigil.alerts, 'list_alerts', counted)
+    other = create_user()  # type: ignore[operator]
+
+    await sign_in(other, 'charge')
+
+    await should_see_row(other, critical.id, 'Waiting critical')
+    await other.should_see(kind=ui.notification, content='Waiting critical')  # a waiting critical alert, toasted
+    with other:
+        carrier = other.find(marker='alarm-state').elements.pop()
+    await eventually(lambda: '"waiting": 1' in carrier.props.get('data-state', ''))
+    assert reads == []  # the room was loaded already: neither the list nor the alarm read the alerts again
 
 
 # --- filters --------------------------------------------------------------------------------------------------
@@ -407,45 +613,45 @@ async def test_filters_survive_a_reload_and_follow_the_user_to_another_device(
     await sign_in(user, 'charge')
     critical = await raise_for('AMU-01', 'Critical one', Priority.CRITICAL)
     high = await raise_for('CAR-03', 'High one', Priority.HIGH)
-    await user.should_see(marker=f'alert-{high.id}')
+    await should_see_row(user, high.id)
 
     with user:
         user.find(marker='filter-priority').elements.pop().set_value(['critical'])  # type: ignore[attr-defined]
-    await user.should_not_see(marker=f'alert-{high.id}')
-    await user.should_see(marker=f'alert-{critical.id}')
+    await should_not_see_row(user, high.id)
+    await should_see_row(user, critical.id)
     await user.should_see('1 of 2 open shown')
 
     await user.open('/')
-    await user.should_see(marker=f'alert-{critical.id}')
-    await user.should_not_see(marker=f'alert-{high.id}')
+    await should_see_row(user, critical.id)
+    await should_not_see_row(user, high.id)
     assert user.find(marker='filter-priority').elements.pop().value == ['critical']  # type: ignore[attr-defined]
 
     tablet = create_user()  # type: ignore[operator]
     await sign_in(tablet, 'charge')
-    await tablet.should_see(marker=f'alert-{critical.id}')
-    await tablet.should_not_see(marker=f'alert-{high.id}')
+    await should_see_row(tablet, critical.id)
+    await should_not_see_row(tablet, high.id)
 
 
 async def test_ward_and_status_filters(user: User) -> None:
     await sign_in(user, 'charge')
     amu = await raise_for('AMU-02', 'AMU alert', Priority.HIGH)
     cardiology = await raise_for('CAR-04', 'Cardiology alert', Priority.HIGH)
-    await user.should_see(marker=f'alert-{cardiology.id}')
+    await should_see_row(user, cardiology.id)
     vigil, _, _ = running()
     wards = {w.name: w.id for w in await vigil.hospitals.wards_of(amu.hospital_id)}
 
     with user:
         user.find(marker='filter-ward').elements.pop().set_value(wards['Cardiology'])  # type: ignore[attr-defined]
-    await user.should_not_see(marker=f'alert-{amu.id}')
-    await user.should_see(marker=f'alert-{cardiology.id}')
+    await should_not_see_row(user, amu.id)
+    await should_see_row(user, cardiology.id)
 
     with user:
         user.find(marker='filter-ward').elements.pop().set_value(0)  # type: ignore[attr-defined]
         user.find(marker='filter-status').elements.pop().set_value('acknowledged')  # type: ignore[attr-defined]
     await user.should_see('No alert matches the filters.')
     await vigil.alerts.acknowledge(await clerk(), amu.id)
-    await user.should_see(marker=f'alert-{amu.id}', content='Acknowledged by ward clerk')
-    await user.should_not_see(marker=f'alert-{cardiology.id}')
+    await should_see_row(user, amu.id, 'Acknowledged by ward clerk')
+    await should_not_see_row(user, cardiology.id)
 
 
 # --- raising by hand ------------------------------------------------------------------------------------------
@@ -470,8 +676,8 @@ async def test_a_preset_raises_a_code_blue_that_every_screen_in_scope_shows(
     [alert] = await vigil.alerts.list_alerts(await clerk())
     assert (alert.priority, alert.message, alert.patient_id, alert.created_by) == \
         (Priority.CRITICAL, 'Code Blue', bed.id, 'Sam Patel (nurse)')
-    await doctor.should_see(marker=f'alert-{alert.id}', content='Raised by Sam Patel')
-    await user.should_see(marker=f'alert-{alert.id}')
+    await should_see_row(doctor, alert.id, 'Raised by Sam Patel')
+    await should_see_row(user, alert.id)
     dialog = user.find(marker='raise-dialog').elements.pop()
     await eventually(lambda: not dialog.value)  # type: ignore[attr-defined]
 
@@ -493,7 +699,7 @@ async def test_a_patient_card_raises_an_alert_for_its_patient(user: User) -> Non
     vigil, _, _ = running()
     [alert] = await vigil.alerts.list_alerts(await clerk())
     assert (alert.priority, alert.message, alert.patient_id) == (Priority.LOW, 'Wants to see the chaplain', bed.id)
-    await user.should_see(marker=f'alert-{alert.id}', content='Wants to see the chaplain')
+    await should_see_row(user, alert.id, 'Wants to see the chaplain')
 
 
 async def test_a_card_opens_the_dialog_for_its_patient_before_the_other_patients_are_read(
@@ -535,7 +741,9 @@ async def test_a_ward_alert_needs_no_patient_and_an_empty_message_is_refused(use
 
     user.find(marker='raise-message').type('Visitor collapsed at the nurses station')
     user.find(marker='raise-submit').click()
-    await user.should_see(content='Ward alert · Acute Medical Unit')
+    # NOTE: more retries than should_see's three: the row comes through the bus and the room, which two test
+    # workers on two cores sometimes delay past 0.3 s.
+    await user.should_see(content='Ward alert · Acute Medical Unit', retries=COALESCED_RETRIES)
     [alert] = await vigil.alerts.list_alerts(await clerk())
     assert alert.patient_id is None and alert.ward_name == 'Acute Medical Unit'
 
@@ -662,18 +870,18 @@ async def test_a_resync_reloads_what_the_page_missed_from_the_database(user: Use
     _, hub, _ = running()
     hub.stop()  # events are lost from here on
     missed = await raise_for('AMU-06', 'Missed while deaf', Priority.HIGH)
-    await user.should_not_see(marker=f'alert-{missed.id}')
+    await should_not_see_row(user, missed.id)
 
     hub.request_resync(missed.hospital_id)
 
-    await user.should_see(marker=f'alert-{missed.id}')
+    await should_see_row(user, missed.id)
 
 
 async def test_a_reconnect_reloads_what_the_page_missed(user: User) -> None:
     await sign_in(user, 'nurse')
     _, hub, _ = running()
     shown = await raise_for('AMU-07', 'Shown live', Priority.HIGH)
-    await user.should_see(marker=f'alert-{shown.id}')
+    await should_see_row(user, shown.id)
     client = user.client
     assert client is not None
     for handler in client.disconnect_handlers:  # the socket dropped ...
@@ -686,8 +894,8 @@ async def test_a_reconnect_reloads_what_the_page_missed(user: User) -> None:
     for handler in client.connect_handlers:  # ... and came back
         client.safe_invoke(handler)
 
-    await user.should_see(marker=f'alert-{missed.id}')
-    await user.should_not_see(marker=f'alert-{shown.id}')
+    await should_see_row(user, missed.id)
+    await should_not_see_row(user, shown.id)
 
 
 async def test_a_closed_page_leaves_no_subscription_behind(user: User) -> None:

@@ -11,15 +11,7 @@ from app.errors import AuthenticationFailed
 from app.schemas import Actor
 from pages.login import safe_next
 
-from .test_ui_dashboard import (
-    BUTTONS,
-    SIGN_IN_RETRIES,
-    clerk,
-    press,
-    raise_for,
-    running,
-    sign_in,
-)
+from .test_ui_dashboard import BUTTONS, SIGN_IN_RETRIES, clerk, press, raise_for, running, should_see_row, sign_in
 
 pytestmark = pytest.mark.usefixtures('quiet_demo')
 
@@ -166,14 +158,14 @@ async def test_an_open_page_leaves_when_the_user_logs_out_elsewhere(user: User) 
 async def test_an_action_after_the_sign_in_ended_elsewhere_is_refused(user: User) -> None:
     await sign_in(user, 'nurse')
     alert = await raise_for('AMU-02', 'Needs a hand', Priority.MEDIUM)
-    await user.should_see(marker=f'alert-{alert.id}', content=BUTTONS['acknowledge'])
+    await should_see_row(user, alert.id, BUTTONS['acknowledge'])
     vigil, _, _ = running()
     account = await vigil.users.authenticate('nurse', 'demo', address='127.0.0.1')
     await vigil.users.end_all_sessions(Actor.for_user(account))  # in another process: this page got no word
 
     press(user, 'acknowledge', alert.id)
 
-    await user.should_see(marker=f'alert-{alert.id}', content='Not acknowledged: Your sign-in has ended.')
+    await should_see_row(user, alert.id, 'Not acknowledged: Your sign-in has ended.')
     assert (await vigil.alerts.get(await clerk(), alert.id)).status is AlertStatus.ACTIVE
 
 

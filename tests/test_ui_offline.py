@@ -20,7 +20,7 @@ from app.schemas import AlertView, NewAlert
 from components import raise_alert
 from components.offline_queue import EVENT
 
-from .test_ui_dashboard import clerk, html_of, patient, raise_for, running, sign_in
+from .test_ui_dashboard import clerk, patient, raise_for, row_html, running, should_see_row, sign_in
 from .test_ui_pages import staff
 
 pytestmark = pytest.mark.usefixtures('quiet_demo')
@@ -60,7 +60,7 @@ async def current(alert: AlertView) -> AlertView:
 async def test_an_acknowledgement_kept_offline_is_applied_when_the_alert_is_as_the_nurse_saw_it(user: User) -> None:
     await sign_in(user, 'nurse')
     alert = await raise_for('AMU-03', 'Pump occlusion')
-    await user.should_see(marker=f'alert-{alert.id}')
+    await should_see_row(user, alert.id)
     entry = await queued('nurse', alert)
 
     send(user, entry)
@@ -70,7 +70,7 @@ async def test_an_acknowledgement_kept_offline_is_applied_when_the_alert_is_as_t
     after = await current(alert)
     assert (after.status, after.acknowledged_by, after.version) == (AlertStatus.ACKNOWLEDGED, 'Sam Patel (nurse)',
                                                                      alert.version + 1)
-    await user.should_see(marker=f'alert-{alert.id}', content='Acknowledged by Sam Patel')
+    await should_see_row(user, alert.id, 'Acknowledged by Sam Patel')
 
 
 async def test_a_resolution_kept_offline_is_applied_and_sent_twice_is_not_a_conflict(user: User) -> None:
@@ -95,7 +95,7 @@ async def test_an_acknowledgement_of_an_alert_that_occurred_again_meanwhile_is_r
     bed = await patient('AMU-03')
     request = NewAlert(priority=Priority.HIGH, message='SpO2 low', patient_id=bed.id, dedup_key='spo2-low')
     alert = await vigil.alerts.raise_alert(await clerk(), request)
-    await user.should_see(marker=f'alert-{alert.id}')
+    await should_see_row(user, alert.id)
     again = await vigil.alerts.raise_alert(await clerk(), request)  # the same condition while the tab was offline
     assert again.version > alert.version
 
@@ -104,7 +104,7 @@ async def test_an_acknowledgement_of_an_alert_that_occurred_again_meanwhile_is_r
     reason = 'was not sent: the alert occurred again at'
     await user.should_see(reason)
     await user.should_see('look again')
-    assert reason in html_of(user, f'alert-{alert.id}')  # on the row as well, until the nurse acts again
+    assert reason in row_html(user, alert.id)  # on the row as well, until the nurse acts again
     after = await current(alert)
     assert (after.status, after.version) == (AlertStatus.ACTIVE, again.version)
 

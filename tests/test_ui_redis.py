@@ -19,7 +19,7 @@ from app.schemas import Actor, NewAlert
 
 from .conftest import REDIS_URL
 from .redis_proxy import RedisProxy
-from .test_ui_dashboard import clerk, patient, raise_for, running, sign_in
+from .test_ui_dashboard import clerk, patient, raise_for, running, should_not_see_row, should_see_row, sign_in
 
 pytestmark = [pytest.mark.usefixtures('quiet_demo', 'on_redis'), pytest.mark.redis]
 GUARD_SECONDS = 15
@@ -64,15 +64,15 @@ async def test_pages_stay_live_during_a_redis_outage_and_resync_after_it(
     await sign_in(charge, 'charge')
     await until(lambda: transport().connected)
     before = await raise_for('AMU-05', 'Before the outage')
-    await user.should_see(marker=f'alert-{before.id}')
+    await should_see_row(user, before.id)
 
     proxy.cut()
     await until(lambda: not transport().connected)
     vigil, _, _ = running()
     assert 'unreachable' in (await vigil.bus.problem() or '')
     local = await raise_for('AMU-06', 'Raised here while Redis is away', Priority.HIGH)
-    await user.should_see(marker=f'alert-{local.id}')  # this process's own pages stay live
-    await charge.should_see(marker=f'alert-{local.id}')
+    await should_see_row(user, local.id)  # this process's own pages stay live
+    await should_see_row(charge, local.id)
 
     # Meanwhile another process (its own bus, same database) raises an alert that can never reach this one.
     other = build(Settings(data_dir=tmp_path, database_url=None, redis_url=None))
@@ -83,11 +83,11 @@ async def test_pages_stay_live_during_a_redis_outage_and_resync_after_it(
                      patient_id=(await patient('AMU-07')).id))
     finally:
         await other.close()
-    await user.should_not_see(marker=f'alert-{missed.id}')
+    await should_not_see_row(user, missed.id)
 
     proxy.restore()
-    await user.should_see(marker=f'alert-{missed.id}', retries=100)
-    await charge.should_see(marker=f'alert-{missed.id}', retries=100)
+    await should_see_row(user, missed.id, retries=100)
+    await should_see_row(charge, missed.id, retries=100)
     assert await vigil.bus.problem() is None
     assert nicegui_app.state.vigil is vigil
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]

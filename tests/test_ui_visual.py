@@ -6,7 +6,7 @@ import pytest
 from nicegui.testing import User
 
 from app.domain import AlertStatus, Priority
-from tests.test_ui_dashboard import DEMO_PASSWORD, SIGN_IN_RETRIES, eventually, html_of, press
+from tests.test_ui_dashboard import DEMO_PASSWORD, SIGN_IN_RETRIES, eventually, html_of, press, row_html, should_see_row
 from tests.test_ui_dashboard import sign_in as sign_in_dashboard
 from tests.test_ui_pages import patient_id, raise_for, record, running, sign_in, staff
 
@@ -70,9 +70,9 @@ async def test_acknowledge_and_resolve_from_the_patient_page(user: User) -> None
     await raise_for('Ingrid Solberg', 'Chest pain')  # another patient's alert stays off this page
 
     await sign_in(user, 'nurse', f'/patients/{patient}')
-    await user.should_see(marker=f'alert-{alert.id}', retries=SIGN_IN_RETRIES)
+    await should_see_row(user, alert.id, retries=SIGN_IN_RETRIES)
     await user.should_not_see('Chest pain')
-    row = html_of(user, f'alert-{alert.id}')
+    row = row_html(user, alert.id)
     assert '>High</span>' in row and 'Raised by Alex Morgan<' in row
 
     user.find(marker='patient-alert-rows').trigger('click', {'action': 'acknowledge', 'alert': alert.id})
@@ -92,7 +92,7 @@ async def test_an_acknowledgement_of_an_alert_that_changed_meanwhile_is_refused_
     patient = await patient_id('Marcus Okafor')
     alert = await raise_for('Marcus Okafor', 'Patient fall', Priority.HIGH)
     await sign_in(user, 'nurse', f'/patients/{patient}')
-    await user.should_see(marker=f'alert-{alert.id}', retries=SIGN_IN_RETRIES)
+    await should_see_row(user, alert.id, retries=SIGN_IN_RETRIES)
 
     hub.stop()  # this page misses the event: it still shows the version it had
     await vigil.alerts.resolve(await staff('charge'), alert.id)
@@ -108,13 +108,13 @@ async def test_rows_name_people_by_their_display_name_and_the_audit_adds_the_use
     await user.open('/login')
     alert = await raise_for('Marcus Okafor', 'Patient fall', by='nurse')
     await sign_in(user, 'charge', f'/patients/{alert.patient_id}')
-    await user.should_see(marker=f'alert-{alert.id}', retries=SIGN_IN_RETRIES)
-    assert 'Raised by Sam Patel<' in html_of(user, f'alert-{alert.id}')
+    await should_see_row(user, alert.id, retries=SIGN_IN_RETRIES)
+    assert 'Raised by Sam Patel<' in row_html(user, alert.id)
 
     user.find(marker='patient-alert-rows').trigger('click', {'action': 'acknowledge', 'alert': alert.id})
 
     await user.should_see('Acknowledged by Jordan Ellis')
-    assert '(charge)' not in html_of(user, f'alert-{alert.id}')
+    assert '(charge)' not in row_html(user, alert.id)
     await user.open('/audit')
     await user.should_see('2 entries', retries=SIGN_IN_RETRIES)
     table = str(user.find(marker='audit-table').elements.pop().content)  # type: ignore[attr-defined]
@@ -127,10 +127,10 @@ async def test_the_alert_list_names_people_by_their_display_name(user: User) -> 
     alert = await raise_for('Marcus Okafor', 'Patient fall', by='nurse')
     await vigil.alerts.acknowledge(await staff('admin'), alert.id)
     await sign_in_dashboard(user, 'charge', DEMO_PASSWORD)
-    await user.should_see(marker=f'alert-{alert.id}', content='Acknowledged by Alex Morgan')
-    assert 'Raised by Sam Patel<' in html_of(user, f'alert-{alert.id}')
+    await should_see_row(user, alert.id, 'Acknowledged by Alex Morgan')
+    assert 'Raised by Sam Patel<' in row_html(user, alert.id)
 
     press(user, 'resolve', alert.id)
 
-    await user.should_see(marker=f'alert-{alert.id}', content='Resolved by Jordan Ellis')
-    assert '(charge)' not in html_of(user, f'alert-{alert.id}')
+    await should_see_row(user, alert.id, 'Resolved by Jordan Ellis')
+    assert '(charge)' not in row_html(user, alert.id)

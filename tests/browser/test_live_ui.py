@@ -177,3 +177,65 @@ def assert_touch_targets(page: Page, where: str) -> None:
              for button in page.get_by_role('button').all() if button.is_visible()
              if (box := button.bounding_box()) is not None and box['height'] < TOUCH_TARGET_PX]
     assert not small, f'buttons of {where} smaller than {TOUCH_TARGET_PX} px: {small}'
+
+
+def test_the_alert_list_filters_and_counts_in_the_browser_and_a_resolved_row_lingers(
+        own_server: VigilServer, open_as: OpenAs) -> None:
+    token = own_server.create_token('integration', 'Monitor gateway')
+    own_server.post_alert(token, patient_mrn='G100103', priority='critical', message='Filter check critical')
+    high = own_server.post_alert(token, patient_mrn='G100205', priority='high', message='Filter check high')
+    page = open_as(own_server, 'charge')
+    count = page.locator('[data-room-slot="alerts-count"]')
+    empty = page.locator('[data-room-slot="alerts-empty"]')
+    expect(count).to_have_text('2 open')
+    expect(empty).to_be_hidden()
+
+    page.get_by_label('Priority').click()
+    page.get_by_role('option', name='Critical').click()
+    page.keyboard.press('Escape')
+
+    expect(count).to_have_text('1 of 2 open shown')
+    expect(alert_row(page, 'Filter check critical')).to_be_visible()
+    expect(alert_row(page, 'Filter check high')).to_have_count(0)
+    page.get_by_label('Priority').click()
+    page.get_by_role('option', name='Critical').click()  # off again
+    page.get_by_role('option', name='Low').click()
+    page.keyboard.press('Escape')
+    expect(count).to_have_text('0 of 2 open shown')
+    expect(empty).to_have_text('No alert matches the filters.')
+    expect(page.get_by_role('listitem').filter(has_text='Filter check')).to_have_count(0)
+
+    page.get_by_label('Priority').click()
+    page.get_by_role('option', name='Low').click()  # every priority again
+    page.keyboard.press('Escape')
+    with own_server.api(token) as client:
+        answer = client.post(f'/api/v1/alerts/{high["id"]}/resolve', json={'acted_by': 'Sam Patel'})
+        assert answer.status_code == 200, answer.text
+    expect(alert_row(page, 'Filter check high')).to_contain_text('Resolved by')  # greyed, still listed
+    expect(count).to_have_text('1 open')
+    expect(empty).to_be_hidden()
+
+
+def test_a_page_that_missed_an_event_of_its_room_asks_for_the_rooms_snapshot(
+        own_server: VigilServer, open_as: OpenAs) -> None:
+    page = open_as(own_server, 'charge')
+    expect(connection(page)).to_have_text('Live')
+    token = own_server.create_token('integration', 'Monitor gateway')
+    # The browser loses the next room event (as if it never came): its handlers are off for exactly one message.
+    page.evaluate('''() => {
+      const handlers = [...window.socket.listeners('vigil_room')];
+      handlers.forEach((handler) => window.socket.off('vigil_room', handler));
+      window.socket.once('vigil_room', () => {
+        window.vigilTestLost = (window.vigilTestLost || 0) + 1;
+        handlers.forEach((handler) => window.socket.on('vigil_room', handler));
+      });
+    }''')
+
+    own_server.post_alert(token, patient_mrn='G100103', priority='high', message='Lost on the way')
+    page.wait_for_function('() => window.vigilTestLost === 1')
+    expect(alert_row(page, 'Lost on the way')).to_have_count(0)  # nothing told the page yet
+    own_server.post_alert(token, patient_mrn='G100205', priority='high', message='Came after the gap')
+
+    # The next event's sequence number skips one: the store asks for the snapshot, which has both.
+    expect(alert_row(page, 'Came after the gap')).to_be_visible()
+    expect(alert_row(page, 'Lost on the way')).to_be_visible()
