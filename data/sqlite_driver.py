@@ -14,7 +14,7 @@ NOTE: pinned by the versions in the lock file; tests/test_sqlite_writers.py exer
 
 import collections
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 import aiosqlite
@@ -29,26 +29,27 @@ from sqlalchemy.util import EMPTY_DICT, await_only
 _Outcome = tuple[Any, list[Any], int, int | None]
 
 
-def _execute(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
-    cursor = connection.cursor()
-    try:
-        cursor.execute(operation, parameters)
-        description = cursor.description
-        rows = cursor.fetchall() if description else []
-        return description, rows, cursor.rowcount, cursor.lastrowid
-    finally:
-        cursor.close()
+def _statement(many: bool) -> Callable[[sqlite3.Connection, str, Any], _Outcome]:
+    """Return what runs one statement on the connection's thread: execute (or executemany), fetch, close."""
+
+    def run(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
+        cursor = connection.cursor()
+        try:
+            if many:
+                cursor.executemany(operation, parameters)
+            else:
+                cursor.execute(operation, parameters)
+            description = cursor.description
+            rows = cursor.fetchall() if description else []
+            return description, rows, cursor.rowcount, cursor.lastrowid
+        finally:
+            cursor.close()
+
+    return run
 
 
-def _executemany(connection: sqlite3.Connection, operation: str, parameters: Sequence[Any]) -> _Outcome:
-    cursor = connection.cursor()
-    try:
-        cursor.executemany(operation, parameters)
-        description = cursor.description
-        rows = cursor.fetchall() if description else []
-        return description, rows, cursor.rowcount, cursor.lastrowid
-    finally:
-        cursor.close()
+_execute = _statement(many=False)
+_executemany = _statement(many=True)
 
 
 class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
