@@ -1,5 +1,6 @@
 """Patients in scope, their latest vitals, and recording readings all-or-nothing."""
 
+import itertools
 import re
 from datetime import timedelta
 
@@ -16,10 +17,14 @@ from data.models import EventLogEntry, VitalReading
 
 from .conftest import FakeClock, World
 
+_MONITORS = itertools.count(1)
 
-def device(world: World) -> Actor:
-    return Actor(kind='token', hospital_id=world.a.hospital_id, name='token:monitor', token_id=1,
-                 token_kind=TokenKind.DEVICE)
+
+async def device(vigil: Vigil, world: World) -> Actor:
+    """Return the actor a bedside monitor's real device token gives (readings check the token in their commit)."""
+    created = await vigil.tokens.create(hospital_slug=world.a.slug, kind=TokenKind.DEVICE,
+                                        name=f'monitor {next(_MONITORS)}')
+    return await vigil.tokens.verify(created.secret)
 
 
 def reading(clock: FakeClock, mrn: str = 'alpha-North-1', kind: VitalKind = VitalKind.HEART_RATE,
@@ -35,7 +40,7 @@ async def stored_readings(vigil: Vigil) -> int:
 
 async def test_recorded_readings_become_the_latest_vitals(
         vigil: Vigil, world: World, clock: FakeClock, received: list[Event]) -> None:
-    await vigil.patients.record_vitals(device(world), [
+    await vigil.patients.record_vitals(await device(vigil, world), [
         reading(clock, value=80, ago=60), reading(clock, value=118, ago=5),
         reading(clock, kind=VitalKind.SPO2, value=91, unit='%'),
         reading(clock, mrn='alpha-North-2', kind=VitalKind.TEMPERATURE, value=38.4, unit='Cel'),
@@ -52,8 +57,8 @@ async def test_recorded_readings_become_the_latest_vitals(
 
 async def test_an_older_reading_arriving_late_does_not_replace_the_latest(
         vigil: Vigil, world: World, clock: FakeClock) -> None:
-    await vigil.patients.record_vitals(device(world), [reading(clock, value=100)])
-    await vigil.patients.record_vitals(device(world), [reading(clock, value=60, ago=600)])
+    await vigil.patients.record_vitals(await device(vigil, world), [reading(clock, value=100)])
+    await vigil.patients.record_vitals(await device(vigil, world), [reading(clock, value=60, ago=600)])
     patient = await vigil.patients.get(world.a.actor('admin'), world.a.patient_ids['North-1'])
     assert patient.latest[VitalKind.HEART_RATE].value == 100
 
@@ -71,7 +76,7 @@ async def test_implausible_reading_rejects_the_whole_batch(
         message: str) -> None:
     batch = [reading(clock), reading(clock, **bad)]  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match=rf'Reading 1 \(alpha-North-1, \w+\): .*{re.escape(message)}'):
-        await vigil.patients.record_vitals(device(world), batch)
+        await vigil.patients.record_vitals(await device(vigil, world), batch)
     assert await stored_readings(vigil) == 0
     await vigil.bus.drain()
     assert received == []
@@ -79,7 +84,7 @@ async def test_implausible_reading_rejects_the_whole_batch(
 
 async def test_unknown_patient_rejects_the_whole_batch(vigil: Vigil, world: World, clock: FakeClock) -> None:
     with pytest.raises(PatientNotFound, match='Reading 1: no patient with MRN "nobody"'):
-        await vigil.patients.record_vitals(device(world), [reading(clock), reading(clock, mrn='nobody')])
+        await vigil.patients.record_vitals(await device(vigil, world), [reading(clock), reading(clock, mrn='nobody')])
     assert await stored_readings(vigil) == 0
     async with vigil.db.read() as session:
         assert await session.scalar(select(func.count()).select_from(EventLogEntry)) == 0
@@ -87,8 +92,8 @@ async def test_unknown_patient_rejects_the_whole_batch(vigil: Vigil, world: Worl
 
 async def test_empty_batch_and_kiosk_are_refused(vigil: Vigil, world: World, clock: FakeClock) -> None:
     with pytest.raises(InvalidInput, match='No readings'):
-        await vigil.patients.record_vitals(device(world), [])
-    kiosk = device(world).model_copy(update={'token_kind': TokenKind.KIOSK})
+        await vigil.patients.record_vitals(await device(vigil, world), [])
+    kiosk = (await device(vigil, world)).model_copy(update={'token_kind': TokenKind.KIOSK})
     with pytest.raises(NotAllowed, match='read-only'):
         await vigil.patients.record_vitals(kiosk, [reading(clock)])
 
