@@ -110,11 +110,20 @@ class MllpListener:
                     log.warning('HL7 connection from %s closed: %s', address, error,
                                 extra={'event': 'hl7.bad_frame', 'address': address})
                     return
+                if writer.is_closing():
+                    # stop() closed this idle connection while the message was arriving: it is neither stored nor
+                    # answered, so the sender sends it again (to this process once restarted, or another).
+                    return
                 self._busy.add(task)
                 try:
                     answer = await self.answer(block, address)
-                    writer.writeblock(answer.encode())
-                    await writer.drain()
+                    try:
+                        writer.writeblock(answer.encode())
+                        await writer.drain()
+                    except (ConnectionError, RuntimeError) as error:  # uvloop raises RuntimeError on a closed one
+                        log.warning('HL7 ACK to %s not sent, the connection is gone: %s', address, error,
+                                    extra={'event': 'hl7.ack_unsent', 'address': address})
+                        return
                 finally:
                     self._busy.discard(task)
         finally:
