@@ -73,10 +73,37 @@ LIMITS_OF: Mapping[VitalKind, tuple[LimitParameter, ...]] = {
 }
 DIRECTIONS: tuple[Direction, ...] = ('low', 'high')
 VITAL_KINDS = frozenset(kind.value for kind in VitalKind)
+KIND_OF: Mapping[str, VitalKind] = {kind.value: kind for kind in VitalKind}  # a kind's name, or the kind itself
 LIMIT_NAMES = frozenset(parameter.value for parameter in LimitParameter)
 Key = tuple[int, str]
 STATES = cast(Table, TriggerState.__table__)
 LATEST = cast(Table, LatestVital.__table__)
+
+
+Watched = tuple[tuple[LimitParameter, bool, tuple[tuple[Direction, str], ...]], ...]
+
+
+def _watched(spo2_scale: int) -> dict[VitalKind, Watched]:
+    """Return the limits watched per vital sign on a scale: (parameter, applies, (direction, trigger) per side)."""
+    return {kind: tuple((parameter, parameter is limit_parameter(kind, spo2_scale),
+                         tuple((direction, limit_trigger(parameter, direction)) for direction in DIRECTIONS))
+                        for parameter in LIMITS_OF[kind]) for kind in VitalKind}
+
+
+# Worked out once for the two SpO2 scales (a batch's Detector only binds the hospital's limits to them).
+WATCHED = {scale: _watched(scale) for scale in (1, 2)}
+
+
+def _upsert_states(insert_into: Any) -> Any:
+    statement = insert_into(STATES)
+    return statement.on_conflict_do_update(
+        index_elements=[STATES.c.patient_id, STATES.c.trigger],
+        set_={'breach_since': statement.excluded.breach_since, 'readings': statement.excluded.readings,
+              'last_at': statement.excluded.last_at})
+
+
+# Built once per dialect: building it (and its cache key) for every batch cost more CPU than running it.
+UPSERT_STATES = {'sqlite': _upsert_states(sqlite.insert), 'postgresql': _upsert_states(postgresql.insert)}
 
 
 class Transition(Enum):
@@ -143,10 +170,10 @@ class Detector:
     def _plan(self, spo2_scale: int) -> _Plan:
         plan = self._plans.get(spo2_scale)
         if plan is None:
-            watches = {kind: tuple(
-                _Watch(self._rules.limits[parameter], parameter is limit_parameter(kind, spo2_scale),
-                       tuple((direction, limit_trigger(parameter, direction)) for direction in DIRECTIONS))
-                for parameter in LIMITS_OF[kind]) for kind in VitalKind}
+            limits = self._rules.limits
+            watches = {kind: tuple(_Watch(limits[parameter], applies, triggers)
+                                   for parameter, applies, triggers in watched)
+                       for kind, watched in (WATCHED.get(spo2_scale) or _watched(spo2_scale)).items()}
             plan = self._plans[spo2_scale] = _Plan(watches, news2_delays(self._rules, spo2_scale))
         return plan
 
@@ -244,7 +271,7 @@ class Detector:
         # also notices a condition that outlived a person resolving its alert.
         rescore, scored = False, False
         for index, reading in enumerate(ordered):
-            kind, value, at = VitalKind(reading['kind']), reading['value'], reading['measured_at']
+            kind, value, at = KIND_OF[reading['kind']], reading['value'], reading['measured_at']
             previous = values.get(kind)
             if previous is None or at >= previous[1]:  # else a late reading: kept, but not the patient's present
                 values[kind] = (value, at)
@@ -365,12 +392,7 @@ class Detector:
         if deletes:
             await connection.execute(delete(STATES).where(tuple_(STATES.c.patient_id, STATES.c.trigger).in_(deletes)))
         if upserts:
-            statement = (postgresql.insert(STATES) if connection.dialect.name == 'postgresql'
-                         else sqlite.insert(STATES))
-            await connection.execute(statement.on_conflict_do_update(
-                index_elements=[STATES.c.patient_id, STATES.c.trigger],
-                set_={'breach_since': statement.excluded.breach_since, 'readings': statement.excluded.readings,
-                      'last_at': statement.excluded.last_at}), upserts)
+            await connection.execute(UPSERT_STATES[connection.dialect.name], upserts)
 
     async def _apply(self) -> None:
         if not self._actions:
@@ -550,8 +572,8 @@ async def load_context(source: UnitOfWork | AsyncSession, patient_ids: Collectio
     for patient_id, name, number, unit, at, since in await connection.execute(LOAD_CONTEXT,
                                                                                 {'ids': sorted(patient_ids)}):
         if since is None:
-            # Stored rows are trusted (typed columns): not validated again, it runs for every reading of a batch.
-            latest[patient_id][VitalKind(name)] = VitalValue.model_construct(value=number, unit=unit, measured_at=at)
+            # Validated in pydantic's core: less CPU than model_construct, which runs in Python.
+            latest[patient_id][KIND_OF[name]] = VitalValue(value=number, unit=unit, measured_at=at)
         else:
             states[(patient_id, name)] = _State(since, int(number), at)
     return latest, states
