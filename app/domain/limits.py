@@ -45,11 +45,14 @@ class LimitParameter(StrEnum):
 
 def limit_parameter(kind: VitalKind, spo2_scale: int) -> LimitParameter | None:
     """Return the limit that watches a vital sign for a patient (None for the oxygen flag)."""
-    if kind is VitalKind.ON_OXYGEN:
-        return None
     if kind is VitalKind.SPO2 and spo2_scale == 2:
         return LimitParameter.SPO2_SCALE_2
-    return LimitParameter(kind.value)
+    return _PARAMETER_OF[kind]
+
+
+# Looked up, not built: NEWS2 and detection ask for every parameter of every patient they score.
+_PARAMETER_OF: Mapping[VitalKind, LimitParameter | None] = {
+    kind: None if kind is VitalKind.ON_OXYGEN else LimitParameter(kind.value) for kind in VitalKind}
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,9 @@ def sub_score(kind: VitalKind, value: float, spo2_scale: int = 1, on_oxygen: flo
     missing parameters stays a lower bound.
     """
     charted = chart_units(kind, value)
+    bands = _BANDS.get(kind)
+    if bands is not None:  # most parameters: looked up first (this runs for every parameter NEWS2 scores)
+        return _points(bands, charted)
     match kind:
         case VitalKind.SPO2:
             oxygen = on_oxygen is not None and chart_units(VitalKind.ON_OXYGEN, on_oxygen) != 0
@@ -107,8 +110,6 @@ def sub_score(kind: VitalKind, value: float, spo2_scale: int = 1, on_oxygen: flo
             return OXYGEN_POINTS if charted != 0 else 0
         case VitalKind.CONSCIOUSNESS:
             return CONSCIOUSNESS_POINTS if charted != 0 else 0
-        case _ if kind in _BANDS:
-            return _points(_BANDS[kind], charted)
     raise ValueError(f'{kind} is not a NEWS2 parameter')
 
 

@@ -166,6 +166,7 @@ class Detector:
         self._plans: dict[int, _Plan] = {}
         # Confirming delays by time (confirm()): no reading arrived, time passed; delayed triggers count no reading.
         self._time_only = False
+        self._news2_after: dict[int, News2View] = {}
 
     def _plan(self, spo2_scale: int) -> _Plan:
         plan = self._plans.get(spo2_scale)
@@ -224,6 +225,12 @@ class Detector:
         """The trigger states as this batch left them (None: ended)."""
         return self._states
 
+    @property
+    def news2_after(self) -> Mapping[int, News2View]:
+        """NEWS2 by patient id, where detection scored it on the batch's last reading: the patient's values and the
+        score triggers' states are then those the batch leaves (current_news2 of them would give the same)."""
+        return self._news2_after
+
     # --- observing ---------------------------------------------------------------------------------------------
 
     def _observe(self, patient_id: int, trigger: str, holds: bool, at: datetime, limit: CriticalLimit) -> Transition:
@@ -263,6 +270,7 @@ class Detector:
 
     def _observe_patient(self, patient: Patient, before: Mapping[VitalKind, VitalValue],
                          readings: Sequence[Mapping[str, Any]]) -> None:
+        self._news2_after.pop(patient.id, None)
         values = {kind: (vital.value, vital.measured_at) for kind, vital in before.items()}
         raw = {kind: sub_score(kind, value, patient.spo2_scale, values.get(VitalKind.ON_OXYGEN, (None,))[0])
                for kind, (value, _) in values.items() if kind in NEWS2_PARAMETERS}
@@ -288,8 +296,10 @@ class Detector:
                             raw[changed] = points
             # Readings measured at the same instant are one observation: NEWS2 is scored once they are all in.
             if rescore and (index + 1 == len(ordered) or ordered[index + 1]['measured_at'] != at):
-                self._observe_news2(patient, values, raw, at)
+                news2 = self._observe_news2(patient, values, raw, at)
                 rescore, scored = False, True
+                if index + 1 == len(ordered):
+                    self._news2_after[patient.id] = news2
 
     def _observe_limits(self, patient: Patient, kind: VitalKind, value: float, at: datetime) -> None:
         for watch in self._plan(patient.spo2_scale).watches[kind]:
@@ -324,7 +334,7 @@ class Detector:
         return changed
 
     def _observe_news2(self, patient: Patient, values: Mapping[VitalKind, tuple[float, datetime]],
-                       raw: Mapping[VitalKind, int], at: datetime) -> None:
+                       raw: Mapping[VitalKind, int], at: datetime) -> News2View:
         delays = self._plan(patient.spo2_scale).delays
         news2 = current_news2(self._rules, patient.id, patient.spo2_scale, values, self._states, self._now, delays, raw)
         level = trigger_level(news2.total, news2.sub_scores)
@@ -338,6 +348,7 @@ class Detector:
         elif transitions[0] is Transition.RECOVERED:
             self._actions.append(_Action(patient, NEWS2_TRIGGER, clear=True, message=news2.explanation,
                                          condition=news2_condition(news2)))
+        return news2
 
     def _schedule_observations(self, patient: Patient, values: Mapping[VitalKind, tuple[float, datetime]],
                                news2: News2View, level: TriggerLevel) -> None:
@@ -579,14 +590,22 @@ async def load_context(source: UnitOfWork | AsyncSession, patient_ids: Collectio
     return latest, states
 
 
+@dataclass(frozen=True)
+class Detected:
+    """What a batch's detection leaves: the trigger states (None: ended) and, where it scored it on the batch's last
+    reading, each patient's NEWS2 (see Detector.news2_after)."""
+
+    states: Mapping[Key, _State | None]
+    news2: Mapping[int, News2View]
+
+
 async def detect(uow: UnitOfWork, rules: HospitalRules, now: datetime, patients: Sequence[Patient],
                  before: Mapping[int, Mapping[VitalKind, VitalValue]],
-                 readings: Mapping[int, Sequence[Mapping[str, Any]]], states: Mapping[Key, _State]
-                 ) -> Mapping[Key, _State | None]:
+                 readings: Mapping[int, Sequence[Mapping[str, Any]]], states: Mapping[Key, _State]) -> Detected:
     """Run detection for one batch of one hospital inside the caller's unit of work (the caller commits).
 
-    Returns the trigger states after the batch (None: ended), for views that show what is still pending.
+    Returns the trigger states after the batch, for views that show what is still pending, and the NEWS2 it scored.
     """
     detector = Detector(uow, rules, now)
     await detector.run(patients, before, readings, states)
-    return detector.states
+    return Detected(detector.states, detector.news2_after)

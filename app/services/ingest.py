@@ -26,12 +26,12 @@ from app.domain.limits import HospitalRules
 from app.errors import PatientNotFound, TokenInvalid
 from app.events import BaseEvent, VitalsRecorded
 from app.events.models import AlertEventBase
-from app.schemas import Actor, PatientView, VitalReadingIn, VitalReadingView, VitalValue
+from app.schemas import Actor, News2View, PatientView, VitalReadingIn, VitalReadingView, VitalValue
 from app.uow import CommitHook, Database, RollbackAware, UnitOfWork, commit_hook
 from data.models import ApiToken, Patient
 from data.queries import INSERT_READINGS, patients_with_ward, upsert_latest_vitals
 
-from .detection import Key, detect, load_context
+from .detection import Detected, Key, detect, load_context
 from .escalation import device_seen
 from .rules import RulesService
 from .tokens import INVALID_TOKEN
@@ -43,8 +43,10 @@ log = logging.getLogger(__name__)
 # CPU per reading by a third (bench.ingest; 0.5 ms gathered three, 2 ms no more than 1 ms).
 GROUP_WINDOW_SECONDS = 0.001
 GROUP_MEMORY = 8  # rounds whose sizes tell how many members to wait for
-# Builds a patient's view for its VitalsRecorded event: (rules, patient, latest, trigger states, now).
-ViewBuilder = Callable[[HospitalRules, Patient, dict[VitalKind, VitalValue], Any, datetime], PatientView]
+# Builds a patient's view for its VitalsRecorded event: (rules, patient, latest, trigger states, now, and NEWS2 when
+# detection scored it from those).
+ViewBuilder = Callable[[HospitalRules, Patient, dict[VitalKind, VitalValue], Any, datetime, News2View | None],
+                       PatientView]
 
 
 class UnknownPatients(PatientNotFound):
@@ -295,9 +297,9 @@ class GroupCommit:
                     context.newest[(patient_id, kind.value)] = (patient_id, kind.value, row['value'], row['unit'],
                                                                row['measured_at'])
         queued = uow.queued
-        final = await detect(uow, rules, now, touched, before, by_patient, context.states)
+        detected = await detect(uow, rules, now, touched, before, by_patient, context.states)
         context.latest.update(after)
-        for key, state in final.items():
+        for key, state in detected.states.items():
             if state is None:
                 context.states.pop(key, None)
             else:
@@ -307,17 +309,18 @@ class GroupCommit:
             # Detection raises only alerts about the patients of this wave, each owned by one member.
             about = event.alert.patient_id if isinstance(event, AlertEventBase) else None
             caused[owner_of[about] if about in owner_of else wave[-1]].append(event)
-        return [(member, [*self._recorded(rules, now, member, after, final), *caused[member]]) for member in wave]
+        return [(member, [*self._recorded(rules, now, member, after, detected), *caused[member]]) for member in wave]
 
     def _recorded(self, rules: HospitalRules, now: datetime, member: Member,
-                  after: dict[int, dict[VitalKind, VitalValue]], final: Any) -> list[BaseEvent]:
+                  after: dict[int, dict[VitalKind, VitalValue]], detected: Detected) -> list[BaseEvent]:
         """Return the member's VitalsRecorded events, one per patient; the readings come before what they caused."""
         views_of: dict[int, list[VitalReadingView]] = defaultdict(list)
         for view in member.views:
             views_of[view.patient_id].append(view)
         return [VitalsRecorded(
             hospital_id=member.hospital_id, ward_id=patient.ward_id, occurred_at=now, actor=member.actor.name,
-            patient=self._view(rules, patient, after[patient.id], final, now), readings=tuple(views_of[patient.id]))
+            patient=self._view(rules, patient, after[patient.id], detected.states, now, detected.news2.get(patient.id)),
+            readings=tuple(views_of[patient.id]))
             for patient in member.patients]
 
     async def _devices_seen(self, uow: UnitOfWork, rules: HospitalRules, now: datetime,
