@@ -119,9 +119,10 @@ class PatientService:
         if not readings:
             raise InvalidInput('No readings were sent.')
         now = received_at or self._clock()
+        latest_allowed = now + MAX_FUTURE_SKEW
         for index, reading in enumerate(readings):
             problem = plausibility_problem(reading.kind, reading.value, reading.unit)
-            if problem is None and reading.measured_at > now + MAX_FUTURE_SKEW:
+            if problem is None and reading.measured_at > latest_allowed:
                 problem = f'measured_at {reading.measured_at.isoformat()} is in the future'
             if problem:
                 raise InvalidInput(f'Reading {index} ({reading.patient_mrn}, {reading.kind}): {problem}.')
