@@ -271,8 +271,9 @@ class Detector:
     def _observe_patient(self, patient: Patient, before: Mapping[VitalKind, VitalValue],
                          readings: Sequence[Mapping[str, Any]]) -> None:
         self._news2_after.pop(patient.id, None)
+        scale = patient.spo2_scale
         values = {kind: (vital.value, vital.measured_at) for kind, vital in before.items()}
-        raw = {kind: sub_score(kind, value, patient.spo2_scale, values.get(VitalKind.ON_OXYGEN, (None,))[0])
+        raw = {kind: sub_score(kind, value, scale, values.get(VitalKind.ON_OXYGEN, (None,))[0])
                for kind, (value, _) in values.items() if kind in NEWS2_PARAMETERS}
         ordered = sorted(readings, key=lambda r: r['measured_at'])
         # NEWS2 is re-scored when a (persisted) sub-score changed, and once per batch in any case: that first look
@@ -290,7 +291,7 @@ class Detector:
                     for changed in (kind, VitalKind.SPO2) if kind is VitalKind.ON_OXYGEN else (kind,):
                         if changed in values:
                             oxygen = values.get(VitalKind.ON_OXYGEN, (None,))[0]
-                            points = sub_score(changed, values[changed][0], patient.spo2_scale, oxygen)
+                            points = sub_score(changed, values[changed][0], scale, oxygen)
                             rescore = self._observe_score(patient, changed, points, at) or rescore
                             rescore = rescore or raw.get(changed) != points
                             raw[changed] = points
@@ -302,10 +303,11 @@ class Detector:
                     self._news2_after[patient.id] = news2
 
     def _observe_limits(self, patient: Patient, kind: VitalKind, value: float, at: datetime) -> None:
+        patient_id = patient.id  # an ORM attribute: read once, not per trigger
         for watch in self._plan(patient.spo2_scale).watches[kind]:
             breach = watch.limit.breach(kind, value) if watch.applies else None
             for direction, trigger in watch.triggers:
-                transition = self._observe(patient.id, trigger, breach == direction, at, watch.limit)
+                transition = self._observe(patient_id, trigger, breach == direction, at, watch.limit)
                 if transition is Transition.RECOVERED:
                     self._actions.append(_Action(patient, trigger, clear=True))
                 elif transition in (Transition.ONSET, Transition.ONGOING):
@@ -327,9 +329,9 @@ class Detector:
         limit = self._plan(patient.spo2_scale).delays.get(kind)
         if limit is None:
             return False
-        changed = False
+        changed, patient_id = False, patient.id
         for level, trigger in SCORE_TRIGGERS[kind]:
-            transition = self._observe(patient.id, trigger, points >= level, at, limit)
+            transition = self._observe(patient_id, trigger, points >= level, at, limit)
             changed = changed or transition in (Transition.ONSET, Transition.RECOVERED)
         return changed
 
