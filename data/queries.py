@@ -90,9 +90,9 @@ class BulkInsert:
         columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
         for index, process in enumerate(processors):
             if process is not None:
-                done: dict[Any, Any] = {}  # equal values process alike (an instant in another zone: the same UTC)
-                columns[index] = [done[value] if value in done else done.setdefault(value, process(value))
-                                  for value in columns[index]]
+                # Equal values process alike (an instant in another zone gives the same UTC).
+                done = {value: process(value) for value in set(columns[index])}
+                columns[index] = [done[value] for value in columns[index]]
         await connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
 
