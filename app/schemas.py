@@ -1,5 +1,6 @@
 """Pydantic views and commands: what services accept and return (never ORM objects)."""
 
+import math
 from datetime import datetime
 from typing import Literal
 
@@ -265,7 +266,7 @@ class VitalReadingIn(BaseModel):
     @field_validator('value')
     @classmethod
     def _finite(cls, value: float) -> float:
-        if value != value or value in (float('inf'), float('-inf')):
+        if not math.isfinite(value):  # runs for every reading ingested: no float('inf') built per call
             raise ValueError('value must be a finite number')
         return value
 

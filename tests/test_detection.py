@@ -69,6 +69,34 @@ async def test_every_patient_view_carries_news2(vigil: Vigil, world: World, cloc
     assert await alerts(vigil, world) == []
 
 
+@pytest.mark.parametrize('scale', [1, 2])
+async def test_the_news2_of_every_vitals_event_is_the_patients_news2_once_stored(
+        vigil: Vigil, world: World, clock: FakeClock, received: list[Event], scale: int) -> None:
+    # Batches whose last reading detection scores, and batches where it does not (a value moved within its band, a
+    # parameter outside NEWS2, a late reading): either way the event shows what a fresh read of the patient shows.
+    async with vigil.db.uow() as uow:
+        await uow.session.execute(update(Patient).where(Patient.id == world.a.patient_ids['North-1'])
+                                  .values(spo2_scale=scale))
+        await uow.commit()
+    batches = [
+        lambda: readings(clock, **NORMAL),
+        lambda: readings(clock, spo2=84, on_oxygen=1),  # SpO2 waits for its persistence delay: pending
+        lambda: [*readings(clock, ago=2, heart_rate=95), *readings(clock, heart_rate=96)],  # within its band
+        lambda: [*readings(clock, ago=1, spo2=83), *readings(clock, diastolic_bp=70)],  # ends outside NEWS2
+        lambda: [*readings(clock, spo2=97, on_oxygen=0), *readings(clock, ago=600, resp_rate=30)],  # a late one last
+        lambda: readings(clock, resp_rate=26, temperature=39.5, consciousness=2),
+    ]
+    for step, batch in enumerate(batches):
+        clock.advance(seconds=8)
+        await vigil.patients.record_vitals(monitor(world), batch())
+        await vigil.bus.drain()
+        events = [e for e in received if isinstance(e, VitalsRecorded)]
+        assert len(events) == step + 1
+        patient = await vigil.patients.get(world.a.actor('admin'), world.a.patient_ids['North-1'])
+        assert events[-1].patient.news2 == patient.news2, step
+        assert events[-1].patient.latest == patient.latest
+
+
 async def test_missing_parameters_never_score(vigil: Vigil, world: World, clock: FakeClock) -> None:
     await send(vigil, world, clock, resp_rate=21, heart_rate=111)  # 2 + 2, five parameters unknown
     [patient] = [p for p in await vigil.patients.list_patients(world.a.actor('admin')) if p.bed == 'North-1']

@@ -45,11 +45,14 @@ class LimitParameter(StrEnum):
 
 def limit_parameter(kind: VitalKind, spo2_scale: int) -> LimitParameter | None:
     """Return the limit that watches a vital sign for a patient (None for the oxygen flag)."""
-    if kind is VitalKind.ON_OXYGEN:
-        return None
     if kind is VitalKind.SPO2 and spo2_scale == 2:
         return LimitParameter.SPO2_SCALE_2
-    return LimitParameter(kind.value)
+    return _PARAMETER_OF[kind]
+
+
+# Looked up, not built: NEWS2 and detection ask for every parameter of every patient they score.
+_PARAMETER_OF: Mapping[VitalKind, LimitParameter | None] = {
+    kind: None if kind is VitalKind.ON_OXYGEN else LimitParameter(kind.value) for kind in VitalKind}
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,21 @@ class CriticalLimit:
     persistence_seconds: int = 0
     persistence_readings: int = 1
 
+    # The edges as charted, in whole units and in tenths (see chart_steps): worked out once, not per reading.
+    _edges: Mapping[int, tuple[int | None, int | None]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, '_edges', {steps: tuple(
+            None if edge is None else chart_units(kind, edge) for edge in (self.low, self.high))
+            for steps, kind in ((1, VitalKind.HEART_RATE), (10, VitalKind.TEMPERATURE))})
+
     def breach(self, kind: VitalKind, value: float) -> Direction | None:
         """Return which limit a value breaches, if any (compared at the chart's resolution, like NEWS2)."""
         charted = chart_units(kind, value)
-        if self.low is not None and charted <= chart_units(kind, self.low):
+        low, high = self._edges[chart_steps(kind)]
+        if low is not None and charted <= low:
             return 'low'
-        if self.high is not None and charted >= chart_units(kind, self.high):
+        if high is not None and charted >= high:
             return 'high'
         return None
 

@@ -24,6 +24,8 @@ NEWS2_PARAMETERS: tuple[VitalKind, ...] = (
     VitalKind.CONSCIOUSNESS, VitalKind.TEMPERATURE,
 )
 
+_PARAMETER_SET = frozenset(NEWS2_PARAMETERS)
+
 # (highest charted value of the band, points), lowest band first; values in chart steps (see chart_units).
 Bands = tuple[tuple[float, int], ...]
 
@@ -38,7 +40,10 @@ def chart_units(kind: VitalKind, value: float) -> int:
 
     The inner round() removes binary noise first: 35.05 * 10 is 350.49999999999994 in floating point.
     """
-    return math.floor(round(value * chart_steps(kind), 6) + 0.5)
+    scaled = value * (10 if kind is VitalKind.TEMPERATURE else 1)  # chart_steps inlined: runs for every reading
+    if scaled % 1 == 0:  # already whole (most readings): as charted, without round()'s costly decimal rounding
+        return int(scaled)
+    return math.floor(round(scaled, 6) + 0.5)
 
 
 # Chart 1 of RCP NEWS2, read as "up to and including this value scores these points".
@@ -98,6 +103,9 @@ def sub_score(kind: VitalKind, value: float, spo2_scale: int = 1, on_oxygen: flo
     missing parameters stays a lower bound.
     """
     charted = chart_units(kind, value)
+    bands = _BANDS.get(kind)
+    if bands is not None:  # most parameters: looked up first (this runs for every parameter NEWS2 scores)
+        return _points(bands, charted)
     match kind:
         case VitalKind.SPO2:
             oxygen = on_oxygen is not None and chart_units(VitalKind.ON_OXYGEN, on_oxygen) != 0
@@ -106,8 +114,6 @@ def sub_score(kind: VitalKind, value: float, spo2_scale: int = 1, on_oxygen: flo
             return OXYGEN_POINTS if charted != 0 else 0
         case VitalKind.CONSCIOUSNESS:
             return CONSCIOUSNESS_POINTS if charted != 0 else 0
-        case _ if kind in _BANDS:
-            return _points(_BANDS[kind], charted)
     raise ValueError(f'{kind} is not a NEWS2 parameter')
 
 
@@ -145,9 +151,13 @@ def explain(latest: Latest, spo2_scale: int, now: datetime | None = None,
     from ..schemas import News2View, PendingScore
 
     spo2_bands(spo2_scale, False)  # refuse an unknown scale even when SpO2 itself is missing
-    stale = {kind: (now - at).total_seconds() for kind, (_, at) in latest.items()
-             if kind in NEWS2_PARAMETERS and now is not None and max_age_minutes is not None
-             and kind in max_age_minutes and (now - at).total_seconds() > max_age_minutes[kind] * 60}
+    stale: dict[VitalKind, float] = {}
+    if now is not None and max_age_minutes is not None:
+        for kind, (_, at) in latest.items():
+            if kind in _PARAMETER_SET and kind in max_age_minutes:
+                age = (now - at).total_seconds()
+                if age > max_age_minutes[kind] * 60:
+                    stale[kind] = age
     current = {kind: value for kind, (value, _) in latest.items() if kind not in stale}
     on_oxygen = current.get(VitalKind.ON_OXYGEN)
     scores: dict[VitalKind, int] = {}

@@ -73,10 +73,37 @@ LIMITS_OF: Mapping[VitalKind, tuple[LimitParameter, ...]] = {
 }
 DIRECTIONS: tuple[Direction, ...] = ('low', 'high')
 VITAL_KINDS = frozenset(kind.value for kind in VitalKind)
+KIND_OF: Mapping[str, VitalKind] = {kind.value: kind for kind in VitalKind}  # a kind's name, or the kind itself
 LIMIT_NAMES = frozenset(parameter.value for parameter in LimitParameter)
 Key = tuple[int, str]
 STATES = cast(Table, TriggerState.__table__)
 LATEST = cast(Table, LatestVital.__table__)
+
+
+Watched = tuple[tuple[LimitParameter, bool, tuple[tuple[Direction, str], ...]], ...]
+
+
+def _watched(spo2_scale: int) -> dict[VitalKind, Watched]:
+    """Return the limits watched per vital sign on a scale: (parameter, applies, (direction, trigger) per side)."""
+    return {kind: tuple((parameter, parameter is limit_parameter(kind, spo2_scale),
+                         tuple((direction, limit_trigger(parameter, direction)) for direction in DIRECTIONS))
+                        for parameter in LIMITS_OF[kind]) for kind in VitalKind}
+
+
+# Worked out once for the two SpO2 scales (a batch's Detector only binds the hospital's limits to them).
+WATCHED = {scale: _watched(scale) for scale in (1, 2)}
+
+
+def _upsert_states(insert_into: Any) -> Any:
+    statement = insert_into(STATES)
+    return statement.on_conflict_do_update(
+        index_elements=[STATES.c.patient_id, STATES.c.trigger],
+        set_={'breach_since': statement.excluded.breach_since, 'readings': statement.excluded.readings,
+              'last_at': statement.excluded.last_at})
+
+
+# Built once per dialect: building it (and its cache key) for every batch cost more CPU than running it.
+UPSERT_STATES = {'sqlite': _upsert_states(sqlite.insert), 'postgresql': _upsert_states(postgresql.insert)}
 
 
 class Transition(Enum):
@@ -139,14 +166,15 @@ class Detector:
         self._plans: dict[int, _Plan] = {}
         # Confirming delays by time (confirm()): no reading arrived, time passed; delayed triggers count no reading.
         self._time_only = False
+        self._news2_after: dict[int, News2View] = {}
 
     def _plan(self, spo2_scale: int) -> _Plan:
         plan = self._plans.get(spo2_scale)
         if plan is None:
-            watches = {kind: tuple(
-                _Watch(self._rules.limits[parameter], parameter is limit_parameter(kind, spo2_scale),
-                       tuple((direction, limit_trigger(parameter, direction)) for direction in DIRECTIONS))
-                for parameter in LIMITS_OF[kind]) for kind in VitalKind}
+            limits = self._rules.limits
+            watches = {kind: tuple(_Watch(limits[parameter], applies, triggers)
+                                   for parameter, applies, triggers in watched)
+                       for kind, watched in (WATCHED.get(spo2_scale) or _watched(spo2_scale)).items()}
             plan = self._plans[spo2_scale] = _Plan(watches, news2_delays(self._rules, spo2_scale))
         return plan
 
@@ -197,6 +225,12 @@ class Detector:
         """The trigger states as this batch left them (None: ended)."""
         return self._states
 
+    @property
+    def news2_after(self) -> Mapping[int, News2View]:
+        """NEWS2 by patient id, where detection scored it on the batch's last reading: the patient's values and the
+        score triggers' states are then those the batch leaves (current_news2 of them would give the same)."""
+        return self._news2_after
+
     # --- observing ---------------------------------------------------------------------------------------------
 
     def _observe(self, patient_id: int, trigger: str, holds: bool, at: datetime, limit: CriticalLimit) -> Transition:
@@ -236,15 +270,17 @@ class Detector:
 
     def _observe_patient(self, patient: Patient, before: Mapping[VitalKind, VitalValue],
                          readings: Sequence[Mapping[str, Any]]) -> None:
+        self._news2_after.pop(patient.id, None)
+        scale = patient.spo2_scale
         values = {kind: (vital.value, vital.measured_at) for kind, vital in before.items()}
-        raw = {kind: sub_score(kind, value, patient.spo2_scale, values.get(VitalKind.ON_OXYGEN, (None,))[0])
+        raw = {kind: sub_score(kind, value, scale, values.get(VitalKind.ON_OXYGEN, (None,))[0])
                for kind, (value, _) in values.items() if kind in NEWS2_PARAMETERS}
         ordered = sorted(readings, key=lambda r: r['measured_at'])
         # NEWS2 is re-scored when a (persisted) sub-score changed, and once per batch in any case: that first look
         # also notices a condition that outlived a person resolving its alert.
         rescore, scored = False, False
         for index, reading in enumerate(ordered):
-            kind, value, at = VitalKind(reading['kind']), reading['value'], reading['measured_at']
+            kind, value, at = KIND_OF[reading['kind']], reading['value'], reading['measured_at']
             previous = values.get(kind)
             if previous is None or at >= previous[1]:  # else a late reading: kept, but not the patient's present
                 values[kind] = (value, at)
@@ -255,20 +291,23 @@ class Detector:
                     for changed in (kind, VitalKind.SPO2) if kind is VitalKind.ON_OXYGEN else (kind,):
                         if changed in values:
                             oxygen = values.get(VitalKind.ON_OXYGEN, (None,))[0]
-                            points = sub_score(changed, values[changed][0], patient.spo2_scale, oxygen)
+                            points = sub_score(changed, values[changed][0], scale, oxygen)
                             rescore = self._observe_score(patient, changed, points, at) or rescore
                             rescore = rescore or raw.get(changed) != points
                             raw[changed] = points
             # Readings measured at the same instant are one observation: NEWS2 is scored once they are all in.
             if rescore and (index + 1 == len(ordered) or ordered[index + 1]['measured_at'] != at):
-                self._observe_news2(patient, values, raw, at)
+                news2 = self._observe_news2(patient, values, raw, at)
                 rescore, scored = False, True
+                if index + 1 == len(ordered):
+                    self._news2_after[patient.id] = news2
 
     def _observe_limits(self, patient: Patient, kind: VitalKind, value: float, at: datetime) -> None:
+        patient_id = patient.id  # an ORM attribute: read once, not per trigger
         for watch in self._plan(patient.spo2_scale).watches[kind]:
             breach = watch.limit.breach(kind, value) if watch.applies else None
             for direction, trigger in watch.triggers:
-                transition = self._observe(patient.id, trigger, breach == direction, at, watch.limit)
+                transition = self._observe(patient_id, trigger, breach == direction, at, watch.limit)
                 if transition is Transition.RECOVERED:
                     self._actions.append(_Action(patient, trigger, clear=True))
                 elif transition in (Transition.ONSET, Transition.ONGOING):
@@ -290,14 +329,14 @@ class Detector:
         limit = self._plan(patient.spo2_scale).delays.get(kind)
         if limit is None:
             return False
-        changed = False
+        changed, patient_id = False, patient.id
         for level, trigger in SCORE_TRIGGERS[kind]:
-            transition = self._observe(patient.id, trigger, points >= level, at, limit)
+            transition = self._observe(patient_id, trigger, points >= level, at, limit)
             changed = changed or transition in (Transition.ONSET, Transition.RECOVERED)
         return changed
 
     def _observe_news2(self, patient: Patient, values: Mapping[VitalKind, tuple[float, datetime]],
-                       raw: Mapping[VitalKind, int], at: datetime) -> None:
+                       raw: Mapping[VitalKind, int], at: datetime) -> News2View:
         delays = self._plan(patient.spo2_scale).delays
         news2 = current_news2(self._rules, patient.id, patient.spo2_scale, values, self._states, self._now, delays, raw)
         level = trigger_level(news2.total, news2.sub_scores)
@@ -311,6 +350,7 @@ class Detector:
         elif transitions[0] is Transition.RECOVERED:
             self._actions.append(_Action(patient, NEWS2_TRIGGER, clear=True, message=news2.explanation,
                                          condition=news2_condition(news2)))
+        return news2
 
     def _schedule_observations(self, patient: Patient, values: Mapping[VitalKind, tuple[float, datetime]],
                                news2: News2View, level: TriggerLevel) -> None:
@@ -365,12 +405,7 @@ class Detector:
         if deletes:
             await connection.execute(delete(STATES).where(tuple_(STATES.c.patient_id, STATES.c.trigger).in_(deletes)))
         if upserts:
-            statement = (postgresql.insert(STATES) if connection.dialect.name == 'postgresql'
-                         else sqlite.insert(STATES))
-            await connection.execute(statement.on_conflict_do_update(
-                index_elements=[STATES.c.patient_id, STATES.c.trigger],
-                set_={'breach_since': statement.excluded.breach_since, 'readings': statement.excluded.readings,
-                      'last_at': statement.excluded.last_at}), upserts)
+            await connection.execute(UPSERT_STATES[connection.dialect.name], upserts)
 
     async def _apply(self) -> None:
         if not self._actions:
@@ -550,21 +585,29 @@ async def load_context(source: UnitOfWork | AsyncSession, patient_ids: Collectio
     for patient_id, name, number, unit, at, since in await connection.execute(LOAD_CONTEXT,
                                                                                 {'ids': sorted(patient_ids)}):
         if since is None:
-            # Stored rows are trusted (typed columns): not validated again, it runs for every reading of a batch.
-            latest[patient_id][VitalKind(name)] = VitalValue.model_construct(value=number, unit=unit, measured_at=at)
+            # Validated in pydantic's core: less CPU than model_construct, which runs in Python.
+            latest[patient_id][KIND_OF[name]] = VitalValue(value=number, unit=unit, measured_at=at)
         else:
             states[(patient_id, name)] = _State(since, int(number), at)
     return latest, states
 
 
+@dataclass(frozen=True)
+class Detected:
+    """What a batch's detection leaves: the trigger states (None: ended) and, where it scored it on the batch's last
+    reading, each patient's NEWS2 (see Detector.news2_after)."""
+
+    states: Mapping[Key, _State | None]
+    news2: Mapping[int, News2View]
+
+
 async def detect(uow: UnitOfWork, rules: HospitalRules, now: datetime, patients: Sequence[Patient],
                  before: Mapping[int, Mapping[VitalKind, VitalValue]],
-                 readings: Mapping[int, Sequence[Mapping[str, Any]]], states: Mapping[Key, _State]
-                 ) -> Mapping[Key, _State | None]:
+                 readings: Mapping[int, Sequence[Mapping[str, Any]]], states: Mapping[Key, _State]) -> Detected:
     """Run detection for one batch of one hospital inside the caller's unit of work (the caller commits).
 
-    Returns the trigger states after the batch (None: ended), for views that show what is still pending.
+    Returns the trigger states after the batch, for views that show what is still pending, and the NEWS2 it scored.
     """
     detector = Detector(uow, rules, now)
     await detector.run(patients, before, readings, states)
-    return detector.states
+    return Detected(detector.states, detector.news2_after)

@@ -26,12 +26,12 @@ from app.domain.limits import HospitalRules
 from app.errors import PatientNotFound, TokenInvalid
 from app.events import BaseEvent, VitalsRecorded
 from app.events.models import AlertEventBase
-from app.schemas import Actor, PatientView, VitalReadingIn, VitalReadingView, VitalValue
+from app.schemas import Actor, News2View, PatientView, VitalReadingIn, VitalReadingView, VitalValue
 from app.uow import CommitHook, Database, RollbackAware, UnitOfWork, commit_hook
 from data.models import ApiToken, Patient
 from data.queries import INSERT_READINGS, patients_with_ward, upsert_latest_vitals
 
-from .detection import Key, detect, load_context
+from .detection import Detected, Key, detect, load_context
 from .escalation import device_seen
 from .rules import RulesService
 from .tokens import INVALID_TOKEN
@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 # CPU per reading by a third (bench.ingest; 0.5 ms gathered three, 2 ms no more than 1 ms).
 GROUP_WINDOW_SECONDS = 0.001
 GROUP_MEMORY = 8  # rounds whose sizes tell how many members to wait for
-LATEST_COLUMNS = ('patient_id', 'kind', 'value', 'unit', 'measured_at')
-# Builds a patient's view for its VitalsRecorded event: (rules, patient, latest, trigger states, now).
-ViewBuilder = Callable[[HospitalRules, Patient, dict[VitalKind, VitalValue], Any, datetime], PatientView]
+# Builds a patient's view for its VitalsRecorded event: (rules, patient, latest, trigger states, now, and NEWS2 when
+# detection scored it from those).
+ViewBuilder = Callable[[HospitalRules, Patient, dict[VitalKind, VitalValue], Any, datetime, News2View | None],
+                       PatientView]
 
 
 class UnknownPatients(PatientNotFound):
@@ -84,7 +85,7 @@ class _Context:
 
     latest: dict[int, dict[VitalKind, VitalValue]]
     states: dict[Key, Any]
-    newest: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
+    newest: dict[tuple[int, str], tuple[Any, ...]] = field(default_factory=dict)  # LATEST_COLUMNS
 
 
 class GroupCommit:
@@ -241,26 +242,25 @@ class GroupCommit:
         """Insert every member's readings (one statement) and load the patients' latest vitals and trigger states."""
         # Measured this long before it arrived: history (a chart, an audit), never the patient's present.
         history_before = now - timedelta(hours=rules.stale_reading_hours)
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []  # READING_COLUMNS
         for member in members:
-            member_rows: list[dict[str, Any]] = [
-                {'hospital_id': member.hospital_id, 'patient_id': patients[r.patient_mrn].id, 'kind': r.kind.value,
-                 'value': r.value, 'unit': r.unit, 'measured_at': r.measured_at,
-                 'recorded_at': member.received_at or now, 'source': member.actor.name,
-                 'observation_id': r.observation_id} for r in member.readings]
-            # Built from readings validated before they joined, so not validated again.
-            member.views = [VitalReadingView.model_construct(
-                patient_id=row['patient_id'], kind=reading.kind, value=row['value'], unit=row['unit'],
-                measured_at=row['measured_at'], source=row['source'], history_only=row['measured_at'] < history_before)
-                for reading, row in zip(member.readings, member_rows, strict=True)]
+            recorded_at, source = member.received_at or now, member.actor.name
+            # Built from readings validated before they joined (pydantic's validation in its core costs less than
+            # model_construct in Python).
+            member.views = [VitalReadingView(
+                patient_id=patients[r.patient_mrn].id, kind=r.kind, value=r.value, unit=r.unit,
+                measured_at=r.measured_at, source=source, history_only=r.measured_at < history_before)
+                for r in member.readings]
+            rows.extend((member.hospital_id, view.patient_id, reading.kind.value, view.value, view.unit,
+                         view.measured_at, recorded_at, source, reading.observation_id)
+                        for reading, view in zip(member.readings, member.views, strict=True))
             # In id order, as they are locked: the request's VitalsRecorded events come in this order.
             member.patients = sorted({patients[r.patient_mrn] for r in member.readings}, key=lambda p: p.id)
-            newest = max(range(len(member_rows)), key=lambda i: member_rows[i]['measured_at'])
-            member.last = (member_rows[newest]['measured_at'], patients[member.readings[newest].patient_mrn].ward_id)
-            rows.extend(member_rows)
+            newest = max(range(len(member.readings)), key=lambda i: member.readings[i].measured_at)
+            member.last = (member.readings[newest].measured_at, patients[member.readings[newest].patient_mrn].ward_id)
         # Core executemany on the table: the ORM's bulk path adds only bookkeeping, and RETURNING the ids in parameter
         # order would make SQLite insert row by row.
-        await (await uow.session.connection()).execute(INSERT_READINGS, rows)
+        await INSERT_READINGS.execute(await uow.session.connection(), rows)
         latest, states = await load_context(uow, sorted({p.id for m in members for p in m.patients}))
         return _Context(latest, states)
 
@@ -278,24 +278,28 @@ class GroupCommit:
                 owner_of[patient.id] = member
             for view in member.views:
                 if not view.history_only:  # history-only readings never become latest nor alert
-                    by_patient[view.patient_id].append({'kind': view.kind.value, 'value': view.value,
+                    by_patient[view.patient_id].append({'kind': view.kind, 'value': view.value,
                                                         'unit': view.unit, 'measured_at': view.measured_at})
         touched = sorted((p for m in wave for p in m.patients), key=lambda p: p.id)
         before = {p.id: context.latest.get(p.id, {}) for p in touched}
         after = {p.id: dict(before[p.id]) for p in touched}
         for patient_id, batch in by_patient.items():
             current = after[patient_id]
+            newest: dict[VitalKind, dict[str, Any]] = {}
             for row in batch:
                 # The same rule as the upsert: a reading at least as new as the stored one wins.
-                kind = VitalKind(row['kind'])
+                kind = row['kind']
+                if kind not in newest or row['measured_at'] >= newest[kind]['measured_at']:
+                    newest[kind] = row
+            for kind, row in newest.items():
                 if kind not in current or row['measured_at'] >= current[kind].measured_at:
-                    current[kind] = VitalValue.model_construct(value=row['value'], unit=row['unit'],
-                                                               measured_at=row['measured_at'])
-                    context.newest[(patient_id, row['kind'])] = {'patient_id': patient_id, **row}
+                    current[kind] = VitalValue(value=row['value'], unit=row['unit'], measured_at=row['measured_at'])
+                    context.newest[(patient_id, kind.value)] = (patient_id, kind.value, row['value'], row['unit'],
+                                                               row['measured_at'])
         queued = uow.queued
-        final = await detect(uow, rules, now, touched, before, by_patient, context.states)
+        detected = await detect(uow, rules, now, touched, before, by_patient, context.states)
         context.latest.update(after)
-        for key, state in final.items():
+        for key, state in detected.states.items():
             if state is None:
                 context.states.pop(key, None)
             else:
@@ -305,17 +309,18 @@ class GroupCommit:
             # Detection raises only alerts about the patients of this wave, each owned by one member.
             about = event.alert.patient_id if isinstance(event, AlertEventBase) else None
             caused[owner_of[about] if about in owner_of else wave[-1]].append(event)
-        return [(member, [*self._recorded(rules, now, member, after, final), *caused[member]]) for member in wave]
+        return [(member, [*self._recorded(rules, now, member, after, detected), *caused[member]]) for member in wave]
 
     def _recorded(self, rules: HospitalRules, now: datetime, member: Member,
-                  after: dict[int, dict[VitalKind, VitalValue]], final: Any) -> list[BaseEvent]:
+                  after: dict[int, dict[VitalKind, VitalValue]], detected: Detected) -> list[BaseEvent]:
         """Return the member's VitalsRecorded events, one per patient; the readings come before what they caused."""
         views_of: dict[int, list[VitalReadingView]] = defaultdict(list)
         for view in member.views:
             views_of[view.patient_id].append(view)
         return [VitalsRecorded(
             hospital_id=member.hospital_id, ward_id=patient.ward_id, occurred_at=now, actor=member.actor.name,
-            patient=self._view(rules, patient, after[patient.id], final, now), readings=tuple(views_of[patient.id]))
+            patient=self._view(rules, patient, after[patient.id], detected.states, now, detected.news2.get(patient.id)),
+            readings=tuple(views_of[patient.id]))
             for patient in member.patients]
 
     async def _devices_seen(self, uow: UnitOfWork, rules: HospitalRules, now: datetime,

@@ -61,9 +61,10 @@ def patient_view(patient: Patient, latest: dict[VitalKind, VitalValue], news2: N
 
 
 def patient_event_view(rules: HospitalRules, patient: Patient, latest: dict[VitalKind, VitalValue],
-                       states: Mapping[Key, Any], now: datetime) -> PatientView:
-    """Build the patient's view for a VitalsRecorded event, with NEWS2 as detection left it."""
-    return patient_view(patient, latest, patient_news2(rules, patient, latest, states, now), now)
+                       states: Mapping[Key, Any], now: datetime, news2: News2View | None = None) -> PatientView:
+    """Build the patient's view for a VitalsRecorded event, with NEWS2 as detection left it (`news2`: as detection
+    scored it from these values and states, when it did)."""
+    return patient_view(patient, latest, news2 or patient_news2(rules, patient, latest, states, now), now)
 
 
 class PatientService:
@@ -118,9 +119,10 @@ class PatientService:
         if not readings:
             raise InvalidInput('No readings were sent.')
         now = received_at or self._clock()
+        latest_allowed = now + MAX_FUTURE_SKEW
         for index, reading in enumerate(readings):
             problem = plausibility_problem(reading.kind, reading.value, reading.unit)
-            if problem is None and reading.measured_at > now + MAX_FUTURE_SKEW:
+            if problem is None and reading.measured_at > latest_allowed:
                 problem = f'measured_at {reading.measured_at.isoformat()} is in the future'
             if problem:
                 raise InvalidInput(f'Reading {index} ({reading.patient_mrn}, {reading.kind}): {problem}.')

@@ -124,7 +124,7 @@ class PrescriptionService:
                 # The other parameters' limits are left alone: the prescription says nothing new about them.
                 readings: list[dict[str, Any]] = [dict(kind=VitalKind.SPO2.value, value=spo2.value, unit=spo2.unit,
                                                        measured_at=spo2.measured_at, patient_id=patient.id)]
-                final = await detect(uow, rules, now, [patient], before, {patient.id: readings}, states)
+                final = (await detect(uow, rules, now, [patient], before, {patient.id: readings}, states)).states
             # The change comes first in the event log, then what it caused; the view's NEWS2 is as detection left it.
             view = patient_view(patient, latest, patient_news2(rules, patient, latest, final, now), now)
             uow.emit_at(queued, [PatientUpdated(hospital_id=hospital_id, ward_id=patient.ward_id, occurred_at=now,
