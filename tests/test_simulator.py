@@ -434,7 +434,7 @@ async def test_run_stops_after_the_given_time_and_cancelling_it_is_clean(
         vigil: Vigil, world: World, clock: FakeClock, network: Network) -> None:
     token = await device_token(vigil, 'alpha')
     sim = simulator(network, clock, token, rate=Rate(interval=0.05, full_set_every=0.05))
-    report = await sim.run(stop_after=0.3)
+    report = await sim.run(stop_after=1.0)
 
     assert report.sent > 32 and report.patients == 4  # more than the first step's full sets (a loaded CI is slow)
     network.posted.clear()
