@@ -17,7 +17,7 @@ from app.schemas import PatientView
 from .card_rooms import CardRooms, CardsRoom
 from .headings import heading
 from .live_rooms import Row
-from .patient_order import ALL_WARDS, MY_WARDS, CardToolbar
+from .patient_order import CardToolbar
 from .preferences import Preferences
 from .room_store import RoomSlot, RoomStore
 from .session import StaffSession
@@ -38,7 +38,6 @@ class PatientCards:
                  on_raise: Callable[[PatientView], Any]) -> None:
         self._room = room
         self._on_raise = on_raise
-        self._own = sorted(session.user.ward_ids)
         with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Patients"'):
             with ui.row().classes('w-full items-center gap-2'):
                 heading('Patients', 2).classes('vigil-panel-title')
@@ -55,10 +54,8 @@ class PatientCards:
 
     def _filter(self) -> dict[str, list[int]] | None:
         """Return the chosen wards as the store's filter (None: every ward of the scope)."""
-        wards = self._toolbar.wards
-        if wards == ALL_WARDS:
-            return None
-        return {'wards': self._own if wards == MY_WARDS else [wards] if isinstance(wards, int) else []}
+        wards = self._toolbar.chosen_wards()
+        return None if wards is None else {'wards': wards}
 
     def _admitted(self) -> tuple[list[Row], list[Row]]:
         rows = self._room.ordered('bed' if self._toolbar.order == 'bed' else 'key')

@@ -78,13 +78,13 @@ class CardToolbar:
             self._wards = ui.select(options, value=self.wards, label='Ward', on_change=self._changed) \
                 .props('outlined options-dense').classes('grow basis-0').mark('card-wards') if options else None
 
-    def admits(self, patient: PatientView) -> bool:
-        """Tell whether the chosen wards include this patient's."""
+    def chosen_wards(self) -> list[int] | None:
+        """Return the ids of the chosen wards (None: every ward of the scope), as the browser's store filters them."""
         if self.wards == ALL_WARDS:
-            return True
+            return None
         if self.wards == MY_WARDS:
-            return patient.ward_id in self._own
-        return patient.ward_id == self.wards
+            return sorted(self._own)
+        return [self.wards] if isinstance(self.wards, int) else []
 
     def _changed(self) -> None:
         self.order = 'bed' if self._order.value == 'bed' else 'acuity'

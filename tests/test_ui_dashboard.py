@@ -19,6 +19,7 @@ from app.domain import AlertKind, AlertStatus, Priority, VitalKind
 from app.errors import NotAllowed
 from app.schemas import Actor, AlertView, NewAlert, PatientView, VitalReadingIn
 from components.alert_row import alert_html
+from components.card_rooms import CardsRoom
 from components.live import LiveHub
 from components.live_rooms import EVENT, Room
 from components.metrics_overview import MetricsFeed
@@ -559,6 +560,93 @@ async def test_a_nurses_room_is_never_sent_an_alert_of_another_ward(
     assert to_nurse and all(cardiology.id not in upserted(p) and 'Cardiology critical' not in str(p) for p in to_nurse)
     assert cardiology.id not in room.alerts
     await should_not_see_row(user, cardiology.id)
+
+
+def cards_room_of(user: User) -> CardsRoom:
+    store = user.find(marker='patient-grid').elements.pop()
+    assert isinstance(store, RoomStore) and isinstance(store.room, CardsRoom)
+    return store.room
+
+
+async def record(bed: PatientView, **values: float) -> None:
+    """Record readings of one patient now, as a monitor would (through the service of the running server)."""
+    vigil, _, _ = running()
+    units = {VitalKind.HEART_RATE: '/min', VitalKind.RESP_RATE: '/min'}
+    await vigil.patients.record_vitals(await clerk(), [
+        VitalReadingIn(patient_mrn=bed.mrn, kind=VitalKind(kind), value=value, unit=units[VitalKind(kind)],
+                       measured_at=datetime.now(UTC)) for kind, value in values.items()])
+
+
+async def test_dashboards_of_one_scope_share_a_cards_room_and_an_update_goes_to_it_in_one_emit(
+        user: User, create_user: type[User], monkeypatch: pytest.MonkeyPatch) -> None:
+    other = create_user()  # type: ignore[operator]
+    nurse = create_user()  # type: ignore[operator]
+    await sign_in(user, 'charge')
+    await sign_in(other, 'charge')
+    await sign_in(nurse, 'nurse')
+    assert cards_room_of(user) is cards_room_of(other)
+    assert cards_room_of(nurse) is not cards_room_of(user)
+    rooms = {cards_room_of(user).name, cards_room_of(nurse).name}
+    bed = await patient('AMU-04')
+    sent = room_emits(monkeypatch)
+
+    await record(bed, heart_rate=95)  # NEWS2 1: no alert of its own
+
+    for page in (user, other, nurse):
+        await should_see_card(page, bed.id, 'vigil-vital-value">95<', retries=COALESCED_RETRIES)
+    carried = sorted(room for room, payload in sent if room in rooms and bed.id in upserted(payload))
+    assert carried == sorted(rooms)  # per room, not per page
+    assert card_of(user, bed.id) is cards_room_of(user).rows[bed.id]['html']  # rendered once for the room
+
+    sent.clear()
+    await raise_for('AMU-04', 'Badge once per room', Priority.HIGH)
+    for page in (user, other, nurse):
+        await should_see_card(page, bed.id, 'High · 1 open')
+    assert sorted(room for room, payload in sent if room in rooms and bed.id in upserted(payload)) == sorted(rooms)
+
+
+async def test_a_nurses_cards_room_is_never_sent_another_wards_patient(
+        user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    await sign_in(user, 'nurse')
+    room = cards_room_of(user)
+    cardiology, own = await patient('CAR-02'), await patient('AMU-03')
+    sent = room_emits(monkeypatch)
+
+    await raise_for('CAR-02', 'Cardiology critical', Priority.CRITICAL)
+    await record(cardiology, heart_rate=140)
+    await record(own, heart_rate=95)
+
+    await should_see_card(user, own.id, 'vigil-vital-value">95<', retries=COALESCED_RETRIES)
+    to_nurse = [payload for name, payload in sent if name == room.name]
+    assert to_nurse and all(cardiology.id not in upserted(p) and cardiology.name not in str(p) for p in to_nurse)
+    assert cardiology.id not in room.rows and cardiology.id not in room.patients
+    assert shown_card(user, cardiology.id) is None
+
+
+async def test_a_pages_ward_choice_and_order_leave_the_other_pages_of_its_cards_room_alone(
+        user: User, create_user: type[User]) -> None:
+    other = create_user()  # type: ignore[operator]
+    await sign_in(user, 'charge')
+    await sign_in(other, 'charge')
+    needs = await patient('CAR-03')
+    await raise_for('CAR-03', 'Needs someone', Priority.MEDIUM)  # most urgent first: on top
+    await eventually(lambda: listed_cards(other)[:1] == [needs.id])
+    before = listed_cards(other)
+    total = len(before)
+
+    with user:
+        user.find(marker='card-order').elements.pop().set_value('bed')  # type: ignore[attr-defined]
+        select = user.find(marker='card-wards').elements.pop()
+        select.set_value(next(k for k, v in select.options.items() if v == 'Cardiology'))  # type: ignore[attr-defined]
+
+    await user.should_see(marker='patient-count', content=f'of {total} in your scope shown')
+    beds = {p.id: p.bed for p in await running()[0].patients.list_patients(await clerk())}
+    shown = [beds[i] for i in listed_cards(user)]
+    assert shown == sorted(shown) and all(bed.startswith('CAR-') for bed in shown)
+    assert listed_cards(other) == before  # the other page's order and wards are its own
+    await other.should_see(marker='patient-count', content=f'{total} in your scope')
+    await other.should_not_see(marker='patient-count', content='shown')
+    assert cards_room_of(user) is cards_room_of(other)
 
 
 async def test_an_action_being_saved_or_refused_shows_only_on_the_page_that_pressed(
