@@ -47,7 +47,7 @@ class PatientCards:
                 .props('hidden').mark('patients-empty')
             self._store = RoomStore(rooms, room, slot_prefix='cards-', morph=True, summary=SUMMARY, page=self) \
                 .classes('vigil-cards w-full').mark('patient-grid').on('click', self._clicked, js_handler=CLICK_JS)
-            self._store.props['order'] = self._toolbar.order
+            self._store.props['order'] = self._order()
             self._store.props['filter'] = self._filter()
 
     # --- what the page shows (the browser computes the same from the room's cards) --------------------------------
@@ -57,8 +57,12 @@ class PatientCards:
         wards = self._toolbar.chosen_wards()
         return None if wards is None else {'wards': wards}
 
+    def _order(self) -> str:
+        """Return which of a card's keys the chosen order sorts by (the acuity key ends with the bed's place)."""
+        return 'bed' if self._toolbar.order == 'bed' else 'key'
+
     def _admitted(self) -> tuple[list[Row], list[Row]]:
-        rows = self._room.ordered('bed' if self._toolbar.order == 'bed' else 'key')
+        rows = self._room.ordered(self._order())
         chosen = self._filter()
         return rows, [r for r in rows if chosen is None or r['f'][0] in chosen['wards']]
 
@@ -85,7 +89,7 @@ class PatientCards:
     # --- the user's choices and presses ----------------------------------------------------------------------------
 
     def _changed(self) -> None:
-        self._store.props['order'] = self._toolbar.order
+        self._store.props['order'] = self._order()
         self._store.props['filter'] = self._filter()
         self._store.update()
 

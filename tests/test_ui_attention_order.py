@@ -121,8 +121,11 @@ async def test_cards_are_most_urgent_first_then_bed_order_one_tap_away_remembere
     await eventually_equal(['AMU-06', 'AMU-03', 'AMU-01', 'AMU-02', 'AMU-04', 'AMU-05', 'AMU-07', 'AMU-08'],
                            lambda: beds(user))
 
+    grid = user.find(marker='patient-grid').elements.pop()
+    assert grid.props['order'] == 'key'  # the browser's store sorts by the key each card carries: acuity, then bed
     with user:
         user.find(marker='card-order').elements.pop().set_value('bed')  # type: ignore[attr-defined]
+    assert grid.props['order'] == 'bed' and all(r['bed'] for r in grid.room.rows.values())  # type: ignore[attr-defined]
     assert await beds(user) == [f'AMU-0{n}' for n in range(1, 9)]
     assert page_elements(user) == elements
 
