@@ -258,17 +258,31 @@ class CardRooms(Rooms[CardsRoom]):
     def on_alert(self, hospital_id: int, alert: AlertView) -> None:
         """Apply an alert event to every cards room of its hospital (the card's badge, colour and place)."""
         for room in self.rooms_of(hospital_id):
-            row = room.apply_alert(alert)
+            try:
+                row = room.apply_alert(alert)
+            except Exception:  # one room's failure must not keep the event from the others, nor from the pages
+                log.exception('room %s could not apply alert %d', room.name, alert.id)
+                continue
             if row is not None:
                 self._send(room, [row])
 
     def vitals(self, hospital_id: int, patients: list[PatientView]) -> None:
         """Apply the coalesced vitals of a hospital's patients to each of its cards rooms (one event per room)."""
         for room in self.rooms_of(hospital_id):
-            self._send(room, *room.apply_vitals(patients))
+            try:
+                changed, gone = room.apply_vitals(patients)
+            except Exception:
+                log.exception('room %s could not apply the vitals of %d patients', room.name, len(patients))
+                continue
+            self._send(room, changed, gone)
 
     def tick(self) -> None:
         """Render every card again for the current time (on the shared slow tick) and send those that changed."""
         for room in self.rooms_of():
-            self._send(room, room.rekey())
+            try:
+                changed = room.rekey()
+            except Exception:
+                log.exception('room %s could not render its cards for the time', room.name)
+                continue
+            self._send(room, changed)
 

@@ -24,8 +24,8 @@ function admits(filter, row) {
   const [ward, priority, status] = row.f || [];
   if (filter.wards && !filter.wards.includes(ward)) return false;
   if (filter.ward_id != null && ward !== filter.ward_id) return false;
-  if (filter.status == null) return true;
   if (filter.priorities && filter.priorities.length && !filter.priorities.includes(priority)) return false;
+  if (filter.status == null) return true;  // no status to choose (the patient cards)
   if (status === 'resolved' || filter.status === 'open') return true;  // a resolved row lingers wherever it was
   return status === filter.status;
 }
