@@ -149,11 +149,6 @@ class AlertList:
             return None
         return self._overrides.get(alert_id) or self._room.rows[alert_id]['html']
 
-    def open_alerts_of(self, patient_id: int) -> list[AlertView]:
-        """Return the open alerts of one patient in this user's scope, highest priority first (the card's colour)."""
-        return sorted((a for a in self._room.alerts.values() if a.patient_id == patient_id and a.is_open),
-                      key=lambda a: (a.priority.rank, sort_key(a)))
-
     def _filters_changed(self) -> None:
         self._store.show_filter(self._filter_bar.filters.dump())
 

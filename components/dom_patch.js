@@ -26,12 +26,17 @@ function matches(shown, wanted) {
   return shown.nodeType !== Node.ELEMENT_NODE || identity(shown) === identity(wanted);
 }
 
+// A <details> is opened and closed by its reader (a card's NEWS2 breakdown): a patch keeps it as they left it.
+function readers(element, name) {
+  return name === 'open' && element.nodeName === 'DETAILS';
+}
+
 export function patchAttributes(shown, wanted) {
   for (const { name } of [...shown.attributes]) {
-    if (!wanted.hasAttribute(name)) shown.removeAttribute(name);
+    if (!wanted.hasAttribute(name) && !readers(shown, name)) shown.removeAttribute(name);
   }
   for (const { name, value } of wanted.attributes) {
-    if (shown.getAttribute(name) !== value) shown.setAttribute(name, value);
+    if (shown.getAttribute(name) !== value && !readers(shown, name)) shown.setAttribute(name, value);
   }
 }
 

@@ -2,9 +2,9 @@
 
 Pages subscribe to their hospital's channel inside the page function, so the callback runs in that browser's
 context and NiceGUI drops it when the tab is gone. Pages filter by their own user's scope before touching an
-element. Pages that show what others of the same scope show (wall displays, the dashboard's Alert List) join a room
-instead (live_rooms.py): the hub hands each alert event to the rooms first, which render it once per room and send
-it to all their pages in one socket emit.
+element. Pages that show what others of the same scope show (wall displays, the dashboard's Alert List and Patient
+Cards) join a room instead (live_rooms.py, card_rooms.py): the hub hands each alert event and each vitals flush to
+the rooms first, which render what changed once per room and send it to all their pages in one socket emit.
 """
 
 import asyncio
@@ -24,6 +24,7 @@ from app.events.models import AlertEventBase
 from app.events.signals import ACCOUNT_CHANGED, AccountChange
 from app.schemas import AccountState, PatientView
 
+from .card_rooms import CardRooms
 from .live_rooms import LiveRooms
 from .shared_texts import SharedTexts
 
@@ -134,6 +135,8 @@ class LiveHub:
         self._bus = bus
         # The rooms of this process (one emit per room and event); fed from this hub's own bus subscription.
         self.rooms = LiveRooms(clock)
+        # The Patient Cards' rooms: each card rendered once per hospital and scope, fed vitals and alerts from here.
+        self.card_rooms = CardRooms(clock)
         self._accounts = accounts
         self._account_check_seconds = account_check_seconds
         # The accounts of people with pages open, as last read (what a change is measured against).
@@ -185,7 +188,8 @@ class LiveHub:
     @property
     def subscription_count(self) -> int:
         """Return how many page callbacks are subscribed across all hospitals (a leak shows here)."""
-        return sum(len(e.callbacks) for c in self._channels.values() for e in c.events) + self.rooms.member_count
+        return sum(len(e.callbacks) for c in self._channels.values() for e in c.events) + self.rooms.member_count \
+            + self.card_rooms.member_count
 
     async def _on_event(self, event: BaseEvent) -> None:
         channel = self.channel(event.hospital_id)
@@ -203,6 +207,7 @@ class LiveHub:
         channel.last_seq = max(channel.last_seq, event.seq)
         if isinstance(event, AlertEventBase):
             await self.rooms.on_alert(event.hospital_id, event.alert)
+            self.card_rooms.on_alert(event.hospital_id, event.alert)
             await emit_in_slices(channel.alerts, event)
         elif isinstance(event, VitalsRecorded):
             self._pending_vitals[event.hospital_id][event.patient.id] = event.patient
@@ -222,6 +227,8 @@ class LiveHub:
         channel.resync.emit()
         if self.rooms.rooms_of(channel.hospital_id):
             background_tasks.create(self.rooms.reload(channel.hospital_id), name='vigil-room-resync')
+        if self.card_rooms.rooms_of(channel.hospital_id):
+            background_tasks.create(self.card_rooms.reload(channel.hospital_id), name='vigil-cards-resync')
 
     def check_gaps(self) -> None:
         """Resync the pages of every hospital with a sequence number still missing after the grace period."""
@@ -252,7 +259,9 @@ class LiveHub:
         """Deliver the vitals collected since the last flush (the coalescer calls this every second)."""
         pending, self._pending_vitals = self._pending_vitals, defaultdict(dict)
         for hospital_id, patients in pending.items():
-            self.channel(hospital_id).vitals.emit(list(patients.values()))
+            views = list(patients.values())
+            self.card_rooms.vitals(hospital_id, views)  # once per room, before the pages that still follow vitals
+            self.channel(hospital_id).vitals.emit(views)
 
     def flush_presence(self) -> None:
         """Tell each hospital whose presence changed since the last flush."""
@@ -267,6 +276,7 @@ class LiveHub:
             channel.tick.emit()
         if self.rooms.rooms_of():
             background_tasks.create(self.rooms.prune(), name='vigil-room-prune')
+        self.card_rooms.tick()
 
     def end_sessions(self, hospital_id: int, user_id: int, change: AccountChange = AccountChange.SIGNED_OUT) -> None:
         """Tell every open page of this user (in this process) that their account changed: they leave or re-check."""

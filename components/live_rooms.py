@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import unescape
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from nicegui import Client, background_tasks, core
 
@@ -53,6 +53,16 @@ Slots = dict[str, dict[str, Any]]
 Watcher = Callable[[set[int]], None]
 
 _TAGS = re.compile(r'<[^>]+>')
+
+
+class RoomViewLike(Protocol):
+    """What a page's store needs of a room's view (live_rooms.RoomView, card_rooms.CardsView)."""
+
+    @property
+    def limit(self) -> int | None: ...
+
+    @property
+    def empty_html(self) -> str: ...
 
 
 class RoomView(Protocol):
@@ -218,13 +228,38 @@ class Room:
         return changed
 
 
-class LiveRooms:
-    """The rooms of one process: pages join and leave them; the hub hands them every alert event."""
+class SharedRoom(Protocol):
+    """What the registry of rooms needs of a room (alert rooms here, the patient cards' in card_rooms.py)."""
+
+    name: str
+    key: RoomKey
+    members: set[str]
+    watchers: dict[str, Watcher]
+    seq: int
+    unsent: bool
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the whole room as one event."""
+
+    async def reload(self) -> bool:
+        """Reload from the database (one load for all who ask meanwhile); tell if anything changed."""
+
+    async def settled(self) -> None:
+        """Wait for a load in flight."""
+
+
+R = TypeVar('R', bound=SharedRoom)
+
+
+class Rooms(Generic[R]):
+    """Rooms of one kind in one process: pages join and leave them, their sockets enter and leave socket.io rooms."""
+
+    what = 'open alerts'  # what a room loads (for the log)
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._rooms: dict[RoomKey, Room] = {}
-        self._room_of: dict[str, Room] = {}  # client id -> room
+        self._rooms: dict[RoomKey, R] = {}
+        self._room_of: dict[str, R] = {}  # client id -> room
         self._names = 0
 
     @property
@@ -232,28 +267,22 @@ class LiveRooms:
         """Return how many pages are in a room (a leak shows here)."""
         return len(self._room_of)
 
-    def rooms_of(self, hospital_id: int | None = None) -> list[Room]:
+    def rooms_of(self, hospital_id: int | None = None) -> list[R]:
         return [r for r in self._rooms.values() if hospital_id is None or r.key.hospital_id == hospital_id]
 
-    async def enter(self, client: Client, view: RoomView, hospital_id: int, scope: AccessScope,
-                    load: Loader) -> Room:
-        """Put a page into the room of its view, hospital and scope; a new room first loads from the database.
-
-        Any member's loader serves the room: equal scopes see exactly the same alerts.
-        """
-        key = RoomKey(view.name, hospital_id, scope)
+    async def _enter(self, client: Client, key: RoomKey, make: Callable[[str], R]) -> R:
+        """Put a page into the room of this key; a new room (made by `make` from its name) first loads."""
         room = self._rooms.get(key)
         if room is None:
             self._names += 1
-            room = self._rooms[key] = Room(f'vigil-room-{view.name}-{hospital_id}-{self._names}', key, view, load,
-                                           self._clock)
+            room = self._rooms[key] = make(f'vigil-room-{key.view}-{key.hospital_id}-{self._names}')
             room.members.add(client.id)
             self._room_of[client.id] = room
             try:
                 await room.reload()
             except Exception:
                 # The page shows what it has; its connection indicator says more, the next reconnect reloads.
-                log.exception('room %s could not load its open alerts', room.name)
+                log.exception('room %s could not load its %s', room.name, self.what)
         else:
             room.members.add(client.id)
             self._room_of[client.id] = room
@@ -281,7 +310,7 @@ class LiveRooms:
             try:
                 await self.refresh(room)
             except Exception:
-                log.exception('room %s could not reload its open alerts', room.name)
+                log.exception('room %s could not reload its %s', room.name, self.what)
         for sid in _sockets(client):
             await core.sio.enter_room(sid, room.name)
         await self.send_snapshot(client)
@@ -293,7 +322,7 @@ class LiveRooms:
             for sid in _sockets(client):
                 await core.sio.emit(EVENT, room.snapshot(), to=sid)
 
-    async def refresh(self, room: Room) -> None:
+    async def refresh(self, room: R) -> None:
         """Reload a room from the database (sharing a load in flight); if it had missed something, every page follows.
 
         However many pages ask at once (a reconnect of many), the snapshot goes out once.
@@ -302,10 +331,32 @@ class LiveRooms:
         if room.unsent:
             await self.emit_snapshot(room)
 
-    async def emit_snapshot(self, room: Room) -> None:
+    async def emit_snapshot(self, room: R) -> None:
         room.unsent = False
         room.seq += 1
         await core.sio.emit(EVENT, room.snapshot(), room=room.name)
+
+    async def reload(self, hospital_id: int | None = None) -> None:
+        """Reload every room (of one hospital, or all) from the database and send each its snapshot."""
+        for room in self.rooms_of(hospital_id):
+            try:
+                await room.reload()
+                await self.emit_snapshot(room)
+            except Exception:
+                log.exception('room %s could not reload its %s', room.name, self.what)
+
+
+class LiveRooms(Rooms[Room]):
+    """The alert rooms of one process: pages join and leave them; the hub hands them every alert event."""
+
+    async def enter(self, client: Client, view: RoomView, hospital_id: int, scope: AccessScope,
+                    load: Loader) -> Room:
+        """Put a page into the room of its view, hospital and scope; a new room first loads from the database.
+
+        Any member's loader serves the room: equal scopes see exactly the same alerts.
+        """
+        key = RoomKey(view.name, hospital_id, scope)
+        return await self._enter(client, key, lambda name: Room(name, key, view, load, self._clock))
 
     async def on_alert(self, hospital_id: int, alert: AlertView) -> None:
         """Apply an alert event to every room of its hospital and send each room that changed one event."""
@@ -342,15 +393,6 @@ class LiveRooms:
                                     room=room.name)
             except Exception:
                 log.exception('room %s could not send the rows that went', room.name)
-
-    async def reload(self, hospital_id: int | None = None) -> None:
-        """Reload every room (of one hospital, or all) from the database and send each its snapshot."""
-        for room in self.rooms_of(hospital_id):
-            try:
-                await room.reload()
-                await self.emit_snapshot(room)
-            except Exception:
-                log.exception('room %s could not reload its open alerts', room.name)
 
 
 def _sockets(client: Client) -> Iterable[str]:

@@ -1,43 +1,23 @@
-"""Patient Cards: one card per patient in scope with the latest vitals, each coloured by its NEWS2 band.
+"""Patient Cards: what one patient's card says, with the latest vitals, each coloured by its NEWS2 band.
 
-A card is one HTML element, its raise-alert button included (one listener on the grid takes every card's clicks);
-a vitals update re-sends that one element of each changed card, at most once per second (the hub coalesces).
+A card is rendered once for every page of its cards room (card_rooms.py) and shown by the page's store
+(card_grid.py); its raise-alert button is a plain button (one listener on the grid takes every card's clicks).
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Any
 
-from nicegui import ui
-from nicegui.events import GenericEventArguments
-
-from app.clock import Clock
 from app.domain import Priority, VitalKind
 from app.domain.vitals import VITAL_SPECS
 from app.schemas import AlertView, PatientView
-from app.services.patients import PatientService
 
-from .headings import heading
-from .morph_html import MorphHtml
 from .news2_breakdown import breakdown_html
-from .patient_order import CardToolbar, acuity_key
-from .preferences import Preferences
-from .session import StaffSession
-from .shared_texts import SharedTexts
 from .theme import DASH, PRIORITY_LABELS
 from .times import age_html, clock_html
 
 ACVPU = 'ACVPU'  # the stored consciousness ordinal 0-4 indexes this
-# NOTE: a card's NEWS2 breakdown is a native <details>: the server hears when it opens or closes (the click comes
-# before the browser toggles it) so that a card re-rendered by a vitals update stays as the user left it.
-CLICK_JS = '''(event) => {
-  const button = event.target.closest('button[data-vigil-raise]');
-  if (button) emit({patient: Number(button.dataset.vigilRaise)});
-  const summary = event.target.closest('summary[data-vigil-news2]');
-  if (summary) emit({news2: Number(summary.dataset.vigilNews2), open: !summary.parentElement.open});
-}'''
 RISK_LABELS = {'low': 'Low', 'low-medium': 'Low\N{EN DASH}medium', 'medium': 'Medium', 'high': 'High'}
 
 
@@ -160,152 +140,10 @@ def raise_button_html(patient: PatientView) -> str:
             'aria-hidden="true">campaign</i></button>')
 
 
-class PatientCard:
-    """One patient's card: a single HTML element (with its button), patched in place."""
-
-    def __init__(self, patient: PatientView, texts: SharedTexts) -> None:
-        self.patient = patient
-        self._texts = texts
-        self.alerts: list[AlertView] = []
-        self.news2_open = False  # the NEWS2 breakdown, as the user left it
-        self._html = ''
-        self._classes = ''
-        # NOTE: not sanitized: card_html escapes every value that comes from outside. Patched in place: vitals update
-        # a card every few seconds, and replacing its HTML would swallow a tap on its raise button.
-        self.element = MorphHtml(tag='article').mark(f'patient-{patient.id}')
-        self.element.props['aria-label'] = f'{patient.bed} {patient.name}'  # set directly: a name may hold quotes
-
-    def show(self, now: datetime) -> None:
-        """Re-render from the held patient and alerts, sending only what changed."""
-        html = self._texts.share(card_html(self.patient, self.alerts, now, news2_open=self.news2_open)
-                                 + raise_button_html(self.patient))
-        top = self.alerts[0].priority if self.alerts else None
-        classes = 'vigil-card' + (f' vigil-card-{top.value}' if top in (Priority.CRITICAL, Priority.HIGH) else '')
-        if classes != self._classes:
-            self._classes = classes
-            self.element.classes(replace=classes)
-        if html != self._html:
-            self._html = html
-            self.element.set_content(html)
-
-
-def _newest(patient: PatientView) -> datetime | None:
-    return max((v.measured_at for v in patient.latest.values()), default=None)
-
-
-class PatientCards:
-    """The cards of every patient in the user's scope, most urgent first (or by ward and bed), of the chosen wards.
-
-    Order and ward choice are remembered per user. Cards are moved, never re-created, when the order changes.
-    """
-
-    def __init__(self, service: PatientService, session: StaffSession, clock: Clock, prefs: Preferences, *,
-                 on_raise: Callable[[PatientView], Any], alerts_of: Callable[[int], list[AlertView]]) -> None:
-        self._service = service
-        self._session = session
-        self._clock = clock
-        self._on_raise = on_raise
-        self._alerts_of = alerts_of
-        self._cards: dict[int, PatientCard] = {}
-        self._beds: dict[int, int] = {}  # patient id -> place in ward and bed order (the service's order)
-        self._loading = False
-        self._buffer: dict[int, PatientView] = {}
-        with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Patients"'):
-            with ui.row().classes('w-full items-center gap-2'):
-                heading('Patients', 2).classes('vigil-panel-title')
-                self._count = ui.label().classes('text-grey-8').mark('patient-count')
-            self._toolbar = CardToolbar(prefs, session, on_change=self._arrange)
-            self._empty = ui.label().classes('text-grey-7 q-pa-md').mark('patients-empty')
-            self._grid = ui.element('div').classes('vigil-cards w-full').mark('patient-grid') \
-                .on('click', self._clicked, js_handler=CLICK_JS)
-
-    async def reload(self) -> None:
-        """Load the patients in scope from the database and make the cards match."""
-        self._loading, self._buffer = True, {}
-        try:
-            patients = await self._service.list_patients(self._session.actor)
-        finally:
-            buffered, self._loading, self._buffer = self._buffer, False, {}
-        wanted = {p.id for p in patients}
-        for patient_id in [i for i in self._cards if i not in wanted]:
-            self._cards.pop(patient_id).element.delete()
-        now = self._clock()
-        self._beds = {p.id: index for index, p in enumerate(patients)}
-        for patient in patients:
-            card = self._cards.get(patient.id)
-            if card is None:
-                with self._grid:
-                    card = self._cards[patient.id] = PatientCard(patient, self._session.channel.texts)
-            else:
-                newest, held = _newest(patient), _newest(card.patient)
-                if newest is not None and held is not None and newest < held:
-                    patient = card.patient  # a coalesced update newer than this snapshot got here first
-            card.patient, card.alerts = patient, self._alerts_of(patient.id)
-            card.show(now)
-        self._arrange()
-        self.vitals(list(buffered.values()))
-
-    def vitals(self, patients: list[PatientView]) -> None:
-        """Take the coalesced latest vitals of the hospital's patients; only cards this page shows change."""
-        if self._loading:
-            self._buffer.update((p.id, p) for p in patients)  # applied after the snapshot, if newer than it
-            return
-        now = self._clock()
-        changed = False
-        for patient in patients:
-            card = self._cards.get(patient.id)
-            if card is None:
-                continue  # not in this user's scope
-            held = _newest(card.patient)
-            newest = _newest(patient)
-            if held is not None and (newest is None or newest < held):
-                continue
-            card.patient = patient
-            card.show(now)
-            changed = True
-        if changed and self._toolbar.order == 'acuity':
-            self._arrange()  # a NEWS2 or an observation schedule changed
-
-    async def _clicked(self, event: GenericEventArguments) -> None:
-        """A card's raise-alert button was pressed, or its NEWS2 breakdown opened or closed (the browser says which)."""
-        args = event.args if isinstance(event.args, dict) else {}
-        breakdown = args.get('news2')
-        if isinstance(breakdown, int) and (card := self._cards.get(breakdown)) is not None:
-            card.news2_open = bool(args.get('open'))
-            card.show(self._clock())
-            return
-        patient_id = args.get('patient')
-        card = self._cards.get(patient_id) if isinstance(patient_id, int) else None
-        if card is not None:
-            await self._on_raise(card.patient)
-
-    def alerts_changed(self, patient_id: int) -> None:
-        """Refresh one card's open-alert badge."""
-        card = self._cards.get(patient_id)
-        if card is not None:
-            card.alerts = self._alerts_of(patient_id)
-            card.show(self._clock())
-            if self._toolbar.order == 'acuity':
-                self._arrange()
-
-    def _arrange(self) -> None:
-        """Put the cards in the chosen order by moving them (never re-creating), and show the chosen wards' only."""
-        now = self._clock()
-        beds = self._beds
-        cards = sorted(self._cards.values(), key=lambda c: beds.get(c.patient.id, len(beds)))
-        if self._toolbar.order == 'acuity':
-            cards.sort(key=lambda c: acuity_key(c.patient, c.alerts, now))  # stable: bed order breaks ties
-        children = self._grid.default_slot.children
-        shown = 0
-        for index, card in enumerate(cards):
-            if children[index] is not card.element:
-                card.element.move(target_index=index)
-            admitted = self._toolbar.admits(card.patient)
-            shown += admitted
-            card.element.set_visibility(admitted)
-        total = len(cards)
-        count = f'{total} in your scope' if shown == total else f'{shown} of {total} in your scope shown'
-        empty = 'No patients on your wards.' if not total else '' if shown else 'No patients on the chosen ward.'
-        self._count.set_text(count)  # bindable properties: an unchanged value sends nothing
-        self._empty.set_text(empty)
-        self._empty.set_visibility(bool(empty))
+def card_element(patient: PatientView, alerts: list[AlertView], now: datetime) -> str:
+    """Return a patient's whole card: the article (its colour by the most urgent open alert) and its raise button."""
+    top = alerts[0].priority if alerts else None
+    classes = 'vigil-card' + (f' vigil-card-{top.value}' if top in (Priority.CRITICAL, Priority.HIGH) else '')
+    # NOTE: card_html escapes every value that comes from outside; the id lets focus and presses survive patches.
+    return (f'<article id="card-{patient.id}" class="{classes}" aria-label="{escape(f"{patient.bed} {patient.name}")}">'
+            f'{card_html(patient, alerts, now)}{raise_button_html(patient)}</article>')

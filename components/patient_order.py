@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from nicegui import ui
 
@@ -11,7 +11,9 @@ from app.schemas import AlertView, PatientView
 
 from .assets import Asset
 from .preferences import Preferences
-from .session import StaffSession
+
+if TYPE_CHECKING:  # NOTE: the cards rooms (card_rooms.py, fed by live.py) key cards here; session.py imports live.py
+    from .session import StaffSession
 
 CardOrder = Literal['acuity', 'bed']
 ORDER_OPTIONS: dict[str, str] = {'acuity': 'Most urgent first', 'bed': 'Bed order'}
@@ -42,7 +44,7 @@ def acuity_key(patient: PatientView, alerts: list[AlertView], now: datetime) -> 
             due.timestamp() if due is not None and overdue else 0.0)
 
 
-def ward_options(session: StaffSession) -> dict[WardChoice, str]:
+def ward_options(session: 'StaffSession') -> dict[WardChoice, str]:
     """Return the ward choices that narrow something: all wards, the user's own, each ward (none for one ward)."""
     visible = {w.id for w in session.visible_wards}
     if len(visible) < 2:
@@ -58,7 +60,7 @@ def ward_options(session: StaffSession) -> dict[WardChoice, str]:
 class CardToolbar:
     """The order toggle and the ward select of the Patient Cards; every change is applied at once and remembered."""
 
-    def __init__(self, prefs: Preferences, session: StaffSession, *, on_change: Callable[[], None]) -> None:
+    def __init__(self, prefs: Preferences, session: 'StaffSession', *, on_change: Callable[[], None]) -> None:
         self._prefs = prefs
         self._on_change = on_change
         self._own = frozenset(session.user.ward_ids)
@@ -76,13 +78,13 @@ class CardToolbar:
             self._wards = ui.select(options, value=self.wards, label='Ward', on_change=self._changed) \
                 .props('outlined options-dense').classes('grow basis-0').mark('card-wards') if options else None
 
-    def admits(self, patient: PatientView) -> bool:
-        """Tell whether the chosen wards include this patient's."""
+    def chosen_wards(self) -> list[int] | None:
+        """Return the ids of the chosen wards (None: every ward of the scope), as the browser's store filters them."""
         if self.wards == ALL_WARDS:
-            return True
+            return None
         if self.wards == MY_WARDS:
-            return patient.ward_id in self._own
-        return patient.ward_id == self.wards
+            return sorted(self._own)
+        return [self.wards] if isinstance(self.wards, int) else []
 
     def _changed(self) -> None:
         self.order = 'bed' if self._order.value == 'bed' else 'acuity'

@@ -3,22 +3,29 @@
 // (counts, footer, the alarm carrier) take the texts, classes and attributes the server computed for the room.
 // A page may also filter the rows by the facets each carries (`filter`, the user's own choice), lay its own HTML
 // over some rows (`overrides`: an action being saved, a refusal), patch changed rows in place instead of replacing
-// them (`morph`: a press or the focus survives an update), and count what it shows (`summary`).
+// them (`morph`: a press or the focus survives an update), count what it shows (`summary`), and order the rows by
+// another key each carries (`order`: the patient cards' bed order beside their acuity order).
 import { patch } from 'dom_patch';
 
-function before(a, b) {
-  for (let i = 0; i < a.key.length; i++) {
-    if (a.key[i] !== b.key[i]) return a.key[i] < b.key[i] ? -1 : 1;
-  }
-  return 0;
+function by(field) {
+  return (a, b) => {
+    const x = a[field], y = b[field];
+    for (let i = 0; i < x.length; i++) {
+      if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+    }
+    return 0;
+  };
 }
 
-// NOTE: the rule of AlertFilters.admits (alert_filters.py), whose copy tells the server what a page shows.
+// NOTE: the rule of AlertFilters.admits (alert_filters.py) and of PatientCards.shown (card_grid.py: `wards`), whose
+// copies tell the server what a page shows.
 function admits(filter, row) {
   if (!filter) return true;
   const [ward, priority, status] = row.f || [];
+  if (filter.wards && !filter.wards.includes(ward)) return false;
   if (filter.ward_id != null && ward !== filter.ward_id) return false;
   if (filter.priorities && filter.priorities.length && !filter.priorities.includes(priority)) return false;
+  if (filter.status == null) return true;  // no status to choose (the patient cards)
   if (status === 'resolved' || filter.status === 'open') return true;  // a resolved row lingers wherever it was
   return status === filter.status;
 }
@@ -35,8 +42,10 @@ export default {
     overrides: Object,
     morph: Boolean,
     summary: Object,
+    order: String,
   },
   watch: {
+    order() { this.render(); },
     filter: { handler() { this.render(); }, deep: true },
     overrides: { handler() { this.render(); }, deep: true },
   },
@@ -100,7 +109,7 @@ export default {
     render() {
       if (!this.rows) return;  // a prop changed before the store mounted
       const root = this.$el;
-      const all = [...this.rows.values()].sort(before);
+      const all = [...this.rows.values()].sort(by(this.order || 'key'));
       const admitted = this.filter ? all.filter((row) => admits(this.filter, row)) : all;
       const rows = this.limit ? admitted.slice(0, this.limit) : admitted;
       const shown = new Set(rows.map((row) => row.id));
@@ -133,11 +142,14 @@ export default {
       if (this.summary) this.count(all, admitted);
     },
     count(all, admitted) {
-      // NOTE: the same texts as AlertList.summary (alert_list.py), which tells the server what a page shows.
+      // NOTE: the same texts as AlertList.summary (alert_list.py) and PatientCards.summary (card_grid.py), which
+      // tell the server what a page shows.
       const open = (row) => row.f[2] !== 'resolved';
       const total = all.filter(open).length;
       const shown = admitted.filter(open).length;
-      let text = shown === total ? `${total} open` : `${shown} of ${total} open shown`;
+      const said = (template) => template.replace('{shown}', shown).replace('{total}', total);
+      let text = said(shown === total ? (this.summary.all || '{total} open')
+        : (this.summary.some || '{shown} of {total} open shown'));
       if (this.limit && admitted.length > this.limit) text += ` · first ${this.limit} listed`;
       const empty = admitted.length ? '' : (total ? this.summary.filtered : this.summary.none);
       for (const element of document.querySelectorAll(`[data-room-slot="${this.prefix}count"]`)) {

@@ -10,9 +10,28 @@ from typing import Any, Protocol, Self
 
 from nicegui import context, ui
 
-from .live_rooms import LiveRooms, Room, html_text
+from .live_rooms import Rooms, RoomViewLike, Row, html_text
 
 Guard = Callable[[], Awaitable[bool]]
+
+
+class ShownRoom(Protocol):
+    """What the element needs of a room (an alert room, live_rooms.py, or a cards room, card_rooms.py)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def view(self) -> RoomViewLike: ...
+
+    @property
+    def rows(self) -> dict[int, Row]: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def shown(self) -> list[Row]: ...
+
+    def texts(self) -> list[str]: ...
 
 
 class PageRows(Protocol):
@@ -35,7 +54,7 @@ class RoomStore(ui.element, component='room_store.js', dependencies=['dom_patch.
     shows when that is not simply the room's rows.
     """
 
-    def __init__(self, rooms: LiveRooms, room: Room, *, slot_prefix: str, guard: Guard | None = None,
+    def __init__(self, rooms: Rooms[Any], room: ShownRoom, *, slot_prefix: str, guard: Guard | None = None,
                  limit: int | None = None, morph: bool = False, summary: dict[str, str] | None = None,
                  page: PageRows | None = None) -> None:
         super().__init__()

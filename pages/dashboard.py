@@ -8,12 +8,12 @@ from nicegui import context, ui
 
 from app.bootstrap import Vigil
 from app.events.models import AlertEventBase
-from app.schemas import AlertFilter, AlertView
+from app.schemas import AlertFilter, AlertView, PatientView
 from components.alert_list import AlertList, alerts_view
+from components.card_grid import PatientCards
 from components.headings import heading
 from components.live import LiveHub
 from components.metrics_overview import MetricsFeed, MetricsOverview
-from components.patient_cards import PatientCards
 from components.presence import PresenceList
 from components.raise_alert import RaiseAlertDialog
 
@@ -36,6 +36,12 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
         room = await hub.rooms.enter(context.client, alerts_view(session.user.role), session.hospital.id,
                                      session.scope, load)
         loaded = True  # the room has just been loaded (or was already, for another page)
+
+        async def load_cards() -> tuple[list[PatientView], list[AlertView]]:
+            return await vigil.patients.list_patients(session.actor), await load()
+
+        # The Patient Cards' room: every dashboard of this hospital with the same scope shows the same cards.
+        cards_room = await hub.card_rooms.enter(context.client, session.hospital.id, session.scope, load_cards)
 
         async def open_alerts() -> list[AlertView]:
             """The alarm's and the toasts' open alerts: the room's (reloaded after a reconnect or a resync)."""
@@ -62,18 +68,13 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
                 with ui.element('div').classes('vigil-area-presence min-w-0'):
                     presence = PresenceList(hub, session)
             with ui.element('div').classes('vigil-area-patients min-w-0'):
-                cards = PatientCards(vigil.patients, session, vigil.clock, frame.prefs, on_raise=raise_dialog.open,
-                                     alerts_of=alerts.open_alerts_of)
+                PatientCards(hub.card_rooms, cards_room, session, frame.prefs, on_raise=raise_dialog.open)
 
-        scope, channel = session.scope, session.channel
+        channel = session.channel
 
         def on_alert(event: AlertEventBase) -> None:
+            # The rows and the patient's card went out through their rooms (the hub fed them first).
             metrics.alerts_changed()
-            alert = event.alert
-            # The rows went out through the room (the hub fed it first); the card of the patient follows here. The
-            # user's scope is applied on the server: nothing else of the event reaches this browser.
-            if scope.sees(alert) and alert.patient_id is not None:
-                cards.alerts_changed(alert.patient_id)
 
         def on_tick() -> None:
             metrics.alerts_changed()  # "last hour" and "last 24 h" slide even when nothing happens
@@ -82,14 +83,13 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
 
         async def reload(*, rows: bool = True) -> None:
             async with reloading:  # a resync and a reconnect at once must not interleave their snapshots
+                # The cards' room reloads on its own: on a resync (the hub) and on a reconnect (its store).
                 if rows:
                     await alerts.reload()
-                await cards.reload()
                 await metrics.load()
 
         # Subscribe first, then load: whatever happens in between is buffered and applied if newer than the load.
         channel.alerts.subscribe(on_alert)
-        channel.vitals.subscribe(cards.vitals)
         channel.presence.subscribe(presence.refresh)
         channel.presence.subscribe(metrics.staff_changed)
         channel.resync.subscribe(reload)

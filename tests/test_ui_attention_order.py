@@ -18,11 +18,13 @@ from .test_ui_dashboard import (
     COALESCED_RETRIES,
     METRICS_RETRIES,
     clerk,
+    listed_cards,
     listed_rows,
     patient,
     press,
     raise_for,
     running,
+    should_see_card,
     should_see_row,
     sign_in,
 )
@@ -34,14 +36,16 @@ def listed_alerts(user: User) -> list[int]:
     return listed_rows(user)
 
 
-def cards(user: User, *, visible_only: bool = False) -> list[ui.element]:
-    grid = user.find(marker='patient-grid').elements.pop()
-    return [c for c in grid.default_slot.children if c.visible or not visible_only]
+def page_elements(user: User) -> set[int]:
+    """Return the page's elements but its toasts (the alerts raised here each bring one)."""
+    assert user.client is not None
+    return {i for i, e in user.client.elements.items() if not isinstance(e, ui.notification)}
 
 
-async def beds(user: User, *, visible_only: bool = False) -> list[str]:
+async def beds(user: User) -> list[str]:
+    """Return the beds whose cards the page shows, in order (the browser's store keeps the cards)."""
     by_id = {p.id: p.bed for p in await running()[0].patients.list_patients(await clerk())}
-    return [by_id[int(marker[8:])] for c in cards(user, visible_only=visible_only) for marker in c._markers]
+    return [by_id[i] for i in listed_cards(user)]
 
 
 async def eventually_equal(expected: object, read: Callable[[], Awaitable[object]],
@@ -101,7 +105,7 @@ async def reading(bed: str, kind: VitalKind, value: float, unit: str) -> None:
 async def test_cards_are_most_urgent_first_then_bed_order_one_tap_away_remembered(user: User) -> None:
     await sign_in(user, 'nurse')  # the eight beds of the Acute Medical Unit
     assert await beds(user) == [f'AMU-0{n}' for n in range(1, 9)]  # nobody needs anything yet: bed order
-    elements = {id(c) for c in cards(user)}
+    elements = page_elements(user)
     vigil, _, _ = running()
     await reading('AMU-03', VitalKind.HEART_RATE, 95, '/min')  # NEWS2 1
     await reading('AMU-06', VitalKind.RESP_RATE, 22, '/min')  # NEWS2 2
@@ -111,23 +115,26 @@ async def test_cards_are_most_urgent_first_then_bed_order_one_tap_away_remembere
 
     acuity = ['AMU-07', 'AMU-06', 'AMU-03', 'AMU-01', 'AMU-02', 'AMU-04', 'AMU-05', 'AMU-08']
     await eventually_equal(acuity, lambda: beds(user))
-    assert {id(c) for c in cards(user)} == elements  # moved, never re-created
+    assert page_elements(user) == elements  # the cards are the room's, moved in the browser: no element per card
 
     await vigil.alerts.acknowledge(await clerk(), waiting.id)  # answered: back among the others, by bed
     await eventually_equal(['AMU-06', 'AMU-03', 'AMU-01', 'AMU-02', 'AMU-04', 'AMU-05', 'AMU-07', 'AMU-08'],
                            lambda: beds(user))
 
+    grid = user.find(marker='patient-grid').elements.pop()
+    assert grid.props['order'] == 'key'  # the browser's store sorts by the key each card carries: acuity, then bed
     with user:
         user.find(marker='card-order').elements.pop().set_value('bed')  # type: ignore[attr-defined]
+    assert grid.props['order'] == 'bed' and all(r['bed'] for r in grid.room.rows.values())  # type: ignore[attr-defined]
     assert await beds(user) == [f'AMU-0{n}' for n in range(1, 9)]
-    assert {id(c) for c in cards(user)} == elements
+    assert page_elements(user) == elements
 
     await user.open('/')  # another page of the same user: the choice is remembered
     await user.should_see(marker='alert-count')
     assert user.find(marker='card-order').elements.pop().value == 'bed'  # type: ignore[attr-defined]
     assert await beds(user) == [f'AMU-0{n}' for n in range(1, 9)]
     await reading('AMU-08', VitalKind.RESP_RATE, 23, '/min')  # a worse patient does not move a card in bed order
-    await user.should_see(marker=f'patient-{(await patient("AMU-08")).id}', content='NEWS2',
+    await should_see_card(user, (await patient('AMU-08')).id, 'vigil-vital-value">23<',
                           retries=COALESCED_RETRIES)
     assert await beds(user) == [f'AMU-0{n}' for n in range(1, 9)]
 
@@ -135,21 +142,22 @@ async def test_cards_are_most_urgent_first_then_bed_order_one_tap_away_remembere
 async def test_a_charge_nurse_narrows_the_cards_to_one_ward_and_it_is_remembered(user: User) -> None:
     await sign_in(user, 'charge')  # Acute Medical Unit and Cardiology
     await user.should_see(marker='patient-count', content='in your scope')
-    total = len(cards(user))
+    total = len(await beds(user))
     select = user.find(marker='card-wards').elements.pop()
     assert set(select.options.values()) >= {'All wards', 'Acute Medical Unit', 'Cardiology'}  # type: ignore[attr-defined]
     cardiology = next(k for k, v in select.options.items() if v == 'Cardiology')  # type: ignore[attr-defined]
 
     with user:
         select.set_value(cardiology)  # type: ignore[attr-defined]
-    shown = await beds(user, visible_only=True)
+    shown = await beds(user)
     assert shown and all(bed.startswith('CAR-') for bed in shown)
-    assert len(cards(user)) == total  # hidden, not deleted: choosing again costs nothing
+    # Every card is still in the room, kept by the browser: choosing again asks the server for nothing.
+    assert len(user.find(marker='patient-grid').elements.pop().room.rows) == total  # type: ignore[attr-defined]
     await user.should_see(marker='patient-count', content=f'{len(shown)} of {total} in your scope shown')
 
     await user.open('/')
     await user.should_see(marker='patient-count', content=f'{len(shown)} of {total} in your scope shown')
-    assert await beds(user, visible_only=True) == shown
+    assert await beds(user) == shown
 
     await sign_in(user, 'nurse')  # one ward: nothing to choose
     await user.should_not_see(marker='card-wards')

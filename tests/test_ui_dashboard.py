@@ -19,6 +19,7 @@ from app.domain import AlertKind, AlertStatus, Priority, VitalKind
 from app.errors import NotAllowed
 from app.schemas import Actor, AlertView, NewAlert, PatientView, VitalReadingIn
 from components.alert_row import alert_html
+from components.card_rooms import CardsRoom
 from components.live import LiveHub
 from components.live_rooms import EVENT, Room
 from components.metrics_overview import MetricsFeed
@@ -157,6 +158,45 @@ async def should_not_see_row(user: User, alert_id: int, content: str | None = No
                          + (f' with {content!r}' if content else '') + f'; it shows {html!r}')
 
 
+def shown_card(user: User, patient_id: int) -> str | None:
+    """Return the HTML of a patient's card as the dashboard shows it, None if it shows none.
+
+    The cards are kept by the browser's store of the page's cards room: the store tells what its page shows (the
+    room's cards, in the order and of the wards this page's user chose).
+    """
+    if user.client is None:
+        return None
+    with user.client:
+        stores = [e for e in ElementFilter(kind=RoomStore, marker='patient-grid')]
+    return stores[0].row_html(patient_id) if stores else None
+
+
+def card_of(user: User, patient_id: int) -> str:
+    """Return the HTML of a card the page shows."""
+    html = shown_card(user, patient_id)
+    assert html is not None, f'the card of patient {patient_id} is not shown'
+    return html
+
+
+def listed_cards(user: User) -> list[int]:
+    """Return the patients whose cards the dashboard shows, in order."""
+    store = user.find(marker='patient-grid').elements.pop()
+    assert isinstance(store, RoomStore)
+    return store.shown()
+
+
+async def should_see_card(user: User, patient_id: int, content: str | None = None, *, retries: int = 3) -> None:
+    """Wait (like should_see) until the page shows the patient's card, with `content` in its HTML if given."""
+    html = None
+    for _ in range(retries):
+        html = shown_card(user, patient_id)
+        if html is not None and (content is None or content in html):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f'expected to see the card of patient {patient_id}'
+                         + (f' with {content!r}' if content else '') + f'; it shows {html!r}')
+
+
 # --- blocks -------------------------------------------------------------------------------------------------------
 
 async def test_the_dashboard_shows_metrics_alerts_patients_and_who_is_online(user: User) -> None:
@@ -166,7 +206,7 @@ async def test_the_dashboard_shows_metrics_alerts_patients_and_who_is_online(use
         await user.should_see(marker=f'metric-{tile}')
     await user.should_see('No open alerts in your scope.')
     await user.should_see('8 in your scope')  # the eight beds of the Acute Medical Unit
-    await user.should_see(marker='patient-1')
+    await should_see_card(user, (await patient('AMU-01')).id)
     await user.should_not_see('Nora Castellanos')  # a Riverside patient
     await user.should_not_see('Samuel Achterberg')  # a Cardiology patient, not on the nurse's ward
     await user.should_see(marker='presence', content='Sam Patel')
@@ -187,7 +227,8 @@ async def test_an_alert_raised_elsewhere_appears_at_once_with_everything_a_nurse
     assert 'Escalated' not in row and 'occurrences' not in row
     await user.should_see(kind=ui.notification, content='Critical · AMU-03 Priya Raman · Code Blue')
     await user.should_see('1 open')
-    assert 'Critical · 1 open' in html_of(user, f'patient-{alert.patient_id}')
+    assert alert.patient_id is not None
+    await should_see_card(user, alert.patient_id, 'Critical · 1 open')
 
 
 async def test_a_new_alert_costs_each_page_one_toast_and_no_element_for_its_row(user: User) -> None:
@@ -218,11 +259,10 @@ async def test_pages_that_show_the_same_card_or_row_hold_one_copy_of_its_html(
     alert = await raise_for('AMU-02', 'Shared between the pages', Priority.HIGH)
     for page in (user, other):
         await should_see_row(page, alert.id)
-        await page.should_see(marker=f'patient-{card}')
+        await should_see_card(page, card)
 
-    marker = f'patient-{card}'
-    await eventually(lambda: html_of(user, marker) == html_of(other, marker))  # both caught up
-    assert html_of(user, marker) is html_of(other, marker), marker  # one string in the server, not one per page
+    await eventually(lambda: card_of(user, card) == card_of(other, card))  # both caught up
+    assert card_of(user, card) is card_of(other, card)  # one string in the server, not one per page
     # The row is the room's: both pages show the very same string (rendered once for the room).
     await eventually(lambda: row_html(user, alert.id) == row_html(other, alert.id))
     assert row_html(user, alert.id) is row_html(other, alert.id)
@@ -522,6 +562,93 @@ async def test_a_nurses_room_is_never_sent_an_alert_of_another_ward(
     await should_not_see_row(user, cardiology.id)
 
 
+def cards_room_of(user: User) -> CardsRoom:
+    store = user.find(marker='patient-grid').elements.pop()
+    assert isinstance(store, RoomStore) and isinstance(store.room, CardsRoom)
+    return store.room
+
+
+async def record(bed: PatientView, **values: float) -> None:
+    """Record readings of one patient now, as a monitor would (through the service of the running server)."""
+    vigil, _, _ = running()
+    units = {VitalKind.HEART_RATE: '/min', VitalKind.RESP_RATE: '/min'}
+    await vigil.patients.record_vitals(await clerk(), [
+        VitalReadingIn(patient_mrn=bed.mrn, kind=VitalKind(kind), value=value, unit=units[VitalKind(kind)],
+                       measured_at=datetime.now(UTC)) for kind, value in values.items()])
+
+
+async def test_dashboards_of_one_scope_share_a_cards_room_and_an_update_goes_to_it_in_one_emit(
+        user: User, create_user: type[User], monkeypatch: pytest.MonkeyPatch) -> None:
+    other = create_user()  # type: ignore[operator]
+    nurse = create_user()  # type: ignore[operator]
+    await sign_in(user, 'charge')
+    await sign_in(other, 'charge')
+    await sign_in(nurse, 'nurse')
+    assert cards_room_of(user) is cards_room_of(other)
+    assert cards_room_of(nurse) is not cards_room_of(user)
+    rooms = {cards_room_of(user).name, cards_room_of(nurse).name}
+    bed = await patient('AMU-04')
+    sent = room_emits(monkeypatch)
+
+    await record(bed, heart_rate=95)  # NEWS2 1: no alert of its own
+
+    for page in (user, other, nurse):
+        await should_see_card(page, bed.id, 'vigil-vital-value">95<', retries=COALESCED_RETRIES)
+    carried = sorted(room for room, payload in sent if room in rooms and bed.id in upserted(payload))
+    assert carried == sorted(rooms)  # per room, not per page
+    assert card_of(user, bed.id) is cards_room_of(user).rows[bed.id]['html']  # rendered once for the room
+
+    sent.clear()
+    await raise_for('AMU-04', 'Badge once per room', Priority.HIGH)
+    for page in (user, other, nurse):
+        await should_see_card(page, bed.id, 'High · 1 open')
+    assert sorted(room for room, payload in sent if room in rooms and bed.id in upserted(payload)) == sorted(rooms)
+
+
+async def test_a_nurses_cards_room_is_never_sent_another_wards_patient(
+        user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    await sign_in(user, 'nurse')
+    room = cards_room_of(user)
+    cardiology, own = await patient('CAR-02'), await patient('AMU-03')
+    sent = room_emits(monkeypatch)
+
+    await raise_for('CAR-02', 'Cardiology critical', Priority.CRITICAL)
+    await record(cardiology, heart_rate=140)
+    await record(own, heart_rate=95)
+
+    await should_see_card(user, own.id, 'vigil-vital-value">95<', retries=COALESCED_RETRIES)
+    to_nurse = [payload for name, payload in sent if name == room.name]
+    assert to_nurse and all(cardiology.id not in upserted(p) and cardiology.name not in str(p) for p in to_nurse)
+    assert cardiology.id not in room.rows and cardiology.id not in room.patients
+    assert shown_card(user, cardiology.id) is None
+
+
+async def test_a_pages_ward_choice_and_order_leave_the_other_pages_of_its_cards_room_alone(
+        user: User, create_user: type[User]) -> None:
+    other = create_user()  # type: ignore[operator]
+    await sign_in(user, 'charge')
+    await sign_in(other, 'charge')
+    needs = await patient('CAR-03')
+    await raise_for('CAR-03', 'Needs someone', Priority.MEDIUM)  # most urgent first: on top
+    await eventually(lambda: listed_cards(other)[:1] == [needs.id])
+    before = listed_cards(other)
+    total = len(before)
+
+    with user:
+        user.find(marker='card-order').elements.pop().set_value('bed')  # type: ignore[attr-defined]
+        select = user.find(marker='card-wards').elements.pop()
+        select.set_value(next(k for k, v in select.options.items() if v == 'Cardiology'))  # type: ignore[attr-defined]
+
+    await user.should_see(marker='patient-count', content=f'of {total} in your scope shown')
+    beds = {p.id: p.bed for p in await running()[0].patients.list_patients(await clerk())}
+    shown = [beds[i] for i in listed_cards(user)]
+    assert shown == sorted(shown) and all(bed.startswith('CAR-') for bed in shown)
+    assert listed_cards(other) == before  # the other page's order and wards are its own
+    await other.should_see(marker='patient-count', content=f'{total} in your scope')
+    await other.should_not_see(marker='patient-count', content='shown')
+    assert cards_room_of(user) is cards_room_of(other)
+
+
 async def test_an_action_being_saved_or_refused_shows_only_on_the_page_that_pressed(
         user: User, create_user: type[User]) -> None:
     other = create_user()  # type: ignore[operator]
@@ -686,7 +813,7 @@ async def test_a_patient_card_raises_an_alert_for_its_patient(user: User) -> Non
     await sign_in(user, 'nurse')
     bed = await patient('AMU-02')
 
-    assert f'data-vigil-raise="{bed.id}"' in html_of(user, f'patient-{bed.id}')
+    assert f'data-vigil-raise="{bed.id}"' in card_of(user, bed.id)
     user.find(marker='patient-grid').trigger('click', {'patient': bed.id})
     await user.should_see(marker='raise-message')
     with user:
@@ -753,9 +880,11 @@ async def test_a_ward_alert_needs_no_patient_and_an_empty_message_is_refused(use
 async def test_cards_show_vitals_by_news2_band_missing_ones_as_missing_and_update_in_place(user: User) -> None:
     await sign_in(user, 'nurse')
     bed = await patient('AMU-05')
-    block = user.find(marker=f'patient-{bed.id}').elements.pop()
-    assert isinstance(block, ui.html)
-    assert 'No readings yet' in block.content and block.content.count('>missing<') == 6
+    client = user.client
+    assert client is not None
+    elements = set(client.elements)
+    card = card_of(user, bed.id)
+    assert 'No readings yet' in card and card.count('>missing<') == 6
 
     vigil, _, _ = running()
     now = datetime.now(UTC)
@@ -764,8 +893,8 @@ async def test_cards_show_vitals_by_news2_band_missing_ones_as_missing_and_updat
         VitalReadingIn(patient_mrn=bed.mrn, kind=kind, value=value, unit=unit, measured_at=now)
         for kind, value, unit in readings])
 
-    await user.should_see(marker=f'patient-{bed.id}', content='Last reading', retries=COALESCED_RETRIES)
-    html = html_of(user, f'patient-{bed.id}')
+    await should_see_card(user, bed.id, 'Last reading', retries=COALESCED_RETRIES)
+    html = card_of(user, bed.id)
 
     def cell(label: str, value: str) -> str:
         return f'<span class="vigil-vital-label">{label}</span><span class="vigil-vital-value">{value}</span>'
@@ -779,7 +908,8 @@ async def test_cards_show_vitals_by_news2_band_missing_ones_as_missing_and_updat
         assert f'vigil-vital-missing">{cell(label, "missing")}' in html  # never a 0
     assert 'NEWS2 ≥3' in html  # a lower bound while parameters are missing
     assert 'Observations overdue since' in html  # no full set yet: due from the first reading
-    assert user.find(marker=f'patient-{bed.id}').elements.pop() is block  # patched in place, not rebuilt
+    added = [e for i, e in client.elements.items() if i not in elements and not isinstance(e, ui.notification)]
+    assert added == [], added  # the card is the room's: the page has no element for it (only toasts came)
 
 
 async def test_the_alert_badge_of_a_card_follows_its_patients_open_alerts(user: User) -> None:
@@ -787,8 +917,8 @@ async def test_the_alert_badge_of_a_card_follows_its_patients_open_alerts(user: 
     bed = await patient('AMU-01')
     first = await raise_for('AMU-01', 'Fall risk', Priority.MEDIUM)
     await raise_for('AMU-01', 'Code Blue', Priority.CRITICAL)
-    await user.should_see(marker=f'patient-{bed.id}', content='Critical · 2 open')
-    html = html_of(user, f'patient-{bed.id}')
+    await should_see_card(user, bed.id, 'Critical · 2 open')
+    html = card_of(user, bed.id)
     assert 'vigil-chip-critical" title="2 open alerts, the most urgent Critical">Critical · 2 open<' in html
     # Always on the NEWS2 line, whatever the length of the name, so every card reads the same.
     status_line = html.split('class="vigil-card-status"', 1)[1].split('</summary>', 1)[0]
@@ -796,7 +926,7 @@ async def test_the_alert_badge_of_a_card_follows_its_patients_open_alerts(user: 
 
     vigil, _, _ = running()
     await vigil.alerts.resolve(await clerk(), first.id)
-    await user.should_see(marker=f'patient-{bed.id}', content='Critical · 1 open<')
+    await should_see_card(user, bed.id, 'Critical · 1 open<')
 
 
 # --- metrics, presence, toasts ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
+from .test_ui_dashboard import card_of, should_see_card
 from .test_ui_pages import SIGN_IN_RETRIES, patient_id, record, running, sign_in, staff
 
 pytestmark = pytest.mark.usefixtures('quiet_demo')
@@ -101,11 +102,11 @@ async def test_an_open_patient_page_and_dashboard_follow_a_prescription_made_els
     await user.should_see('Bed AMU-02 · Acute Medical Unit · MRN G100102 · SpO₂ scale 2')
     await user.should_see(kind=ui.html, content=f'SpO2 scale 2 prescribed (target 88-92 %): {REASON}')
     await user.open('/')
-    await user.should_see(marker=f'patient-{patient}')
-    assert 'Scale 2' in content(user, f'patient-{patient}')
+    await should_see_card(user, patient)
+    assert 'Scale 2' in card_of(user, patient)
 
     await vigil.prescriptions.set_spo2_scale(await staff('admin'), patient, 1, 'prescribed in error')
     await vigil.bus.drain()
     hub.flush_vitals()
 
-    assert 'Scale 2' not in content(user, f'patient-{patient}')
+    assert 'Scale 2' not in card_of(user, patient)

@@ -112,3 +112,26 @@ def test_a_resolve_press_held_while_someone_else_acknowledges_resolves_and_does_
     assert alert['status'] == 'resolved'
     assert 'Dr Ward Round (pager)' in alert['acknowledged_by']
     assert 'Dr Ward Round' not in alert['resolved_by']  # resolved by the nurse who pressed, through the row
+
+
+def test_an_open_news2_breakdown_stays_open_through_updates_on_the_page_that_opened_it(
+        server: VigilServer, open_as: OpenAs) -> None:
+    device = server.create_token('device', 'breakdown test monitor')
+    post_heart_rate(server, device, 92)
+    page, other = open_as(server, 'charge'), open_as(server, 'charge')  # two pages of one cards room
+    breakdown, elsewhere = card(page).locator('details.vigil-news2'), card(other).locator('details.vigil-news2')
+    expect(breakdown.locator('[data-testid=news2-breakdown]')).to_contain_text('92 /min')
+    card(page).locator('summary.vigil-card-status').click()
+    expect(breakdown).to_have_attribute('open', '')
+
+    post_heart_rate(server, device, 94)
+    expect(breakdown.locator('[data-testid=news2-breakdown]')).to_contain_text('94 /min')  # updated while open
+    expect(breakdown).to_have_attribute('open', '')
+    expect(elsewhere.locator('[data-testid=news2-breakdown]')).to_contain_text('94 /min')
+    expect(elsewhere).not_to_have_attribute('open', '')  # the other page's reader never opened it
+
+    card(page).locator('summary.vigil-card-status').click()
+    expect(breakdown).not_to_have_attribute('open', '')
+    post_heart_rate(server, device, 96)
+    expect(breakdown.locator('[data-testid=news2-breakdown]')).to_contain_text('96 /min')
+    expect(breakdown).not_to_have_attribute('open', '')
