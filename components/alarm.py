@@ -59,6 +59,7 @@ ALARM_JS = Asset('alarm.js', 'text/javascript', (Path(__file__).parent / 'alarm.
 _STYLE = '''<style>
 .vigil-alarm-carrier { display: none; }
 .vigil-sound .q-btn__content { flex-wrap: nowrap; gap: 8px; }
+.vigil-sound .q-btn__content > .on-left { margin: 0; }
 .vigil-alarm-pause-box { display: contents; }
 /* The pause button's icon is drawn by CSS, so its text is only its words ("Sound paused 1:42"). */
 .vigil-alarm-pause { display: inline-flex; align-items: center; gap: 4px; min-height: 44px; padding: 0 12px;
@@ -80,7 +81,7 @@ _STYLE = '''<style>
 /* A phone: the words give way to the icons (their accessible names stay), the countdown stays; while an alarm
    sounds the pause button takes the sound switch's place, so the header keeps to one line. */
 @media (max-width: 599px) {
-  .vigil-sound-label, .vigil-alarm-long { display: none !important; }
+  .vigil-alarm-long { display: none !important; }  /* NOTE: the sound switch's word: components/theme.py */
   .vigil-alarm-pause { padding: 0 10px; }
   .q-header:has(.vigil-alarm-pause:not([hidden])) .vigil-sound { display: none; }
 }

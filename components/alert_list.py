@@ -109,13 +109,14 @@ class AlertList:
         # escalation).
         wards = session.scope.alert_wards(session.wards)
 
-        with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Alerts"'):
+        self.element = ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Alerts"')
+        with self.element:
             with ui.row().classes('w-full items-center gap-2'):
                 heading('Alerts', 2).classes('vigil-panel-title')
                 RoomSlot('alerts-count', lambda: self.summary()[0]).classes('text-grey-8').mark('alert-count')
-                ui.space()
+                # Pushed to the right by its margin (a ui.space would be one more element on every open page).
                 ui.button('Raise alert', icon='campaign', on_click=on_raise) \
-                    .props('unelevated no-caps color=negative').classes('vigil-touch vigil-online-only') \
+                    .props('unelevated no-caps color=negative').classes('vigil-touch vigil-online-only ml-auto') \
                     .mark('raise-alert')
             self._filter_bar = FilterBar(prefs, wards, on_change=self._filters_changed)
             RoomSlot('alerts-empty', lambda: self.summary()[1]) \

@@ -71,6 +71,13 @@ _CSS = '''
   min-width: 0; }
 .vigil-panel-title { font-size: 1.1rem; font-weight: 700; }
 .vigil-touch { min-height: 44px; min-width: 44px; }
+/* A header link (pages/frame.py): icon and word, on a phone a round button with the icon alone (as Quasar's round). */
+/* Quasar's .block is display: block !important in a cascade layer, which no unlayered rule overrides: the word is
+   taken out of the layout instead (the button's name is its aria-label). */
+@media (max-width: 599.98px) { .vigil-nav .q-btn__content > .block, .vigil-sound .q-btn__content > .block {
+    position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+  .vigil-nav .q-btn__content > .on-left { margin: 0; }
+  .vigil-nav.q-btn { border-radius: 50%; padding: 0; min-width: 3em; } }
 
 .vigil-chip { display: inline-block; padding: 1px 8px; border-radius: 999px; font-weight: 700; font-size: .8rem;
   line-height: 1.5; white-space: nowrap; }
