@@ -23,7 +23,7 @@ from app.events.signals import AccountChange
 from app.schemas import Actor, AlertView
 from components import dark_theme, focus, theme, times
 from components.activity import track_activity
-from components.alarm import NOTIFY_KEY, SOUND_KEY, STAFF_AUDIBLE, AlarmState, pause_button, unlock_line
+from components.alarm import NOTIFY_KEY, SOUND_KEY, STAFF_AUDIBLE, AlarmState, signals_line
 from components.connection import connection_indicator, offline_banner
 from components.keyboard import ShortcutsHelp
 from components.live import AccountNotice, LiveHub, PresenceEntry
@@ -141,7 +141,6 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
     database.
     """
     ui.page_title(f'{title} · Vigil')
-    ui.colors(primary='#0b5cad')
     theme.install()
     times.install(vigil.clock())
     focus.install()
@@ -156,8 +155,7 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
     dark = dark_theme.install(dark_theme.mode_of(prefs))
     pwa.install()
     toasts = AlertToasts(session)
-    alarm = AlarmState(session.actor, title=f'{title} · Vigil', audible=STAFF_AUDIBLE,
-                       enabled=bool(prefs.get(SOUND_KEY, True)), notify=bool(prefs.get(NOTIFY_KEY, False)))
+    alarm: AlarmState  # made with the header, whose pause button carries its state
 
     left = False  # the sign-in ended while the page was open: it applies nothing more
 
@@ -294,7 +292,9 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
             nav_link('Audit', '/audit', 'history')
             if session.user.role is Role.ADMIN:
                 nav_link('Admin', '/admin', 'settings')
-        pause_button()
+        alarm = AlarmState(session.actor, title=f'{title} · Vigil', audible=STAFF_AUDIBLE,
+                           enabled=bool(prefs.get(SOUND_KEY, True)), notify=bool(prefs.get(NOTIFY_KEY, False)),
+                           carrier=signals_line())
         # The sound's state is always in sight, as a button with its word (on a phone the word goes, the icon stays).
         sound = ui.button(on_click=toggle_sound).props('flat no-caps color=white') \
             .classes('vigil-touch vigil-sound').mark('sound')
@@ -302,7 +302,6 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
         connection_indicator()
         account = ui.button(icon='account_circle', on_click=account_menu) \
             .props('flat round color=white size=md aria-label="Account"').classes('vigil-touch').mark('account')
-        unlock_line()
         offline_banner()
     queue = QueuedActions(vigil.alerts, session)
     return StaffFrame(prefs=prefs, toasts=toasts, alarm=alarm, queue=queue)
