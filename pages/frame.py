@@ -24,7 +24,7 @@ from app.schemas import Actor, AlertView
 from components import dark_theme, focus, theme, times
 from components.activity import track_activity
 from components.alarm import NOTIFY_KEY, SOUND_KEY, STAFF_AUDIBLE, AlarmState, signals_line
-from components.connection import connection_indicator, offline_banner
+from components.connection import connection_line
 from components.keyboard import ShortcutsHelp
 from components.live import AccountNotice, LiveHub, PresenceEntry
 from components.offline_queue import QueuedActions
@@ -299,10 +299,9 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
         sound = ui.button(on_click=toggle_sound).props('flat no-caps color=white') \
             .classes('vigil-touch vigil-sound').mark('sound')
         paint_sound()
-        connection_indicator()
+        connection_line()
         account = ui.button(icon='account_circle', on_click=account_menu) \
             .props('flat round color=white size=md aria-label="Account"').classes('vigil-touch').mark('account')
-        offline_banner()
     queue = QueuedActions(vigil.alerts, session)
     return StaffFrame(prefs=prefs, toasts=toasts, alarm=alarm, queue=queue)
 
