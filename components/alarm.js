@@ -277,7 +277,8 @@
     } catch (error) { console.error('vigil alarm state', error); }
   }
 
-  // The server writes the state into data attributes of one hidden element; watch it (no polling).
+  // The server writes the state into data attributes of one element (on a staff page, the pause button's); watch it
+  // (no polling).
   const watched = new WeakSet();
   function watch() {
     for (const carrier of document.querySelectorAll('.vigil-alarm-carrier')) {

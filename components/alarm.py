@@ -57,8 +57,9 @@ KIOSK_AUDIBLE = frozenset(Priority)
 
 ALARM_JS = Asset('alarm.js', 'text/javascript', (Path(__file__).parent / 'alarm.js').read_text(encoding='utf-8'))
 _STYLE = '''<style>
-.vigil-alarm-carrier { display: none; }
+.vigil-alarm-carrier:empty { display: none; }
 .vigil-sound .q-btn__content { flex-wrap: nowrap; gap: 8px; }
+.vigil-sound .q-btn__content > .on-left { margin: 0; }
 .vigil-alarm-pause-box { display: contents; }
 /* The pause button's icon is drawn by CSS, so its text is only its words ("Sound paused 1:42"). */
 .vigil-alarm-pause { display: inline-flex; align-items: center; gap: 4px; min-height: 44px; padding: 0 12px;
@@ -80,7 +81,7 @@ _STYLE = '''<style>
 /* A phone: the words give way to the icons (their accessible names stay), the countdown stays; while an alarm
    sounds the pause button takes the sound switch's place, so the header keeps to one line. */
 @media (max-width: 599px) {
-  .vigil-sound-label, .vigil-alarm-long { display: none !important; }
+  .vigil-alarm-long { display: none !important; }  /* NOTE: the sound switch's word: components/theme.py */
   .vigil-alarm-pause { padding: 0 10px; }
   .q-header:has(.vigil-alarm-pause:not([hidden])) .vigil-sound { display: none; }
 }
@@ -139,7 +140,7 @@ class AlarmState:
     """The open alerts of one page's scope, reduced to what the alarm signals need, pushed when that changes."""
 
     def __init__(self, actor: Actor, *, title: str, audible: frozenset[Priority], enabled: bool,
-                 notify: bool = False, kiosk: bool = False) -> None:
+                 notify: bool = False, kiosk: bool = False, carrier: ui.element | None = None) -> None:
         install()
         self._scope = AccessScope.of(actor)
         self._alerts: dict[int, AlertView] = {}
@@ -147,7 +148,9 @@ class AlarmState:
             'signals': signal_table(), 'audible': sorted(p.value for p in audible), 'enabled': enabled,
             'notify': notify, 'title': title, 'kiosk': kiosk, 'pauseSeconds': PAUSE_SECONDS}
         self._pushed = ''
-        self.carrier = ui.element('div').classes('vigil-alarm-carrier').props('aria-hidden=true').mark('alarm-state')
+        # The state rides on an element of its own, or on the one given (signals_line: one element fewer per page).
+        self.carrier = carrier if carrier is not None else \
+            ui.element('div').classes('vigil-alarm-carrier').props('aria-hidden=true').mark('alarm-state')
         self.carrier.props['data-config'] = json.dumps(self._config)
         self._push()
 
@@ -213,7 +216,11 @@ def unlock_line(*, kiosk: bool = False) -> ui.html:
     return ui.html(text).classes(css).props('role=alert hidden').mark('alarm-unlock')
 
 
-def pause_button() -> ui.html:
-    """Add the pause button: shown by the browser while an alarm sounds, then as the pause's countdown."""
-    return ui.html('<button type="button" class="vigil-alarm-pause" aria-pressed="false" hidden>Pause sound</button>',
-                   sanitize=False).classes('vigil-alarm-pause-box').mark('alarm-pause')
+def signals_line() -> ui.html:
+    """Add the pause button and the line that asks for the audio unlock as one element, which can also carry the alarm
+    state (AlarmState's `carrier`): each element costs every open page memory. Its box is left out of the layout
+    (display: contents): the button sits where the element is, the line takes a line of its own at the end."""
+    return ui.html('<button type="button" class="vigil-alarm-pause" aria-pressed="false" hidden>Pause sound</button>'
+                   '<div class="vigil-alarm-unlock" role="alert" hidden>Click anywhere to allow alarm sound</div>',
+                   sanitize=False).classes('vigil-alarm-pause-box vigil-alarm-carrier') \
+        .mark('alarm-pause alarm-unlock alarm-state')

@@ -109,14 +109,16 @@ class AlertList:
         # escalation).
         wards = session.scope.alert_wards(session.wards)
 
-        with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Alerts"'):
-            with ui.row().classes('w-full items-center gap-2'):
-                heading('Alerts', 2).classes('vigil-panel-title')
-                RoomSlot('alerts-count', lambda: self.summary()[0]).classes('text-grey-8').mark('alert-count')
-                ui.space()
-                ui.button('Raise alert', icon='campaign', on_click=on_raise) \
-                    .props('unelevated no-caps color=negative').classes('vigil-touch vigil-online-only') \
-                    .mark('raise-alert')
+        # The title line's three parts are the panel's first children, every later one a line of its own
+        # (.vigil-alerts-panel): no row element, no ui.space (each element costs every open page memory).
+        self.element = ui.element('section').classes('vigil-panel vigil-alerts-panel row items-center gap-2') \
+            .props('aria-label="Alerts"')
+        with self.element:
+            heading('Alerts', 2).classes('vigil-panel-title')
+            RoomSlot('alerts-count', lambda: self.summary()[0]).classes('text-grey-8').mark('alert-count')
+            ui.button('Raise alert', icon='campaign', on_click=on_raise) \
+                .props('unelevated no-caps color=negative').classes('vigil-touch vigil-online-only ml-auto') \
+                .mark('raise-alert')
             self._filter_bar = FilterBar(prefs, wards, on_change=self._filters_changed)
             RoomSlot('alerts-empty', lambda: self.summary()[1]) \
                 .classes('text-grey-7 q-pa-md text-center w-full').mark('alerts-empty')

@@ -88,8 +88,9 @@ _SCRIPT = '''
 .vigil-conn-reconnecting .vigil-conn-dot { animation: vigil-conn-blink 1s steps(2, start) infinite; }
 .vigil-conn-offline { background: #b71c1c; color: #ffffff; }
 @keyframes vigil-conn-blink { to { visibility: hidden; } }
-/* The banner is the header's last child: shown, it takes a line of its own and the page moves down beneath it. */
-.q-header:has(> .vigil-offline-banner:not([hidden])) { flex-wrap: wrap; }
+/* The banner is in the header: shown, it takes a line of its own at the end and the page moves down beneath it. */
+.vigil-conn-box { display: contents; }
+.q-header:has(.vigil-offline-banner:not([hidden])) { flex-wrap: wrap; }
 .vigil-offline-banner { flex: 0 0 calc(100% + 24px); order: 98; margin: 4px -12px -4px; padding: 8px 16px;
   background: #b71c1c; color: #fff; font-weight: 700; font-size: 1rem; line-height: 1.35; display: flex;
   flex-wrap: wrap; gap: 2px 16px; align-items: baseline; }
@@ -119,9 +120,18 @@ def connection_indicator() -> ui.element:
         .props('role=status aria-live=polite aria-label="Connection: connecting"')
 
 
-def offline_banner() -> ui.element:
-    """Add the full-width offline banner (hidden while live; the indicator's script shows it), after the indicator."""
-    # NOTE: the server never changes this element after the page is built, so Vue leaves the script's edits alone.
-    return ui.html('<span class="vigil-offline-since"></span><small>Acknowledge and Resolve are kept and sent when '
-                   'the connection returns; for an emergency, use the phone.</small>', sanitize=False) \
-        .classes('vigil-offline-banner').props('role=alert hidden').mark('offline-banner')
+_INDICATOR = ('<div class="vigil-conn vigil-conn-reconnecting" role="status" aria-live="polite" '
+              'aria-label="Connection: connecting"><span class="vigil-conn-dot"></span>'
+              '<div class="vigil-conn-text">Connecting…</div></div>')
+_BANNER = ('<div class="vigil-offline-banner" role="alert" hidden><span class="vigil-offline-since"></span>'
+           '<small>Acknowledge and Resolve are kept and sent when the connection returns; for an emergency, use the '
+           'phone.</small></div>')
+
+
+def connection_line() -> ui.element:
+    """Add the indicator and the offline banner as one element (each element costs every open page memory); its box
+    is left out of the layout (display: contents): the indicator sits where it is, the banner takes a line of its own
+    at the end of the header."""
+    ui.add_body_html(CONNECTION_JS.script_tag() + CONNECTION_CSS.stylesheet_tag())
+    # NOTE: sanitize=False is safe here: fixed markup. The server never changes it; the script alone does.
+    return ui.html(_INDICATOR + _BANNER, sanitize=False).classes('vigil-conn-box').mark('offline-banner')

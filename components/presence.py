@@ -2,10 +2,8 @@
 
 from html import escape
 
-from nicegui import ui
-
-from .headings import heading
 from .live import LiveHub, PresenceEntry
+from .morph_html import MorphHtml
 from .session import StaffSession
 
 
@@ -18,18 +16,17 @@ def person_html(entry: PresenceEntry, is_you: bool) -> str:
 
 
 class PresenceList:
-    """The presence block: one HTML element, repainted when the hub says presence changed (at most once a second)."""
+    """The presence block: one HTML element (title, count and people), repainted when the hub says presence changed
+    (at most once a second)."""
 
     def __init__(self, hub: LiveHub, session: StaffSession) -> None:
         self._hub = hub
         self._session = session
-        self._html = ''
-        with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Staff online"'):
-            with ui.row().classes('w-full items-center gap-2'):
-                heading('Staff online', 2).classes('vigil-panel-title')
-                self._count = ui.label().classes('text-grey-8').mark('presence-count')
-            # NOTE: sanitize=False is safe here: person_html escapes every value that comes from outside.
-            self._people = ui.html('', sanitize=False).classes('vigil-people').props('role=list').mark('presence')
+        # One element rather than five (each costs the server ~4 KB per open page): the title never changes, the
+        # count and the people change together.
+        # NOTE: the element is trusted HTML: person_html escapes every value that comes from outside.
+        self.element = MorphHtml(tag='section').classes('vigil-panel column gap-2') \
+            .props('aria-label="Staff online"').mark('presence presence-count')
         self.refresh()
 
     def refresh(self) -> None:
@@ -37,7 +34,8 @@ class PresenceList:
         people = self._hub.online(self._session.hospital.id)
         html = ''.join(person_html(p, p.user_id == self._session.user.id) for p in people) \
             or '<span class="text-grey-7">Nobody else is signed in.</span>'
-        if html != self._html:
-            self._html = html
-            self._people.set_content(html)
-            self._count.set_text(f'{len(people)} now')
+        html = (f'<div class="nicegui-row row w-full items-center gap-2">'
+                f'<h2 class="vigil-panel-title">Staff online</h2><div class="text-grey-8">{len(people)} now</div></div>'
+                f'<div class="vigil-people" role="list">{html}</div>')
+        if html != self.element.content:
+            self.element.set_content(html)

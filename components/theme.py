@@ -70,7 +70,19 @@ _CSS = '''
 .vigil-panel { background: #fff; border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.12); padding: 12px;
   min-width: 0; }
 .vigil-panel-title { font-size: 1.1rem; font-weight: 700; }
+/* The Alert List's panel (components/alert_list.py): title, count and button on the first line, then one line each. */
+.vigil-alerts-panel > :nth-child(n+4) { flex: 0 0 100%; min-width: 0; }
 .vigil-touch { min-height: 44px; min-width: 44px; }
+/* A header link (pages/frame.py): icon and word, on a phone a round button with the icon alone (as Quasar's round).
+   The links sit 4 px apart (the header's gap is 8 px); the last one's margin takes the room before the controls. */
+.q-header .vigil-nav { margin: 0; } .q-header .vigil-nav + .vigil-nav { margin-left: -4px; }
+.q-header .vigil-nav:not(:has(+ .vigil-nav)) { margin-right: auto; }
+/* Quasar's .block is display: block !important in a cascade layer, which no unlayered rule overrides: the word is
+   taken out of the layout instead (the button's name is its aria-label). */
+@media (max-width: 599.98px) { .vigil-nav .q-btn__content > .block, .vigil-sound .q-btn__content > .block {
+    position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+  .vigil-nav .q-btn__content > .on-left { margin: 0; }
+  .vigil-nav.q-btn { border-radius: 50%; padding: 0; min-width: 3em; } }
 
 .vigil-chip { display: inline-block; padding: 1px 8px; border-radius: 999px; font-weight: 700; font-size: .8rem;
   line-height: 1.5; white-space: nowrap; }

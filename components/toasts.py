@@ -9,7 +9,7 @@ plus "+N more" (a quarter of the screen at most). The alarm sound is components/
 import asyncio
 from typing import Final
 
-from nicegui import background_tasks, ui
+from nicegui import background_tasks, context, ui
 
 from app.domain import AlertStatus, Priority
 from app.events import AlertEscalated, AlertRaised, AlertReactivated
@@ -86,8 +86,10 @@ class AlertToasts:
         self._session = session
         self._shown: dict[int, ui.notification] = {}
         ui.add_head_html(TOASTS_CSS.stylesheet_tag())
-        self._more = ui.html('', sanitize=False, tag='button').classes('vigil-toasts-more') \
-            .props('type=button hidden').mark('toasts-more')
+        # The "+N more" button (a phone shows one toast at a time) is made when a second toast first appears, in the
+        # slot the toasts were set up in: most pages never need it, and each element costs every open page memory.
+        self._slot = context.slot
+        self._more: ui.html | None = None
 
     def receive(self, event: AlertEventBase) -> None:
         """Follow an alert event: toast a new, escalated or re-alarmed alert; take the toast away once answered."""
@@ -154,6 +156,12 @@ class AlertToasts:
 
     def _paint_more(self) -> None:
         more = len(self._shown) - 1
+        if self._more is None:
+            if more <= 0:
+                return
+            with self._slot:
+                self._more = ui.html('', sanitize=False, tag='button').classes('vigil-toasts-more') \
+                    .props('type=button hidden').mark('toasts-more')
         self._more.set_content(f'<span class="vigil-more-n">+{more} more</span>'
                                '<span class="vigil-less">Show fewer</span>')
         if more > 0:

@@ -6,6 +6,8 @@ from components.live import LiveHub
 
 def register(vigil: Vigil, hub: LiveHub, version: str) -> None:
     """Add every page to the app (called once by main.py; the version names the web app's cache)."""
+    from nicegui import app as nicegui_app
+
     from components import assets
     from components.alarm import ALARM_CSS, ALARM_JS
     from components.connection import CONNECTION_CSS, CONNECTION_JS
@@ -29,6 +31,9 @@ def register(vigil: Vigil, hub: LiveHub, version: str) -> None:
     assets.serve([ALARM_CSS, ALARM_JS, CARD_TOOLS_CSS, CONNECTION_CSS, CONNECTION_JS, DARK_CSS, FOCUS_CSS, FOCUS_JS,
                   KIOSK_CSS, KIOSK_JS, MORE_BELOW_JS, QUEUE_CSS, QUEUE_JS, SHORTCUTS_CSS, SHORTCUTS_JS, THEME_CSS,
                   TIMES_JS, TIMESTAMPS_JS, TOASTS_CSS])
+    # The staff pages' blue (NiceGUI's lighter default fails 4.5:1 under white text), for the whole app: a ui.colors
+    # on every page would be one more element each open page keeps.
+    nicegui_app.colors(primary='#0b5cad')
     login.register(vigil)
     dashboard.register(vigil, hub, MetricsFeed(vigil.metrics))
     kiosk.register(vigil, hub)

@@ -57,16 +57,17 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
         raise_dialog = RaiseAlertDialog(vigil.alerts, vigil.patients, session)
         # The header says where this is; the heading is for screen readers (the design has no room for a title).
         heading(f'Dashboard · {session.hospital.name}').classes('sr-only')
-        with ui.element('div').classes('vigil-page'), ui.element('div').classes('vigil-dash'):
-            with ui.element('div').classes('vigil-area-metrics min-w-0'):
-                metrics = MetricsOverview(feed, hub, session)
+        # The grid's areas are the blocks' own elements (fewer wrappers: each element costs every open page memory).
+        with ui.element('div').classes('vigil-page vigil-dash'):
+            metrics = MetricsOverview(feed, hub, session)
+            metrics.element.classes('vigil-area-metrics min-w-0')
             # Alerts and presence share one column beside the patients (on narrow screens they join the grid).
             with ui.element('div').classes('vigil-area-side'):
-                with ui.element('div').classes('vigil-area-alerts min-w-0'):
-                    alerts = AlertList(vigil.alerts, session, vigil.clock, frame.prefs, hub.rooms, room,
-                                       on_raise=raise_dialog.open)
-                with ui.element('div').classes('vigil-area-presence min-w-0'):
-                    presence = PresenceList(hub, session)
+                alerts = AlertList(vigil.alerts, session, vigil.clock, frame.prefs, hub.rooms, room,
+                                   on_raise=raise_dialog.open)
+                alerts.element.classes('vigil-area-alerts min-w-0')
+                presence = PresenceList(hub, session)
+                presence.element.classes('vigil-area-presence min-w-0')
             with ui.element('div').classes('vigil-area-patients min-w-0'):
                 PatientCards(hub.card_rooms, cards_room, session, frame.prefs, on_raise=raise_dialog.open)
 

@@ -23,8 +23,8 @@ from app.events.signals import AccountChange
 from app.schemas import Actor, AlertView
 from components import dark_theme, focus, theme, times
 from components.activity import track_activity
-from components.alarm import NOTIFY_KEY, SOUND_KEY, STAFF_AUDIBLE, AlarmState, pause_button, unlock_line
-from components.connection import connection_indicator, offline_banner
+from components.alarm import NOTIFY_KEY, SOUND_KEY, STAFF_AUDIBLE, AlarmState, signals_line
+from components.connection import connection_line
 from components.keyboard import ShortcutsHelp
 from components.live import AccountNotice, LiveHub, PresenceEntry
 from components.offline_queue import QueuedActions
@@ -141,7 +141,6 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
     database.
     """
     ui.page_title(f'{title} · Vigil')
-    ui.colors(primary='#0b5cad')
     theme.install()
     times.install(vigil.clock())
     focus.install()
@@ -156,8 +155,7 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
     dark = dark_theme.install(dark_theme.mode_of(prefs))
     pwa.install()
     toasts = AlertToasts(session)
-    alarm = AlarmState(session.actor, title=f'{title} · Vigil', audible=STAFF_AUDIBLE,
-                       enabled=bool(prefs.get(SOUND_KEY, True)), notify=bool(prefs.get(NOTIFY_KEY, False)))
+    alarm: AlarmState  # made with the header, whose pause button carries its state
 
     left = False  # the sign-in ended while the page was open: it applies nothing more
 
@@ -241,39 +239,29 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
 
     def paint_sound() -> None:
         on = alarm.enabled
-        sound_label.set_text('Sound on' if on else 'Sound off')
-        sound_icon.name = 'volume_up' if on else 'volume_off'
+        sound.set_text('Sound on' if on else 'Sound off')
+        sound.props['icon'] = 'volume_up' if on else 'volume_off'
         sound.props(f'aria-pressed={"true" if on else "false"} aria-label="{"Sound on" if on else "Sound off"}"')
         sound.props(f'title="{"Alarm sound for critical alerts is on" if on else "Alarm sound is off"}"')
 
-    def toggle_notify() -> None:
+    def toggle_notify(item: ui.item_section) -> None:
         alarm.configure(notify=not alarm.notify)
         prefs.set(NOTIFY_KEY, alarm.notify)
-        notify.set_text(notify_label())
+        item.set_text(notify_label())
 
     def notify_label() -> str:
         return f'Browser notifications: {"on" if alarm.notify else "off"}'
 
-    with ui.header(elevated=True).classes('items-center gap-2 px-3 py-1 bg-primary text-white'):
-        ui.link('Vigil', '/').classes('text-h6 text-weight-bold text-white no-underline')
-        ui.label(session.hospital.name).classes('text-subtitle2 opacity-80 gt-sm')
-        with ui.row().classes('gap-1 items-center'):
-            nav_link('Dashboard', '/', 'dashboard')
-            nav_link('Audit', '/audit', 'history')
-            if session.user.role is Role.ADMIN:
-                nav_link('Admin', '/admin', 'settings')
-        ui.space()
-        pause_button()
-        # The sound's state is always in sight, as a button with its word (on a phone the word goes, the icon stays).
-        with ui.button(on_click=toggle_sound).props('flat no-caps color=white') \
-                .classes('vigil-touch vigil-sound').mark('sound') as sound:
-            sound_icon = ui.icon('volume_up')
-            sound_label = ui.label().classes('vigil-sound-label')
-        paint_sound()
-        connection_indicator()
-        account = ui.button(icon='account_circle').props('flat round color=white size=md aria-label="Account"') \
-            .classes('vigil-touch').mark('account')
-        with account, ui.menu().props('anchor="bottom right" self="top right"'):
+    menu_built = False
+
+    def account_menu() -> None:
+        # Built when first opened (most pages never open it; a dozen elements cost every open page ~4 KB each), then
+        # opened and closed by the browser alone.
+        nonlocal menu_built
+        if menu_built:
+            return
+        menu_built = True
+        with account, ui.menu(value=True).props('anchor="bottom right" self="top right"'):
             # Who is signed in: fixed for the page's life, so one element rather than a column and two labels.
             wards = ', '.join(session.own_ward_names) or 'all wards'
             ui.html(f'<div class="text-weight-bold">{escape(session.user.display_name)}</div>'
@@ -281,9 +269,9 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
                     sanitize=False).classes('nicegui-column px-4 py-2 gap-0')
             ui.separator()
             # NOTE: alarm.js asks the browser for permission inside this click (.vigil-notify-toggle).
-            with ui.menu_item(on_click=toggle_notify, auto_close=False).classes('vigil-touch vigil-notify-toggle') \
-                    .mark('notify'):
+            with ui.menu_item(auto_close=False).classes('vigil-touch vigil-notify-toggle').mark('notify') as item:
                 notify = ui.item_section(notify_label())
+            item.on_click(lambda: toggle_notify(notify))
             with ui.item().classes('vigil-touch'):
                 dark_theme.theme_choice(prefs, dark)
             ui.menu_item('Keyboard shortcuts', shortcuts.open).classes('vigil-touch').mark('shortcuts')
@@ -291,8 +279,29 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
             ui.menu_item('Log out', lambda: sign_out(False)).classes('vigil-touch').mark('logout')
             ui.menu_item('Log out on all devices', lambda: sign_out(True)).classes('vigil-touch') \
                 .mark('logout-everywhere')
-        unlock_line()
-        offline_banner()
+
+    with ui.header(elevated=True).classes('items-center gap-2 px-3 py-1 bg-primary text-white'):
+        # The name and the hospital never change while the page is open: one element.
+        # NOTE: sanitize=False is safe here: the hospital's name is escaped.
+        ui.html(f'<a href="/" class="nicegui-link text-h6 text-weight-bold text-white no-underline">Vigil</a>'
+                f'<div class="text-subtitle2 opacity-80 gt-sm">{escape(session.hospital.name)}</div>',
+                sanitize=False).classes('row no-wrap items-center gap-2')
+        # The links sit 4 px apart, and the last one's margin takes the room up to the controls on the right (no row
+        # and no ui.space: each element costs every open page memory; components/theme.py, .vigil-nav).
+        nav_link('Dashboard', '/', 'dashboard')
+        nav_link('Audit', '/audit', 'history')
+        if session.user.role is Role.ADMIN:
+            nav_link('Admin', '/admin', 'settings')
+        alarm = AlarmState(session.actor, title=f'{title} · Vigil', audible=STAFF_AUDIBLE,
+                           enabled=bool(prefs.get(SOUND_KEY, True)), notify=bool(prefs.get(NOTIFY_KEY, False)),
+                           carrier=signals_line())
+        # The sound's state is always in sight, as a button with its word (on a phone the word goes, the icon stays).
+        sound = ui.button(on_click=toggle_sound).props('flat no-caps color=white') \
+            .classes('vigil-touch vigil-sound').mark('sound')
+        paint_sound()
+        connection_line()
+        account = ui.button(icon='account_circle', on_click=account_menu) \
+            .props('flat round color=white size=md aria-label="Account"').classes('vigil-touch').mark('account')
     queue = QueuedActions(vigil.alerts, session)
     return StaffFrame(prefs=prefs, toasts=toasts, alarm=alarm, queue=queue)
 
@@ -341,8 +350,7 @@ def reload_after_reconnect(reload: Callable[[], Awaitable[None]]) -> None:
 
 
 def nav_link(label: str, target: str, icon: str) -> None:
-    """Add a header navigation button with a touch target of at least 44 px."""
+    """Add a header navigation button with a touch target of at least 44 px: icon and word, on a phone the icon alone
+    (components/theme.py, .vigil-nav), its name the same at every width."""
     ui.button(label, icon=icon, on_click=lambda: ui.navigate.to(target)) \
-        .props('flat no-caps color=white').classes('min-h-[44px] gt-xs')
-    ui.button(icon=icon, on_click=lambda: ui.navigate.to(target)) \
-        .props(f'flat round color=white aria-label="{label}"').classes('min-h-[44px] lt-sm')
+        .props(f'flat no-caps color=white aria-label="{label}"').classes('min-h-[44px] vigil-nav')

@@ -55,6 +55,7 @@ async def test_a_cookie_copied_before_the_log_out_stays_signed_out_after_the_nex
     before_logout = user.http_client.cookies[COOKIE]
     assert await signed_in(before_logout)
 
+    user.find(marker='account').click()
     user.find(marker='logout').click()
     await user.should_see(kind=ui.button, content='Log in')
     assert not await signed_in(before_logout)

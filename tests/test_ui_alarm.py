@@ -136,12 +136,14 @@ async def test_sound_is_on_by_default_and_both_choices_are_remembered(user: User
                                              'repeat': 10.0}
 
     user.find(marker='sound').click()
+    user.find(marker='account').click()  # the menu is built when first opened
     user.find(marker='notify').click()
     await user.should_see('Sound off')
     await user.should_see('Browser notifications: on')
 
     await user.open('/audit')
     await user.should_see('Sound off')
+    user.find(marker='account').click()
     await user.should_see('Browser notifications: on')
     config = json.loads(carrier(user).props['data-config'])
     assert not config['enabled'] and config['notify']

@@ -77,7 +77,7 @@ async def test_the_list_puts_unacknowledged_first_then_priority_escalation_and_l
     await should_see_row(user, critical.id, 'Acknowledged')
     assert listed_alerts(user) == [escalated.id, high.id, medium.id, low.id, critical.id]
     # Waiting: the escalated high and the high one; the acknowledged critical is being looked after.
-    await user.should_see(marker='metric-waiting', content='value">2<', retries=METRICS_RETRIES)
+    await user.should_see(marker='metric-waiting', content='data-metric="waiting">2<', retries=METRICS_RETRIES)
     await user.should_see(marker='metric-waiting', content=WAITING_LABEL)
 
     press(user, 'acknowledge', escalated.id)  # the row moves down among the acknowledged, below the critical

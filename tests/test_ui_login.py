@@ -120,6 +120,7 @@ async def test_a_forwarded_address_from_a_peer_not_trusted_is_ignored(no_trusted
 async def test_log_out_ends_the_session_of_this_browser(user: User) -> None:
     await sign_in(user, 'nurse')
 
+    user.find(marker='account').click()
     user.find(marker='logout').click()
 
     await user.should_see(kind=ui.button, content='Log in')
@@ -134,6 +135,7 @@ async def test_log_out_on_all_devices_ends_every_session_of_the_user(user: User,
     await sign_in(colleague, 'charge')
     await sign_in(user, 'nurse')
 
+    user.find(marker='account').click()
     user.find(marker='logout-everywhere').click()
     await user.should_see(kind=ui.button, content='Log in')
 

@@ -110,6 +110,7 @@ async def test_the_shell_files_are_public_and_nothing_else_is_served_from_their_
 
 
 def theme_choice(user: User) -> ui.toggle:
+    user.find(marker='account').click()  # the theme choice is in the account menu, built when first opened
     element = user.find(kind=ui.toggle, marker='theme').elements.pop()
     assert isinstance(element, ui.toggle)
     return element
@@ -131,7 +132,7 @@ async def test_the_theme_follows_the_system_until_the_user_chooses_and_the_choic
     assert dark_mode(user) is True
 
     await user.open('/audit')  # another page, a new load: the server builds it dark from the start
-    await user.should_see(kind=ui.toggle, marker='theme')
+    await user.should_see(marker='account')
     assert theme_choice(user).value == 'dark'
     assert dark_mode(user) is True
 
