@@ -47,7 +47,9 @@ _SCRIPT = '''
   window.vigilTimes.paint = paint;
   setInterval(paint, 15000);
   document.addEventListener('DOMContentLoaded', () => {
-    new MutationObserver(soon).observe(document.body, {childList: true, subtree: true});
+    // characterData too: a live card or row patched in place (dom_patch.js) gets the server's text back in the
+    // text node it changed ("14:30 UTC", "just now"), which must be painted again at once, not at the next interval.
+    new MutationObserver(soon).observe(document.body, {childList: true, subtree: true, characterData: true});
     paint();
   });
 })();

@@ -135,3 +135,20 @@ def test_an_open_news2_breakdown_stays_open_through_updates_on_the_page_that_ope
     post_heart_rate(server, device, 96)
     expect(breakdown.locator('[data-testid=news2-breakdown]')).to_contain_text('96 /min')
     expect(breakdown).not_to_have_attribute('open', '')
+
+
+def test_a_card_patched_by_an_update_shows_its_clock_times_in_the_browsers_time_zone_at_once(
+        server: VigilServer, open_as: OpenAs) -> None:
+    # The server writes "HH:MM UTC"; the browser shows the time in its own zone ("HH:MM"). A patch puts the server's
+    # text back into the same text node, which must be painted again at once (the periodic repaint is 15 s away).
+    device = server.create_token('device', 'clock test monitor')
+    post_heart_rate(server, device, 81)
+    page = open_as(server, 'charge')
+    heart_rate = card(page).locator('.vigil-vital').filter(has_text='HR')
+    due = card(page).locator('.vigil-obs time')
+    expect(heart_rate).to_contain_text('81')
+    expect(due).not_to_contain_text('UTC')
+    for value in (83, 85, 87):
+        post_heart_rate(server, device, value)
+        expect(heart_rate).to_contain_text(str(value))
+        expect(due).not_to_contain_text('UTC', timeout=1000)
