@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
-from nicegui import ui
 from nicegui.testing import User
 
 from app.domain import Priority, VitalKind
@@ -18,6 +17,7 @@ from .test_ui_dashboard import (
     COALESCED_RETRIES,
     METRICS_RETRIES,
     clerk,
+    is_toast,
     listed_cards,
     listed_rows,
     patient,
@@ -37,9 +37,9 @@ def listed_alerts(user: User) -> list[int]:
 
 
 def page_elements(user: User) -> set[int]:
-    """Return the page's elements but its toasts (the alerts raised here each bring one)."""
+    """Return the page's elements but the toasts' (the alerts raised here each bring one; the second, "+1 more")."""
     assert user.client is not None
-    return {i for i, e in user.client.elements.items() if not isinstance(e, ui.notification)}
+    return {i for i, e in user.client.elements.items() if not is_toast(e)}
 
 
 async def beds(user: User) -> list[str]:

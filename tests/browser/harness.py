@@ -170,4 +170,4 @@ def sign_in(page: Page, server: VigilServer | str, username: str, password: str 
     page.get_by_label('Username').fill(username)
     page.get_by_label('Password').fill(password)
     page.get_by_role('button', name='Log in').click()
-    page.wait_for_url(f'{base}{next_path}', timeout=15_000)
+    page.wait_for_url(f'{base}{next_path}', timeout=30_000)  # a loaded 2-core CI machine took over 15 s
