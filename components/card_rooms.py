@@ -11,7 +11,6 @@ NOTE: the hub (live.py) feeds every alert event and every vitals flush here, bef
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -24,7 +23,7 @@ from app.domain.alerts import attention_key_of
 from app.domain.scope import AccessScope
 from app.schemas import AlertView, PatientView
 
-from .live_rooms import EVENT, RoomKey, Rooms, Row, Watcher, html_text
+from .live_rooms import EVENT, OneReload, RoomKey, Rooms, Row, Watcher, html_text
 from .patient_cards import card_element
 from .patient_order import acuity_key
 
@@ -54,7 +53,7 @@ def _newer(patient: PatientView, held: PatientView | None) -> bool:
     return shown is None or (newest is not None and newest >= shown)
 
 
-class CardsRoom:
+class CardsRoom(OneReload):
     """The patients one scope of one hospital sees, with their open alerts, as cards, and the pages showing them."""
 
     view = CardsView()
@@ -170,19 +169,8 @@ class CardsRoom:
 
     # --- loading -------------------------------------------------------------------------------------------------
 
-    async def reload(self) -> bool:
-        """Reload patients and open alerts from the database (one load for all who ask meanwhile)."""
-        if self._reload is None or self._reload.done():
-            self._reload = asyncio.get_running_loop().create_task(self._run_reload(), name=f'vigil-reload-{self.name}')
-        return await asyncio.shield(self._reload)
-
-    async def settled(self) -> None:
-        """Wait for a load in flight (a page that joins a room being loaded shows the loaded state)."""
-        if self._reload is not None and not self._reload.done():
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._reload)
-
     async def _run_reload(self) -> bool:
+        """Reload patients and open alerts (one load for all who ask meanwhile: OneReload)."""
         self._arrived, self._buffered = {}, {}
         try:
             patients, alerts = await self._load()

@@ -92,7 +92,30 @@ class RoomKey:
     scope: AccessScope
 
 
-class Room:
+class OneReload:
+    """A room's reload from the database: one load at a time, shared by everyone who asks meanwhile."""
+
+    name: str
+    _reload: asyncio.Task[bool] | None = None
+
+    async def reload(self) -> bool:
+        """Reload from the database (one load for all who ask meanwhile); tell if anything changed."""
+        if self._reload is None or self._reload.done():
+            # Kept in self._reload until the next one: several pages may wait for the same load.
+            self._reload = asyncio.get_running_loop().create_task(self._run_reload(), name=f'vigil-reload-{self.name}')
+        return await asyncio.shield(self._reload)
+
+    async def settled(self) -> None:
+        """Wait for a load in flight (a page that joins a room being loaded shows the loaded state)."""
+        if self._reload is not None and not self._reload.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._reload)
+
+    async def _run_reload(self) -> bool:
+        raise NotImplementedError
+
+
+class Room(OneReload):
     """The open alerts one scope of one hospital sees, as one view renders them, and the pages showing them."""
 
     def __init__(self, name: str, key: RoomKey, view: RoomView, load: Loader, clock: Clock) -> None:
@@ -201,20 +224,8 @@ class Room:
 
     # --- loading -------------------------------------------------------------------------------------------------
 
-    async def reload(self) -> bool:
-        """Reload the open alerts from the database (one query for all who ask meanwhile); tell if anything changed."""
-        if self._reload is None or self._reload.done():
-            # Kept in self._reload until the next one: several pages may wait for the same load.
-            self._reload = asyncio.get_running_loop().create_task(self._run_reload(), name=f'vigil-reload-{self.name}')
-        return await asyncio.shield(self._reload)
-
-    async def settled(self) -> None:
-        """Wait for a load in flight (a page that joins a room being loaded shows the loaded state)."""
-        if self._reload is not None and not self._reload.done():
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._reload)
-
     async def _run_reload(self) -> bool:
+        """Reload the open alerts (one query for all who ask meanwhile: OneReload); tell if anything changed."""
         self._arrived = {}
         try:
             alerts = await self._load()

@@ -139,16 +139,20 @@ def is_toast(element: ui.element) -> bool:
     return isinstance(element, ui.notification) or 'toasts-more' in element._markers
 
 
-async def should_see_row(user: User, alert_id: int, content: str | None = None, *, retries: int = 3) -> None:
-    """Wait (like should_see) until the page shows the alert's row, with `content` in its HTML if given."""
+async def wait_to_see(shown: Callable[[], str | None], what: str, content: str | None, retries: int) -> None:
+    """Wait (like should_see) until `shown` returns HTML, with `content` in it if given."""
     html = None
     for _ in range(retries):
-        html = shown_row(user, alert_id)
+        html = shown()
         if html is not None and (content is None or content in html):
             return
         await asyncio.sleep(0.1)
-    raise AssertionError(f'expected to see the row of alert {alert_id}'
-                         + (f' with {content!r}' if content else '') + f'; it shows {html!r}')
+    raise AssertionError(f'expected to see {what}' + (f' with {content!r}' if content else '') + f'; it shows {html!r}')
+
+
+async def should_see_row(user: User, alert_id: int, content: str | None = None, *, retries: int = 3) -> None:
+    """Wait (like should_see) until the page shows the alert's row, with `content` in its HTML if given."""
+    await wait_to_see(lambda: shown_row(user, alert_id), f'the row of alert {alert_id}', content, retries)
 
 
 async def should_not_see_row(user: User, alert_id: int, content: str | None = None, *, retries: int = 3) -> None:
@@ -192,14 +196,7 @@ def listed_cards(user: User) -> list[int]:
 
 async def should_see_card(user: User, patient_id: int, content: str | None = None, *, retries: int = 3) -> None:
     """Wait (like should_see) until the page shows the patient's card, with `content` in its HTML if given."""
-    html = None
-    for _ in range(retries):
-        html = shown_card(user, patient_id)
-        if html is not None and (content is None or content in html):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f'expected to see the card of patient {patient_id}'
-                         + (f' with {content!r}' if content else '') + f'; it shows {html!r}')
+    await wait_to_see(lambda: shown_card(user, patient_id), f'the card of patient {patient_id}', content, retries)
 
 
 # --- blocks -------------------------------------------------------------------------------------------------------
@@ -535,13 +532,19 @@ def upserted(payload: dict[str, object]) -> set[int]:
     return {row['id'] for row in rows} if isinstance(rows, list) else set()
 
 
-async def test_dashboards_of_one_scope_share_a_room_and_an_alert_goes_to_it_in_one_emit(
-        user: User, create_user: type[User], monkeypatch: pytest.MonkeyPatch) -> None:
+async def charge_nurse_again_and_a_nurse(user: User, create_user: type[User]) -> tuple[User, User]:
+    """Sign `user` in as the charge nurse; return the charge nurse on a second page, and a nurse (a narrower scope)."""
     other = create_user()  # type: ignore[operator]
     nurse = create_user()  # type: ignore[operator]
     await sign_in(user, 'charge')
     await sign_in(other, 'charge')
     await sign_in(nurse, 'nurse')
+    return other, nurse
+
+
+async def test_dashboards_of_one_scope_share_a_room_and_an_alert_goes_to_it_in_one_emit(
+        user: User, create_user: type[User], monkeypatch: pytest.MonkeyPatch) -> None:
+    other, nurse = await charge_nurse_again_and_a_nurse(user, create_user)
     assert room_of(user) is room_of(other)
     assert room_of(nurse) is not room_of(user)
     sent = room_emits(monkeypatch)
@@ -588,11 +591,7 @@ async def record(bed: PatientView, **values: float) -> None:
 
 async def test_dashboards_of_one_scope_share_a_cards_room_and_an_update_goes_to_it_in_one_emit(
         user: User, create_user: type[User], monkeypatch: pytest.MonkeyPatch) -> None:
-    other = create_user()  # type: ignore[operator]
-    nurse = create_user()  # type: ignore[operator]
-    await sign_in(user, 'charge')
-    await sign_in(other, 'charge')
-    await sign_in(nurse, 'nurse')
+    other, nurse = await charge_nurse_again_and_a_nurse(user, create_user)
     assert cards_room_of(user) is cards_room_of(other)
     assert cards_room_of(nurse) is not cards_room_of(user)
     rooms = {cards_room_of(user).name, cards_room_of(nurse).name}
