@@ -76,6 +76,9 @@ class CardsRoom(OneReload):
         self._arrived: dict[int, int] | None = None
         self._buffered: dict[int, PatientView] | None = None
         self._reload: asyncio.Task[bool] | None = None
+        # A patient of this scope the room does not hold yet came with the vitals (admitted or moved into one of its
+        # wards while pages were open): the room reloads, which puts the card in its ward-and-bed place.
+        self.missing = False
 
     # --- state ---------------------------------------------------------------------------------------------------
 
@@ -112,8 +115,11 @@ class CardsRoom(OneReload):
         gone: list[int] = []
         for patient in patients:
             held = self.patients.get(patient.id)
-            if held is None or not _newer(patient, held):
-                continue  # not in this scope (a new patient comes with the next reload), or older than shown
+            if held is None:
+                self.missing = self.missing or self._sees(patient)
+                continue  # not in this scope, or new to it (then the room reloads: CardRooms.vitals)
+            if not _newer(patient, held):
+                continue  # older than shown
             if not self._sees(patient):  # moved to a ward this scope does not see
                 self._drop(patient.id)
                 gone.append(patient.id)
@@ -172,6 +178,7 @@ class CardsRoom(OneReload):
     async def _run_reload(self) -> bool:
         """Reload patients and open alerts (one load for all who ask meanwhile: OneReload)."""
         self._arrived, self._buffered = {}, {}
+        self.missing = False
         try:
             patients, alerts = await self._load()
             arrived, buffered = self._arrived, self._buffered
@@ -263,6 +270,15 @@ class CardRooms(Rooms[CardsRoom]):
                 log.exception('room %s could not apply the vitals of %d patients', room.name, len(patients))
                 continue
             self._send(room, changed, gone)
+            if room.missing:
+                background_tasks.create(self._add_patients(room), name='vigil-cards-new-patient')
+
+    async def _add_patients(self, room: CardsRoom) -> None:
+        """Reload a room that met a patient of its scope it does not hold; its pages get the snapshot."""
+        try:
+            await self.refresh(room)
+        except Exception:
+            log.exception('room %s could not load a patient new to it', room.name)
 
     def tick(self) -> None:
         """Render every card again for the current time (on the shared slow tick) and send those that changed."""

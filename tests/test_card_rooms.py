@@ -5,10 +5,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from nicegui import core
+
 from app.domain import AlertKind, AlertStatus, Priority, VitalKind
 from app.domain.scope import AccessScope, AlertReach
 from app.schemas import AlertView, News2View, PatientView, VitalValue
-from components.card_rooms import VIEW, CardsRoom
+from components.card_rooms import VIEW, CardRooms, CardsRoom
 from components.live_rooms import RoomKey
 from components.patient_cards import card_element
 
@@ -53,8 +56,8 @@ async def test_a_nurses_room_never_holds_another_wards_patient() -> None:
     await room.reload()
     assert set(room.rows) == {1} and room.alerts == {}
 
-    changed, gone = room.apply_vitals([patient(2, SOUTH, heart_rate=140), patient(9, heart_rate=80)])
-    assert (changed, gone) == ([], [])  # another ward's patient, and one the room never held (the next reload)
+    changed, gone = room.apply_vitals([patient(2, SOUTH, heart_rate=140)])
+    assert (changed, gone) == ([], []) and not room.missing  # another ward's patient: nothing to load
     assert room.apply_alert(alert(6, 2, SOUTH)) is None and 6 not in room.alerts
 
     # Moved to a ward the nurse does not see: the card goes from every page of the room.
@@ -127,3 +130,35 @@ async def test_a_card_escapes_what_comes_from_outside() -> None:
     html = room.rows[1]['html']
     assert '<img' not in html and '&lt;img src=x onerror=alert(1)&gt;' in html
     assert 'aria-label="B-01 &lt;img src=x onerror=alert(1)&gt; &quot;Q&quot;"' in html
+
+
+async def test_a_patient_new_to_the_scope_gets_a_card_in_its_bed_place_on_every_page_of_the_room(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Admitted to (or moved into) one of the scope's wards while pages are open: its first vitals make the room
+    # reload, and every page of the room gets the snapshot with the new card in its ward-and-bed place.
+    ward = [patient(1), patient(3)]
+    rooms = CardRooms(lambda: NOW)
+    room = cards_room(NORTH_NURSE, ward)
+    rooms._rooms[room.key] = room  # as a page's entering would (no NiceGUI client here)
+    await room.reload()
+    sent: list[dict[str, Any]] = []
+
+    async def emit(event: str, payload: dict[str, Any], room: str | None = None, **_: Any) -> None:
+        sent.append(payload)
+
+    monkeypatch.setattr(core.sio, 'emit', emit)
+    monkeypatch.setattr(core, 'loop', asyncio.get_running_loop())  # NiceGUI's background tasks run on it
+    ward.insert(1, patient(2, heart_rate=80))  # now in the database, between beds 1 and 3
+    rooms.vitals(1, [patient(2, heart_rate=80), patient(7, SOUTH, heart_rate=60)])
+    for _ in range(20):
+        await asyncio.sleep(0)
+        if sent:
+            break
+    assert [r['id'] for r in room.ordered('bed')] == [1, 2, 3] and not room.missing
+    assert sent and sent[-1]['snapshot'] and [r['id'] for r in sent[-1]['rows']] == [1, 2, 3]
+    assert '80' in room.rows[2]['html']
+
+    sent.clear()
+    rooms.vitals(1, [patient(7, SOUTH, heart_rate=61)])  # another ward's patient: no reload, nothing sent
+    await asyncio.sleep(0.01)
+    assert sent == [] and set(room.rows) == {1, 2, 3}
