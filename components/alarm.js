@@ -11,6 +11,7 @@
     // Test hook: every pattern the scheduler starts, whether or not the browser lets it sound yet.
     started: [],
     notified: [],
+    snapshots: 0,  // test hook: how many snapshots of its signals room the page applied
     config: {signals: {}, audible: [], enabled: false, notify: false, title: document.title, kiosk: false,
       pauseSeconds: 120},
     state: null,
@@ -329,6 +330,7 @@
     if (message.snapshot) {
       if (message.seq < seq) return;
       asked = false;
+      alarm.snapshots += 1;
       // After a load or a reconnect: answered alerts' toasts go, waiting critical ones are shown (again).
       const active = new Set(message.active);
       for (const id of [...toasts.keys()]) if (!active.has(id)) takeAway(id);

@@ -63,6 +63,8 @@ class SignalsRoom(OneReload):
             self._arrived[alert.id] = max(alert.version, self._arrived.get(alert.id, 0))
         change: dict[str, Any] = {}
         held = self.alerts.get(alert.id)
+        if held is not None and alert.version < held.version:
+            return None  # older than what the room holds (a reload read the newer state): shown already
         concerned = held is not None or alert.id in self.toasts
         if held is None or alert.version > held.version:
             if alert.is_open and self.key.scope.sees(alert):
