@@ -26,7 +26,7 @@ from app.events.models import AlertEventBase
 from app.schemas import AlertView
 
 from .alarm import alarm_state, state_signature
-from .live_rooms import EVENT, Loader, OneReload, RoomKey, Rooms, Watcher
+from .live_rooms import EVENT, Loader, OneReload, RoomKey, Rooms, Watcher, on_connect
 from .toasts import MAX_TOASTS, TOASTED, Toast, toast_of
 
 log = logging.getLogger(__name__)
@@ -196,23 +196,14 @@ class SignalRooms(Rooms[SignalsRoom]):
 def follow(rooms: SignalRooms, client: Client) -> None:
     """Join this page's socket to its signals room once connected (re-joined and reloaded after a reconnect), send
     it the snapshot when its browser saw a gap, and take it out when the tab is gone."""
-    lost = False
 
-    def disconnected() -> None:
-        nonlocal lost
-        lost = True
-
-    async def connected() -> None:
-        nonlocal lost
-        reconnect, lost = lost, False
+    async def connected(reconnect: bool) -> None:
         await rooms.connected(client, reload=reconnect)  # nothing once the page left its room
 
     async def resync() -> None:
         await rooms.send_snapshot(client)
 
-    # NOTE: on_disconnect fires on every socket drop, also one that reconnects; on_connect also on the first.
-    client.on_disconnect(disconnected)
-    client.on_connect(connected)
+    on_connect(client, connected)
     client.on_delete(lambda: rooms.leave(client))
     with client.layout:
         ui.on(RESYNC_EVENT, resync)

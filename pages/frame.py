@@ -26,6 +26,7 @@ from components.alarm import NOTIFY_KEY, SOUND_KEY, STAFF_AUDIBLE, AlarmState, S
 from components.connection import connection_line
 from components.keyboard import ShortcutsHelp
 from components.live import AccountNotice, LiveHub, PresenceEntry
+from components.live_rooms import on_connect
 from components.offline_queue import QueuedActions
 from components.preferences import Preferences
 from components.session import ROLE_LABELS, StaffSession
@@ -309,22 +310,12 @@ async def _drop_page(client: Client) -> None:
 
 def reload_after_reconnect(reload: Callable[[], Awaitable[None]]) -> None:
     """Reload a page's state from the database after its socket came back: events may have been missed meanwhile."""
-    client = context.client
-    lost = False
 
-    def disconnected() -> None:
-        nonlocal lost
-        lost = True
-
-    async def connected() -> None:
-        nonlocal lost
-        if lost:
-            lost = False
+    async def connected(reconnect: bool) -> None:
+        if reconnect:
             await reload()
 
-    # NOTE: on_disconnect fires on every socket drop, also one that reconnects; on_connect also on the first connect.
-    client.on_disconnect(disconnected)
-    client.on_connect(connected)
+    on_connect(context.client, connected)
 
 
 def nav_link(label: str, target: str, icon: str) -> None:
