@@ -16,7 +16,16 @@ from app.domain import Priority
 from app.schemas import NewAlert
 from components.signal_rooms import SignalsRoom
 
-from .test_ui_dashboard import DEMO_PASSWORD, SIGN_IN_RETRIES, TOASTS, clerk, raise_for, running, shown_toasts
+from .test_ui_dashboard import (
+    DEMO_PASSWORD,
+    SIGN_IN_RETRIES,
+    TOASTS,
+    clerk,
+    eventually,
+    raise_for,
+    running,
+    shown_toasts,
+)
 
 pytestmark = pytest.mark.usefixtures('quiet_demo')
 
@@ -150,3 +159,18 @@ async def test_sound_is_on_by_default_and_both_choices_are_remembered(user: User
     await user.should_see('Browser notifications: on')
     config = json.loads(carrier(user).props['data-config'])
     assert not config['enabled'] and config['notify']
+
+
+async def test_a_page_whose_sign_in_ended_leaves_its_signals_room_at_once(user: User) -> None:
+    await open_audit(user, 'nurse')
+    room = signals(user)
+    page = user.client
+    assert page is not None and page.id in room.members
+    _, hub, _ = running()
+    entry = next(e for e in hub.sessions(room.key.hospital_id) if e.client_id == page.id)
+    assert entry.user_id is not None
+
+    hub.end_sessions(room.key.hospital_id, entry.user_id)  # signed out on another device
+
+    await eventually(lambda: page.id not in room.members)
+    assert not page.is_deleted  # dropped only after a grace: meanwhile its room sends it nothing more
