@@ -150,7 +150,7 @@ class AlarmState:
             'signals': signal_table(), 'audible': sorted(p.value for p in audible), 'enabled': enabled,
             'notify': notify, 'title': title, 'kiosk': kiosk, 'pauseSeconds': PAUSE_SECONDS,
             'maxToasts': MAX_TOASTS}
-        # The settings ride on an element of its own, or on the one given (signals_line: one element fewer per page).
+        # The settings ride on an element of its own, or on the one given (SignalsLine: one element fewer per page).
         self.carrier = carrier if carrier is not None else \
             ui.element('div').classes('vigil-alarm-carrier').props('aria-hidden=true').mark('alarm-state')
         self.carrier.props['data-config'] = json.dumps(self._config)
