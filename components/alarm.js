@@ -1,6 +1,7 @@
-// Vigil's alarm signals in the browser (components/alarm.py sends the state and the signal table).
-// The server pushes a small state only when it changes: unacknowledged alerts per priority, how many wait, the top
-// waiting alert and the newest one. Everything with a clock runs here: the IEC 60601-1-8 patterns (Web Audio), the
+// Vigil's alarm signals and toasts in the browser (components/alarm.py sends the signal table and the page's settings).
+// The page's signals room (components/signal_rooms.py) sends a small state only when it changes: unacknowledged
+// alerts per priority, how many wait, the top waiting alert and the newest one; and which alert to toast, with its
+// text and look, and which toasts to take away. A wall display's room writes the state into the carrier instead. Everything with a clock runs here: the IEC 60601-1-8 patterns (Web Audio), the
 // pause countdown, the tab title and favicon count, browser notifications while the tab is hidden.
 (() => {
   'use strict';
@@ -10,6 +11,7 @@
     // Test hook: every pattern the scheduler starts, whether or not the browser lets it sound yet.
     started: [],
     notified: [],
+    snapshots: 0,  // test hook: how many snapshots of its signals room the page applied
     config: {signals: {}, audible: [], enabled: false, notify: false, title: document.title, kiosk: false,
       pauseSeconds: 120},
     state: null,
@@ -277,7 +279,91 @@
     } catch (error) { console.error('vigil alarm state', error); }
   }
 
-  // The server writes the state into data attributes of one element (on a staff page, the pause button's); watch it
+  // --- the page's signals room: state and toasts, in the room's sequence --------------------------------------------
+  // NOTE: the toasts' rules are those SignalsRoom keeps for the server's view of a page (signal_rooms.py, PageToasts).
+  const toasts = new Map();  // alert id -> {dismiss, passing}, oldest first
+  let room = null, seq = -1, asked = false, more = null;
+
+  function paintMore() {
+    // A phone shows the newest toast only, and this button for the others (toasts.css).
+    const others = toasts.size - 1;
+    if (!more) {
+      if (others <= 0) return;
+      more = document.createElement('button');
+      more.type = 'button';
+      more.className = 'vigil-toasts-more';
+      document.body.appendChild(more);
+    }
+    const html = '<span class="vigil-more-n">+' + others + ' more</span><span class="vigil-less">Show fewer</span>';
+    if (more.innerHTML !== html) more.innerHTML = html;
+    more.hidden = others <= 0;
+  }
+
+  function takeAway(id) {
+    const toast = toasts.get(id);
+    if (!toast) return;
+    toasts.delete(id);
+    paintMore();
+    toast.dismiss();
+  }
+
+  function show(toast) {
+    takeAway(toast.id);
+    // Critical toasts stay until answered or dismissed; the oldest of the others go first.
+    const passing = [...toasts].filter(([, shown]) => shown.passing).map(([id]) => id);
+    while (toasts.size >= alarm.config.maxToasts && passing.length) takeAway(passing.shift());
+    const shown = {passing: !toast.critical};
+    shown.dismiss = Quasar.Notify.create(Object.assign({}, toast.options, {
+      onDismiss: () => {  // dismissed here, timed out, or taken away
+        if (toasts.get(toast.id) === shown) {
+          toasts.delete(toast.id);
+          paintMore();
+        }
+      },
+    }));
+    toasts.set(toast.id, shown);
+    paintMore();
+  }
+
+  function receive(message) {
+    if (!message || message.room !== room) return;
+    if (message.snapshot) {
+      if (message.seq < seq) return;
+      asked = false;
+      alarm.snapshots += 1;
+      // After a load or a reconnect: answered alerts' toasts go, waiting critical ones are shown (again).
+      const active = new Set(message.active);
+      for (const id of [...toasts.keys()]) if (!active.has(id)) takeAway(id);
+      for (const toast of message.critical) if (!toasts.has(toast.id)) show(toast);
+    } else {
+      if (message.seq <= seq) return;
+      if (message.seq !== seq + 1) {
+        // Missed an event of the room: ask for its snapshot (once until it comes).
+        if (!asked && typeof emitEvent === 'function') {
+          asked = true;
+          emitEvent('vigil_signals_resync');  // NOTE: signal_rooms.RESYNC_EVENT
+        }
+        return;
+      }
+      for (const id of message.hide || []) takeAway(id);
+      if (message.show) show(message.show);
+    }
+    seq = message.seq;
+    if (message.state) apply(message.state);
+  }
+
+  function follow(carrier) {
+    if (room || !carrier.dataset.signals) return;
+    room = carrier.dataset.signals;
+    // The page's script runs before NiceGUI's app creates the socket: attach once it exists.
+    const attach = () => {
+      if (window.socket) window.socket.on('vigil_room', receive);
+      else setTimeout(attach, 20);
+    };
+    attach();
+  }
+
+  // The server writes the settings (and on a wall display the state) into data attributes of one element (on a staff page, the pause button's); watch it
   // (no polling).
   const watched = new WeakSet();
   function watch() {
@@ -286,6 +372,7 @@
       watched.add(carrier);
       new MutationObserver(() => read(carrier)).observe(carrier, {attributes: true});
       read(carrier);
+      follow(carrier);
     }
     if (document.querySelector('.vigil-alarm-unlock:not([data-painted])')) paint();  // added after the state
   }
@@ -305,6 +392,7 @@
     }
   });
 
+  alarm.toasts = toasts;  // test hook: the toasts shown, by alert id
   alarm.pause = pause;
   alarm.resume = resume;
   alarm.running = running;

@@ -1,28 +1,28 @@
-"""The alarm state of one page: which alerts in its user's scope wait, and the signals that say so in the browser.
+"""The alarm signals of a page: which alerts in its scope wait, and the signals that say so in the browser.
 
-The server keeps each page's open alerts in one dict and writes a compact state into a hidden element's data
-attributes only when it changes (unacknowledged alerts per priority, how many wait, the top waiting alert and the
-newest): an alert that changes nothing of that costs a page one comparison. The browser (alarm.js) plays the
-IEC 60601-1-8 pattern of the highest priority it sounds for, repeats it until every alert of that priority is
-acknowledged (anywhere: the state says so) or the sound is paused for a bounded, visible time, and carries the count
-of waiting alerts in the tab title and favicon. Pausing never hides anything on screen.
-"""
+The compact alarm state (unacknowledged alerts per priority, how many wait, the top waiting alert and the newest) is
+computed once per room, not per page: a staff page's signals room sends it over the socket when it changes
+(signal_rooms.py), a wall display's room writes it into the page's carrier (kiosk_board.py). The page keeps only its
+user's settings (AlarmState). The browser (alarm.js) plays the IEC 60601-1-8 pattern of the highest priority it
+sounds for, repeats it until every alert of that priority is acknowledged (anywhere: the state says so) or the sound
+is paused for a bounded, visible time, and carries the count of waiting alerts in the tab title and favicon. Pausing
+never hides anything on screen."""
 
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from nicegui import ui
 
 from app.domain import AlertStatus, Priority
 from app.domain.alerts import attention_key_of, is_waiting
-from app.domain.scope import AccessScope
-from app.schemas import Actor, AlertView
+from app.schemas import AlertView
 
 from .assets import Asset
 from .theme import PRIORITY_LABELS, PRIORITY_STYLES
+from .toasts import MAX_TOASTS
 
 SOUND_KEY = 'sound'
 NOTIFY_KEY = 'notifications'
@@ -121,8 +121,8 @@ def alarm_state(alerts: Iterable[AlertView]) -> dict[str, Any]:
     }
 
 
-def _signature(alert: AlertView) -> tuple[object, ...]:
-    """What of an alert the state depends on."""
+def state_signature(alert: AlertView) -> tuple[object, ...]:
+    """Return what of an alert the alarm state depends on."""
     return (alert.status, alert.priority, alert.escalation_level, alert.waiting_since, alert.message, alert.bed,
             alert.ward_name, alert.is_open)
 
@@ -137,22 +137,23 @@ def install() -> None:
 
 
 class AlarmState:
-    """The open alerts of one page's scope, reduced to what the alarm signals need, pushed when that changes."""
+    """One page's alarm settings (sound, browser notifications) on the element that carries them to alarm.js.
 
-    def __init__(self, actor: Actor, *, title: str, audible: frozenset[Priority], enabled: bool,
-                 notify: bool = False, kiosk: bool = False, carrier: ui.element | None = None) -> None:
+    The state itself is its room's: a staff page's signals room sends it over the socket (signal_rooms.py), a wall
+    display's room writes it into the carrier (kiosk_board.py).
+    """
+
+    def __init__(self, *, title: str, audible: frozenset[Priority], enabled: bool, notify: bool = False,
+                 kiosk: bool = False, carrier: ui.element | None = None) -> None:
         install()
-        self._scope = AccessScope.of(actor)
-        self._alerts: dict[int, AlertView] = {}
         self._config: dict[str, Any] = {
             'signals': signal_table(), 'audible': sorted(p.value for p in audible), 'enabled': enabled,
-            'notify': notify, 'title': title, 'kiosk': kiosk, 'pauseSeconds': PAUSE_SECONDS}
-        self._pushed = ''
-        # The state rides on an element of its own, or on the one given (signals_line: one element fewer per page).
+            'notify': notify, 'title': title, 'kiosk': kiosk, 'pauseSeconds': PAUSE_SECONDS,
+            'maxToasts': MAX_TOASTS}
+        # The settings ride on an element of its own, or on the one given (SignalsLine: one element fewer per page).
         self.carrier = carrier if carrier is not None else \
             ui.element('div').classes('vigil-alarm-carrier').props('aria-hidden=true').mark('alarm-state')
         self.carrier.props['data-config'] = json.dumps(self._config)
-        self._push()
 
     @property
     def enabled(self) -> bool:
@@ -170,43 +171,6 @@ class AlarmState:
             self._config['notify'] = notify
         self.carrier.props['data-config'] = json.dumps(self._config)
 
-    def replace(self, alerts: list[AlertView]) -> None:
-        """Hold exactly these open alerts (the database's state after a load, a reconnect or a resync)."""
-        fresh = {a.id: a for a in alerts if a.is_open}
-        for alert_id in [i for i in self._alerts if i not in fresh]:
-            del self._alerts[alert_id]
-        for alert in fresh.values():
-            held = self._alerts.get(alert.id)
-            if held is None or alert.version >= held.version:
-                self._alerts[alert.id] = alert
-        self._push()
-
-    def receive(self, alert: AlertView) -> None:
-        """Apply an event's snapshot (any alert of the hospital: the user's scope is checked here)."""
-        held = self._alerts.get(alert.id)
-        if held is not None and alert.version <= held.version:
-            return
-        visible = self._scope.sees(alert)
-        if alert.is_open and visible:
-            self._alerts[alert.id] = alert
-            if held is not None and _signature(held) == _signature(alert):
-                return  # a repeat, a snooze, a recovery: nothing the signals show has changed
-        elif held is None:
-            return
-        else:
-            del self._alerts[alert.id]
-        self._push()
-
-    def state(self) -> dict[str, Any]:
-        """Return the compact state the browser gets."""
-        return alarm_state(self._alerts.values())
-
-    def _push(self) -> None:
-        state = json.dumps(self.state())
-        if state != self._pushed:
-            self._pushed = state
-            self.carrier.props['data-state'] = state
-
 
 def unlock_line(*, kiosk: bool = False) -> ui.html:
     """Add the line that asks for the one interaction browsers require before they play a sound (shown by the
@@ -216,11 +180,27 @@ def unlock_line(*, kiosk: bool = False) -> ui.html:
     return ui.html(text).classes(css).props('role=alert hidden').mark('alarm-unlock')
 
 
-def signals_line() -> ui.html:
-    """Add the pause button and the line that asks for the audio unlock as one element, which can also carry the alarm
-    state (AlarmState's `carrier`): each element costs every open page memory. Its box is left out of the layout
-    (display: contents): the button sits where the element is, the line takes a line of its own at the end."""
-    return ui.html('<button type="button" class="vigil-alarm-pause" aria-pressed="false" hidden>Pause sound</button>'
-                   '<div class="vigil-alarm-unlock" role="alert" hidden>Click anywhere to allow alarm sound</div>',
-                   sanitize=False).classes('vigil-alarm-pause-box vigil-alarm-carrier') \
-        .mark('alarm-pause alarm-unlock alarm-state')
+class ShownSignals(Protocol):
+    """What a page shows of its signals room (signal_rooms.PageToasts)."""
+
+    def texts(self) -> list[str]:
+        """Return the texts of the toasts the page shows."""
+
+
+class SignalsLine(ui.html):
+    """The pause button and the line that asks for the audio unlock as one element, which also names the page's
+    signals room (`data-signals`: alarm.js takes its state and toasts from that room's events) and carries the
+    page's alarm settings (AlarmState's `carrier`): each element costs every open page memory. Its box is left out of
+    the layout (display: contents): the button sits where the element is, the line takes a line of its own at the
+    end. The simulated test user, which runs no JavaScript, reads the toasts the page shows from `signals`."""
+
+    def __init__(self, room: str, signals: 'ShownSignals') -> None:
+        super().__init__('<button type="button" class="vigil-alarm-pause" aria-pressed="false" hidden>Pause sound'
+                         '</button><div class="vigil-alarm-unlock" role="alert" hidden>Click anywhere to allow alarm '
+                         'sound</div>', sanitize=False)
+        self.signals = signals
+        self.classes('vigil-alarm-pause-box vigil-alarm-carrier').mark('alarm-pause alarm-unlock alarm-state toasts')
+        self._props['data-signals'] = room
+
+    def _displayed_contents(self, *, only_visible: bool) -> list[Any]:
+        return [*super()._displayed_contents(only_visible=only_visible), *self.signals.texts()]

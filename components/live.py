@@ -3,7 +3,8 @@
 Pages subscribe to their hospital's channel inside the page function, so the callback runs in that browser's
 context and NiceGUI drops it when the tab is gone. Pages filter by their own user's scope before touching an
 element. Pages that show what others of the same scope show (wall displays, the dashboard's Alert List and Patient
-Cards) join a room instead (live_rooms.py, card_rooms.py): the hub hands each alert event and each vitals flush to
+Cards, and every staff page's alarm state and toasts) join a room instead (live_rooms.py, card_rooms.py,
+signal_rooms.py): the hub hands each alert event and each vitals flush to
 the rooms first, which render what changed once per room and send it to all their pages in one socket emit.
 """
 
@@ -27,6 +28,7 @@ from app.schemas import AccountState, PatientView
 from .card_rooms import CardRooms
 from .live_rooms import LiveRooms
 from .shared_texts import SharedTexts
+from .signal_rooms import SignalRooms
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,8 @@ class LiveHub:
         self.rooms = LiveRooms(clock)
         # The Patient Cards' rooms: each card rendered once per hospital and scope, fed vitals and alerts from here.
         self.card_rooms = CardRooms(clock)
+        # The alarm state and the toasts of every staff page, computed once per hospital and scope.
+        self.signal_rooms = SignalRooms(clock)
         self._accounts = accounts
         self._account_check_seconds = account_check_seconds
         # The accounts of people with pages open, as last read (what a change is measured against).
@@ -189,7 +193,7 @@ class LiveHub:
     def subscription_count(self) -> int:
         """Return how many page callbacks are subscribed across all hospitals (a leak shows here)."""
         return sum(len(e.callbacks) for c in self._channels.values() for e in c.events) + self.rooms.member_count \
-            + self.card_rooms.member_count
+            + self.card_rooms.member_count + self.signal_rooms.member_count
 
     async def _on_event(self, event: BaseEvent) -> None:
         channel = self.channel(event.hospital_id)
@@ -208,6 +212,7 @@ class LiveHub:
         if isinstance(event, AlertEventBase):
             await self.rooms.on_alert(event.hospital_id, event.alert)
             self.card_rooms.on_alert(event.hospital_id, event.alert)
+            await self.signal_rooms.on_alert(event)
             await emit_in_slices(channel.alerts, event)
         elif isinstance(event, VitalsRecorded):
             self._pending_vitals[event.hospital_id][event.patient.id] = event.patient
@@ -229,6 +234,8 @@ class LiveHub:
             background_tasks.create(self.rooms.reload(channel.hospital_id), name='vigil-room-resync')
         if self.card_rooms.rooms_of(channel.hospital_id):
             background_tasks.create(self.card_rooms.reload(channel.hospital_id), name='vigil-cards-resync')
+        if self.signal_rooms.rooms_of(channel.hospital_id):
+            background_tasks.create(self.signal_rooms.reload(channel.hospital_id), name='vigil-signals-resync')
 
     def check_gaps(self) -> None:
         """Resync the pages of every hospital with a sequence number still missing after the grace period."""

@@ -406,6 +406,25 @@ class LiveRooms(Rooms[Room]):
                 log.exception('room %s could not send the rows that went', room.name)
 
 
+def on_connect(client: Client, connected: Callable[[bool], Awaitable[None]]) -> None:
+    """Call `connected(reconnect)` each time the page's socket connects; `reconnect` tells a socket that came back
+    (events may have been missed meanwhile) from the page's first one."""
+    lost = False
+
+    def disconnected() -> None:
+        nonlocal lost
+        lost = True
+
+    async def connect() -> None:
+        nonlocal lost
+        reconnect, lost = lost, False
+        await connected(reconnect)
+
+    # NOTE: on_disconnect fires on every socket drop, also one that reconnects; on_connect also on the first.
+    client.on_disconnect(disconnected)
+    client.on_connect(connect)
+
+
 def _sockets(client: Client) -> Iterable[str]:
     """Return the socket ids of a page's live sockets (NiceGUI puts each into a socket.io room named after it)."""
     return [sid for sid, _ in core.sio.manager.get_participants('/', client.id)]

@@ -10,7 +10,7 @@ from typing import Any, Protocol, Self
 
 from nicegui import context, ui
 
-from .live_rooms import Rooms, RoomViewLike, Row, html_text
+from .live_rooms import Rooms, RoomViewLike, Row, html_text, on_connect
 
 Guard = Callable[[], Awaitable[bool]]
 
@@ -72,15 +72,8 @@ class RoomStore(ui.element, component='room_store.js', dependencies=['dom_patch.
         if summary is not None:
             self._props['summary'] = summary
         client = context.client
-        lost = False
 
-        def disconnected() -> None:
-            nonlocal lost
-            lost = True
-
-        async def connected() -> None:
-            nonlocal lost
-            reconnect, lost = lost, False
+        async def connected(reconnect: bool) -> None:
             if self._guard is not None and reconnect and not await self._guard():
                 return
             # The page has its state now: the snapshot sent with it is not kept for each open page.
@@ -90,9 +83,7 @@ class RoomStore(ui.element, component='room_store.js', dependencies=['dom_patch.
         async def resync() -> None:
             await rooms.send_snapshot(client)
 
-        # NOTE: on_disconnect fires on every socket drop, also one that reconnects; on_connect also on the first.
-        client.on_disconnect(disconnected)
-        client.on_connect(connected)
+        on_connect(client, connected)
         client.on_delete(lambda: rooms.leave(client))
         self.on('resync', resync)
 

@@ -4,20 +4,21 @@ A toast appears when an alert is raised into (or escalated or re-alarmed within)
 is acknowledged or resolved anywhere. Critical toasts stay until then or until someone dismisses them; after a
 reload the waiting critical alerts are toasted again. On a phone the toasts collapse to the newest one on one line
 plus "+N more" (a quarter of the screen at most). The alarm sound is components/alarm.py's.
+
+Which alert to toast, and how it looks, is decided once per signals room (signal_rooms.py) from toast_of; the
+browser (alarm.js) shows the toasts with Quasar's Notify, as NiceGUI's ui.notification does.
 """
 
-import asyncio
-from typing import Final
+from typing import Any, Final
 
-from nicegui import background_tasks, context, ui
+from nicegui import ui
 
-from app.domain import AlertStatus, Priority
+from app.domain import Priority
 from app.events import AlertEscalated, AlertRaised, AlertReactivated
 from app.events.models import AlertEventBase
 from app.schemas import AlertView
 
 from .assets import Asset
-from .session import StaffSession
 from .theme import PRIORITY_LABELS, PRIORITY_STYLES
 
 # More toasts than this at once help nobody: the oldest ones that would time out anyway go first.
@@ -61,11 +62,9 @@ _STYLE = '''<style>
 # Bottom right: the header (connection indicator, account menu) and the metrics stay visible while a critical
 # toast waits for someone to dismiss it.
 TOAST_POSITION: Final = 'bottom-right'
-# A toast dismissed by the server (its alert was acknowledged elsewhere) is removed by the browser, which reports it;
-# the element is deleted here after this long anyway.
-# NOTE: NiceGUI sends element deletions before method calls: deleting at once would drop the call to dismiss.
-DISMISS_GRACE_SECONDS = 0.5
 TOASTED = (AlertRaised, AlertEscalated, AlertReactivated)
+# One toast as the browser gets it: {'id': alert id, 'critical': bool, 'options': Quasar Notify's options}.
+Toast = dict[str, Any]
 
 
 def toast_text(alert: AlertView, event: AlertEventBase | None = None) -> str:
@@ -76,95 +75,25 @@ def toast_text(alert: AlertView, event: AlertEventBase | None = None) -> str:
     return f'{prefix}{PRIORITY_LABELS[alert.priority]} · {where} · {alert.message}'
 
 
+def toast_of(alert: AlertView, event: AlertEventBase | None) -> Toast:
+    """Return the toast of an alert (and the event that brought it, if any): text, colours, icon, button, timeout.
+
+    The options are those NiceGUI's ui.notification gives Quasar's Notify; the browser (alarm.js) shows the toast.
+    Critical ones stay until answered or dismissed; the others go after TOAST_SECONDS.
+    """
+    critical = alert.priority is Priority.CRITICAL
+    background, text = COLOURS[alert.priority]
+    options = {'message': toast_text(alert, event), 'position': TOAST_POSITION, 'multiLine': False,
+               'closeBtn': 'Dismiss' if critical else True, 'timeout': 0 if critical else int(TOAST_SECONDS * 1000),
+               'group': False, 'color': background, 'textColor': text,
+               'classes': f'vigil-toast vigil-toast-{alert.priority.value}',
+               'icon': 'notification_important' if critical else 'notifications'}
+    return {'id': alert.id, 'critical': critical, 'options': options}
+
+
 TOASTS_CSS = Asset.inner('toasts.css', _STYLE, 'style')  # served once as a file (components/assets.py)
 
 
-class AlertToasts:
-    """Shows a toast for each alert raised into (or escalated within) one page user's scope, while it waits."""
-
-    def __init__(self, session: StaffSession) -> None:
-        self._session = session
-        self._shown: dict[int, ui.notification] = {}
-        ui.add_head_html(TOASTS_CSS.stylesheet_tag())
-        # The "+N more" button (a phone shows one toast at a time) is made when a second toast first appears, in the
-        # slot the toasts were set up in: most pages never need it, and each element costs every open page memory.
-        self._slot = context.slot
-        self._more: ui.html | None = None
-
-    def receive(self, event: AlertEventBase) -> None:
-        """Follow an alert event: toast a new, escalated or re-alarmed alert; take the toast away once answered."""
-        alert = event.alert
-        if alert.status is not AlertStatus.ACTIVE:
-            self._take_away(alert.id)
-            return
-        if isinstance(event, TOASTED) and self._visible(alert):
-            self._show(alert, event)
-
-    def restore(self, alerts: list[AlertView]) -> None:
-        """Match a fresh snapshot: waiting critical alerts are toasted again (after a reload), answered ones go."""
-        active = {a.id: a for a in alerts if a.status is AlertStatus.ACTIVE}
-        for alert_id in [i for i in self._shown if i not in active]:
-            self._take_away(alert_id)
-        for alert in active.values():
-            if alert.priority is Priority.CRITICAL and alert.id not in self._shown and self._visible(alert):
-                self._show(alert, None)
-
-    @property
-    def shown(self) -> list[int]:
-        """Return the ids of the alerts toasted now, oldest toast first."""
-        return list(self._shown)
-
-    def _visible(self, alert: AlertView) -> bool:
-        return self._session.scope.sees(alert)
-
-    def _show(self, alert: AlertView, event: AlertEventBase | None) -> None:
-        self._take_away(alert.id)
-        critical = alert.priority is Priority.CRITICAL
-        passing = [i for i, t in self._shown.items() if t.timeout]  # critical ones stay until answered or dismissed
-        while len(self._shown) >= MAX_TOASTS and passing:
-            self._take_away(passing.pop(0))
-        background, text = COLOURS[alert.priority]
-        toast = ui.notification(
-            toast_text(alert, event), position=TOAST_POSITION,
-            close_button='Dismiss' if critical else True, timeout=None if critical else TOAST_SECONDS,
-            color=background, textColor=text, classes=f'vigil-toast vigil-toast-{alert.priority.value}',
-            icon='notification_important' if critical else 'notifications').mark('toast')
-        toast.on_dismiss(lambda: self._forget(alert.id, toast))
-        self._shown[alert.id] = toast
-        self._paint_more()
-
-    def _forget(self, alert_id: int, toast: ui.notification) -> None:
-        if self._shown.get(alert_id) is toast:
-            del self._shown[alert_id]
-            self._paint_more()
-
-    def _take_away(self, alert_id: int) -> None:
-        toast = self._shown.pop(alert_id, None)
-        if toast is None:
-            return
-        self._paint_more()
-        if toast.is_deleted:
-            return
-        toast.dismiss()
-
-        async def delete_later() -> None:
-            await asyncio.sleep(DISMISS_GRACE_SECONDS)
-            if not toast.is_deleted:
-                toast.delete()
-
-        background_tasks.create(delete_later(), name='vigil-toast-dismiss')
-
-    def _paint_more(self) -> None:
-        more = len(self._shown) - 1
-        if self._more is None:
-            if more <= 0:
-                return
-            with self._slot:
-                self._more = ui.html('', sanitize=False, tag='button').classes('vigil-toasts-more') \
-                    .props('type=button hidden').mark('toasts-more')
-        self._more.set_content(f'<span class="vigil-more-n">+{more} more</span>'
-                               '<span class="vigil-less">Show fewer</span>')
-        if more > 0:
-            self._more.props(remove='hidden')
-        else:
-            self._more.props('hidden')
+def install() -> None:
+    """Add the toasts' styles to the page (alarm.js shows the toasts its signals room sends)."""
+    ui.add_head_html(TOASTS_CSS.stylesheet_tag())

@@ -85,7 +85,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
         session = await staff_session(vigil, hub)
         if session is None:
             return RedirectResponse('/login')
-        staff_page(vigil, hub, session, 'Administration', 'admin')
+        await staff_page(vigil, hub, session, 'Administration', 'admin')
         if session.user.role is not Role.ADMIN:
             administrators_only(session)
             return None

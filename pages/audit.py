@@ -106,7 +106,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
         session = await staff_session(vigil, hub)
         if session is None:
             return RedirectResponse('/login')
-        staff_page(vigil, hub, session, 'Audit trail', 'audit')
+        await staff_page(vigil, hub, session, 'Audit trail', 'audit')
         ui.add_head_html(_STYLE)
         timestamps.install()
         trail = AuditTrail(vigil, session)

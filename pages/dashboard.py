@@ -35,7 +35,6 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
         # The Alert List's room: every dashboard of this hospital with the same scope and role shows the same rows.
         room = await hub.rooms.enter(context.client, alerts_view(session.user.role), session.hospital.id,
                                      session.scope, load)
-        loaded = True  # the room has just been loaded (or was already, for another page)
 
         async def load_cards() -> tuple[list[PatientView], list[AlertView]]:
             return await vigil.patients.list_patients(session.actor), await load()
@@ -43,17 +42,7 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
         # The Patient Cards' room: every dashboard of this hospital with the same scope shows the same cards.
         cards_room = await hub.card_rooms.enter(context.client, session.hospital.id, session.scope, load_cards)
 
-        async def open_alerts() -> list[AlertView]:
-            """The alarm's and the toasts' open alerts: the room's (reloaded after a reconnect or a resync)."""
-            nonlocal loaded
-            if loaded:
-                loaded = False
-                await room.settled()
-            else:
-                await hub.rooms.refresh(room)  # shares a reload in flight (the room's own, or another page's)
-            return [a for a in room.alerts.values() if a.is_open]
-
-        frame = staff_page(vigil, hub, session, 'Dashboard', 'dashboard', open_alerts=open_alerts)
+        frame = await staff_page(vigil, hub, session, 'Dashboard', 'dashboard')
         raise_dialog = RaiseAlertDialog(vigil.alerts, vigil.patients, session)
         # The header says where this is; the heading is for screen readers (the design has no room for a title).
         heading(f'Dashboard · {session.hospital.name}').classes('sr-only')

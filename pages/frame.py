@@ -18,19 +18,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.bootstrap import Vigil
 from app.domain import Role
-from app.events.models import AlertEventBase
 from app.events.signals import AccountChange
 from app.schemas import Actor, AlertView
 from components import dark_theme, focus, theme, times
 from components.activity import track_activity
-from components.alarm import NOTIFY_KEY, SOUND_KEY, STAFF_AUDIBLE, AlarmState, signals_line
+from components.alarm import NOTIFY_KEY, SOUND_KEY, STAFF_AUDIBLE, AlarmState, SignalsLine
 from components.connection import connection_line
 from components.keyboard import ShortcutsHelp
 from components.live import AccountNotice, LiveHub, PresenceEntry
+from components.live_rooms import on_connect
 from components.offline_queue import QueuedActions
 from components.preferences import Preferences
 from components.session import ROLE_LABELS, StaffSession
-from components.toasts import AlertToasts
+from components.signal_rooms import PageToasts
+from components.signal_rooms import follow as follow_signals
+from components.toasts import install as toasts_install
 
 from . import pwa
 from .browser_ids import SESSION_KEYS, has_browser_id
@@ -124,26 +126,23 @@ class StaffFrame:
     """What the shared frame gives the page it frames."""
 
     prefs: Preferences
-    toasts: AlertToasts
-    alarm: AlarmState
+    alarm: AlarmState  # the page's alarm settings
+    signals: PageToasts  # what its browser shows of its signals room (the toasts)
     queue: QueuedActions  # actions taken while offline, sent on reconnect (components/offline_queue.py)
 
 
-OpenAlerts = Callable[[], Awaitable[list[AlertView]]]
+async def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, page_name: str) -> StaffFrame:
+    """Build what every staff page shares: header, alarm signals and toasts, presence, and leaving when the sign-in
+    ends.
 
-
-def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, page_name: str, *,
-               open_alerts: OpenAlerts | None = None) -> StaffFrame:
-    """Build what every staff page shares: header, toasts, presence, and leaving when the sign-in ends.
-
-    `open_alerts`, if given, returns the open alerts of the user's scope for the alarm state and the toasts after a
-    load, a reconnect or a resync (the dashboard reads its Alert List's room); otherwise they are read from the
-    database.
+    The alarm state and the toasts come from the signals room of the user's hospital and scope (one for all its
+    pages: components/signal_rooms.py); the page keeps only its user's settings.
     """
     ui.page_title(f'{title} · Vigil')
     theme.install()
     times.install(vigil.clock())
     focus.install()
+    toasts_install()
     shortcuts = ShortcutsHelp()
     client = context.client
     hub.join(session.hospital.id, PresenceEntry(
@@ -154,44 +153,23 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
     prefs = Preferences(session.user.id)
     dark = dark_theme.install(dark_theme.mode_of(prefs))
     pwa.install()
-    toasts = AlertToasts(session)
-    alarm: AlarmState  # made with the header, whose pause button carries its state
 
-    left = False  # the sign-in ended while the page was open: it applies nothing more
+    async def load() -> list[AlertView]:
+        return await vigil.alerts.list_alerts(session.actor)
 
-    def on_alert(event: AlertEventBase) -> None:
-        if left:
-            return
-        alarm.receive(event.alert)
-        toasts.receive(event)
+    signals_room = await hub.signal_rooms.enter(client, session.hospital.id, session.scope, load)
+    signals = PageToasts(signals_room)
+    follow_signals(hub.signal_rooms, client)
+    alarm: AlarmState  # made with the header, whose pause button carries its settings
 
-    async def reload_alarm() -> None:
-        if left:
-            return
-        try:
-            alerts = await open_alerts() if open_alerts is not None else await vigil.alerts.list_alerts(session.actor)
-        except Exception:
-            log.exception('could not load the alarm state of %s', session.user.username)
-            return  # the next reconnect or resync loads it again
-        alarm.replace(alerts)
-        toasts.restore(alerts)
-
-    # Subscribe first, then load (events that arrive meanwhile are applied if newer than the snapshot).
-    session.channel.alerts.subscribe(on_alert)
-    session.channel.resync.subscribe(reload_alarm)
-    reload_after_reconnect(reload_alarm)
-
-    async def first_load() -> None:
-        with client.layout:  # a background task has no slot of its own; toasts belong to this page
-            await reload_alarm()
-
-    background_tasks.create(first_load(), name='vigil-alarm-load')
+    left = False  # the sign-in ended while the page was open: it applies nothing more (its room sends it nothing)
 
     def leave(ended: str, *, forget_browser: bool = False) -> None:
         # forget_browser: through /logout, an HTTP request that drops the browser's id from its cookie (sign-out).
         nonlocal left
         if not left:
             left = True
+            hub.signal_rooms.leave(client)
             leave_page(f'/logout?ended={ended}' if forget_browser else f'/login?ended={ended}')
 
     async def account_changed(notice: AccountNotice) -> None:
@@ -204,6 +182,7 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
             if current is not None:
                 if current.role is not session.user.role or set(current.ward_ids) != set(session.user.ward_ids):
                     left = True
+                    hub.signal_rooms.leave(client)
                     reload_page()  # built again with the new role and wards, or refused if no longer allowed
                 return
         leave(AccountChange.DEACTIVATED.value if notice.change is AccountChange.DEACTIVATED else 'signed_out')
@@ -292,9 +271,9 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
         nav_link('Audit', '/audit', 'history')
         if session.user.role is Role.ADMIN:
             nav_link('Admin', '/admin', 'settings')
-        alarm = AlarmState(session.actor, title=f'{title} · Vigil', audible=STAFF_AUDIBLE,
-                           enabled=bool(prefs.get(SOUND_KEY, True)), notify=bool(prefs.get(NOTIFY_KEY, False)),
-                           carrier=signals_line())
+        alarm = AlarmState(title=f'{title} · Vigil', audible=STAFF_AUDIBLE, enabled=bool(prefs.get(SOUND_KEY, True)),
+                           notify=bool(prefs.get(NOTIFY_KEY, False)),
+                           carrier=SignalsLine(signals_room.name, signals))
         # The sound's state is always in sight, as a button with its word (on a phone the word goes, the icon stays).
         sound = ui.button(on_click=toggle_sound).props('flat no-caps color=white') \
             .classes('vigil-touch vigil-sound').mark('sound')
@@ -303,7 +282,7 @@ def staff_page(vigil: Vigil, hub: LiveHub, session: StaffSession, title: str, pa
         account = ui.button(icon='account_circle', on_click=account_menu) \
             .props('flat round color=white size=md aria-label="Account"').classes('vigil-touch').mark('account')
     queue = QueuedActions(vigil.alerts, session)
-    return StaffFrame(prefs=prefs, toasts=toasts, alarm=alarm, queue=queue)
+    return StaffFrame(prefs=prefs, alarm=alarm, signals=signals, queue=queue)
 
 
 def leave_page(target: str) -> None:
@@ -331,22 +310,12 @@ async def _drop_page(client: Client) -> None:
 
 def reload_after_reconnect(reload: Callable[[], Awaitable[None]]) -> None:
     """Reload a page's state from the database after its socket came back: events may have been missed meanwhile."""
-    client = context.client
-    lost = False
 
-    def disconnected() -> None:
-        nonlocal lost
-        lost = True
-
-    async def connected() -> None:
-        nonlocal lost
-        if lost:
-            lost = False
+    async def connected(reconnect: bool) -> None:
+        if reconnect:
             await reload()
 
-    # NOTE: on_disconnect fires on every socket drop, also one that reconnects; on_connect also on the first connect.
-    client.on_disconnect(disconnected)
-    client.on_connect(connected)
+    on_connect(context.client, connected)
 
 
 def nav_link(label: str, target: str, icon: str) -> None:

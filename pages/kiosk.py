@@ -10,6 +10,7 @@ Three routes:
   of them in one socket emit; a display that reconnects re-joins and the room reloads from the database.
 """
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from app.domain.scope import AccessScope
 from app.errors import TokenInvalid
 from app.schemas import Actor, AlertView
 from components import kiosk_board, times
-from components.alarm import KIOSK_AUDIBLE, AlarmState, unlock_line
+from components.alarm import KIOSK_AUDIBLE, AlarmState, alarm_state, unlock_line
 from components.kiosk_board import KIOSK_VIEW, KioskBoard, invalid_token_screen
 from components.live import LiveHub, PresenceEntry
 
@@ -84,7 +85,8 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
             # A revoked display goes quiet: a fresh carrier (the room no longer writes to it) with nothing waiting.
             alarm.carrier.delete()
             with client.content:
-                AlarmState(actor, title='Vigil · Wall display', audible=KIOSK_AUDIBLE, enabled=False, kiosk=True)
+                quiet = AlarmState(title='Vigil · Wall display', audible=KIOSK_AUDIBLE, enabled=False, kiosk=True)
+                quiet.carrier.props['data-state'] = json.dumps(alarm_state([]))
                 invalid_token_screen()
             return False
 
@@ -94,7 +96,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
         # A wall display sounds for every priority from the start: nobody is there to switch it on. Browsers still
         # want one tap first (or a kiosk browser started with --autoplay-policy=no-user-gesture-required). The
         # room writes the alarm state into the carrier (its `alarm` slot).
-        alarm = AlarmState(actor, title='Vigil · Wall display', audible=KIOSK_AUDIBLE, enabled=True, kiosk=True)
+        alarm = AlarmState(title='Vigil · Wall display', audible=KIOSK_AUDIBLE, enabled=True, kiosk=True)
         alarm.carrier.props['data-room-slot'] = 'kiosk-alarm'
         alarm.carrier.props['data-state'] = room.slots['alarm']['attrs']['data-state']
         unlock_line(kiosk=True)

@@ -109,7 +109,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
         session = await staff_session(vigil, hub)
         if session is None:
             return RedirectResponse('/login')
-        staff_page(vigil, hub, session, 'Patient', 'patient')
+        await staff_page(vigil, hub, session, 'Patient', 'patient')
         ui.add_head_html(_STYLE)
         alert_history.install()
         spo2_scale.install()

@@ -22,7 +22,7 @@ def register(vigil: Vigil, hub: LiveHub) -> None:
         session = await staff_session(vigil, hub)
         if session is None:
             return RedirectResponse('/login')
-        staff_page(vigil, hub, session, 'Webhooks', 'webhooks')
+        await staff_page(vigil, hub, session, 'Webhooks', 'webhooks')
         if session.user.role is not Role.ADMIN:
             administrators_only(session)
             return None

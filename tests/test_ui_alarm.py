@@ -14,8 +14,18 @@ from nicegui.testing import User
 
 from app.domain import Priority
 from app.schemas import NewAlert
+from components.signal_rooms import SignalsRoom
 
-from .test_ui_dashboard import DEMO_PASSWORD, SIGN_IN_RETRIES, clerk, raise_for, running
+from .test_ui_dashboard import (
+    DEMO_PASSWORD,
+    SIGN_IN_RETRIES,
+    TOASTS,
+    clerk,
+    eventually,
+    raise_for,
+    running,
+    shown_toasts,
+)
 
 pytestmark = pytest.mark.usefixtures('quiet_demo')
 
@@ -34,10 +44,15 @@ def carrier(user: User) -> ui.element:
         return user.find(marker='alarm-state').elements.pop()
 
 
+def signals(user: User) -> SignalsRoom:
+    """Return the page's signals room (whose events give its browser the alarm state and the toasts)."""
+    room: SignalsRoom = carrier(user).signals.room  # type: ignore[attr-defined]
+    return room
+
+
 def pushed(user: User) -> dict[str, Any]:
-    """Return the alarm state this page last pushed to its browser."""
-    state: dict[str, Any] = json.loads(carrier(user).props.get('data-state', 'null'))
-    return state
+    """Return the alarm state the page's browser holds (its signals room's)."""
+    return signals(user).state
 
 
 async def until(user: User, check: Callable[[dict[str, Any]], bool], retries: int = 50) -> dict[str, Any]:
@@ -50,9 +65,6 @@ async def until(user: User, check: Callable[[dict[str, Any]], bool], retries: in
     raise AssertionError(f'the pushed state never passed the check: {pushed(user)}')
 
 
-def toasts(user: User) -> dict[str, ui.notification]:
-    return {n.message: n for n in user.client.elements.values()  # type: ignore[union-attr]
-            if isinstance(n, ui.notification) and not n.is_deleted}
 
 
 async def test_a_page_pushes_counts_and_the_top_waiting_alert_only_when_they_change(user: User) -> None:
@@ -75,14 +87,14 @@ async def test_a_page_pushes_counts_and_the_top_waiting_alert_only_when_they_cha
     await vigil.alerts.raise_alert(await clerk(), repeat)
     await until(user, lambda s: s['counts']['low'] == 1)
 
-    # Another ward's alert is outside the nurse's scope, a repeat changes no count: nothing is pushed at all.
-    before = carrier(user).props['data-state']
+    # Another ward's alert is outside the nurse's scope, a repeat changes no count: nothing is sent at all.
+    before = signals(user).seq
     elsewhere = await raise_for('CAR-01', 'Not the nurse\'s ward', Priority.CRITICAL)
     again = await vigil.alerts.raise_alert(await clerk(), repeat)
     assert again.occurrences == 2
     _, hub, _ = running()
     assert hub.channel(elsewhere.hospital_id).last_seq >= again.version  # both events went through the hub
-    assert carrier(user).props['data-state'] is before
+    assert signals(user).seq == before
 
     await vigil.alerts.acknowledge(await clerk(), critical.id)
     state = await until(user, lambda s: s['counts']['critical'] == 0)
@@ -97,15 +109,15 @@ async def test_a_toast_goes_when_its_alert_is_acknowledged_elsewhere(user: User,
     high = await raise_for('AMU-04', 'Fall', Priority.HIGH)
     text = 'Critical · AMU-02 Marcus Okafor · Code Blue'
     for screen in (user, phone):
-        await screen.should_see(kind=ui.notification, content=text)
+        await screen.should_see(marker=TOASTS, content=text)
 
     vigil, _, _ = running()
     await vigil.alerts.acknowledge(await clerk(), critical.id)
     await vigil.alerts.resolve(await clerk(), high.id)
 
     for screen in (user, phone):
-        await screen.should_not_see(kind=ui.notification, content=text, retries=30)
-        await screen.should_not_see(kind=ui.notification, content='High · AMU-04', retries=30)
+        await screen.should_not_see(marker=TOASTS, content=text, retries=30)
+        await screen.should_not_see(marker=TOASTS, content='High · AMU-04', retries=30)
 
 
 async def test_waiting_critical_alerts_are_toasted_again_after_a_reload(user: User) -> None:
@@ -115,14 +127,14 @@ async def test_waiting_critical_alerts_are_toasted_again_after_a_reload(user: Us
     await raise_for('AMU-04', 'Fall', Priority.HIGH)
     vigil, _, _ = running()
     await vigil.alerts.acknowledge(await clerk(), answered.id)
-    await user.should_see(kind=ui.notification, content='Code Blue')
+    await user.should_see(marker=TOASTS, content='Code Blue')
 
     await user.open('/audit')  # a reload: a new page
 
-    await user.should_see(kind=ui.notification, content='Critical · AMU-02 Marcus Okafor · Code Blue')
-    shown = toasts(user)
+    await user.should_see(marker=TOASTS, content='Critical · AMU-02 Marcus Okafor · Code Blue')
+    shown = shown_toasts(user)
     assert not [m for m in shown if 'Seizure' in m or 'Fall' in m], shown  # only waiting critical ones come back
-    assert shown['Critical · AMU-02 Marcus Okafor · Code Blue'].timeout == 0
+    assert shown['Critical · AMU-02 Marcus Okafor · Code Blue']['options']['timeout'] == 0
     assert waiting.id  # it is still unacknowledged
 
 
@@ -147,3 +159,18 @@ async def test_sound_is_on_by_default_and_both_choices_are_remembered(user: User
     await user.should_see('Browser notifications: on')
     config = json.loads(carrier(user).props['data-config'])
     assert not config['enabled'] and config['notify']
+
+
+async def test_a_page_whose_sign_in_ended_leaves_its_signals_room_at_once(user: User) -> None:
+    await open_audit(user, 'nurse')
+    room = signals(user)
+    page = user.client
+    assert page is not None and page.id in room.members
+    _, hub, _ = running()
+    entry = next(e for e in hub.sessions(room.key.hospital_id) if e.client_id == page.id)
+    assert entry.user_id is not None
+
+    hub.end_sessions(room.key.hospital_id, entry.user_id)  # signed out on another device
+
+    await eventually(lambda: page.id not in room.members)
+    assert not page.is_deleted  # dropped only after a grace: meanwhile its room sends it nothing more

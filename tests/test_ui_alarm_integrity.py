@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 
 import pytest
-from nicegui import ui
 from nicegui.testing import User
 
 from app.domain import AlertKind, AlertStatus, VitalKind
@@ -12,6 +11,7 @@ from app.schemas import Actor, VitalReadingIn
 from .test_detection import UNITS
 from .test_ui_dashboard import (
     BUTTONS,
+    TOASTS,
     clerk,
     patient,
     press,
@@ -61,6 +61,6 @@ async def test_a_re_alarmed_row_asks_for_acknowledgement_again_and_every_screen_
     await should_see_row(user, alert.id, BUTTONS['acknowledge'])
     assert 'NEWS2 7 (high risk, emergency response)' in row_html(user, alert.id)
     assert 'Acknowledged by' not in row_html(user, alert.id)
-    await charge.should_see(kind=ui.notification, content='Worse, waiting again · Critical · AMU-05')
-    await user.should_see(kind=ui.notification, content='Worse, waiting again · Critical · AMU-05')
+    await charge.should_see(marker=TOASTS, content='Worse, waiting again · Critical · AMU-05')
+    await user.should_see(marker=TOASTS, content='Worse, waiting again · Critical · AMU-05')
     assert (await vigil.alerts.get(await clerk(), alert.id)).status is AlertStatus.ACTIVE

@@ -8,6 +8,7 @@ the running server, as the HTTP API or the detection would.
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from nicegui import ElementFilter, core, ui
@@ -134,9 +135,16 @@ def row_html(user: User, alert_id: int) -> str:
     return html
 
 
-def is_toast(element: ui.element) -> bool:
-    """Tell whether an element is the toasts' (a toast, or the "+N more" button the second toast brings)."""
-    return isinstance(element, ui.notification) or 'toasts-more' in element._markers
+# The element that says what the page's browser toasts (the simulated user runs no JavaScript: components/alarm.py
+# SignalsLine, whose content includes the texts of the toasts its signals room has the browser show).
+TOASTS = 'toasts'
+
+
+def shown_toasts(user: User) -> dict[str, dict[str, Any]]:
+    """Return the toasts the page shows (its signals room's, as signal_rooms.PageToasts tells), by text."""
+    with user:
+        carrier = user.find(marker=TOASTS).elements.pop()
+    return {t['options']['message']: t for t in carrier.signals.shown()}  # type: ignore[attr-defined]
 
 
 async def wait_to_see(shown: Callable[[], str | None], what: str, content: str | None, retries: int) -> None:
@@ -227,13 +235,13 @@ async def test_an_alert_raised_elsewhere_appears_at_once_with_everything_a_nurse
         assert text in row
     assert f'data-vigil-since="{alert.created_at.isoformat()}"' in row  # the browser keeps the age current
     assert 'Escalated' not in row and 'occurrences' not in row
-    await user.should_see(kind=ui.notification, content='Critical · AMU-03 Priya Raman · Code Blue')
+    await user.should_see(marker=TOASTS, content='Critical · AMU-03 Priya Raman · Code Blue')
     await user.should_see('1 open')
     assert alert.patient_id is not None
     await should_see_card(user, alert.patient_id, 'Critical · 1 open')
 
 
-async def test_a_new_alert_costs_each_page_one_toast_and_no_element_for_its_row(user: User) -> None:
+async def test_a_new_alert_costs_a_page_no_element_for_its_row_nor_for_its_toast(user: User) -> None:
     await sign_in(user, 'nurse')
     client = user.client
     assert client is not None
@@ -243,16 +251,15 @@ async def test_a_new_alert_costs_each_page_one_toast_and_no_element_for_its_row(
 
     await should_see_row(user, alert.id)
     added = [client.elements[i] for i in set(client.elements) - before]
-    assert len(added) == 1, added  # the toast: the row is the room's, kept by the browser's store
+    assert added == [], added  # the row is the room's, kept by the browser's store; the toast its signals room's
     await raise_for('CAR-02', 'Not on the nurse\'s ward', Priority.CRITICAL)
     await raise_for('AMU-02', 'Another one', Priority.LOW)
     await should_see_row(user, alert.id + 2, 'Another one')
-    await user.should_see(kind=ui.notification, content='Another one')
+    await user.should_see(marker=TOASTS, content='Another one')
     added = [client.elements[i] for i in set(client.elements) - before]
-    toasts = [e for e in added if isinstance(e, ui.notification)]
-    # An alert outside the scope costs nothing; the second toast brings the "+1 more" button (made once, when needed).
-    assert len(toasts) == 2 and len(added) == 3, added
-    assert user.find(marker='toasts-more').elements
+    assert added == [], added  # the browser makes the toasts and the "+1 more" button the second one brings
+    assert list(shown_toasts(user)) == ['Medium · AMU-02 Marcus Okafor · Pain 7/10',
+                                        'Low · AMU-02 Marcus Okafor · Another one']  # not the other ward's
 
 
 
@@ -425,7 +432,7 @@ async def test_two_users_see_each_others_acknowledge_and_resolve_and_the_other_h
 
     await should_not_see_row(riverside, alert.id)
     await riverside.should_not_see('Patient fall')
-    await riverside.should_not_see(kind=ui.notification)
+    assert shown_toasts(riverside) == {}
     await riverside.should_see('No open alerts in your scope.')
 
 
@@ -734,10 +741,10 @@ async def test_a_second_dashboard_of_a_scope_reads_no_alerts_and_its_alarm_and_t
     await sign_in(other, 'charge')
 
     await should_see_row(other, critical.id, 'Waiting critical')
-    await other.should_see(kind=ui.notification, content='Waiting critical')  # a waiting critical alert, toasted
+    await other.should_see(marker=TOASTS, content='Waiting critical')  # a waiting critical alert, toasted
     with other:
         carrier = other.find(marker='alarm-state').elements.pop()
-    await eventually(lambda: '"waiting": 1' in carrier.props.get('data-state', ''))
+    await eventually(lambda: carrier.signals.room.state['waiting'] == 1)  # type: ignore[attr-defined]
     assert reads == []  # the room was loaded already: neither the list nor the alarm read the alerts again
 
 
@@ -806,7 +813,7 @@ async def test_a_preset_raises_a_code_blue_that_every_screen_in_scope_shows(
     await user.should_see(marker='code-blue-send-now')  # a Code Blue can be undone for 5 s (tests/test_ui_offline.py)
     user.find(marker='code-blue-send-now').click()
 
-    await doctor.should_see(kind=ui.notification, content='Critical · AMU-08 Oliver Brennan · Code Blue')
+    await doctor.should_see(marker=TOASTS, content='Critical · AMU-08 Oliver Brennan · Code Blue')
     vigil, _, _ = running()
     [alert] = await vigil.alerts.list_alerts(await clerk())
     assert (alert.priority, alert.message, alert.patient_id, alert.created_by) == \
@@ -916,8 +923,8 @@ async def test_cards_show_vitals_by_news2_band_missing_ones_as_missing_and_updat
         assert f'vigil-vital-missing">{cell(label, "missing")}' in html  # never a 0
     assert 'NEWS2 ≥3' in html  # a lower bound while parameters are missing
     assert 'Observations overdue since' in html  # no full set yet: due from the first reading
-    added = [e for i, e in client.elements.items() if i not in elements and not is_toast(e)]
-    assert added == [], added  # the card is the room's: the page has no element for it (only toasts came)
+    added = [e for i, e in client.elements.items() if i not in elements]
+    assert added == [], added  # the card is the room's: the page has no element for it (nor for a toast)
 
 
 async def test_the_alert_badge_of_a_card_follows_its_patients_open_alerts(user: User) -> None:
@@ -981,13 +988,14 @@ async def test_toasts_reach_every_screen_of_the_user_and_critical_ones_stay(
     await raise_for('AMU-03', 'Needs a hand', Priority.MEDIUM)
 
     for screen in (user, phone):
-        await screen.should_see(kind=ui.notification, content='Critical · AMU-02 Marcus Okafor · Code Blue')
-        await screen.should_see(kind=ui.notification, content='Medium · AMU-03 Priya Raman · Needs a hand')
-    toasts = {n.message: n for n in user.find(kind=ui.notification).elements}  # type: ignore[attr-defined]
-    critical = toasts['Critical · AMU-02 Marcus Okafor · Code Blue']
-    medium = toasts['Medium · AMU-03 Priya Raman · Needs a hand']
-    assert critical.timeout == 0 and critical.close_button  # stays until dismissed
-    assert medium.timeout > 0
+        await screen.should_see(marker=TOASTS, content='Critical · AMU-02 Marcus Okafor · Code Blue')
+        await screen.should_see(marker=TOASTS, content='Medium · AMU-03 Priya Raman · Needs a hand')
+    toasts = shown_toasts(user)
+    critical = toasts['Critical · AMU-02 Marcus Okafor · Code Blue']['options']
+    medium = toasts['Medium · AMU-03 Priya Raman · Needs a hand']['options']
+    assert critical['timeout'] == 0 and critical['closeBtn'] == 'Dismiss'  # stays until answered or dismissed
+    assert critical['classes'] == 'vigil-toast vigil-toast-critical' and critical['position'] == 'bottom-right'
+    assert medium['timeout'] == 10_000 and medium['closeBtn'] is True
 
 
 async def test_the_alarm_sound_is_on_by_default_and_the_choice_is_remembered(user: User) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from .conftest import OpenAs
 from .harness import VigilServer, sign_in
@@ -282,3 +282,69 @@ def test_every_toast_colour_keeps_its_close_button_readable(
             getComputedStyle(button).backgroundColor].map((c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number))''')
         ratio = contrast(tuple(colours[0]), tuple(colours[1]))
         assert ratio >= 4.5, f'the {priority} toast\'s button is {ratio:.2f}:1'
+
+
+def toast(page: Page, text: str) -> Locator:
+    return page.locator('.q-notification').filter(has_text=text)
+
+
+def test_a_critical_toast_stays_a_passing_one_times_out_and_a_reload_brings_back_the_waiting_critical_ones(
+        alarm_server: VigilServer, open_as: OpenAs, alerts: Alerts) -> None:
+    nurse = open_as(alarm_server, 'nurse', path='/audit')
+    nurse.wait_for_function('window.vigilAlarm.state !== null')
+    alerts.raise_('G100102', 'critical', 'Code Blue')
+    alerts.raise_('G100103', 'medium', 'Needs a hand')
+    answered = alerts.raise_('G100104', 'critical', 'Seizure')
+
+    code_blue = toast(nurse, 'Critical · AMU-02')
+    expect(code_blue).to_contain_text('Critical · AMU-02 Marcus Okafor · Code Blue')
+    expect(code_blue).to_have_class(re.compile(r'\bvigil-toast vigil-toast-critical\b'))
+    expect(code_blue.get_by_role('button', name='Dismiss')).to_be_visible()
+    expect(toast(nurse, 'Needs a hand')).to_be_visible()
+    expect(toast(nurse, 'Seizure')).to_be_visible()
+    alerts.answer(answered)
+    expect(toast(nurse, 'Seizure')).to_have_count(0)  # answered elsewhere: it goes
+
+    expect(toast(nurse, 'Needs a hand')).to_have_count(0, timeout=20_000)  # after its 10 s
+    expect(code_blue).to_be_visible()  # a critical one stays until answered
+
+    nurse.reload()
+    expect(toast(nurse, 'Code Blue')).to_be_visible()  # still waiting: toasted again
+    nurse.wait_for_function('window.vigilAlarm.snapshots > 0')
+    expect(toast(nurse, 'Seizure')).to_have_count(0)
+    expect(toast(nurse, 'Needs a hand')).to_have_count(0)
+
+
+def test_dismissing_a_critical_toast_takes_it_off_that_screen_only(
+        alarm_server: VigilServer, open_as: OpenAs, alerts: Alerts) -> None:
+    desk, phone = open_as(alarm_server, 'nurse', path='/audit'), open_as(alarm_server, 'nurse', viewport=PHONE)
+    for page in (desk, phone):
+        page.wait_for_function('window.vigilAlarm.state !== null')
+    critical = alerts.raise_('G100102', 'critical', 'Code Blue')
+    for page in (desk, phone):
+        expect(toast(page, 'Code Blue')).to_be_visible()
+
+    toast(desk, 'Code Blue').get_by_role('button', name='Dismiss').click()
+
+    expect(toast(desk, 'Code Blue')).to_have_count(0)
+    expect(toast(phone, 'Code Blue')).to_be_visible()
+    expect(desk).to_have_title('(1) Audit trail · Vigil')  # dismissing a toast answers nothing
+    alerts.answer(critical)
+    expect(toast(phone, 'Code Blue')).to_have_count(0)
+
+
+def test_a_page_that_missed_an_event_of_its_signals_room_asks_for_the_snapshot(
+        alarm_server: VigilServer, open_as: OpenAs, alerts: Alerts) -> None:
+    nurse = open_as(alarm_server, 'nurse', path='/audit')
+    nurse.wait_for_function('window.vigilAlarm.snapshots > 0')
+    critical = alerts.raise_('G100102', 'critical', 'Code Blue')
+    expect(toast(nurse, 'Code Blue')).to_be_visible()
+
+    # An event after one that never came: not applied (it would take the toast away), the snapshot is asked for.
+    nurse.evaluate('''(id) => {
+        const room = document.querySelector('[data-signals]').dataset.signals;
+        for (const listener of window.socket.listeners('vigil_room')) listener({room: room, seq: 1e6, hide: [id]});
+    }''', critical)
+    nurse.wait_for_function('window.vigilAlarm.snapshots > 1')
+    expect(toast(nurse, 'Code Blue')).to_be_visible()
+    assert nurse.evaluate('window.vigilAlarm.state.waiting') == 1
