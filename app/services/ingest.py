@@ -31,7 +31,7 @@ from app.uow import CommitHook, Database, RollbackAware, UnitOfWork, commit_hook
 from data.models import ApiToken, Patient
 from data.queries import INSERT_READINGS, patients_with_ward, upsert_latest_vitals
 
-from .detection import Detected, Key, detect, load_context
+from .detection import Detected, Key, StateWrites, detect, load_context
 from .escalation import device_seen
 from .rules import RulesService
 from .tokens import INVALID_TOKEN
@@ -80,11 +80,12 @@ class Member:
 
 @dataclass
 class _Context:
-    """What a shared transaction knows of its patients as its waves go: latest vitals, trigger states, and the
-    readings that become the latest (upserted once, at the end)."""
+    """What a shared transaction knows of its patients as its waves go: latest vitals, trigger states, and what
+    becomes the latest readings and the trigger states (written once, at the end)."""
 
     latest: dict[int, dict[VitalKind, VitalValue]]
     states: dict[Key, Any]
+    writes: StateWrites  # the trigger states the waves changed (written once, at the end)
     newest: dict[tuple[int, str], tuple[Any, ...]] = field(default_factory=dict)  # LATEST_COLUMNS
 
 
@@ -224,6 +225,7 @@ class GroupCommit:
                 events = await self._detect_wave(uow, rules, now, context, wave)
                 owners.extend((member, len(member_events)) for member, member_events in events)
                 uow.requeue_since(start, [event for _, member_events in events for event in member_events])
+            await context.writes.flush(uow)
             await upsert_latest_vitals(await session.connection(), list(context.newest.values()))
             owners.extend(await self._devices_seen(uow, rules, now, written))
             hooks = [(m, m.hook) for m in written if m.hook is not None]
@@ -262,7 +264,7 @@ class GroupCommit:
         # order would make SQLite insert row by row.
         await INSERT_READINGS.execute(await uow.session.connection(), rows)
         latest, states = await load_context(uow, sorted({p.id for m in members for p in m.patients}))
-        return _Context(latest, states)
+        return _Context(latest, states, StateWrites(states))
 
     async def _detect_wave(self, uow: UnitOfWork, rules: HospitalRules, now: datetime, context: '_Context',
                            wave: list[Member]) -> list[tuple[Member, list[BaseEvent]]]:
@@ -297,7 +299,7 @@ class GroupCommit:
                     context.newest[(patient_id, kind.value)] = (patient_id, kind.value, row['value'], row['unit'],
                                                                row['measured_at'])
         queued = uow.queued
-        detected = await detect(uow, rules, now, touched, before, by_patient, context.states)
+        detected = await detect(uow, rules, now, touched, before, by_patient, context.states, context.writes)
         context.latest.update(after)
         for key, state in detected.states.items():
             if state is None:
