@@ -314,6 +314,7 @@ class Detector:
                          readings: Sequence[Mapping[str, Any]]) -> None:
         self._news2_after.pop(patient.id, None)
         scale = patient.spo2_scale
+        plan = self._plan(scale)  # once per patient and batch, not per reading
         values = {kind: (vital.value, vital.measured_at) for kind, vital in before.items()}
         raw = {kind: sub_score(kind, value, scale, values.get(VitalKind.ON_OXYGEN, (None,))[0])
                for kind, (value, _) in values.items() if kind in NEWS2_PARAMETERS}
@@ -326,7 +327,7 @@ class Detector:
             previous = values.get(kind)
             if previous is None or at >= previous[1]:  # else a late reading: kept, but not the patient's present
                 values[kind] = (value, at)
-                self._observe_limits(patient, kind, value, at)
+                self._observe_limits(patient, kind, value, at, plan)
                 if kind in NEWS2_PARAMETERS:
                     rescore = rescore or not scored
                     # Oxygen changes how SpO2 scores on scale 2, so both are re-scored when it changes.
@@ -334,7 +335,7 @@ class Detector:
                         if changed in values:
                             oxygen = values.get(VitalKind.ON_OXYGEN, (None,))[0]
                             points = sub_score(changed, values[changed][0], scale, oxygen)
-                            rescore = self._observe_score(patient, changed, points, at) or rescore
+                            rescore = self._observe_score(patient, changed, points, at, plan) or rescore
                             rescore = rescore or raw.get(changed) != points
                             raw[changed] = points
             # Readings measured at the same instant are one observation: NEWS2 is scored once they are all in.
@@ -344,9 +345,10 @@ class Detector:
                 if index + 1 == len(ordered):
                     self._news2_after[patient.id] = news2
 
-    def _observe_limits(self, patient: Patient, kind: VitalKind, value: float, at: datetime) -> None:
+    def _observe_limits(self, patient: Patient, kind: VitalKind, value: float, at: datetime,
+                        plan: _Plan | None = None) -> None:
         patient_id = patient.id  # an ORM attribute: read once, not per trigger
-        for watch in self._plan(patient.spo2_scale).watches[kind]:
+        for watch in (plan or self._plan(patient.spo2_scale)).watches[kind]:
             breach = watch.limit.breach(kind, value) if watch.applies else None
             for direction, trigger in watch.triggers:
                 transition = self._observe(patient_id, trigger, breach == direction, at, watch.limit)
@@ -366,9 +368,10 @@ class Detector:
         shown = f'{edge:.1f}' if kind is VitalKind.TEMPERATURE else f'{edge:g}'
         return f'Critical value: {describe(kind, value)}, {side} the limit of {shown} {unit}'
 
-    def _observe_score(self, patient: Patient, kind: VitalKind, points: int, at: datetime) -> bool:
+    def _observe_score(self, patient: Patient, kind: VitalKind, points: int, at: datetime,
+                       plan: _Plan | None = None) -> bool:
         """Track how long a delayed parameter has scored each level; tell whether its counted points changed."""
-        limit = self._plan(patient.spo2_scale).delays.get(kind)
+        limit = (plan or self._plan(patient.spo2_scale)).delays.get(kind)
         if limit is None:
             return False
         changed, patient_id = False, patient.id
