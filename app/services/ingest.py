@@ -34,6 +34,7 @@ from data.queries import INSERT_READINGS, patients_with_ward, upsert_latest_vita
 
 from .detection import Detected, Key, StateWrites, detect, load_context
 from .escalation import device_seen
+from .idempotency import PendingRecord, answered_in_write
 from .rules import RulesService
 from .tokens import INVALID_TOKEN
 
@@ -208,10 +209,15 @@ class GroupCommit:
             rules = await self._rules.rules(hospital_id, session)
             patients = await _lock_patients(session, hospital_id, {r.patient_mrn for m in members for r in m.readings})
             revoked = await _revoked_tokens(session, members)
+            # A retry whose key was answered meanwhile writes nothing; it gets that answer (it was so before it came).
+            answered = await answered_in_write(session, [m.hook for m in members if isinstance(m.hook, PendingRecord)
+                                                         and m.hook.look_up_in_write])
             written: list[Member] = []
             for member in members:
                 unknown = {r.patient_mrn for r in member.readings if r.patient_mrn not in patients}
-                if member.actor.token_id in revoked:
+                if isinstance(member.hook, PendingRecord) and member.hook in answered:
+                    refused.append((member, answered[member.hook]))
+                elif member.actor.token_id in revoked:
                     refused.append((member, TokenInvalid(INVALID_TOKEN)))
                 elif unknown:
                     index, mrn = next((i, r.patient_mrn) for i, r in enumerate(member.readings)
