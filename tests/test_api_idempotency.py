@@ -184,8 +184,9 @@ async def test_concurrent_duplicates_write_once_and_get_the_same_answer(
 
 
 async def test_a_keyed_batch_looks_its_key_up_in_its_write_transaction(api: Api, vigil: Vigil) -> None:
-    # No read transaction of its own before the write: the key is looked up where the readings are written.
-    transactions: dict[str, list[Any]] = {'lookup': [], 'write': []}
+    # No read transaction of its own before the write: the key is looked up where the readings are written (and,
+    # found free, needs no DELETE of an expired record).
+    transactions: dict[str, list[Any]] = {'lookup': [], 'write': [], 'delete': []}
 
     def seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         text = ' '.join(statement.split()).upper()
@@ -193,6 +194,8 @@ async def test_a_keyed_batch_looks_its_key_up_in_its_write_transaction(api: Api,
             transactions['lookup'].append(conn.get_transaction())
         elif text.startswith('INSERT INTO VITAL_READINGS'):
             transactions['write'].append(conn.get_transaction())
+        elif text.startswith('DELETE FROM IDEMPOTENCY_KEYS') and 'TOKEN_ID' in text:  # not the purge of expired keys
+            transactions['delete'].append(conn.get_transaction())
 
     event.listen(vigil.engine.sync_engine, 'before_cursor_execute', seen)
     try:
@@ -203,6 +206,7 @@ async def test_a_keyed_batch_looks_its_key_up_in_its_write_transaction(api: Api,
     assert response.status_code == 201
     assert len(transactions['lookup']) == len(transactions['write']) == 1
     assert transactions['lookup'][0] is transactions['write'][0]
+    assert not transactions['delete']
 
 
 async def test_a_used_key_with_a_bad_body_is_refused_for_the_key(api: Api, vigil: Vigil) -> None:

@@ -115,6 +115,7 @@ class PendingRecord:
         # The key was not looked up before the write: the write transaction looks it up (answered_in_write) and
         # answers a retry from the record instead of writing.
         self.look_up_in_write = look_up_in_write
+        self._row_found: bool | None = None  # whether that look-up found a row of the key (None: not looked up)
 
     async def __call__(self, session: AsyncSession, events: Sequence[BaseEvent]) -> None:
         if self.stored is not None:
@@ -123,8 +124,10 @@ class PendingRecord:
         if response is None:
             return
         now = self._clock()
-        # An expired record of the same key is replaced rather than clashed with.
-        await session.execute(DELETE_EXPIRED, {'token': self._token_id, 'the_key': self._key, 'before': now - KEY_TTL})
+        # An expired record of the same key is replaced rather than clashed with (unless this transaction found none).
+        if self._row_found is not False:
+            await session.execute(DELETE_EXPIRED, {'token': self._token_id, 'the_key': self._key,
+                                                   'before': now - KEY_TTL})
         try:
             await session.execute(INSERT_RECORD, {
                 'token_id': self._token_id, 'key': self._key, 'hospital_id': self._hospital_id,
@@ -138,6 +141,7 @@ class PendingRecord:
     def forget(self) -> None:
         """Forget the answer stored by a transaction that was then rolled back (it is written again)."""
         self.stored = None
+        self._row_found = None
 
     @property
     def identity(self) -> tuple[int, str]:
@@ -145,7 +149,9 @@ class PendingRecord:
         return self._token_id, self._key
 
     def answer(self, row: Any) -> StoredResponse | None:
-        """Return the answer stored for this key (its row), as stored_answer does."""
+        """Return the answer stored for this key (its row, looked up in the write transaction), as stored_answer
+        does."""
+        self._row_found = row is not None
         return stored_answer(row, self._key, self._request_hash, self._clock())
 
 
