@@ -209,7 +209,8 @@ class GroupCommit:
             rules = await self._rules.rules(hospital_id, session)
             patients = await _lock_patients(session, hospital_id, {r.patient_mrn for m in members for r in m.readings})
             revoked = await _revoked_tokens(session, members)
-            # A retry whose key was answered meanwhile writes nothing; it gets that answer (it was so before it came).
+            # Keys not looked up before the write: a retry whose answer is stored writes nothing and gets that answer;
+            # a key used for another request is refused.
             answered = await answered_in_write(session, [m.hook for m in members if isinstance(m.hook, PendingRecord)
                                                          and m.hook.look_up_in_write])
             written: list[Member] = []
