@@ -16,13 +16,15 @@ from app.clock import Clock
 from app.events import BaseEvent, EventBus
 from app.events.models import to_json
 from data.models import EventLogEntry, Hospital
+from data.queries import BulkInsert
 from data.types import JsonText
 
 log = logging.getLogger(__name__)
 EVENT_LOG = cast(Table, EventLogEntry.__table__)
 HOSPITALS = cast(Table, Hospital.__table__)
 # Built once (Core, bound parameters): every commit that emits events runs these two.
-LOG_EVENTS = insert(EVENT_LOG)
+LOG_EVENTS = BulkInsert({'sqlite': insert(EVENT_LOG), 'postgresql': insert(EVENT_LOG)},
+                        ('hospital_id', 'seq', 'type', 'payload', 'created_at'))
 TAKE_SEQS = (update(HOSPITALS).where(HOSPITALS.c.id == bindparam('hospital'))
              .values(event_seq=HOSPITALS.c.event_seq + bindparam('count')).returning(HOSPITALS.c.event_seq))
 
@@ -203,12 +205,12 @@ class UnitOfWork:
             last = (await connection.execute(TAKE_SEQS, {'hospital': hospital_id, 'count': len(indexes)})).scalar_one()
             for offset, index in enumerate(indexes):
                 numbered[index] = events[index].model_copy(update={'seq': last - len(indexes) + 1 + offset})
-        # Core executemany on the table: the ORM's bulk path only adds bookkeeping here. Each payload is serialised
-        # once, by pydantic (what event_payload returns, as JSON text).
+        # One executemany of plain tuples (the ORM's bulk path and SQLAlchemy's parameter dicts only add bookkeeping
+        # here). Each payload is serialised once, by pydantic (what event_payload returns, as JSON text).
         payloads = [to_json(e) for e in numbered]
-        await connection.execute(LOG_EVENTS, [
-            {'hospital_id': e.hospital_id, 'seq': e.seq, 'type': type(e).__name__, 'payload': JsonText(payload),
-             'created_at': now} for e, payload in zip(numbered, payloads, strict=True)])
+        await LOG_EVENTS.execute(connection, [
+            (e.hospital_id, e.seq, type(e).__name__, JsonText(payload), now)
+            for e, payload in zip(numbered, payloads, strict=True)])
         return numbered, payloads
 
 

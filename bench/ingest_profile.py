@@ -1,14 +1,15 @@
 """Where a request of readings spends its time, step by step and SQL statement by SQL statement.
 
-    python -m bench.ingest_profile [--batches 200] [--batch-size 100] [--clients 4] [--cprofile N]
+    python -m bench.ingest_profile [--batches 200] [--batch-size 100] [--clients 4] [--idempotency-key] [--cprofile N]
 
 The API routers run in this process on a bare FastAPI app (no NiceGUI middleware, no network: httpx's ASGI
 transport), on a fresh demo database with a device token, and batches from the simulator's physiology are posted
-by a few concurrent clients (as `bench.ingest` does), so requests share transactions as they do in the server; the
-table divides every step by the number of requests (a shared transaction's cost is spread over its members). The
-steps of the write path are timed by wrapping them here (the product is not changed), and
-every SQL statement by SQLAlchemy's cursor events (wall time including aiosqlite's thread hop). A sampling
-profiler (py-spy) cannot split this path: SQLAlchemy's async layer runs each statement in a greenlet of its own,
+by a few concurrent clients (as `bench.ingest` does; with --idempotency-key each with a fresh key), so requests
+share transactions as they do in the server, whose garbage-collector tuning (GcTuner) runs here too. The table
+divides every step by the number of requests (a shared transaction's cost is spread over its members). The steps of
+the write path are timed by wrapping them here (the product is not changed), and every SQL statement by
+SQLAlchemy's cursor events (wall time including aiosqlite's thread hop). A sampling profiler (py-spy) cannot split
+this path: SQLAlchemy's async layer runs each statement in a greenlet of its own,
 so its stacks lose the Vigil function that issued the statement. Complements `python -m bench.ingest`.
 """
 
@@ -21,6 +22,7 @@ import pstats
 import re
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +40,7 @@ from app.bootstrap import build, migrate, seed
 from app.config import Settings
 from app.domain import TokenKind
 from app.events.bus import EventBus
+from app.gc_tuning import GcTuner
 from app.schemas import Actor
 from bench.ingest import readings_for
 
@@ -127,7 +130,8 @@ async def main(args: argparse.Namespace) -> None:
             headers = {'Authorization': f'Bearer {token}', 'Content-Type': 'application/json'}
             async with httpx.AsyncClient(transport=transport, base_url='http://vigil') as client:
                 def request(body: bytes) -> Any:
-                    return client.post('/api/v1/vitals', content=body, headers=headers)
+                    keyed = {'Idempotency-Key': str(uuid.uuid4())} if args.idempotency_key else {}
+                    return client.post('/api/v1/vitals', content=body, headers={**headers, **keyed})
 
                 for body in bodies[:20]:  # warm-up: statement caches, rules cache, first alerts
                     assert (await request(body)).status_code == 201
@@ -142,6 +146,10 @@ async def main(args: argparse.Namespace) -> None:
                         response = await request(body)
                         assert response.status_code == 201, response.text
 
+                # As the server does: survivors are frozen every few seconds, so full collections stay small (without
+                # it, full collections of this process's heap took about a tenth of the CPU measured here).
+                tuner = GcTuner()
+                tuner.start()
                 profiler = cProfile.Profile() if args.cprofile else None
                 if profiler is not None:
                     profiler.enable()
@@ -151,6 +159,7 @@ async def main(args: argparse.Namespace) -> None:
                 if profiler is not None:
                     profiler.disable()
                 commits = vigil.patients.shared_commits - commits
+                await tuner.stop()
         finally:
             await vigil.close()
     report(args, args.batches, elapsed, cpu, commits, timings, statements, rows_per_statement)
@@ -163,7 +172,9 @@ async def main(args: argparse.Namespace) -> None:
 def report(args: argparse.Namespace, batches: int, elapsed: float, cpu: float, commits: int, timings: Timings,
            statements: dict[str, list[float]], rows: dict[str, list[int]]) -> None:
     per_batch = elapsed / batches
-    print(f'{batches} requests of {args.batch_size} readings, posted in-process by {args.clients} concurrent clients: '
+    keyed = ', each with an Idempotency-Key' if args.idempotency_key else ''
+    print(f'{batches} requests of {args.batch_size} readings{keyed}, posted in-process by {args.clients} concurrent '
+          'clients: '
           f'{per_batch:.2f} ms of wall time per request ({args.batch_size * 1000 / per_batch:,.0f} readings/s); '
           f'{commits} shared transactions ({batches / max(commits, 1):.1f} requests per commit); '
           f'{cpu / batches:.2f} ms of CPU per request (this process, clients included: the steadier figure on a '
@@ -191,5 +202,6 @@ if __name__ == '__main__':
     parser.add_argument('--batches', type=int, default=200)
     parser.add_argument('--batch-size', type=int, default=100)
     parser.add_argument('--clients', type=int, default=4, help='concurrent requests (as bench.ingest)')
+    parser.add_argument('--idempotency-key', action='store_true', help='send every request with a fresh key')
     parser.add_argument('--cprofile', type=int, default=0, metavar='N', help='also print the N hottest functions')
     asyncio.run(main(parser.parse_args()))

@@ -1,5 +1,6 @@
 """Queries that several use cases share or that carry database-specific care."""
 
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -62,10 +63,10 @@ class BulkInsert:
     def __init__(self, statements: Mapping[str, Any], columns: Sequence[str]) -> None:
         self._columns = tuple(columns)
         self._statements = statements  # by dialect name
-        # By (dialect name, driver): the SQL and each column's bind processor (None: the value goes as it is).
-        self._compiled: dict[tuple[str, str], tuple[str, tuple[Any, ...]] | None] = {}
-        for dialect in (sqlite.aiosqlite.dialect(), postgresql.asyncpg.dialect()):  # type: ignore[no-untyped-call]
-            self._compiled[(dialect.name, dialect.driver)] = self._compile(dialect)
+        # By the engine's own dialect (its bind processors follow the engine's settings, such as its JSON
+        # serialiser): the SQL and each column's bind processor (None: the value goes as it is).
+        self._compiled: weakref.WeakKeyDictionary[Dialect, tuple[str, tuple[Any, ...]] | None] = (
+            weakref.WeakKeyDictionary())
 
     def _compile(self, dialect: Dialect) -> tuple[str, tuple[Any, ...]] | None:
         statement = self._statements[dialect.name]
@@ -81,7 +82,9 @@ class BulkInsert:
         if not rows:
             return
         dialect = connection.dialect
-        compiled = self._compiled.get((dialect.name, dialect.driver))
+        if dialect not in self._compiled:
+            self._compiled[dialect] = self._compile(dialect)
+        compiled = self._compiled[dialect]
         if compiled is None:  # another driver: SQLAlchemy's ordinary executemany
             await connection.execute(self._statements[dialect.name],
                                      [dict(zip(self._columns, row, strict=True)) for row in rows])

@@ -3,13 +3,16 @@ also when the retry arrives while the first request is still running."""
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from app.bootstrap import Vigil
-from app.services.idempotency import IdempotencyService, StoredResponse, request_fingerprint
+from app.domain import TokenKind
+from app.schemas import VitalReadingIn
+from app.services.idempotency import AlreadyAnswered, IdempotencyService, StoredResponse, request_fingerprint
 
 from .api_support import Api, counts, open_api, reading
 from .conftest import FakeClock, World
@@ -151,7 +154,9 @@ async def test_a_retried_acknowledgement_is_answered_like_the_first(api: Api, vi
 
 async def test_concurrent_duplicates_write_once_and_get_the_same_answer(
         api: Api, vigil: Vigil, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Both requests look the key up before either writes: the database's primary key must decide.
+    # Both requests find the key free before either commits: the database's primary key must decide. Readings look
+    # their key up in the write transaction (the two may share one, see the shared-transaction test below); lookup()
+    # is held here for a request that looks it up first.
     looked_up = 0
     both_looked = asyncio.Event()
     lookup = IdempotencyService.lookup
@@ -176,3 +181,71 @@ async def test_concurrent_duplicates_write_once_and_get_the_same_answer(
     after = await counts(vigil)
     assert (after['VitalReading'], after['IdempotencyKey']) == (2, 1)
     assert after['EventLogEntry'] == 1  # one VitalsRecorded: the loser's transaction rolled back whole
+
+
+async def test_a_keyed_batch_looks_its_key_up_in_its_write_transaction(api: Api, vigil: Vigil) -> None:
+    # No read transaction of its own before the write: the key is looked up where the readings are written (and,
+    # found free, needs no DELETE of an expired record).
+    transactions: dict[str, list[Any]] = {'lookup': [], 'write': [], 'delete': []}
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        text = ' '.join(statement.split()).upper()
+        if text.startswith('SELECT') and 'FROM IDEMPOTENCY_KEYS' in text:
+            transactions['lookup'].append(conn.get_transaction())
+        elif text.startswith('INSERT INTO VITAL_READINGS'):
+            transactions['write'].append(conn.get_transaction())
+        elif text.startswith('DELETE FROM IDEMPOTENCY_KEYS') and 'TOKEN_ID' in text:  # not the purge of expired keys
+            transactions['delete'].append(conn.get_transaction())
+
+    event.listen(vigil.engine.sync_engine, 'before_cursor_execute', seen)
+    try:
+        response = await api.post('/api/v1/vitals', [reading(), reading(kind='resp_rate', value=18)], headers=KEY)
+    finally:
+        event.remove(vigil.engine.sync_engine, 'before_cursor_execute', seen)
+
+    assert response.status_code == 201
+    assert len(transactions['lookup']) == len(transactions['write']) == 1
+    assert transactions['lookup'][0] is transactions['write'][0]
+    assert not transactions['delete']
+
+
+async def test_a_used_key_with_a_bad_body_is_refused_for_the_key(api: Api, vigil: Vigil) -> None:
+    # The key's use comes first, as when it was looked up before the body was read.
+    await api.post('/api/v1/vitals', reading(), headers=KEY)
+    before = await counts(vigil)
+
+    for body in (reading(kind='pulse'), reading(mrn='nobody')):
+        response = await api.post('/api/v1/vitals', body, headers=KEY)
+
+        assert response.status_code == 422
+        assert 'was already used for a different request' in response.json()['detail']
+    assert await counts(vigil) == before
+
+
+async def test_duplicates_in_one_shared_transaction_write_once_and_the_second_gets_the_first_answer(
+        vigil: Vigil, world: World, clock: FakeClock) -> None:
+    service = IdempotencyService(vigil.db, clock)
+    created = await vigil.tokens.create(hospital_slug='alpha', kind=TokenKind.DEVICE, name='monitor')
+    actor = await vigil.tokens.verify(created.secret)
+    readings = [VitalReadingIn(patient_mrn='alpha-North-1', kind='heart_rate', value=88, unit='/min',
+                               measured_at=clock())]
+
+    def respond(events: Sequence[Any]) -> StoredResponse | None:
+        return StoredResponse(status_code=201, body={'events': len(events)}) if events else None
+
+    async def send() -> StoredResponse | None:
+        assert actor.token_id is not None
+        with service.recording(token_id=actor.token_id, hospital_id=world.a.hospital_id, key='k', request_hash='h',
+                               respond=respond, look_up_in_write=True) as pending:
+            await vigil.patients.record_vitals(actor, readings)
+        return pending.stored
+
+    commits = vigil.patients.shared_commits
+    first, second = await asyncio.gather(send(), send(), return_exceptions=True)
+
+    assert isinstance(first, StoredResponse)
+    assert isinstance(second, AlreadyAnswered) and second.stored == first
+    # Together they failed on the key's primary key, then each was written alone.
+    assert vigil.patients.shared_commits == commits + 1
+    after = await counts(vigil)
+    assert (after['VitalReading'], after['IdempotencyKey']) == (1, 1)

@@ -106,6 +106,19 @@ def test_one_reading_may_be_sent_without_an_array(reading: dict[str, Any]) -> No
 
 
 @QUICK
+@given(st.lists(good_readings(), min_size=1, max_size=20))
+def test_a_body_read_straight_from_its_bytes_gives_what_the_general_path_gives(batch: list[dict[str, Any]]) -> None:
+    # Pydantic's JSON parser takes a body that starts with '[' or '{'; leading whitespace beyond a few bytes, or another
+    # encoding json.loads detects (UTF-16), takes the general path through the parsed document.
+    compact = body(batch)
+
+    readings = parse_batch(compact, NOW)
+
+    assert parse_batch(b' ' * 40 + compact, NOW) == readings
+    assert parse_batch(json.dumps(batch).encode('utf-16'), NOW) == readings
+
+
+@QUICK
 @given(st.lists(good_readings(), max_size=10), bad_readings(), st.data())
 def test_one_bad_reading_rejects_the_batch_and_is_named(
         batch: list[dict[str, Any]], bad: tuple[dict[str, Any], str], data: st.DataObject) -> None:

@@ -16,7 +16,7 @@ from app.events import VitalsRecorded
 from app.events.models import AlertEventBase
 from app.schemas import Actor, VitalReadingIn
 from app.services.ingest import UnknownPatients
-from data.models import ApiToken, VitalReading
+from data.models import ApiToken, TriggerState, VitalReading
 
 from .api_support import Api, counts, open_api, reading
 from .conftest import FakeClock, World
@@ -133,6 +133,47 @@ async def test_requests_about_the_same_patient_are_detected_one_after_the_other(
     patient = await vigil.patients.get(world.a.actor('doctor'),
                                        world.a.patient_ids['North-1'])
     assert patient.latest[VitalKind.HEART_RATE].value == 150
+
+
+async def spo2_states(vigil: Vigil, patient_id: int) -> list[tuple[Any, ...]]:
+    async with vigil.db.read() as session:
+        return sorted(tuple(row) for row in await session.execute(
+            select(TriggerState.trigger, TriggerState.breach_since, TriggerState.readings, TriggerState.last_at)
+            .where(TriggerState.patient_id == patient_id, TriggerState.trigger.like('%spo2%'))))
+
+
+async def test_trigger_states_of_a_shared_transaction_end_as_if_its_requests_had_committed_one_by_one(
+        vigil: Vigil, world: World, clock: FakeClock) -> None:
+    # A stored breach ends, a new one begins, and it goes on: three requests about one patient, one after the other
+    # alone for North-1, in one shared transaction for North-2.
+    def requests(mrn: str) -> list[list[VitalReadingIn]]:
+        return [[vital(clock, mrn, VitalKind.SPO2, value, '%', minutes_ago=minutes)]
+                for value, minutes in ((97, 3), (88, 2), (89, 1))]
+
+    for mrn in ('alpha-North-1', 'alpha-North-2'):  # the breach stored before
+        await vigil.patients.record_vitals(device(world, 'monitor'), [vital(clock, mrn, VitalKind.SPO2, 88, '%', 4)])
+    for alone in requests('alpha-North-1'):
+        await vigil.patients.record_vitals(device(world, 'monitor'), alone)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if 'trigger_states' in statement and not statement.lstrip().upper().startswith('SELECT'):
+            statements.append(statement)
+
+    event.listen(vigil.engine.sync_engine, 'before_cursor_execute', count)
+    try:
+        commits = vigil.patients.shared_commits
+        await asyncio.gather(*(vigil.patients.record_vitals(device(world, f'monitor {index}'), readings)
+                               for index, readings in enumerate(requests('alpha-North-2'))))
+    finally:
+        event.remove(vigil.engine.sync_engine, 'before_cursor_execute', count)
+
+    assert vigil.patients.shared_commits == commits + 1
+    alone_states = await spo2_states(vigil, world.a.patient_ids['North-1'])
+    assert alone_states and await spo2_states(vigil, world.a.patient_ids['North-2']) == alone_states
+    # Only each state's end is written: one statement for the three requests (a delete and two upserts, request by
+    # request).
+    assert len(statements) == 1
 
 
 async def test_a_request_announces_its_patients_in_id_order_whatever_the_order_of_its_readings(

@@ -6,10 +6,12 @@ from typing import Annotated
 from fastapi import Header, Request, Response
 from fastapi.responses import JSONResponse
 
+from app.errors import DomainError
 from app.schemas import Actor
 from app.services.idempotency import (
     KEY_TTL,
     MAX_KEY_LENGTH,
+    AlreadyAnswered,
     DuplicateRequest,
     IdempotencyService,
     Responder,
@@ -39,20 +41,37 @@ def respond_with(stored: StoredResponse, media_type: str, *, replayed: bool = Fa
 
 async def idempotent(service: IdempotencyService, request: Request, actor: Actor, key: str | None,
                      operation: Callable[[], Awaitable[StoredResponse]], respond: Responder,
-                     media_type: str = 'application/json') -> Response:
-    """Run a write once per Idempotency-Key; respond() must build the same answer from the commit's events."""
+                     media_type: str = 'application/json', *, look_up_in_write: bool = False) -> Response:
+    """Run a write once per Idempotency-Key; respond() must build the same answer from the commit's events.
+
+    `look_up_in_write`: the operation's write looks the key up in its own transaction (the group commit of
+    readings), which saves a read transaction per request; an error before that write looks it up then, so a stored
+    answer, or the key's use for another request, still comes first.
+    """
     if key is None or actor.token_id is None or actor.hospital_id is None:
         return respond_with(await operation(), media_type)
     check_key(key)
     fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
-    stored = await service.lookup(actor.token_id, key, fingerprint)
-    if stored is not None:
-        return respond_with(stored, media_type, replayed=True)
+    if look_up_in_write:
+        await service.purge_now_and_then()
+    else:
+        stored = await service.lookup(actor.token_id, key, fingerprint)
+        if stored is not None:
+            return respond_with(stored, media_type, replayed=True)
     try:
         with service.recording(token_id=actor.token_id, hospital_id=actor.hospital_id, key=key,
-                               request_hash=fingerprint, respond=respond) as pending:
+                               request_hash=fingerprint, respond=respond, look_up_in_write=look_up_in_write) as pending:
             result = await operation()
+    except AlreadyAnswered as answered:
+        return respond_with(answered.stored, media_type, replayed=True)
     except DuplicateRequest:
+        stored = await service.lookup(actor.token_id, key, fingerprint)
+        if stored is None:
+            raise
+        return respond_with(stored, media_type, replayed=True)
+    except DomainError:
+        if not look_up_in_write:
+            raise
         stored = await service.lookup(actor.token_id, key, fingerprint)
         if stored is None:
             raise

@@ -48,6 +48,7 @@ class ReadingIn(BaseModel):
 
 
 _BATCH: TypeAdapter[list[ReadingIn]] = TypeAdapter(list[ReadingIn])
+_DOMAIN: TypeAdapter[list[VitalReadingIn]] = TypeAdapter(list[VitalReadingIn])
 
 
 class ReadingProblem(BaseModel):
@@ -142,11 +143,50 @@ def to_domain(reading: ReadingIn, now: datetime) -> VitalReadingIn:
     return domain
 
 
+def to_domain_all(readings: Sequence[ReadingIn], now: datetime) -> list[VitalReadingIn]:
+    """Return the domain readings for parsed ones, all validated in one pass through pydantic's core (for a batch, a
+    few times less CPU than to_domain one by one); raise ValueError if any cannot be accepted (to_domain says why)."""
+    latest_allowed = now + MAX_FUTURE_SKEW
+    rows: list[dict[str, Any]] = []
+    for reading in readings:
+        value, unit = stored_value(reading.kind, reading.value, reading.unit)
+        if plausibility_problem(reading.kind, value, unit) or reading.measured_at > latest_allowed:
+            raise ValueError('a reading cannot be accepted')
+        rows.append({'patient_mrn': reading.patient_mrn, 'kind': reading.kind, 'value': value, 'unit': unit,
+                     'measured_at': reading.measured_at})
+    return _DOMAIN.validate_python(rows)
+
+
+def _well_formed(body: bytes) -> list[ReadingIn] | None:
+    """Parse and validate a body that is one good reading or an array of 1 to MAX_BATCH of them, straight from its
+    bytes in pydantic's core (no Python objects for the JSON document); None for anything else.
+
+    A document that validates nests two levels at most, so it needs no depth check.
+    """
+    first = body[:16].lstrip()[:1]
+    try:
+        if first == b'[':
+            readings = _BATCH.validate_json(body)
+            return readings if 1 <= len(readings) <= MAX_BATCH else None
+        if first == b'{':
+            return [ReadingIn.model_validate_json(body)]
+    except ValueError:
+        pass
+    return None
+
+
 def parse_batch(body: bytes, now: datetime) -> list[VitalReadingIn]:
     """Parse and convert a raw body (one reading or an array of them) into domain readings.
 
     Raises ReadingsRejected naming every bad reading (nothing is half-accepted).
     """
+    # The common case: the body parsed and validated in one pass, the domain readings in another.
+    well_formed = _well_formed(body)
+    if well_formed is not None:
+        try:
+            return to_domain_all(well_formed, now)
+        except ValueError:
+            pass  # the slow path below names every bad reading
     try:
         document: Any = parse_json(body)
     except (ValueError, UnicodeDecodeError) as error:
@@ -163,11 +203,6 @@ def parse_batch(body: bytes, now: datetime) -> list[VitalReadingIn]:
         message = ''
     if message:
         raise ReadingsRejected([_problem(None, None, None, message)])
-    try:
-        # The common case in one pass through pydantic's core (several times faster than item by item).
-        return [to_domain(reading, now) for reading in _BATCH.validate_python(items)]
-    except ValueError:
-        pass  # find and name every bad reading, one by one
     readings: list[VitalReadingIn] = []
     problems: list[ReadingProblem] = []
     for index, item in enumerate(items):

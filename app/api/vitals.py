@@ -117,6 +117,7 @@ def vitals_router(patients: PatientService, directory: DirectoryService, idempot
         in `history_only`: it never becomes the patient's latest value and is never scored or alerted on.
         """
         body = await read_body(request)
-        return await idempotent(idempotency, request, actor, idempotency_key, lambda: record(actor, body), respond)
+        return await idempotent(idempotency, request, actor, idempotency_key, lambda: record(actor, body), respond,
+                                look_up_in_write=True)
 
     return router

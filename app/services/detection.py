@@ -52,7 +52,7 @@ from app.domain.vitals import VITAL_SPECS, describe
 from app.schemas import Actor, News2View, VitalValue
 from app.uow import UnitOfWork
 from data.models import Alert, LatestVital, Patient, Snooze, TriggerState
-from data.queries import alerts_with_context
+from data.queries import BulkInsert, alerts_with_context
 from data.types import UTCDateTime
 
 from .alert_writes import clear, open_alert, resolve_by_system, retrigger, update_headline
@@ -103,7 +103,9 @@ def _upsert_states(insert_into: Any) -> Any:
 
 
 # Built once per dialect: building it (and its cache key) for every batch cost more CPU than running it.
-UPSERT_STATES = {'sqlite': _upsert_states(sqlite.insert), 'postgresql': _upsert_states(postgresql.insert)}
+STATE_COLUMNS = ('patient_id', 'trigger', 'hospital_id', 'breach_since', 'readings', 'last_at')
+UPSERT_STATES = BulkInsert({'sqlite': _upsert_states(sqlite.insert), 'postgresql': _upsert_states(postgresql.insert)},
+                           STATE_COLUMNS)
 
 
 class Transition(Enum):
@@ -151,11 +153,51 @@ class _Action:
     condition: str | None = None  # what a NEWS2 headline describes (news2_condition)
 
 
+class StateWrites:
+    """Trigger-state changes of the batches detected in one transaction, written once at its end: at most one
+    DELETE and one executemany upsert of plain tuples, however many batches the transaction holds.
+
+    Nothing in the transaction reads trigger_states back after detection (each batch starts from the states the
+    previous one left in memory), so only each changed key's final state is written.
+    """
+
+    def __init__(self, stored: Collection[Key]) -> None:
+        self._stored = set(stored)  # keys with a row in the table when the transaction began
+        self._changed: dict[Key, tuple[int, _State | None]] = {}
+
+    def note(self, hospital_id: int, changed: Mapping[Key, _State | None]) -> None:
+        """Remember states a batch changed (None: ended); the last note of a key wins, and a state noted is read
+        when flushed (a later batch may go on counting the same object)."""
+        for key, state in changed.items():
+            self._changed[key] = (hospital_id, state)
+
+    async def flush(self, uow: UnitOfWork) -> None:
+        """Write the final states: upsert the live ones, delete the ended ones that had a row."""
+        upserts: list[tuple[Any, ...]] = []  # STATE_COLUMNS
+        deletes: list[Key] = []
+        for key, (hospital_id, state) in self._changed.items():
+            if state is not None:
+                upserts.append((key[0], key[1], hospital_id, state.breach_since, state.readings, state.last_at))
+            elif key in self._stored:
+                deletes.append(key)
+        self._changed.clear()
+        if not upserts and not deletes:
+            return
+        connection = await uow.session.connection()
+        if deletes:
+            await connection.execute(delete(STATES).where(tuple_(STATES.c.patient_id, STATES.c.trigger).in_(deletes)))
+        await UPSERT_STATES.execute(connection, upserts)
+        self._stored.update((row[0], row[1]) for row in upserts)
+        self._stored.difference_update(deletes)
+
+
 class Detector:
     """One batch's detection for one hospital: observe readings, then write states and apply alert changes."""
 
-    def __init__(self, uow: UnitOfWork, rules: HospitalRules, now: datetime) -> None:
+    def __init__(self, uow: UnitOfWork, rules: HospitalRules, now: datetime, writes: StateWrites | None = None) -> None:
+        """`writes`: collect the changed trigger states there for the caller to write (else written per batch)."""
         self._uow = uow
+        self._writes = writes
         self._rules = rules
         self._now = now
         self._states: dict[Key, _State | None] = {}
@@ -272,6 +314,7 @@ class Detector:
                          readings: Sequence[Mapping[str, Any]]) -> None:
         self._news2_after.pop(patient.id, None)
         scale = patient.spo2_scale
+        plan = self._plan(scale)  # once per patient and batch, not per reading
         values = {kind: (vital.value, vital.measured_at) for kind, vital in before.items()}
         raw = {kind: sub_score(kind, value, scale, values.get(VitalKind.ON_OXYGEN, (None,))[0])
                for kind, (value, _) in values.items() if kind in NEWS2_PARAMETERS}
@@ -284,7 +327,7 @@ class Detector:
             previous = values.get(kind)
             if previous is None or at >= previous[1]:  # else a late reading: kept, but not the patient's present
                 values[kind] = (value, at)
-                self._observe_limits(patient, kind, value, at)
+                self._observe_limits(patient, kind, value, at, plan)
                 if kind in NEWS2_PARAMETERS:
                     rescore = rescore or not scored
                     # Oxygen changes how SpO2 scores on scale 2, so both are re-scored when it changes.
@@ -292,7 +335,7 @@ class Detector:
                         if changed in values:
                             oxygen = values.get(VitalKind.ON_OXYGEN, (None,))[0]
                             points = sub_score(changed, values[changed][0], scale, oxygen)
-                            rescore = self._observe_score(patient, changed, points, at) or rescore
+                            rescore = self._observe_score(patient, changed, points, at, plan) or rescore
                             rescore = rescore or raw.get(changed) != points
                             raw[changed] = points
             # Readings measured at the same instant are one observation: NEWS2 is scored once they are all in.
@@ -302,9 +345,10 @@ class Detector:
                 if index + 1 == len(ordered):
                     self._news2_after[patient.id] = news2
 
-    def _observe_limits(self, patient: Patient, kind: VitalKind, value: float, at: datetime) -> None:
+    def _observe_limits(self, patient: Patient, kind: VitalKind, value: float, at: datetime,
+                        plan: _Plan | None = None) -> None:
         patient_id = patient.id  # an ORM attribute: read once, not per trigger
-        for watch in self._plan(patient.spo2_scale).watches[kind]:
+        for watch in (plan or self._plan(patient.spo2_scale)).watches[kind]:
             breach = watch.limit.breach(kind, value) if watch.applies else None
             for direction, trigger in watch.triggers:
                 transition = self._observe(patient_id, trigger, breach == direction, at, watch.limit)
@@ -324,9 +368,10 @@ class Detector:
         shown = f'{edge:.1f}' if kind is VitalKind.TEMPERATURE else f'{edge:g}'
         return f'Critical value: {describe(kind, value)}, {side} the limit of {shown} {unit}'
 
-    def _observe_score(self, patient: Patient, kind: VitalKind, points: int, at: datetime) -> bool:
+    def _observe_score(self, patient: Patient, kind: VitalKind, points: int, at: datetime,
+                       plan: _Plan | None = None) -> bool:
         """Track how long a delayed parameter has scored each level; tell whether its counted points changed."""
-        limit = self._plan(patient.spo2_scale).delays.get(kind)
+        limit = (plan or self._plan(patient.spo2_scale)).delays.get(kind)
         if limit is None:
             return False
         changed, patient_id = False, patient.id
@@ -390,22 +435,10 @@ class Detector:
     # --- writing -----------------------------------------------------------------------------------------------
 
     async def _write_states(self, hospital_id: int) -> None:
-        upserts: list[dict[str, Any]] = []
-        deletes: list[Key] = []
-        for key in self._dirty:
-            state = self._states.get(key)
-            if state is not None:
-                upserts.append({'patient_id': key[0], 'trigger': key[1], 'hospital_id': hospital_id,
-                                'breach_since': state.breach_since, 'readings': state.readings,
-                                'last_at': state.last_at})
-            elif key in self._stored:
-                deletes.append(key)
-        # Core statements on the table, at most two per batch: the ORM's bulk paths cost more than the SQL here.
-        connection = await self._uow.session.connection()
-        if deletes:
-            await connection.execute(delete(STATES).where(tuple_(STATES.c.patient_id, STATES.c.trigger).in_(deletes)))
-        if upserts:
-            await connection.execute(UPSERT_STATES[connection.dialect.name], upserts)
+        writes = self._writes or StateWrites(self._stored)
+        writes.note(hospital_id, {key: self._states.get(key) for key in self._dirty})
+        if self._writes is None:
+            await writes.flush(self._uow)
 
     async def _apply(self) -> None:
         if not self._actions:
@@ -603,11 +636,13 @@ class Detected:
 
 async def detect(uow: UnitOfWork, rules: HospitalRules, now: datetime, patients: Sequence[Patient],
                  before: Mapping[int, Mapping[VitalKind, VitalValue]],
-                 readings: Mapping[int, Sequence[Mapping[str, Any]]], states: Mapping[Key, _State]) -> Detected:
+                 readings: Mapping[int, Sequence[Mapping[str, Any]]], states: Mapping[Key, _State],
+                 writes: StateWrites | None = None) -> Detected:
     """Run detection for one batch of one hospital inside the caller's unit of work (the caller commits).
 
     Returns the trigger states after the batch, for views that show what is still pending, and the NEWS2 it scored.
+    With `writes`, the changed trigger states are left there for the caller to flush before it commits.
     """
-    detector = Detector(uow, rules, now)
+    detector = Detector(uow, rules, now, writes)
     await detector.run(patients, before, readings, states)
     return Detected(detector.states, detector.news2_after)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from pydantic import JsonValue
-from sqlalchemy import Table, bindparam, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +36,10 @@ PURGE_INTERVAL = timedelta(minutes=10)
 KEYS = cast(Table, IdempotencyKey.__table__)
 LOOKUP = (select(KEYS.c.created_at, KEYS.c.request_hash, KEYS.c.status_code, KEYS.c.response)
           .where(KEYS.c.token_id == bindparam('token'), KEYS.c.key == bindparam('the_key')))
+# The keys of several requests, looked up in the write transaction that would answer them (see look_up_in_write).
+LOOKUP_MANY = (select(KEYS.c.token_id, KEYS.c.key, KEYS.c.created_at, KEYS.c.request_hash, KEYS.c.status_code,
+                      KEYS.c.response)
+               .where(tuple_(KEYS.c.token_id, KEYS.c.key).in_(bindparam('keys', expanding=True))))
 DELETE_EXPIRED = delete(KEYS).where(KEYS.c.token_id == bindparam('token'), KEYS.c.key == bindparam('the_key'),
                                     KEYS.c.created_at < bindparam('before'))
 INSERT_RECORD = insert(KEYS)
@@ -58,6 +62,14 @@ class IdempotencyKeyReused(InvalidInput):
 
 class DuplicateRequest(Conflict):
     """A request with the same key committed first, while this one was running."""
+
+
+class AlreadyAnswered(DuplicateRequest):
+    """The write transaction found the key's answer stored: nothing was written, that answer is repeated."""
+
+    def __init__(self, stored: StoredResponse) -> None:
+        super().__init__('A request with this Idempotency-Key was answered before; this one changed nothing.')
+        self.stored = stored
 
 
 def canonical_body(body: bytes) -> bytes:
@@ -92,7 +104,7 @@ class PendingRecord:
     """The commit hook of one request: stores the response alongside the first commit that produces one."""
 
     def __init__(self, *, token_id: int, hospital_id: int, key: str, request_hash: str, respond: Responder,
-                 clock: Clock) -> None:
+                 clock: Clock, look_up_in_write: bool = False) -> None:
         self._token_id = token_id
         self._hospital_id = hospital_id
         self._key = key
@@ -100,6 +112,10 @@ class PendingRecord:
         self._respond = respond
         self._clock = clock
         self.stored: StoredResponse | None = None
+        # The key was not looked up before the write: the write transaction looks it up (answered_in_write) and
+        # answers a retry from the record instead of writing.
+        self.look_up_in_write = look_up_in_write
+        self._row_found: bool | None = None  # whether that look-up found a row of the key (None: not looked up)
 
     async def __call__(self, session: AsyncSession, events: Sequence[BaseEvent]) -> None:
         if self.stored is not None:
@@ -108,8 +124,10 @@ class PendingRecord:
         if response is None:
             return
         now = self._clock()
-        # An expired record of the same key is replaced rather than clashed with.
-        await session.execute(DELETE_EXPIRED, {'token': self._token_id, 'the_key': self._key, 'before': now - KEY_TTL})
+        # An expired record of the same key is replaced rather than clashed with (unless this transaction found none).
+        if self._row_found is not False:
+            await session.execute(DELETE_EXPIRED, {'token': self._token_id, 'the_key': self._key,
+                                                   'before': now - KEY_TTL})
         try:
             await session.execute(INSERT_RECORD, {
                 'token_id': self._token_id, 'key': self._key, 'hospital_id': self._hospital_id,
@@ -123,6 +141,52 @@ class PendingRecord:
     def forget(self) -> None:
         """Forget the answer stored by a transaction that was then rolled back (it is written again)."""
         self.stored = None
+        self._row_found = None
+
+    @property
+    def identity(self) -> tuple[int, str]:
+        """The record's primary key: (token id, key)."""
+        return self._token_id, self._key
+
+    def answer(self, row: Any) -> StoredResponse | None:
+        """Return the answer stored for this key (its row, looked up in the write transaction), as stored_answer
+        does."""
+        self._row_found = row is not None
+        return stored_answer(row, self._key, self._request_hash, self._clock())
+
+
+def stored_answer(row: Any, key: str, request_hash: str, now: datetime) -> StoredResponse | None:
+    """Return the answer stored in a key's row, None if there is none (or it expired); refuse a key used for a
+    different request."""
+    if row is None or row.created_at < now - KEY_TTL:
+        return None
+    if row.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            f'The Idempotency-Key "{key}" was already used for a different request; '
+            'send a new key with a new request.')
+    body: Any = row.response
+    return StoredResponse(status_code=row.status_code, body=body)
+
+
+async def answered_in_write(session: AsyncSession, records: Sequence[PendingRecord]
+                            ) -> dict[PendingRecord, DuplicateRequest | IdempotencyKeyReused]:
+    """Look up the keys of requests that did not look them up before their write, in that write's transaction (one
+    statement for all); return what each request whose key is taken gets instead of its write: AlreadyAnswered with
+    the stored answer, or IdempotencyKeyReused."""
+    if not records:
+        return {}
+    rows = {(row.token_id, row.key): row for row in await session.execute(
+        LOOKUP_MANY, {'keys': sorted({record.identity for record in records})})}
+    answered: dict[PendingRecord, DuplicateRequest | IdempotencyKeyReused] = {}
+    for record in records:
+        try:
+            stored = record.answer(rows.get(record.identity))
+        except IdempotencyKeyReused as reused:
+            answered[record] = reused
+            continue
+        if stored is not None:
+            answered[record] = AlreadyAnswered(stored)
+    return answered
 
 
 class IdempotencyService:
@@ -133,24 +197,21 @@ class IdempotencyService:
 
     async def lookup(self, token_id: int, key: str, request_hash: str) -> StoredResponse | None:
         """Return the stored answer to this key, None if there is none (or it expired); refuse a reused key."""
-        await self._purge_now_and_then()
+        await self.purge_now_and_then()
         async with self._db.read() as session:
             row = (await session.execute(LOOKUP, {'token': token_id, 'the_key': key})).one_or_none()
-        if row is None or row.created_at < self._clock() - KEY_TTL:
-            return None
-        if row.request_hash != request_hash:
-            raise IdempotencyKeyReused(
-                f'The Idempotency-Key "{key}" was already used for a different request; '
-                'send a new key with a new request.')
-        body: Any = row.response
-        return StoredResponse(status_code=row.status_code, body=body)
+        return stored_answer(row, key, request_hash, self._clock())
 
     @contextmanager
     def recording(self, *, token_id: int, hospital_id: int, key: str, request_hash: str,
-                  respond: Responder) -> Iterator[PendingRecord]:
-        """Within this block, the first commit whose events respond() answers also stores that answer."""
+                  respond: Responder, look_up_in_write: bool = False) -> Iterator[PendingRecord]:
+        """Within this block, the first commit whose events respond() answers also stores that answer.
+
+        `look_up_in_write`: the key was not looked up first; a write that supports it (the group commit of readings)
+        looks it up in its own transaction and raises AlreadyAnswered or IdempotencyKeyReused instead of writing.
+        """
         pending = PendingRecord(token_id=token_id, hospital_id=hospital_id, key=key, request_hash=request_hash,
-                                respond=respond, clock=self._clock)
+                                respond=respond, clock=self._clock, look_up_in_write=look_up_in_write)
         reset = commit_hook.set(pending)
         try:
             yield pending
@@ -165,7 +226,8 @@ class IdempotencyService:
             await uow.commit()
         return int(getattr(result, 'rowcount', 0) or 0)
 
-    async def _purge_now_and_then(self) -> None:
+    async def purge_now_and_then(self) -> None:
+        """Purge expired records if the last purge was more than PURGE_INTERVAL ago (keyed requests call it)."""
         now = self._clock()
         if self._last_purge is not None and now - self._last_purge < PURGE_INTERVAL:
             return

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,8 +32,9 @@ from app.uow import CommitHook, Database, RollbackAware, UnitOfWork, commit_hook
 from data.models import ApiToken, Patient
 from data.queries import INSERT_READINGS, patients_with_ward, upsert_latest_vitals
 
-from .detection import Detected, Key, detect, load_context
+from .detection import Detected, Key, StateWrites, detect, load_context
 from .escalation import device_seen
+from .idempotency import PendingRecord, answered_in_write
 from .rules import RulesService
 from .tokens import INVALID_TOKEN
 
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 # CPU per reading by a third (bench.ingest; 0.5 ms gathered three, 2 ms no more than 1 ms).
 GROUP_WINDOW_SECONDS = 0.001
 GROUP_MEMORY = 8  # rounds whose sizes tell how many members to wait for
+VIEWS: TypeAdapter[list[VitalReadingView]] = TypeAdapter(list[VitalReadingView])
+KIND_NAMES: dict[VitalKind, str] = {kind: kind.value for kind in VitalKind}  # an enum's .value costs a call
 # Builds a patient's view for its VitalsRecorded event: (rules, patient, latest, trigger states, now, and NEWS2 when
 # detection scored it from those).
 ViewBuilder = Callable[[HospitalRules, Patient, dict[VitalKind, VitalValue], Any, datetime, News2View | None],
@@ -80,11 +84,12 @@ class Member:
 
 @dataclass
 class _Context:
-    """What a shared transaction knows of its patients as its waves go: latest vitals, trigger states, and the
-    readings that become the latest (upserted once, at the end)."""
+    """What a shared transaction knows of its patients as its waves go: latest vitals, trigger states, and what
+    becomes the latest readings and the trigger states (written once, at the end)."""
 
     latest: dict[int, dict[VitalKind, VitalValue]]
     states: dict[Key, Any]
+    writes: StateWrites  # the trigger states the waves changed (written once, at the end)
     newest: dict[tuple[int, str], tuple[Any, ...]] = field(default_factory=dict)  # LATEST_COLUMNS
 
 
@@ -204,10 +209,16 @@ class GroupCommit:
             rules = await self._rules.rules(hospital_id, session)
             patients = await _lock_patients(session, hospital_id, {r.patient_mrn for m in members for r in m.readings})
             revoked = await _revoked_tokens(session, members)
+            # Keys not looked up before the write: a retry whose answer is stored writes nothing and gets that answer;
+            # a key used for another request is refused.
+            answered = await answered_in_write(session, [m.hook for m in members if isinstance(m.hook, PendingRecord)
+                                                         and m.hook.look_up_in_write])
             written: list[Member] = []
             for member in members:
                 unknown = {r.patient_mrn for r in member.readings if r.patient_mrn not in patients}
-                if member.actor.token_id in revoked:
+                if isinstance(member.hook, PendingRecord) and member.hook in answered:
+                    refused.append((member, answered[member.hook]))
+                elif member.actor.token_id in revoked:
                     refused.append((member, TokenInvalid(INVALID_TOKEN)))
                 elif unknown:
                     index, mrn = next((i, r.patient_mrn) for i, r in enumerate(member.readings)
@@ -224,6 +235,7 @@ class GroupCommit:
                 events = await self._detect_wave(uow, rules, now, context, wave)
                 owners.extend((member, len(member_events)) for member, member_events in events)
                 uow.requeue_since(start, [event for _, member_events in events for event in member_events])
+            await context.writes.flush(uow)
             await upsert_latest_vitals(await session.connection(), list(context.newest.values()))
             owners.extend(await self._devices_seen(uow, rules, now, written))
             hooks = [(m, m.hook) for m in written if m.hook is not None]
@@ -243,15 +255,16 @@ class GroupCommit:
         # Measured this long before it arrived: history (a chart, an audit), never the patient's present.
         history_before = now - timedelta(hours=rules.stale_reading_hours)
         rows: list[tuple[Any, ...]] = []  # READING_COLUMNS
+        ids = {mrn: patient.id for mrn, patient in patients.items()}  # ORM attributes: read once, not per reading
         for member in members:
             recorded_at, source = member.received_at or now, member.actor.name
-            # Built from readings validated before they joined (pydantic's validation in its core costs less than
-            # model_construct in Python).
-            member.views = [VitalReadingView(
-                patient_id=patients[r.patient_mrn].id, kind=r.kind, value=r.value, unit=r.unit,
-                measured_at=r.measured_at, source=source, history_only=r.measured_at < history_before)
-                for r in member.readings]
-            rows.extend((member.hospital_id, view.patient_id, reading.kind.value, view.value, view.unit,
+            # Built from readings validated before they joined, all in one pass through pydantic's core (less CPU
+            # than a model per reading, and than model_construct, which runs in Python).
+            member.views = VIEWS.validate_python([
+                {'patient_id': ids[r.patient_mrn], 'kind': r.kind, 'value': r.value, 'unit': r.unit,
+                 'measured_at': r.measured_at, 'source': source, 'history_only': r.measured_at < history_before}
+                for r in member.readings])
+            rows.extend((member.hospital_id, view.patient_id, KIND_NAMES[view.kind], view.value, view.unit,
                          view.measured_at, recorded_at, source, reading.observation_id)
                         for reading, view in zip(member.readings, member.views, strict=True))
             # In id order, as they are locked: the request's VitalsRecorded events come in this order.
@@ -262,7 +275,7 @@ class GroupCommit:
         # order would make SQLite insert row by row.
         await INSERT_READINGS.execute(await uow.session.connection(), rows)
         latest, states = await load_context(uow, sorted({p.id for m in members for p in m.patients}))
-        return _Context(latest, states)
+        return _Context(latest, states, StateWrites(states))
 
     async def _detect_wave(self, uow: UnitOfWork, rules: HospitalRules, now: datetime, context: '_Context',
                            wave: list[Member]) -> list[tuple[Member, list[BaseEvent]]]:
@@ -294,10 +307,11 @@ class GroupCommit:
             for kind, row in newest.items():
                 if kind not in current or row['measured_at'] >= current[kind].measured_at:
                     current[kind] = VitalValue(value=row['value'], unit=row['unit'], measured_at=row['measured_at'])
-                    context.newest[(patient_id, kind.value)] = (patient_id, kind.value, row['value'], row['unit'],
-                                                               row['measured_at'])
+                    name = KIND_NAMES[kind]
+                    context.newest[(patient_id, name)] = (patient_id, name, row['value'], row['unit'],
+                                                          row['measured_at'])
         queued = uow.queued
-        detected = await detect(uow, rules, now, touched, before, by_patient, context.states)
+        detected = await detect(uow, rules, now, touched, before, by_patient, context.states, context.writes)
         context.latest.update(after)
         for key, state in detected.states.items():
             if state is None:
