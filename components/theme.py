@@ -221,6 +221,7 @@ _CSS = '''
 .vigil-people { display: flex; flex-wrap: wrap; gap: 6px; }
 .vigil-person { border: 1px solid #e0e0e0; border-radius: 8px; padding: 4px 8px; line-height: 1.25; }
 .vigil-person-role { font-size: .75rem; color: #616161; }
+.vigil-person:not([data-mine]) .vigil-you { display: none; }  /* the page's own user: room_store.js, mine */
 </style>
 '''
 

@@ -35,7 +35,7 @@ def register(vigil: Vigil, hub: LiveHub, version: str) -> None:
     # on every page would be one more element each open page keeps.
     nicegui_app.colors(primary='#0b5cad')
     login.register(vigil)
-    dashboard.register(vigil, hub, MetricsFeed(vigil.metrics))
+    dashboard.register(vigil, hub, MetricsFeed(vigil.metrics, hub))
     kiosk.register(vigil, hub)
     patient.register(vigil, hub)
     audit.register(vigil, hub)
