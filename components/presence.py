@@ -5,6 +5,7 @@ once when presence changes (the hub coalesces it: at most once a second) and sen
 browser marks the page's own user "(you)" from the data-user attribute each person carries.
 """
 
+import re
 from html import escape
 
 from nicegui import Client
@@ -21,6 +22,7 @@ VIEW = 'presence'
 NOBODY = 'Nobody else is signed in.'
 # "(you)" is in every person's chip, shown on the one whose data-user is the page's own user (data-mine).
 YOU = '<span class="vigil-you text-grey-7"> (you)</span>'
+_CHIP_YOU = re.compile(r'(<div class="vigil-person"[^>]*data-user="(\d+)">.*?)' + re.escape(YOU))
 
 
 def person_html(entry: PresenceEntry) -> str:
@@ -96,8 +98,4 @@ class PresenceList:
 
     def row_html(self, row_id: int) -> str | None:
         """Return the block as this page shows it: "(you)" only in the chip of the page's own user."""
-        chips = self._room.html.split('<div class="vigil-person" ')
-        mine = f'data-user="{self._you}"'
-        return '<div class="vigil-person" '.join(
-            chip if index == 0 or chip.startswith(mine + '>') else chip.replace(YOU, '', 1)
-            for index, chip in enumerate(chips))
+        return _CHIP_YOU.sub(lambda m: m[0] if m[2] == str(self._you) else m[1], self._room.html)
