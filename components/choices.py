@@ -23,7 +23,7 @@ _STYLE = '''
 .vigil-field { position: relative; display: block; flex: 1 1 0; min-width: 130px; min-height: 56px;
   border: 1px solid rgba(0,0,0,.24); border-radius: 4px; }
 .vigil-field:hover { border-color: rgba(0,0,0,.87); }
-body.body--dark .vigil-field { border-color: rgba(255,255,255,.28); }
+body.body--dark .vigil-field { border-color: rgba(255,255,255,.6); }
 body.body--dark .vigil-field:hover { border-color: #fff; }
 .vigil-field-label { position: absolute; left: 12px; top: 8px; font-size: .75rem; line-height: 1; color: #616161;
   pointer-events: none; }
@@ -40,7 +40,7 @@ body.body--dark .vigil-multi-panel { background: var(--vigil-raised); }
 .vigil-check { display: flex; align-items: center; gap: 10px; min-height: 44px; padding: 0 12px; cursor: pointer; }
 .vigil-check input { width: 18px; height: 18px; accent-color: #0b5cad; }
 .vigil-toggle { display: inline-flex; border: 1px solid #0b5cad; border-radius: 22px; }
-body.body--dark .vigil-toggle { border-color: var(--vigil-link); }
+body.body--dark .vigil-toggle { border-color: currentColor; }
 .vigil-toggle button { min-height: 44px; padding: 0 14px; border: 0; background: transparent; color: inherit;
   font: inherit; font-weight: 500; cursor: pointer; }
 .vigil-toggle button:first-child { border-radius: 22px 0 0 22px; }

@@ -70,8 +70,9 @@ _CSS = '''
 .vigil-panel { background: #fff; border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.12); padding: 12px;
   min-width: 0; }
 .vigil-panel-title { font-size: 1.1rem; font-weight: 700; }
-/* The Alert List's panel (components/alert_list.py): title, count and button on the first line, then one line each. */
-.vigil-alerts-panel > :nth-child(n+4) { flex: 0 0 100%; min-width: 0; }
+/* The Alert List's panel (components/alert_list.py): title with its count and the button on the first line, then one
+   line each. */
+.vigil-alerts-panel > :nth-child(n+3) { flex: 0 0 100%; min-width: 0; }
 .vigil-touch { min-height: 44px; min-width: 44px; }
 /* A header link (pages/frame.py): icon and word, on a phone a round button with the icon alone (as Quasar's round).
    The links sit 4 px apart (the header's gap is 8 px); the last one's margin takes the room before the controls. */
