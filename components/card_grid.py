@@ -37,7 +37,8 @@ class PatientCards:
                  on_raise: Callable[[PatientView], Any]) -> None:
         self._room = room
         self._on_raise = on_raise
-        with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Patients"'):
+        self.element = ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Patients"')
+        with self.element:
             PanelTitle('Patients', 'cards-count', lambda: self.summary()[0]).classes('w-full').mark('patient-count')
             self._toolbar = CardToolbar(prefs, session, on_change=self._changed)
             RoomSlot('cards-empty', lambda: self.summary()[1]).classes('text-grey-7 q-pa-md') \

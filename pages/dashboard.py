@@ -76,8 +76,8 @@ def register(vigil: Vigil, hub: LiveHub, feed: MetricsFeed) -> None:
                 alerts.element.classes('vigil-area-alerts min-w-0')
                 presence = PresenceList(presence_rooms, presence_room, session)
                 presence.element.classes('vigil-area-presence min-w-0')
-            with ui.element('div').classes('vigil-area-patients min-w-0'):
-                PatientCards(hub.card_rooms, cards_room, session, frame.prefs, on_raise=raise_dialog.open)
+            PatientCards(hub.card_rooms, cards_room, session, frame.prefs, on_raise=raise_dialog.open) \
+                .element.classes('vigil-area-patients min-w-0')
 
         reloading = asyncio.Lock()
 
