@@ -304,7 +304,7 @@ class LiveHub:
         # Coalesced like vitals: 300 pages opening at once must not repaint every presence list 300 times.
         changed, self._presence_changed = self._presence_changed, set()
         for hospital_id in changed:
-            self._tell(lambda f: f.presence_changed(hospital_id))  # noqa: B023 (called at once)
+            self._tell(lambda f: f.presence_changed(hospital_id))  # noqa: B023 (called at once, in the loop)
             self.channel(hospital_id).presence.emit()
 
     def tick(self) -> None:
