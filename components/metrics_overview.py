@@ -79,10 +79,8 @@ class MetricsFeed(BlockRooms):
             await self._current(numbers)
             return self._html(key.hospital_id, numbers)
 
-        room = await self.enter_block(client, key, render)
-        if numbers.latest is not None:
-            self.send(room, self._html(key.hospital_id, numbers))  # the staff tile counts this page's user at once
-        return room
+        # NOTE: the staff tile counts this page's user with the hub's next presence flush, as the presence list does.
+        return await self.enter_block(client, key, render)
 
     def leave(self, client: Client) -> None:
         room = self._room_of.get(client.id)

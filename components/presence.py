@@ -61,13 +61,15 @@ class PresenceRooms(BlockRooms):
         self._hub = hub
 
     async def enter(self, client: Client, hospital_id: int) -> BlockRoom:
-        """Put a page into its hospital's room; the page's user is among those shown at once (the others' pages too)."""
+        """Put a page into its hospital's room (a new room renders who is online now).
+
+        NOTE: a page that joins an existing room shows its user with the hub's next presence flush (at most a second
+        later), like every other page: an event per page opened would repaint every page once per page opened.
+        """
         async def render() -> str:
             return presence_html(self._hub.online(hospital_id))
 
-        room = await self.enter_block(client, hospital_key(hospital_id), render)
-        self.send(room, await render())
-        return room
+        return await self.enter_block(client, hospital_key(hospital_id), render)
 
     def presence_changed(self, hospital_id: int) -> None:
         for room in self.rooms_of(hospital_id):
