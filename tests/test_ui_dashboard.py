@@ -778,6 +778,22 @@ async def test_filters_survive_a_reload_and_follow_the_user_to_another_device(
     await should_not_see_row(tablet, high.id)
 
 
+async def test_a_filter_value_that_is_not_one_of_the_choices_is_ignored_and_not_remembered(user: User) -> None:
+    await sign_in(user, 'nurse')  # the Acute Medical Unit only
+    own = await raise_for('AMU-02', 'On the nurse\'s ward', Priority.HIGH)
+    await should_see_row(user, own.id)
+    vigil, _, _ = running()
+    cardiology = next(w.id for w in await vigil.hospitals.wards_of(own.hospital_id) if w.name == 'Cardiology')
+
+    with user:
+        user.find(marker='filter-ward').trigger('change', {'ward': cardiology, 'status': 'anything'})
+    await should_see_row(user, own.id)
+    assert choices(user, 'filter-ward').values == {'ward': 0, 'priorities': [], 'status': 'open'}
+    await user.open('/')
+    await should_see_row(user, own.id)
+    assert choices(user, 'filter-ward').values['ward'] == 0
+
+
 async def test_ward_and_status_filters(user: User) -> None:
     await sign_in(user, 'charge')
     amu = await raise_for('AMU-02', 'AMU alert', Priority.HIGH)
