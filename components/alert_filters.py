@@ -4,11 +4,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nicegui import ui
-
 from app.domain import AlertStatus, Priority
 from app.schemas import AlertView, WardView
 
+from .choices import Choices, Field
 from .preferences import Preferences
 from .theme import PRIORITY_LABELS
 
@@ -52,28 +51,24 @@ class AlertFilters:
 
 
 class FilterBar:
-    """Three selects; every change is applied at once and remembered."""
+    """Three choices in one element (choices.py); every change is applied at once and remembered."""
 
     def __init__(self, prefs: Preferences, wards: Sequence[WardView], *, on_change: Callable[[], None]) -> None:
         self._prefs = prefs
         self._on_change = on_change
         self.filters = AlertFilters.load(prefs.get(FILTERS_KEY), {w.id for w in wards})
-        with ui.row().classes('w-full gap-2 items-center'):
-            self._ward = ui.select({ALL_WARDS: 'All wards', **{w.id: w.name for w in wards}}, label='Ward',
-                                   value=self.filters.ward_id or ALL_WARDS, on_change=self._changed) \
-                .props('outlined options-dense').classes('min-w-[130px] grow basis-0').mark('filter-ward')
-            self._priority = ui.select({p.value: PRIORITY_LABELS[p] for p in Priority}, multiple=True,
-                                       label='Priority', value=[p.value for p in self.filters.priorities],
-                                       on_change=self._changed) \
-                .props('outlined options-dense use-chips clearable').classes('min-w-[130px] grow basis-0') \
-                .mark('filter-priority')
-            self._status = ui.select(STATUS_OPTIONS, value=self.filters.status, label='Status',
-                                     on_change=self._changed) \
-                .props('outlined options-dense').classes('min-w-[130px] grow basis-0').mark('filter-status')
+        fields = [Field('ward', 'Ward', 'select', [(ALL_WARDS, 'All wards'), *((w.id, w.name) for w in wards)]),
+                  Field('priorities', 'Priority', 'multi', [(p.value, PRIORITY_LABELS[p]) for p in Priority]),
+                  Field('status', 'Status', 'select', list(STATUS_OPTIONS.items()))]
+        values = {'ward': self.filters.ward_id or ALL_WARDS, 'priorities': [p.value for p in self.filters.priorities],
+                  'status': self.filters.status}
+        self.element = Choices(fields, values, on_change=self._changed) \
+            .mark('alert-filters filter-ward filter-priority filter-status')
 
     def _changed(self) -> None:
-        self.filters = AlertFilters(ward_id=self._ward.value or None,
-                                    priorities=tuple(Priority(p) for p in self._priority.value or ()),
-                                    status=self._status.value or 'open')
+        values = self.element.values
+        self.filters = AlertFilters(ward_id=values['ward'] or None,
+                                    priorities=tuple(Priority(p) for p in values['priorities']),
+                                    status=values['status'])
         self._prefs.set(FILTERS_KEY, self.filters.dump())
         self._on_change()

@@ -25,12 +25,11 @@ from app.services.alerts import AlertService
 
 from .alert_filters import FilterBar
 from .alert_row import ACTIONS, CLICK_JS, SNOOZE, can_snooze, may_snooze, row_element, snoozable
-from .headings import heading
 from .live_rooms import LiveRooms, Room, Slots
 from .more_below import more_below_cue
 from .offline_queue import QueuedOutcome
 from .preferences import Preferences
-from .room_store import RoomSlot, RoomStore
+from .room_store import PanelTitle, RoomSlot, RoomStore
 from .session import StaffSession
 from .snooze_dialog import SnoozeDialog
 
@@ -109,13 +108,13 @@ class AlertList:
         # escalation).
         wards = session.scope.alert_wards(session.wards)
 
-        # The title line's three parts are the panel's first children, every later one a line of its own
-        # (.vigil-alerts-panel): no row element, no ui.space (each element costs every open page memory).
+        # The title line's two parts (the title with its count, the button) are the panel's first children, every
+        # later one a line of its own (.vigil-alerts-panel): no row element, no ui.space (each element costs every
+        # open page memory).
         self.element = ui.element('section').classes('vigil-panel vigil-alerts-panel row items-center gap-2') \
             .props('aria-label="Alerts"')
         with self.element:
-            heading('Alerts', 2).classes('vigil-panel-title')
-            RoomSlot('alerts-count', lambda: self.summary()[0]).classes('text-grey-8').mark('alert-count')
+            PanelTitle('Alerts', 'alerts-count', lambda: self.summary()[0]).mark('alert-count')
             ui.button('Raise alert', icon='campaign', on_click=on_raise) \
                 .props('unelevated no-caps color=negative').classes('vigil-touch vigil-online-only ml-auto') \
                 .mark('raise-alert')

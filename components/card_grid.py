@@ -15,11 +15,10 @@ from nicegui.events import GenericEventArguments
 from app.schemas import PatientView
 
 from .card_rooms import CardRooms, CardsRoom
-from .headings import heading
 from .live_rooms import Row
 from .patient_order import CardToolbar
 from .preferences import Preferences
-from .room_store import RoomSlot, RoomStore
+from .room_store import PanelTitle, RoomSlot, RoomStore
 from .session import StaffSession
 
 # One listener on the grid takes every card's raise button (the card is the room's HTML, not an element).
@@ -38,10 +37,9 @@ class PatientCards:
                  on_raise: Callable[[PatientView], Any]) -> None:
         self._room = room
         self._on_raise = on_raise
-        with ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Patients"'):
-            with ui.row().classes('w-full items-center gap-2'):
-                heading('Patients', 2).classes('vigil-panel-title')
-                RoomSlot('cards-count', lambda: self.summary()[0]).classes('text-grey-8').mark('patient-count')
+        self.element = ui.element('section').classes('vigil-panel column gap-2').props('aria-label="Patients"')
+        with self.element:
+            PanelTitle('Patients', 'cards-count', lambda: self.summary()[0]).classes('w-full').mark('patient-count')
             self._toolbar = CardToolbar(prefs, session, on_change=self._changed)
             RoomSlot('cards-empty', lambda: self.summary()[1]).classes('text-grey-7 q-pa-md') \
                 .props('hidden').mark('patients-empty')

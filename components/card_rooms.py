@@ -16,14 +16,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from nicegui import Client, background_tasks, core
+from nicegui import Client, background_tasks
 
 from app.clock import Clock
 from app.domain.alerts import attention_key_of
 from app.domain.scope import AccessScope
 from app.schemas import AlertView, PatientView
 
-from .live_rooms import EVENT, OneReload, RoomKey, Rooms, Row, Watcher, html_text
+from .live_rooms import OneReload, RoomKey, Rooms, Row, Watcher, html_text
 from .patient_cards import card_element
 from .patient_order import acuity_key
 
@@ -219,10 +219,6 @@ class CardRooms(Rooms[CardsRoom]):
 
     what = 'patients'
 
-    def __init__(self, clock: Clock) -> None:
-        super().__init__(clock)
-        self._sending: asyncio.Task[None] | None = None  # the last event being sent (the next waits for it)
-
     async def enter(self, client: Client, hospital_id: int, scope: AccessScope, load: CardsLoader) -> CardsRoom:
         """Put a page into the cards room of its hospital and scope; a new room first loads from the database.
 
@@ -239,16 +235,7 @@ class CardRooms(Rooms[CardsRoom]):
         room.seq += 1
         payload: dict[str, Any] = {'room': room.name, 'seq': room.seq, 'upsert': rows, 'remove': removed,
                                    'slots': {}}
-        self._sending = background_tasks.create(self._emit(self._sending, room, payload), name='vigil-cards-send')
-
-    @staticmethod
-    async def _emit(previous: 'asyncio.Task[None] | None', room: CardsRoom, payload: dict[str, Any]) -> None:
-        if previous is not None and not previous.done():
-            await asyncio.wait([previous])  # in sequence order: a page that saw a gap would ask for a snapshot
-        try:
-            await core.sio.emit(EVENT, payload, room=room.name)
-        except Exception:
-            log.exception('room %s could not send its changed cards', room.name)
+        self.send_in_order(room, payload)
 
     def on_alert(self, hospital_id: int, alert: AlertView) -> None:
         """Apply an alert event to every cards room of its hospital (the card's badge, colour and place)."""

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from nicegui import Event, background_tasks
 
@@ -47,6 +47,27 @@ GAP_WAIT_LIMIT = 1000
 ACCOUNT_CHECK_SECONDS = 5.0
 
 AccountStates = Callable[[Collection[int]], Awaitable[list[AccountState]]]
+
+
+class HospitalFollower(Protocol):
+    """Blocks shared by many pages (the metrics tiles, who is online) that the hub tells, once per hospital, what
+    changed: the pages themselves do no work for it."""
+
+    @property
+    def member_count(self) -> int:
+        """Return how many pages show the block (a leak shows here)."""
+
+    def alerts_changed(self, hospital_id: int) -> None:
+        """An alert of the hospital changed."""
+
+    def presence_changed(self, hospital_id: int) -> None:
+        """Someone of the hospital opened or closed a page (coalesced)."""
+
+    def tick(self) -> None:
+        """The shared slow tick."""
+
+    def resync(self, hospital_id: int) -> None:
+        """Events of the hospital may have been missed."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +162,8 @@ class LiveHub:
         self.card_rooms = CardRooms(clock)
         # The alarm state and the toasts of every staff page, computed once per hospital and scope.
         self.signal_rooms = SignalRooms(clock)
+        # Shared blocks told of alerts, presence, the tick and resyncs once per hospital (MetricsFeed, PresenceRooms).
+        self._followers: list[HospitalFollower] = []
         self._accounts = accounts
         self._account_check_seconds = account_check_seconds
         # The accounts of people with pages open, as last read (what a change is measured against).
@@ -157,6 +180,17 @@ class LiveHub:
         self._activity: dict[str, datetime] = {}
         self._subscription: Subscription | None = None
         self._flusher: asyncio.Task[None] | None = None
+
+    def follow(self, follower: HospitalFollower) -> None:
+        """Tell this block of alerts, presence, the tick and resyncs from now on."""
+        self._followers.append(follower)
+
+    def _tell(self, what: Callable[[HospitalFollower], None]) -> None:
+        for follower in self._followers:
+            try:
+                what(follower)
+            except Exception:  # one block's failure must not keep the news from the others, nor from the pages
+                log.exception('live UI could not update %s', type(follower).__name__)
 
     def channel(self, hospital_id: int) -> HospitalChannel:
         """Return the channel of a hospital (one per process, created on first use and kept)."""
@@ -193,7 +227,8 @@ class LiveHub:
     def subscription_count(self) -> int:
         """Return how many page callbacks are subscribed across all hospitals (a leak shows here)."""
         return sum(len(e.callbacks) for c in self._channels.values() for e in c.events) + self.rooms.member_count \
-            + self.card_rooms.member_count + self.signal_rooms.member_count
+            + self.card_rooms.member_count + self.signal_rooms.member_count \
+            + sum(f.member_count for f in self._followers)
 
     async def _on_event(self, event: BaseEvent) -> None:
         channel = self.channel(event.hospital_id)
@@ -213,6 +248,7 @@ class LiveHub:
             await self.rooms.on_alert(event.hospital_id, event.alert)
             self.card_rooms.on_alert(event.hospital_id, event.alert)
             await self.signal_rooms.on_alert(event)
+            self._tell(lambda f: f.alerts_changed(event.hospital_id))
             await emit_in_slices(channel.alerts, event)
         elif isinstance(event, VitalsRecorded):
             self._pending_vitals[event.hospital_id][event.patient.id] = event.patient
@@ -230,6 +266,7 @@ class LiveHub:
     def _resync_channel(self, channel: HospitalChannel) -> None:
         channel.missing.clear()
         channel.resync.emit()
+        self._tell(lambda f: f.resync(channel.hospital_id))
         if self.rooms.rooms_of(channel.hospital_id):
             background_tasks.create(self.rooms.reload(channel.hospital_id), name='vigil-room-resync')
         if self.card_rooms.rooms_of(channel.hospital_id):
@@ -275,6 +312,7 @@ class LiveHub:
         # Coalesced like vitals: 300 pages opening at once must not repaint every presence list 300 times.
         changed, self._presence_changed = self._presence_changed, set()
         for hospital_id in changed:
+            self._tell(lambda f: f.presence_changed(hospital_id))  # noqa: B023 (called at once, in the loop)
             self.channel(hospital_id).presence.emit()
 
     def tick(self) -> None:
@@ -284,6 +322,7 @@ class LiveHub:
         if self.rooms.rooms_of():
             background_tasks.create(self.rooms.prune(), name='vigil-room-prune')
         self.card_rooms.tick()
+        self._tell(lambda f: f.tick())
 
     def end_sessions(self, hospital_id: int, user_id: int, change: AccountChange = AccountChange.SIGNED_OUT) -> None:
         """Tell every open page of this user (in this process) that their account changed: they leave or re-check."""

@@ -272,6 +272,7 @@ class Rooms(Generic[R]):
         self._rooms: dict[RoomKey, R] = {}
         self._room_of: dict[str, R] = {}  # client id -> room
         self._names = 0
+        self._sending: asyncio.Task[None] | None = None  # the last event being sent (the next waits for it)
 
     @property
     def member_count(self) -> int:
@@ -341,6 +342,19 @@ class Rooms(Generic[R]):
         await room.reload()
         if room.unsent:
             await self.emit_snapshot(room)
+
+    def send_in_order(self, room: R, payload: dict[str, Any]) -> None:
+        """Send one event to every page of the room, after the events sent before it (the sequence number is taken)."""
+        self._sending = background_tasks.create(self._emit(self._sending, room, payload), name='vigil-room-send')
+
+    @staticmethod
+    async def _emit(previous: 'asyncio.Task[None] | None', room: SharedRoom, payload: dict[str, Any]) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])  # in sequence order: a page that saw a gap would ask for a snapshot
+        try:
+            await core.sio.emit(EVENT, payload, room=room.name)
+        except Exception:
+            log.exception('room %s could not send an update', room.name)
 
     async def emit_snapshot(self, room: R) -> None:
         room.unsent = False

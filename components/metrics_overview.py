@@ -1,23 +1,27 @@
 """Metrics Overview: alert load and response times of the user's scope, plus who is online; throttled, shared.
 
-Every page of one scope (hospital, role, wards) shows the same numbers, so the MetricsFeed computes them once
-per scope and hands the result to all those pages: after an alert event at once if it has been quiet, otherwise
-at most once per `min_interval` however many events and pages there are.
+Every page of one scope (hospital, role, wards) shows the same numbers, so the tiles are a block room
+(block_rooms.py) per hospital and scope: the numbers are computed once per room and the tiles rendered once, then
+sent to all its pages in one socket.io event; after an alert event at once if it has been quiet, otherwise at most
+once per `min_interval` however many events and pages there are. A page holds one element and does no work per
+alert: the hub tells the feed (alerts, presence, the slow tick, a resync), once per hospital.
 """
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from nicegui import Event, background_tasks
+from nicegui import Client, background_tasks
 
+from app.clock import system_clock
 from app.domain import Priority
 from app.domain.scope import AccessScope
 from app.schemas import Actor, MetricsView
 from app.services.metrics import MetricsService
 
+from .block_rooms import BlockRoom, BlockRooms
 from .live import LiveHub
-from .morph_html import MorphHtml
+from .live_rooms import RoomKey
 from .session import StaffSession
 from .theme import DASH, PRIORITY_LABELS
 
@@ -25,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MIN_INTERVAL_SECONDS = 3.0
 WAITING_LABEL = 'Waiting: critical, high or escalated, not acknowledged'
+VIEW = 'metrics'
 
 
 def scope_key(actor: Actor) -> AccessScope:
@@ -33,72 +38,110 @@ def scope_key(actor: Actor) -> AccessScope:
 
 
 @dataclass
-class _Scope:
+class _Numbers:
+    """One room's numbers: whose scope they are computed for, the latest, and the throttled recomputation."""
+
     actor: Actor
-    updated: Event[MetricsView] = field(default_factory=Event)
     latest: MetricsView | None = None
     computed_at: float = float('-inf')
     dirty: bool = False
     task: asyncio.Task[None] | None = None
 
 
-class MetricsFeed:
-    """Computes each scope's metrics at most once per `min_interval` and shares them among its pages."""
+class MetricsFeed(BlockRooms):
+    """The tiles' rooms: each scope's numbers computed at most once per `min_interval`, sent once to its pages."""
 
-    def __init__(self, service: MetricsService, *, min_interval: float = MIN_INTERVAL_SECONDS) -> None:
+    what = 'metrics'
+
+    def __init__(self, service: MetricsService, hub: LiveHub, *, min_interval: float = MIN_INTERVAL_SECONDS) -> None:
+        super().__init__(system_clock)
         self._service = service
+        self._hub = hub
         self._min_interval = min_interval
-        self._scopes: dict[AccessScope, _Scope] = {}
+        self._numbers: dict[RoomKey, _Numbers] = {}
 
     @property
     def subscription_count(self) -> int:
-        """Return how many pages listen for metrics (a leak shows here)."""
-        return sum(len(s.updated.callbacks) for s in self._scopes.values())
+        """Return how many pages show metrics (a leak shows here)."""
+        return self.member_count
 
-    def updates(self, actor: Actor) -> Event[MetricsView]:
-        """Return the event a page of this actor subscribes to for new numbers."""
-        key = scope_key(actor)
-        scope = self._scopes.get(key)
-        if scope is None:
-            scope = self._scopes[key] = _Scope(actor)
-        return scope.updated
+    async def enter(self, client: Client, session: StaffSession) -> BlockRoom:
+        """Put a page into the tiles' room of its hospital and scope (a new room first computes its numbers).
 
-    async def current(self, actor: Actor) -> MetricsView:
-        """Return the scope's numbers: the shared ones if fresh enough, else newly computed."""
-        scope = self._scopes.get(scope_key(actor)) or _Scope(actor)
+        Call it once the page's user is among those online (the staff tile).
+        """
+        key = RoomKey(VIEW, session.hospital.id, scope_key(session.actor))
+        numbers = self._numbers.get(key)
+        if numbers is None:
+            numbers = self._numbers[key] = _Numbers(session.actor)
+
+        async def render() -> str:
+            await self._current(numbers)
+            return self._html(key.hospital_id, numbers)
+
+        # NOTE: the staff tile counts this page's user with the hub's next presence flush, as the presence list does.
+        return await self.enter_block(client, key, render)
+
+    def leave(self, client: Client) -> None:
+        room = self._room_of.get(client.id)
+        super().leave(client)
+        if room is not None and not room.members:
+            self._numbers.pop(room.key, None)  # its last page is gone
+
+    async def _current(self, numbers: _Numbers) -> MetricsView:
+        """Return the scope's numbers: the held ones if fresh enough, else newly computed."""
         loop = asyncio.get_running_loop()
-        if scope.latest is not None and loop.time() - scope.computed_at < self._min_interval:
-            return scope.latest
-        view = await self._service.overview(actor)
-        scope.latest, scope.computed_at = view, loop.time()
+        if numbers.latest is not None and loop.time() - numbers.computed_at < self._min_interval:
+            return numbers.latest
+        view = await self._service.overview(numbers.actor)
+        numbers.latest, numbers.computed_at = view, loop.time()
         return view
 
-    def invalidate(self, hospital_id: int) -> None:
-        """Something changed in a hospital: recompute its scopes soon (once, however many pages call this)."""
-        for key, scope in list(self._scopes.items()):
-            if key.hospital_id != hospital_id:
-                continue
-            if not scope.updated.callbacks:
-                del self._scopes[key]  # its last page is gone
-                continue
-            scope.dirty = True
-            if scope.task is None or scope.task.done():
-                scope.task = background_tasks.create(self._recompute(scope), name='vigil-metrics')
+    def _html(self, hospital_id: int, numbers: _Numbers) -> str:
+        return tiles_html(numbers.latest, len(self._hub.online(hospital_id))) if numbers.latest is not None else ''
 
-    async def _recompute(self, scope: _Scope) -> None:
+    # --- what the hub tells (once per hospital, not per page) -------------------------------------------------------
+
+    def alerts_changed(self, hospital_id: int) -> None:
+        """Something changed in a hospital: recompute its rooms' numbers soon (once, however many events)."""
+        for room in self.rooms_of(hospital_id):
+            numbers = self._numbers.get(room.key)
+            if numbers is None:
+                continue
+            numbers.dirty = True
+            if numbers.task is None or numbers.task.done():
+                numbers.task = background_tasks.create(self._recompute(room, numbers), name='vigil-metrics')
+
+    def presence_changed(self, hospital_id: int) -> None:
+        """Someone of the hospital came or went: the staff tile follows (the hub knows; no database work)."""
+        for room in self.rooms_of(hospital_id):
+            numbers = self._numbers.get(room.key)
+            if numbers is not None and numbers.latest is not None:
+                self.send(room, self._html(hospital_id, numbers))
+
+    def tick(self) -> None:
+        """"Last hour" and "last 24 h" slide even when nothing happens."""
+        for hospital_id in {room.key.hospital_id for room in self.rooms_of()}:
+            self.alerts_changed(hospital_id)
+
+    def resync(self, hospital_id: int) -> None:
+        """Events may have been missed: recompute."""
+        self.alerts_changed(hospital_id)
+
+    async def _recompute(self, room: BlockRoom, numbers: _Numbers) -> None:
         loop = asyncio.get_running_loop()
-        while scope.dirty:
-            wait = scope.computed_at + self._min_interval - loop.time()
+        while numbers.dirty:
+            wait = numbers.computed_at + self._min_interval - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            scope.dirty = False
+            numbers.dirty = False
             try:
-                view = await self._service.overview(scope.actor)
+                view = await self._service.overview(numbers.actor)
             except Exception:
-                log.exception('could not compute the metrics of %s', scope.actor.name)
+                log.exception('could not compute the metrics of %s', numbers.actor.name)
                 return
-            scope.latest, scope.computed_at = view, loop.time()
-            scope.updated.emit(view)
+            numbers.latest, numbers.computed_at = view, loop.time()
+            self.send(room, self._html(room.key.hospital_id, numbers))
 
 
 def duration_text(seconds: float | None) -> str:
@@ -125,57 +168,21 @@ def tile_html(name: str, value: str, label: str, extra: str = '', *, alarm: bool
             f'<div class="vigil-metric-label">{label}</div>{extra}</div>')
 
 
-class MetricsOverview:
-    """Seven tiles in one HTML element, patched in place (only the nodes of a changed number change)."""
+def tiles_html(view: MetricsView, staff_online: int) -> str:
+    """Return the seven tiles of one scope's numbers (each tile's value tagged with its name: data-metric).
 
-    def __init__(self, feed: MetricsFeed, hub: LiveHub, session: StaffSession) -> None:
-        self._feed = feed
-        self._hub = hub
-        self._session = session
-        self._tiles = dict.fromkeys(TILES, '')  # what each tile shows (tests find a tile by its data-metric)
-        # One element rather than a section and seven (each costs the server ~4 KB per open page); each tile's
-        # marker stays on it.
-        # NOTE: the element is trusted HTML: tiles show numbers and fixed words only.
-        self.element = MorphHtml(tag='section').classes('vigil-metrics w-full') \
-            .props('aria-label="Metrics"').mark(' '.join(['metrics', *(f'metric-{name}' for name in TILES)]))
-        self.staff_changed()
-
-    def subscribe(self) -> None:
-        """Listen for new numbers of this page's scope (dropped with the page)."""
-        self._feed.updates(self._session.actor).subscribe(self.show)
-
-    async def load(self) -> None:
-        """Show the scope's current numbers."""
-        self.show(await self._feed.current(self._session.actor))
-
-    def alerts_changed(self) -> None:
-        """An alert of the hospital changed: the shared numbers will be recomputed soon."""
-        self._feed.invalidate(self._session.hospital.id)
-
-    def show(self, view: MetricsView) -> None:
-        """Show a set of numbers."""
-        split = ''.join(f'<span class="vigil-chip vigil-chip-{p.value}">{view.open_by_priority.get(p, 0)} '
-                        f'{PRIORITY_LABELS[p].lower()}</span>' for p in Priority)
-        tiles = self._tiles
-        tiles['open'] = tile_html('open', str(view.open_total), 'Open alerts',
-                                  f'<div class="vigil-metric-split">{split}</div>')
+    NOTE: trusted HTML: the tiles show numbers and fixed words only.
+    """
+    split = ''.join(f'<span class="vigil-chip vigil-chip-{p.value}">{view.open_by_priority.get(p, 0)} '
+                    f'{PRIORITY_LABELS[p].lower()}</span>' for p in Priority)
+    tiles = [
+        tile_html('open', str(view.open_total), 'Open alerts', f'<div class="vigil-metric-split">{split}</div>'),
         # NOTE: the same alerts as the count in the tab title and the alarm sound's scope (domain.alerts.is_waiting).
-        tiles['waiting'] = tile_html('waiting', str(view.waiting), WAITING_LABEL, alarm=view.waiting > 0)
-        tiles['ack'] = tile_html('ack', duration_text(view.median_seconds_to_acknowledge),
-                                 'Median time to acknowledge (24 h)')
-        tiles['resolve'] = tile_html('resolve', duration_text(view.median_seconds_to_resolve),
-                                     'Median time to resolve (24 h)')
-        tiles['hour'] = tile_html('hour', str(view.raised_last_hour), 'Alerts in the last hour')
-        tiles['patients'] = tile_html('patients', str(view.patients_monitored), 'Patients monitored')
-        self._paint()
-
-    def staff_changed(self) -> None:
-        """Show how many people of the hospital are online (the hub knows; no database work)."""
-        self._tiles['staff'] = tile_html('staff', str(len(self._hub.online(self._session.hospital.id))),
-                                         'Staff online now')
-        self._paint()
-
-    def _paint(self) -> None:
-        html = ''.join(self._tiles.values())
-        if html != self.element.content:
-            self.element.set_content(html)
+        tile_html('waiting', str(view.waiting), WAITING_LABEL, alarm=view.waiting > 0),
+        tile_html('ack', duration_text(view.median_seconds_to_acknowledge), 'Median time to acknowledge (24 h)'),
+        tile_html('resolve', duration_text(view.median_seconds_to_resolve), 'Median time to resolve (24 h)'),
+        tile_html('hour', str(view.raised_last_hour), 'Alerts in the last hour'),
+        tile_html('patients', str(view.patients_monitored), 'Patients monitored'),
+        tile_html('staff', str(staff_online), 'Staff online now'),
+    ]
+    return f'<section class="vigil-metrics w-full" aria-label="Metrics">{"".join(tiles)}</section>'

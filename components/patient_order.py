@@ -4,12 +4,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from nicegui import ui
-
 from app.domain import AlertStatus, Priority
 from app.schemas import AlertView, PatientView
 
-from .assets import Asset
+from .choices import Choices, Field
 from .preferences import Preferences
 
 if TYPE_CHECKING:  # NOTE: the cards rooms (card_rooms.py, fed by live.py) key cards here; session.py imports live.py
@@ -20,16 +18,6 @@ ORDER_OPTIONS: dict[str, str] = {'acuity': 'Most urgent first', 'bed': 'Bed orde
 CARDS_KEY = 'patient_cards'
 ALL_WARDS, MY_WARDS = 'all', 'mine'
 WardChoice = int | str  # ALL_WARDS, MY_WARDS or one ward's id
-
-_STYLE = '''
-<style>
-.vigil-card-tools .q-btn-toggle { border: 1px solid currentColor; }
-.vigil-card-tools .q-btn-toggle .q-btn { min-height: 44px; padding: 0 14px; }
-.vigil-card-tools .q-field { min-width: 150px; }
-</style>
-'''
-CARD_TOOLS_CSS = Asset.inner('card-tools.css', _STYLE, 'style')  # served once as a file (components/assets.py)
-
 
 def acuity_key(patient: PatientView, alerts: list[AlertView], now: datetime) -> tuple[int, int, int, int, float]:
     """Most urgent first: an open alert nobody acknowledged (the most urgent such alert first: priority, then
@@ -58,7 +46,8 @@ def ward_options(session: 'StaffSession') -> dict[WardChoice, str]:
 
 
 class CardToolbar:
-    """The order toggle and the ward select of the Patient Cards; every change is applied at once and remembered."""
+    """The order toggle and the ward select of the Patient Cards, in one element (choices.py); every change is
+    applied at once and remembered."""
 
     def __init__(self, prefs: Preferences, session: 'StaffSession', *, on_change: Callable[[], None]) -> None:
         self._prefs = prefs
@@ -69,14 +58,11 @@ class CardToolbar:
         options = ward_options(session)
         self.order: CardOrder = 'bed' if saved.get('order') == 'bed' else 'acuity'
         self.wards: WardChoice = saved['wards'] if saved.get('wards') in options else ALL_WARDS
-        ui.add_head_html(CARD_TOOLS_CSS.stylesheet_tag())
-        with ui.row().classes('w-full items-center gap-2 vigil-card-tools'):
-            self._order = ui.toggle(ORDER_OPTIONS, value=self.order, on_change=self._changed) \
-                .props('no-caps unelevated rounded toggle-color=primary aria-label="Order of the patient cards"') \
-                .mark('card-order')
-            # One ward in scope (most nurses): nothing to choose.
-            self._wards = ui.select(options, value=self.wards, label='Ward', on_change=self._changed) \
-                .props('outlined options-dense').classes('grow basis-0').mark('card-wards') if options else None
+        fields = [Field('order', 'Order of the patient cards', 'toggle', list(ORDER_OPTIONS.items()))]
+        if options:  # one ward in scope (most nurses): nothing to choose
+            fields.append(Field('wards', 'Ward', 'select', list(options.items())))
+        self.element = Choices(fields, {'order': self.order, 'wards': self.wards}, on_change=self._changed) \
+            .mark('card-tools card-order' + (' card-wards' if options else ''))
 
     def chosen_wards(self) -> list[int] | None:
         """Return the ids of the chosen wards (None: every ward of the scope), as the browser's store filters them."""
@@ -87,8 +73,8 @@ class CardToolbar:
         return [self.wards] if isinstance(self.wards, int) else []
 
     def _changed(self) -> None:
-        self.order = 'bed' if self._order.value == 'bed' else 'acuity'
-        chosen = self._wards.value if self._wards is not None else None
-        self.wards = chosen if chosen is not None else ALL_WARDS
+        values = self.element.values
+        self.order = 'bed' if values['order'] == 'bed' else 'acuity'
+        self.wards = values['wards']
         self._prefs.set(CARDS_KEY, {'order': self.order, 'wards': self.wards})
         self._on_change()

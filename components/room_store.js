@@ -4,7 +4,8 @@
 // A page may also filter the rows by the facets each carries (`filter`, the user's own choice), lay its own HTML
 // over some rows (`overrides`: an action being saved, a refusal), patch changed rows in place instead of replacing
 // them (`morph`: a press or the focus survives an update), count what it shows (`summary`), and order the rows by
-// another key each carries (`order`: the patient cards' bed order beside their acuity order).
+// another key each carries (`order`: the patient cards' bed order beside their acuity order), and mark what in the
+// rows is the page's own user's (`mine`: the elements tagged data-user="<mine>" get data-mine).
 import { patch } from 'dom_patch';
 
 function by(field) {
@@ -43,6 +44,7 @@ export default {
     morph: Boolean,
     summary: Object,
     order: String,
+    mine: Number,
   },
   watch: {
     order() { this.render(); },
@@ -130,6 +132,11 @@ export default {
             if (entry) entry.node.replaceWith(node);
             entry = { node, html };
             this.nodes.set(row.id, entry);
+          }
+        }
+        if (this.mine != null) {
+          for (const element of entry.node.querySelectorAll('[data-user]')) {
+            element.toggleAttribute('data-mine', element.dataset.user === String(this.mine));
           }
         }
         // Move only what is out of place: a moved row would restart its flashing.

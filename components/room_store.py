@@ -6,6 +6,7 @@ displays what its room shows: the rows' text, or the empty message, and the slot
 """
 
 from collections.abc import Awaitable, Callable
+from html import escape
 from typing import Any, Protocol, Self
 
 from nicegui import context, ui
@@ -129,6 +130,24 @@ class RoomSlot(ui.element):
         super().__init__(tag)
         self._slot_text = text
         self._props['data-room-slot'] = name
+
+    def _displayed_contents(self, *, only_visible: bool) -> list[Any]:
+        return [self._slot_text()]
+
+
+class PanelTitle(ui.html):
+    """A panel's title (<h2>) and the count the browser's store fills in (`data-room-slot`), in one element.
+
+    The simulated test user reads `text()` as the count.
+    NOTE: the server never changes the content: html.js would put the empty slot back.
+    """
+
+    def __init__(self, title: str, slot: str, text: Callable[[], str]) -> None:
+        super().__init__(f'<h2 class="vigil-panel-title">{escape(title)}</h2>'
+                         f'<span class="text-grey-8" data-room-slot="{escape(slot)}"></span>', sanitize=False)
+        self._props.pop('sanitize', None)
+        self._slot_text = text
+        self.classes('row items-center gap-2')
 
     def _displayed_contents(self, *, only_visible: bool) -> list[Any]:
         return [self._slot_text()]

@@ -70,8 +70,9 @@ _CSS = '''
 .vigil-panel { background: #fff; border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.12); padding: 12px;
   min-width: 0; }
 .vigil-panel-title { font-size: 1.1rem; font-weight: 700; }
-/* The Alert List's panel (components/alert_list.py): title, count and button on the first line, then one line each. */
-.vigil-alerts-panel > :nth-child(n+4) { flex: 0 0 100%; min-width: 0; }
+/* The Alert List's panel (components/alert_list.py): title with its count and the button on the first line, then one
+   line each. */
+.vigil-alerts-panel > :nth-child(n+3) { flex: 0 0 100%; min-width: 0; }
 .vigil-touch { min-height: 44px; min-width: 44px; }
 /* A header link (pages/frame.py): icon and word, on a phone a round button with the icon alone (as Quasar's round).
    The links sit 4 px apart (the header's gap is 8 px); the last one's margin takes the room before the controls. */
@@ -221,6 +222,7 @@ _CSS = '''
 .vigil-people { display: flex; flex-wrap: wrap; gap: 6px; }
 .vigil-person { border: 1px solid #e0e0e0; border-radius: 8px; padding: 4px 8px; line-height: 1.25; }
 .vigil-person-role { font-size: .75rem; color: #616161; }
+.vigil-person:not([data-mine]) .vigil-you { display: none; }  /* the page's own user: room_store.js, mine */
 </style>
 '''
 

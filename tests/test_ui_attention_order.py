@@ -16,6 +16,7 @@ from components.metrics_overview import WAITING_LABEL
 from .test_ui_dashboard import (
     COALESCED_RETRIES,
     METRICS_RETRIES,
+    choices,
     clerk,
     listed_cards,
     listed_rows,
@@ -123,14 +124,14 @@ async def test_cards_are_most_urgent_first_then_bed_order_one_tap_away_remembere
     grid = user.find(marker='patient-grid').elements.pop()
     assert grid.props['order'] == 'key'  # the browser's store sorts by the key each card carries: acuity, then bed
     with user:
-        user.find(marker='card-order').elements.pop().set_value('bed')  # type: ignore[attr-defined]
+        user.find(marker='card-order').trigger('change', {'order': 'bed'})
     assert grid.props['order'] == 'bed' and all(r['bed'] for r in grid.room.rows.values())  # type: ignore[attr-defined]
     assert await beds(user) == [f'AMU-0{n}' for n in range(1, 9)]
     assert page_elements(user) == elements
 
     await user.open('/')  # another page of the same user: the choice is remembered
     await user.should_see(marker='alert-count')
-    assert user.find(marker='card-order').elements.pop().value == 'bed'  # type: ignore[attr-defined]
+    assert choices(user, 'card-order').values['order'] == 'bed'
     assert await beds(user) == [f'AMU-0{n}' for n in range(1, 9)]
     await reading('AMU-08', VitalKind.RESP_RATE, 23, '/min')  # a worse patient does not move a card in bed order
     await should_see_card(user, (await patient('AMU-08')).id, 'vigil-vital-value">23<',
@@ -142,12 +143,12 @@ async def test_a_charge_nurse_narrows_the_cards_to_one_ward_and_it_is_remembered
     await sign_in(user, 'charge')  # Acute Medical Unit and Cardiology
     await user.should_see(marker='patient-count', content='in your scope')
     total = len(await beds(user))
-    select = user.find(marker='card-wards').elements.pop()
-    assert set(select.options.values()) >= {'All wards', 'Acute Medical Unit', 'Cardiology'}  # type: ignore[attr-defined]
-    cardiology = next(k for k, v in select.options.items() if v == 'Cardiology')  # type: ignore[attr-defined]
+    options = choices(user, 'card-wards').options('wards')
+    assert set(options.values()) >= {'All wards', 'Acute Medical Unit', 'Cardiology'}
+    cardiology = next(k for k, v in options.items() if v == 'Cardiology')
 
     with user:
-        select.set_value(cardiology)  # type: ignore[attr-defined]
+        user.find(marker='card-wards').trigger('change', {'wards': cardiology})
     shown = await beds(user)
     assert shown and all(bed.startswith('CAR-') for bed in shown)
     # Every card is still in the room, kept by the browser: choosing again asks the server for nothing.

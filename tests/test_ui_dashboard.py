@@ -20,10 +20,13 @@ from app.domain import AlertKind, AlertStatus, Priority, VitalKind
 from app.errors import NotAllowed
 from app.schemas import Actor, AlertView, NewAlert, PatientView, VitalReadingIn
 from components.alert_row import alert_html
+from components.block_rooms import BlockRoom, BlockStore
 from components.card_rooms import CardsRoom
+from components.choices import Choices
 from components.live import LiveHub
 from components.live_rooms import EVENT, Room
 from components.metrics_overview import MetricsFeed
+from components.presence import YOU
 from components.room_store import RoomStore
 from components.theme import DASH
 
@@ -95,6 +98,13 @@ def press(user: User, action: str, alert_id: int) -> None:
     row = row_html(user, alert_id)
     assert f'{BUTTONS[action]} data-alert="{alert_id}">' in row, f'no enabled {action} button in {row}'
     user.find(marker='alert-rows').trigger('click', {'action': action, 'alert': alert_id})
+
+
+def choices(user: User, marker: str) -> Choices:
+    """Return the bar of choices with this marker (the Alert List's filters, the Patient Cards' toolbar)."""
+    element = user.find(marker=marker).elements.pop()
+    assert isinstance(element, Choices)
+    return element
 
 
 def html_of(user: User, marker: str) -> str:
@@ -650,9 +660,10 @@ async def test_a_pages_ward_choice_and_order_leave_the_other_pages_of_its_cards_
     total = len(before)
 
     with user:
-        user.find(marker='card-order').elements.pop().set_value('bed')  # type: ignore[attr-defined]
-        select = user.find(marker='card-wards').elements.pop()
-        select.set_value(next(k for k, v in select.options.items() if v == 'Cardiology'))  # type: ignore[attr-defined]
+        user.find(marker='card-order').trigger('change', {'order': 'bed'})
+        wards = choices(user, 'card-wards').options('wards')
+        cardiology = next(k for k, v in wards.items() if v == 'Cardiology')
+        user.find(marker='card-wards').trigger('change', {'wards': cardiology})
 
     await user.should_see(marker='patient-count', content=f'of {total} in your scope shown')
     beds = {p.id: p.bed for p in await running()[0].patients.list_patients(await clerk())}
@@ -706,7 +717,7 @@ async def test_a_filtered_page_counts_what_it_shows_and_other_pages_of_its_room_
     await user.should_see(marker='alert-count', content='2 open')
 
     with user:
-        user.find(marker='filter-priority').elements.pop().set_value(['critical'])  # type: ignore[attr-defined]
+        user.find(marker='filter-priority').trigger('change', {'priorities': ['critical']})
 
     await user.should_see(marker='alert-count', content='1 of 2 open shown')
     assert listed_rows(user) == [critical.id]
@@ -716,7 +727,7 @@ async def test_a_filtered_page_counts_what_it_shows_and_other_pages_of_its_room_
     assert room_of(user) is room_of(other)
 
     with user:
-        user.find(marker='filter-priority').elements.pop().set_value(['low'])  # type: ignore[attr-defined]
+        user.find(marker='filter-priority').trigger('change', {'priorities': ['low']})
     await user.should_see(marker='alerts-empty', content='No alert matches the filters.')
     await user.should_see(marker='alert-count', content='0 of 2 open shown')
     await other.should_not_see(marker='alerts-empty', content='No alert')
@@ -758,7 +769,7 @@ async def test_filters_survive_a_reload_and_follow_the_user_to_another_device(
     await should_see_row(user, high.id)
 
     with user:
-        user.find(marker='filter-priority').elements.pop().set_value(['critical'])  # type: ignore[attr-defined]
+        user.find(marker='filter-priority').trigger('change', {'priorities': ['critical']})
     await should_not_see_row(user, high.id)
     await should_see_row(user, critical.id)
     await user.should_see('1 of 2 open shown')
@@ -766,12 +777,28 @@ async def test_filters_survive_a_reload_and_follow_the_user_to_another_device(
     await user.open('/')
     await should_see_row(user, critical.id)
     await should_not_see_row(user, high.id)
-    assert user.find(marker='filter-priority').elements.pop().value == ['critical']  # type: ignore[attr-defined]
+    assert choices(user, 'filter-priority').values['priorities'] == ['critical']
 
     tablet = create_user()  # type: ignore[operator]
     await sign_in(tablet, 'charge')
     await should_see_row(tablet, critical.id)
     await should_not_see_row(tablet, high.id)
+
+
+async def test_a_filter_value_that_is_not_one_of_the_choices_is_ignored_and_not_remembered(user: User) -> None:
+    await sign_in(user, 'nurse')  # the Acute Medical Unit only
+    own = await raise_for('AMU-02', 'On the nurse\'s ward', Priority.HIGH)
+    await should_see_row(user, own.id)
+    vigil, _, _ = running()
+    cardiology = next(w.id for w in await vigil.hospitals.wards_of(own.hospital_id) if w.name == 'Cardiology')
+
+    with user:
+        user.find(marker='filter-ward').trigger('change', {'ward': cardiology, 'status': 'anything'})
+    await should_see_row(user, own.id)
+    assert choices(user, 'filter-ward').values == {'ward': 0, 'priorities': [], 'status': 'open'}
+    await user.open('/')
+    await should_see_row(user, own.id)
+    assert choices(user, 'filter-ward').values['ward'] == 0
 
 
 async def test_ward_and_status_filters(user: User) -> None:
@@ -783,13 +810,13 @@ async def test_ward_and_status_filters(user: User) -> None:
     wards = {w.name: w.id for w in await vigil.hospitals.wards_of(amu.hospital_id)}
 
     with user:
-        user.find(marker='filter-ward').elements.pop().set_value(wards['Cardiology'])  # type: ignore[attr-defined]
+        user.find(marker='filter-ward').trigger('change', {'ward': wards['Cardiology']})
     await should_not_see_row(user, amu.id)
     await should_see_row(user, cardiology.id)
 
     with user:
-        user.find(marker='filter-ward').elements.pop().set_value(0)  # type: ignore[attr-defined]
-        user.find(marker='filter-status').elements.pop().set_value('acknowledged')  # type: ignore[attr-defined]
+        user.find(marker='filter-ward').trigger('change', {'ward': 0})
+        user.find(marker='filter-status').trigger('change', {'status': 'acknowledged'})
     await user.should_see('No alert matches the filters.')
     await vigil.alerts.acknowledge(await clerk(), amu.id)
     await should_see_row(user, amu.id, 'Acknowledged by ward clerk')
@@ -976,6 +1003,73 @@ async def test_presence_lists_the_hospitals_staff_online_live(user: User, create
 
     doctor.client.delete()  # the doctor closed the tab
     await user.should_not_see(marker='presence', content='Dr Robin Asante', retries=COALESCED_RETRIES)
+
+
+def block_room_of(user: User, marker: str) -> BlockRoom:
+    store = user.find(marker=marker).elements.pop()
+    assert isinstance(store, BlockStore) and isinstance(store.room, BlockRoom)
+    return store.room
+
+
+def block_of(user: User, marker: str) -> str:
+    """Return the HTML the page shows in a block (tiles, presence), as the simulated user reads it."""
+    return str(user.find(marker=marker).elements.pop()._displayed_contents(only_visible=True)[0])
+
+
+async def test_dashboards_of_one_scope_share_the_tiles_and_an_alert_repaints_them_in_one_emit(
+        user: User, create_user: type[User], monkeypatch: pytest.MonkeyPatch) -> None:
+    other, nurse = await charge_nurse_again_and_a_nurse(user, create_user)
+    tiles = block_room_of(user, 'metrics')
+    assert block_room_of(other, 'metrics') is tiles
+    assert block_room_of(nurse, 'metrics') is not tiles
+    sent = room_emits(monkeypatch)
+
+    await raise_for('AMU-02', 'Counted once per room', Priority.HIGH)
+
+    for page in (user, other, nurse):
+        await page.should_see(marker='metric-open', content='data-metric="open">1<', retries=METRICS_RETRIES)
+    counted = [room for room, payload in sent if 'data-metric="open">1<' in str(payload)]
+    assert sorted(counted) == sorted([tiles.name, block_room_of(nurse, 'metrics').name])  # per room, not per page
+    assert not [e for e in user.client.elements.values() if isinstance(e, ui.html)
+                and 'data-metric' in e.content]  # the page holds no tiles of its own
+
+
+async def test_a_nurses_tiles_never_carry_another_wards_numbers(
+        user: User, create_user: type[User], monkeypatch: pytest.MonkeyPatch) -> None:
+    doctor = create_user()  # type: ignore[operator]
+    await sign_in(user, 'nurse')
+    await sign_in(doctor, 'doctor')
+    nurse_tiles = block_room_of(user, 'metrics').name
+    sent = room_emits(monkeypatch)
+
+    await raise_for('CAR-02', 'Cardiology critical', Priority.CRITICAL)
+
+    await doctor.should_see(marker='metric-open', content='data-metric="open">1<', retries=METRICS_RETRIES)
+    await user.should_see(marker='metric-open', content='data-metric="open">0<')
+    await raise_for('AMU-03', 'On the nurse\'s ward', Priority.LOW)
+    await user.should_see(marker='metric-open', content='data-metric="open">1<', retries=METRICS_RETRIES)
+    await doctor.should_see(marker='metric-open', content='data-metric="open">1<')  # a low alert: not the doctor's
+
+    to_nurse = [str(payload) for room, payload in sent if room == nurse_tiles]
+    assert any('1 low' in p for p in to_nurse)
+    assert not [p for p in to_nurse if '1 critical' in p or '"open">2<' in p]  # the other ward's never reached her
+
+
+async def test_presence_is_one_block_for_the_hospital_with_each_page_marking_its_own_user(
+        user: User, create_user: type[User]) -> None:
+    doctor = create_user()  # type: ignore[operator]
+    await sign_in(user, 'nurse')
+    await sign_in(doctor, 'doctor')
+    await user.should_see(marker='presence', content='Dr Robin Asante', retries=COALESCED_RETRIES)
+    assert block_room_of(user, 'presence') is block_room_of(doctor, 'presence')
+
+    nurse_sees, doctor_sees = block_of(user, 'presence'), block_of(doctor, 'presence')
+    assert nurse_sees.count('(you)') == doctor_sees.count('(you)') == 1
+    assert nurse_sees.index('(you)') > nurse_sees.index('Sam Patel')  # the nurse; the doctor comes first by name
+    assert doctor_sees.index('(you)') < doctor_sees.index('Sam Patel')
+    assert nurse_sees.replace(YOU, '') == doctor_sees.replace(YOU, '')  # otherwise the same
+    plain = block_room_of(user, 'presence').html
+    assert plain.count('(you)') == 2  # the room's HTML carries it for everyone; each page shows its own user's
 
 
 async def test_toasts_reach_every_screen_of_the_user_and_critical_ones_stay(

@@ -190,30 +190,60 @@ def test_the_alert_list_filters_and_counts_in_the_browser_and_a_resolved_row_lin
     expect(count).to_have_text('2 open')
     expect(empty).to_be_hidden()
 
-    page.get_by_label('Priority').click()
-    page.get_by_role('option', name='Critical').click()
+    priority = page.get_by_role('button', name='Priority')
+    priority.click()
+    page.get_by_role('checkbox', name='Critical').check()
     page.keyboard.press('Escape')
+    expect(priority).to_be_focused()  # Escape closes the choices and gives the focus back
+    expect(page.get_by_role('checkbox', name='Critical')).to_be_hidden()
 
     expect(count).to_have_text('1 of 2 open shown')
+    expect(priority).to_contain_text('Critical')
     expect(alert_row(page, 'Filter check critical')).to_be_visible()
     expect(alert_row(page, 'Filter check high')).to_have_count(0)
-    page.get_by_label('Priority').click()
-    page.get_by_role('option', name='Critical').click()  # off again
-    page.get_by_role('option', name='Low').click()
-    page.keyboard.press('Escape')
+    priority.click()
+    page.get_by_role('checkbox', name='Critical').uncheck()  # off again
+    page.get_by_role('checkbox', name='Low').check()
+    page.locator('[data-room-slot="alerts-count"]').click()  # a click elsewhere closes the choices too
+    expect(page.get_by_role('checkbox', name='Low')).to_be_hidden()
     expect(count).to_have_text('0 of 2 open shown')
     expect(empty).to_have_text('No alert matches the filters.')
     expect(page.get_by_role('listitem').filter(has_text='Filter check')).to_have_count(0)
 
-    page.get_by_label('Priority').click()
-    page.get_by_role('option', name='Low').click()  # every priority again
+    page.reload()  # the choice is remembered
+    expect(count).to_have_text('0 of 2 open shown')
+    expect(priority).to_contain_text('Low')
+    priority.focus()
+    page.keyboard.press('Enter')  # by keyboard: open, move to a choice, untick it
+    page.keyboard.press('Tab')
+    page.keyboard.press('Tab')
+    page.keyboard.press('Tab')
+    page.keyboard.press('Tab')
+    expect(page.get_by_role('checkbox', name='Low')).to_be_focused()
+    page.keyboard.press('Space')  # every priority again
     page.keyboard.press('Escape')
+    expect(count).to_have_text('2 open')
+    page.get_by_label('Status').select_option('Acknowledged only')
+    expect(count).to_have_text('0 of 2 open shown')
+    page.get_by_label('Status').select_option('Active and acknowledged')
     with own_server.api(token) as client:
         answer = client.post(f'/api/v1/alerts/{high["id"]}/resolve', json={'acted_by': 'Sam Patel'})
         assert answer.status_code == 200, answer.text
     expect(alert_row(page, 'Filter check high')).to_contain_text('Resolved by')  # greyed, still listed
     expect(count).to_have_text('1 open')
     expect(empty).to_be_hidden()
+
+
+def test_who_is_online_is_the_same_block_on_every_page_with_each_users_own_name_marked(
+        server: VigilServer, open_as: OpenAs) -> None:
+    nurse = open_as(server, 'nurse')
+    charge = open_as(server, 'charge')
+    for page, me, other in ((nurse, 'Sam Patel', 'Jordan Ellis'), (charge, 'Jordan Ellis', 'Sam Patel')):
+        people = page.get_by_role('region', name='Staff online').get_by_role('listitem')
+        expect(people.filter(has_text=other)).to_be_visible()
+        expect(people.filter(has_text=me)).to_contain_text(f'{me} (you)', use_inner_text=True)
+        expect(people.filter(has_text=other)).not_to_contain_text('(you)', use_inner_text=True)
+        expect(page.get_by_role('region', name='Metrics')).to_contain_text('Staff online now')
 
 
 def test_a_page_that_missed_an_event_of_its_room_asks_for_the_rooms_snapshot(
