@@ -11,10 +11,10 @@ minute.
 The thaw collects at once: a thaw that left the collection to CPython's own thresholds was frozen again five
 seconds later, and what died while frozen was reclaimed only if a full collection happened to run in those seconds
 (the soak's server ran none to one a minute). And the heap is also collected when it has grown by a quarter since
-the last collection (CPython's own rule, which the freezing defeats), at most once a minute: open pages delete
-elements all the time (every alert's toast and, once resolved, its row, on every page that showed them) and every
-query leaves statement garbage; ten minutes of that, held frozen, cost hundreds of thousands of objects and tens of
-MB at 60 open pages (bench/soak_memory.py).
+the last collection (CPython's own rule, which the freezing defeats), at most once a minute: open pages then deleted
+elements all the time (every alert's toast and, once resolved, its row, on every page that showed them; both are
+now drawn in the browser from shared rooms) and every query leaves statement garbage; ten minutes of that, held
+frozen, cost hundreds of thousands of objects and tens of MB at 60 open pages (bench/soak_memory.py).
 
 Pages that close while frozen are such garbage: a flood of sign-in page views (each page lives about a minute on the
 server) grew the heap by some 100 KB per view until the next thaw, 128 to 504 MB over 6,000 views. So the heap is
