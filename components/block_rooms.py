@@ -11,7 +11,7 @@ from typing import Any
 
 from nicegui import Client
 
-from .live_rooms import OneReload, RoomKey, Rooms, Row, Watcher, html_text
+from .live_rooms import RoomBase, RoomKey, Rooms, Row, html_text
 from .room_store import PageRows, RoomStore
 
 BLOCK_ID = 0  # the block is the room's one row
@@ -25,22 +25,16 @@ class BlockView:
     empty_html = ''
 
 
-class BlockRoom(OneReload):
+class BlockRoom(RoomBase):
     """One block's HTML for one hospital and scope, and the pages showing it."""
 
     view = BlockView()
 
     def __init__(self, name: str, key: RoomKey, render: Render) -> None:
-        self.name = name
-        self.key = key
+        super().__init__(name, key)  # no page lays its own HTML over the block: no watchers
         self._render = render
         self.html = ''
-        self.seq = 0
-        self.unsent = False
-        self.members: set[str] = set()
-        self.watchers: dict[str, Watcher] = {}  # no page lays its own HTML over the block
         self._revision = 0
-        self._reload = None
 
     @property
     def rows(self) -> dict[int, Row]:

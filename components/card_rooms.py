@@ -10,7 +10,6 @@ the user's choice and shows the user's wards. Which patients and alerts a room h
 NOTE: the hub (live.py) feeds every alert event and every vitals flush here, before the per-page callbacks.
 """
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -23,7 +22,7 @@ from app.domain.alerts import attention_key_of
 from app.domain.scope import AccessScope
 from app.schemas import AlertView, PatientView
 
-from .live_rooms import OneReload, RoomKey, Rooms, Row, Watcher, html_text
+from .live_rooms import RoomBase, RoomKey, Rooms, Row, html_text
 from .patient_cards import card_element
 from .patient_order import acuity_key
 
@@ -53,29 +52,23 @@ def _newer(patient: PatientView, held: PatientView | None) -> bool:
     return shown is None or (newest is not None and newest >= shown)
 
 
-class CardsRoom(OneReload):
+class CardsRoom(RoomBase):
     """The patients one scope of one hospital sees, with their open alerts, as cards, and the pages showing them."""
 
     view = CardsView()
 
     def __init__(self, name: str, key: RoomKey, load: CardsLoader, clock: Clock) -> None:
-        self.name = name
-        self.key = key
+        super().__init__(name, key)  # no page lays its own HTML over a card: no watchers
         self._load = load
         self._clock = clock
         self.patients: dict[int, PatientView] = {}
         self.alerts: dict[int, AlertView] = {}  # the open alerts of its patients that the scope sees
         self.beds: dict[int, int] = {}  # patient id -> place in ward and bed order (the service's order)
         self.rows: dict[int, Row] = {}
-        self.seq = 0
-        self.unsent = False
-        self.members: set[str] = set()
-        self.watchers: dict[str, Watcher] = {}  # no page lays its own HTML over a card
         self._revision = 0
         # While a reload runs: what events brought meanwhile (the reload must not undo it).
         self._arrived: dict[int, int] | None = None
         self._buffered: dict[int, PatientView] | None = None
-        self._reload: asyncio.Task[bool] | None = None
         # A patient of this scope the room does not hold yet came with the vitals (admitted or moved into one of its
         # wards while pages were open): the room reloads, which puts the card in its ward-and-bed place.
         self.missing = False
@@ -176,7 +169,7 @@ class CardsRoom(OneReload):
     # --- loading -------------------------------------------------------------------------------------------------
 
     async def _run_reload(self) -> bool:
-        """Reload patients and open alerts (one load for all who ask meanwhile: OneReload)."""
+        """Reload patients and open alerts (one load for all who ask meanwhile: RoomBase)."""
         self._arrived, self._buffered = {}, {}
         self.missing = False
         try:

@@ -92,11 +92,20 @@ class RoomKey:
     scope: AccessScope
 
 
-class OneReload:
-    """A room's reload from the database: one load at a time, shared by everyone who asks meanwhile."""
+class RoomBase:
+    """What every kind of room keeps: its name and key, the pages in it, its sequence number, and its reload from the
+    database (one load at a time, shared by everyone who asks meanwhile)."""
 
-    name: str
-    _reload: asyncio.Task[bool] | None = None
+    def __init__(self, name: str, key: RoomKey) -> None:
+        self.name = name
+        self.key = key
+        self.seq = 0
+        # A reload changed the room and its pages were not sent the snapshot yet (whoever sends it clears this).
+        self.unsent = False
+        self.members: set[str] = set()
+        # Pages that lay their own HTML over some rows (client id -> callback): told when those rows change.
+        self.watchers: dict[str, Watcher] = {}
+        self._reload: asyncio.Task[bool] | None = None
 
     async def reload(self) -> bool:
         """Reload from the database (one load for all who ask meanwhile); tell if anything changed."""
@@ -115,27 +124,19 @@ class OneReload:
         raise NotImplementedError
 
 
-class Room(OneReload):
+class Room(RoomBase):
     """The open alerts one scope of one hospital sees, as one view renders them, and the pages showing them."""
 
     def __init__(self, name: str, key: RoomKey, view: RoomView, load: Loader, clock: Clock) -> None:
-        self.name = name
-        self.key = key
+        super().__init__(name, key)
         self.view = view
         self._load = load
         self._clock = clock
         self.alerts: dict[int, AlertView] = {}
         self.rows: dict[int, Row] = {}
         self.slots: Slots = view.slots([])
-        self.seq = 0
-        # A reload changed the room and its pages were not sent the snapshot yet (whoever sends it clears this).
-        self.unsent = False
-        self.members: set[str] = set()
-        # Pages that lay their own HTML over some rows (client id -> callback): told when those rows change.
-        self.watchers: dict[str, Watcher] = {}
         # While a reload runs: the versions events brought meanwhile (the reload must not undo them).
         self._arrived: dict[int, int] | None = None
-        self._reload: asyncio.Task[bool] | None = None
 
     # --- state ---------------------------------------------------------------------------------------------------
 
@@ -225,7 +226,7 @@ class Room(OneReload):
     # --- loading -------------------------------------------------------------------------------------------------
 
     async def _run_reload(self) -> bool:
-        """Reload the open alerts (one query for all who ask meanwhile: OneReload); tell if anything changed."""
+        """Reload the open alerts (one query for all who ask meanwhile: RoomBase); tell if anything changed."""
         self._arrived = {}
         try:
             alerts = await self._load()

@@ -26,7 +26,7 @@ from app.events.models import AlertEventBase
 from app.schemas import AlertView
 
 from .alarm import alarm_state, state_signature
-from .live_rooms import EVENT, Loader, OneReload, RoomKey, Rooms, Watcher, on_connect
+from .live_rooms import EVENT, Loader, RoomBase, RoomKey, Rooms, on_connect
 from .toasts import MAX_TOASTS, TOASTED, Toast, toast_of
 
 log = logging.getLogger(__name__)
@@ -36,22 +36,17 @@ VIEW = 'signals'
 RESYNC_EVENT = 'vigil_signals_resync'
 
 
-class SignalsRoom(OneReload):
+class SignalsRoom(RoomBase):
     """The open alerts one scope of one hospital sees, reduced to the alarm state and the toasts of its pages."""
 
     def __init__(self, name: str, key: RoomKey, load: Loader) -> None:
-        self.name = name
-        self.key = key
+        super().__init__(name, key)  # no page lays anything over the room's signals: no watchers
         self._load = load
         self.alerts: dict[int, AlertView] = {}
         self.state: dict[str, Any] = alarm_state([])
         # The toasts of a page open since the room began (oldest first), each with the room's toast count when made.
         self.toasts: dict[int, tuple[int, Toast]] = {}
         self.toasted = 0
-        self.seq = 0
-        self.unsent = False
-        self.members: set[str] = set()
-        self.watchers: dict[str, Watcher] = {}  # no page lays anything over the room's signals
         self._arrived: dict[int, int] | None = None
 
     # --- state ---------------------------------------------------------------------------------------------------
@@ -112,7 +107,7 @@ class SignalsRoom(OneReload):
     # --- loading -------------------------------------------------------------------------------------------------
 
     async def _run_reload(self) -> bool:
-        """Reload the open alerts (one query for all who ask meanwhile: OneReload); tell if anything changed."""
+        """Reload the open alerts (one query for all who ask meanwhile: RoomBase); tell if anything changed."""
         self._arrived = {}
         try:
             alerts = await self._load()
